@@ -1,0 +1,200 @@
+"""App assembly: `create_app(settings)` builds the aiohttp application that serves Slack (Bolt's AsyncApp,
+mounted with its aiohttp adapter functions, or Socket Mode), the platform's webhooks, health and metrics.
+
+Resources are opened and closed in `cleanup_ctx` generators: the database (migrated at start), one HTTP
+session, the platform client, the Slack clients, the outbox deliverer, the ingest processor, the
+scheduler and, with SLACK_APP_TOKEN, the Socket Mode connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.ingest import Ingest
+from bot.metrics import Metrics
+from bot.outbox import Deliverer
+from bot.people import People
+from bot.platform import PlatformClient
+from bot.scheduler import Scheduler
+from bot.services import Services
+from handlers import register_listeners
+from handlers.webhooks import INGEST, SERVICES, VERIFIER, WebhookVerifier
+from handlers.webhooks import register as register_webhooks
+from store.db import create_engine, ping, sessionmaker, upgrade
+
+log = logging.getLogger(__name__)
+
+BOLT = web.AppKey("bolt", AsyncApp)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+STARTED = web.AppKey("started", float)
+
+
+def slack_client(settings: Settings, *, interactive: bool, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+    """The Web API client. Interactive calls (listeners) retry briefly; the outbox does its own backoff."""
+    handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=1)]
+    if interactive:
+        handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=1))
+    return AsyncWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.slack_api_url, timeout=10,
+                          retry_handlers=handlers, session=session)
+
+
+def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
+    """Bolt's AsyncApp from the settings (a factory, as Bolt's maintainers recommend)."""
+    app = AsyncApp(
+        token=settings.SLACK_BOT_TOKEN,
+        signing_secret=settings.SLACK_SIGNING_SECRET or "socket-mode-only",
+        client=svc.slack,
+        process_before_response=True,
+        request_verification_enabled=bool(settings.SLACK_SIGNING_SECRET),
+        raise_error_for_unhandled_request=False,
+        ignoring_self_events_enabled=True,
+    )
+
+    if settings.SLACK_TEAM_ID:
+        @app.middleware
+        async def only_our_workspace(body, next, logger):  # noqa: A002 - Bolt's argument name
+            team = body.get("team_id") or (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+            if team and team != settings.SLACK_TEAM_ID:
+                log.warning("Slack request refused (401): from workspace %s, not the configured one", team)
+                return BoltResponse(status=401, body="this app serves another workspace")
+            await next()
+
+    register_listeners(app, svc)
+    return app
+
+
+async def _database(app: web.Application):
+    settings: Settings = app["settings"]
+    engine = create_engine(settings.DATABASE_URL)
+    await upgrade(engine)
+    app["engine"] = engine
+    yield
+    await engine.dispose()
+
+
+async def _services(app: web.Application):
+    settings: Settings = app["settings"]
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+    metrics = Metrics()
+    engine = app["engine"]
+    sessions = sessionmaker(engine)
+    slack = slack_client(settings, interactive=True)
+    deliverer = Deliverer(sessions, slack_client(settings, interactive=False), metrics,
+                          backoff_max=settings.OUTBOX_BACKOFF_MAX_SECONDS,
+                          edit_interval=settings.MESSAGE_EDIT_INTERVAL_SECONDS,
+                          is_postgres=engine.dialect.name == "postgresql")
+    svc = Services(settings=settings, engine=engine, sessions=sessions,
+                   platform=PlatformClient(settings.PLATFORM_API_URL or "http://127.0.0.1:9", settings.PLATFORM_API_TOKEN or "",
+                                           session=http),
+                   slack=slack, deliverer=deliverer, metrics=metrics,
+                   people=People(slack, cache_seconds=settings.USERGROUP_CACHE_SECONDS))
+    app[SERVICES] = svc
+    app[VERIFIER] = WebhookVerifier(settings.webhook_secrets)
+    ingest = Ingest(svc)
+    app[INGEST] = ingest
+    app[BOLT] = create_bolt_app(settings, svc)
+    deliverer.start()
+    ingest.start()
+    yield
+    await svc.drain()
+    await ingest.stop()
+    await deliverer.stop()
+    for client in (svc.slack, deliverer.client):
+        if client.session is not None and not client.session.closed:
+            await client.session.close()
+    await http.close()
+
+
+async def _scheduler(app: web.Application):
+    scheduler = Scheduler(app[SERVICES])
+    app[SCHEDULER] = scheduler
+    scheduler.start()
+    yield
+    await scheduler.shutdown()
+
+
+async def _socket_mode(app: web.Application):
+    settings: Settings = app["settings"]
+    if not settings.SLACK_APP_TOKEN:
+        yield
+        return
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(app[BOLT], settings.SLACK_APP_TOKEN)
+    await handler.connect_async()
+    log.info("connected to Slack over Socket Mode")
+    yield
+    await handler.close_async()
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    bolt_resp = await request.app[BOLT].async_dispatch(await to_bolt_request(request))
+    if bolt_resp.status == 401:
+        log.warning("Slack request refused (401): signature missing, wrong or stale, or another workspace")
+    return await to_aiohttp_response(bolt_resp)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "uptime_seconds": round(time.monotonic() - request.app[STARTED], 1)})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    svc: Services = request.app[SERVICES]
+    checks: dict[str, dict] = {}
+    ready = True
+    try:
+        await asyncio.wait_for(ping(svc.engine), timeout=3)
+        checks["database"] = {"ok": True, "dialect": svc.engine.dialect.name}
+    except Exception as exc:
+        ready = False
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    scheduler = request.app.get(SCHEDULER)
+    running = scheduler is not None and scheduler.running
+    ready = ready and running
+    checks["scheduler"] = {"ok": running, **(scheduler.status() if scheduler else {})}
+    try:
+        counts = await svc.deliverer.counts()
+    except Exception:
+        counts = {}
+    checks["slack_delivery"] = {"ok": not svc.deliverer.failed, "pending": counts.get("pending"),
+                                "failed": counts.get("failed"), "refused_channels": svc.deliverer.failed,
+                                "last_error": svc.deliverer.last_error}
+    checks["tracker"] = scheduler.tracker_health() if scheduler else {"ok": False}
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    svc: Services = request.app[SERVICES]
+    scheduler = request.app.get(SCHEDULER)
+    if scheduler:
+        scheduler.tracker_health()  # refreshes the lag gauge
+    return web.Response(body=generate_latest(svc.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=max(settings.WEBHOOK_MAX_BYTES, 1024**2) + 1024)
+    app["settings"] = settings
+    app[STARTED] = time.monotonic()
+    app.cleanup_ctx.extend([_database, _services, _scheduler, _socket_mode])
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    if settings.SLACK_SIGNING_SECRET:
+        app.router.add_post("/slack/events", slack_events)
+    register_webhooks(app)
+    return app

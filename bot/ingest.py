@@ -1,0 +1,162 @@
+"""Webhook ingest: acknowledged only once stored. Concurrent webhooks are committed together (group
+commit), so ingest is not capped by one commit per event; stored events are then processed once each,
+in order, by a processor that any replica may run (rows are claimed)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.events import apply_event
+from bot.services import Services
+from store.models import WebhookDelivery, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    id: str
+    type: str
+    body: dict
+    done: asyncio.Future
+
+
+class Ingest:
+    def __init__(self, svc: Services, *, max_batch: int = 256):
+        self.svc = svc
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
+        self._processor: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.processed = 0
+        self.stored = 0
+        self.duplicates = 0
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name="ingest-writer")
+        self._processor = asyncio.create_task(self._process_loop(), name="ingest-processor")
+        self.svc.kick_processor = self.kick
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in (self._writer, self._processor):
+            if task:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def store(self, webhook_id: str, event_type: str, body: dict) -> bool:
+        """Store the event (committed when this returns); False when the webhook-id was already stored."""
+        done = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(webhook_id, event_type, body, done))
+        return await done
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                inserted = await self._insert(batch)
+            except Exception as exc:
+                log.exception("storing %d webhook(s) failed; the platform will redeliver them", len(batch))
+                for p in batch:
+                    if not p.done.done():
+                        p.done.set_exception(exc)
+                continue
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_result(p.id in inserted)
+            self._wake.set()
+
+    async def _insert(self, batch: list[_Pending]) -> set[str]:
+        insert = pg_insert if self.svc.is_postgres else sqlite_insert
+        now = utcnow()
+        unique: dict[str, _Pending] = {}
+        for p in batch:
+            unique.setdefault(p.id, p)
+        rows = [{"id": p.id, "type": p.type, "body": p.body, "received_at": now, "processed_at": None}
+                for p in unique.values()]
+        async with self.svc.sessions.begin() as session:
+            result = await session.execute(
+                insert(WebhookDelivery).values(rows).on_conflict_do_nothing(index_elements=["id"])
+                .returning(WebhookDelivery.id))
+            inserted = set(result.scalars().all())
+        self.stored += len(inserted)
+        self.duplicates += len(batch) - len(inserted)
+        return inserted
+
+    async def _process_loop(self) -> None:
+        while not self._stopping:
+            try:
+                count = await self.process_pending()
+            except Exception:
+                log.exception("processing stored webhooks failed; retrying shortly")
+                count = 0
+                await asyncio.sleep(0.5)
+            if count:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def process_pending(self, limit: int = 50) -> int:
+        """Process stored events in arrival order, each exactly once (claimed with SKIP LOCKED on PostgreSQL)."""
+        svc = self.svc
+        deliveries: list[WebhookDelivery] = []
+        try:
+            async with svc.sessions.begin() as session:
+                query = (select(WebhookDelivery).where(WebhookDelivery.processed_at.is_(None))
+                         .order_by(WebhookDelivery.received_at, WebhookDelivery.id).limit(limit))
+                if svc.is_postgres:
+                    query = query.with_for_update(skip_locked=True)
+                deliveries = list((await session.scalars(query)).all())
+                for d in deliveries:
+                    await apply_event(session, svc, d.type, d.body.get("data") or {})
+                    d.processed_at = utcnow()
+        except Exception:
+            if len(deliveries) <= 1:
+                raise
+            log.warning("a batch of %d events failed; processing them one at a time", len(deliveries))
+            for d in deliveries:
+                await self._process_one(d.id)
+            return len(deliveries)
+        if deliveries:
+            self.processed += len(deliveries)
+            svc.metrics.events_processed.inc(len(deliveries))
+            svc.deliverer.kick()
+        return len(deliveries)
+
+    async def _process_one(self, delivery_id: str) -> None:
+        svc = self.svc
+        try:
+            async with svc.sessions.begin() as session:
+                d = await session.get(WebhookDelivery, delivery_id)
+                if d is None or d.processed_at is not None:
+                    return
+                await apply_event(session, svc, d.type, d.body.get("data") or {})
+                d.processed_at = utcnow()
+            self.processed += 1
+        except Exception:
+            # A poison event must not block the rest: it is marked processed, and the log says why.
+            log.exception("webhook %s could not be processed; marking it done so others proceed", delivery_id)
+            async with svc.sessions.begin() as session:
+                await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                                      .values(processed_at=utcnow()))

@@ -1,0 +1,340 @@
+"""The outbox: every Slack post is a row written in the same transaction as the change that caused it,
+then delivered at once by `Deliverer`, retried with backoff on 429 (honouring Retry-After), 5xx and
+network errors, and never posted twice: each post carries message metadata with its outbox id, and a
+post whose delivery was in flight when the process died is looked up in Slack before it is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import datetime, timedelta, timezone
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.metrics import Metrics
+from store.models import OutboxItem, SlackMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "runbot_outbox"
+# Slack errors that no retry can fix: the row is marked failed and shown in /readyz and /metrics.
+PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive",
+             "token_revoked", "user_not_found", "cannot_dm_bot", "missing_scope", "not_authed",
+             "message_not_found", "cant_update_message", "restricted_action", "invalid_arguments"}
+# Errors about the message's formatting: the post is sent again as plain text.
+FORMAT = {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments", "invalid_attachments",
+          "invalid_metadata_format", "no_text"}
+CLAIM_SECONDS = 30  # how long a claimed row stays invisible to other replicas while being delivered
+PLAIN_TEXT_LIMIT = 39_000
+
+
+# Writing to the outbox (inside the caller's transaction)
+
+async def post(session: AsyncSession, *, channel: str, payload: dict, kind: str, subject: str,
+               state: dict | None = None) -> SlackMessage:
+    """Queue a new message that the bot will keep up to date, returning its SlackMessage row."""
+    message = SlackMessage(kind=kind, subject=subject, channel=channel, state=state or {})
+    session.add(message)
+    await session.flush()
+    session.add(OutboxItem(method="post", channel=channel, message_id=message.id, payload=payload))
+    return message
+
+
+async def update_message(session: AsyncSession, message: SlackMessage, payload: dict) -> None:
+    """Queue a replacement of the message: coalesced with any not-yet-delivered post or update of it,
+    so a burst of changes becomes one edit."""
+    pending = (await session.scalars(
+        select(OutboxItem).where(OutboxItem.message_id == message.id, OutboxItem.status == "pending",
+                                 OutboxItem.method.in_(("post", "update")), OutboxItem.in_flight.is_(False))
+        .order_by(OutboxItem.id.desc()).limit(1)
+    )).first()
+    if pending is not None:
+        pending.payload = payload
+        return
+    session.add(OutboxItem(method="update", channel=message.channel, message_id=message.id, payload=payload))
+
+
+async def thread_reply(session: AsyncSession, message: SlackMessage, payload: dict) -> None:
+    session.add(OutboxItem(method="thread", channel=message.channel, message_id=message.id, payload=payload))
+
+
+async def ephemeral(session: AsyncSession, *, channel: str, user: str, payload: dict) -> None:
+    session.add(OutboxItem(method="ephemeral", channel=channel, payload={**payload, "user": user}))
+
+
+async def direct_message(session: AsyncSession, *, user: str, payload: dict) -> None:
+    session.add(OutboxItem(method="dm", channel=None, payload={**payload, "user": user}))
+
+
+async def publish_home(session: AsyncSession, *, user: str, view: dict) -> None:
+    pending = (await session.scalars(
+        select(OutboxItem).where(OutboxItem.method == "publish", OutboxItem.status == "pending",
+                                 OutboxItem.channel == user, OutboxItem.in_flight.is_(False)).limit(1)
+    )).first()
+    if pending is not None:
+        pending.payload = {"view": view}
+        return
+    session.add(OutboxItem(method="publish", channel=user, payload={"view": view}))
+
+
+# Delivering
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class Deliverer:
+    """Delivers due outbox rows; one per process, safe with several replicas (rows are claimed)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], client: AsyncWebClient, metrics: Metrics, *,
+                 backoff_max: float = 300.0, edit_interval: float = 2.0, is_postgres: bool = False):
+        self.sessions = sessions
+        self.client = client
+        self.metrics = metrics
+        self.backoff_max = backoff_max
+        self.edit_interval = edit_interval
+        self.is_postgres = is_postgres
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self.failed: dict[str, str] = {}  # channel -> last permanent error, for /readyz
+        self.last_error: str | None = None
+        self.delivered = 0
+        self.received_at: dict[int, float] = {}  # message id -> loop time its cause arrived, for alert latency
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="outbox-deliverer")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            await asyncio.wait([self._task], timeout=5)
+            if not self._task.done():
+                self._task.cancel()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                delivered = await self.deliver_due()
+            except Exception:  # the database may be briefly away: keep the loop alive and try again
+                log.exception("outbox delivery pass failed; retrying shortly")
+                delivered = 0
+            if delivered:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def _claim(self, limit: int = 20) -> list[OutboxItem]:
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            query = (select(OutboxItem).where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
+                     .order_by(OutboxItem.id).limit(limit))
+            if self.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            items = list((await session.scalars(query)).all())
+            for item in items:
+                # Invisible to other replicas while in flight; due again if this process dies.
+                item.next_attempt_at = now + timedelta(seconds=CLAIM_SECONDS)
+            return items
+
+    async def deliver_due(self) -> int:
+        items = await self._claim()
+        if not items:
+            await self._refresh_gauges()
+            return 0
+        by_channel: dict[str | None, list[OutboxItem]] = {}
+        for item in items:
+            by_channel.setdefault(item.channel, []).append(item)
+        await asyncio.gather(*(self._deliver_in_order(group) for group in by_channel.values()))
+        return len(items)
+
+    async def _deliver_in_order(self, items: list[OutboxItem]) -> None:
+        for item in items:
+            await self._deliver(item)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        async with self.sessions() as session:
+            message = await session.get(SlackMessage, item.message_id) if item.message_id else None
+        if item.method in ("update", "thread") and (message is None or message.ts is None):
+            # The message it belongs to is not posted yet: wait for it without spending a try.
+            await self._reschedule(item, 0.3, count=False)
+            return
+        if item.method == "update" and message and message.last_edit_at and self.edit_interval:
+            wait = (_as_utc(message.last_edit_at) + timedelta(seconds=self.edit_interval) - utcnow()).total_seconds()
+            if wait > 0:
+                await self._reschedule(item, wait, count=False)
+                return
+        try:
+            await self._mark_in_flight(item)
+            ts = await self._send(item, message)
+        except SlackApiError as exc:
+            await self._on_slack_error(item, exc)
+            return
+        except Exception as exc:  # network errors and timeouts: retry with backoff
+            self.metrics.slack_calls.labels(item.method, "retry").inc()
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("Slack unreachable delivering outbox %s (%s): %s; will retry", item.id, item.method, exc)
+            await self._reschedule(item, self._backoff(item.attempts + 1))
+            return
+        await self._mark_sent(item, message, ts)
+
+    async def _send(self, item: OutboxItem, message: SlackMessage | None) -> str | None:
+        payload = dict(item.payload)
+        metadata = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": item.id}}
+        if item.method == "post":
+            if item.in_flight:
+                found = await self._find_posted(item, item.channel, None)
+                if found:
+                    return found
+            resp = await self._post_with_fallback(item, channel=item.channel, metadata=metadata, **payload)
+            if message and message.id in self.received_at:
+                loop_started = self.received_at.pop(message.id)
+                self.metrics.alert_latency.observe(asyncio.get_running_loop().time() - loop_started)
+            return resp["ts"]
+        if item.method == "thread":
+            if item.in_flight:
+                found = await self._find_posted(item, item.channel, message.ts)
+                if found:
+                    return found
+            resp = await self._post_with_fallback(item, channel=item.channel, thread_ts=message.ts,
+                                                  metadata=metadata, **payload)
+            return resp["ts"]
+        if item.method == "update":
+            await self._update_with_fallback(item, channel=message.channel, ts=message.ts, **payload)
+            return message.ts
+        if item.method == "ephemeral":
+            await self.client.chat_postEphemeral(channel=item.channel, **payload)
+            return None
+        if item.method == "dm":
+            user = payload.pop("user")
+            channel = (await self.client.conversations_open(users=user))["channel"]["id"]
+            if item.in_flight:
+                found = await self._find_posted(item, channel, None)
+                if found:
+                    return found
+            resp = await self._post_with_fallback(item, channel=channel, metadata=metadata, **payload)
+            return resp["ts"]
+        if item.method == "publish":
+            await self.client.views_publish(user_id=item.channel, view=payload["view"])
+            return None
+        raise ValueError(f"unknown outbox method {item.method}")
+
+    async def _post_with_fallback(self, item: OutboxItem, **kwargs) -> dict:
+        try:
+            return (await self.client.chat_postMessage(**kwargs)).data
+        except SlackApiError as exc:
+            if exc.response.get("error") not in FORMAT or "blocks" not in kwargs:
+                raise
+            log.warning("Slack refused the blocks of outbox %s (%s); sending it as plain text",
+                        item.id, exc.response.get("error"))
+            kwargs.pop("blocks", None)
+            kwargs["text"] = (kwargs.get("text") or "")[:PLAIN_TEXT_LIMIT]
+            return (await self.client.chat_postMessage(**kwargs)).data
+
+    async def _update_with_fallback(self, item: OutboxItem, **kwargs) -> None:
+        try:
+            await self.client.chat_update(**kwargs)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in FORMAT or "blocks" not in kwargs:
+                raise
+            kwargs["blocks"] = []
+            kwargs["text"] = (kwargs.get("text") or "")[:PLAIN_TEXT_LIMIT]
+            await self.client.chat_update(**kwargs)
+
+    async def _find_posted(self, item: OutboxItem, channel: str, thread_ts: str | None) -> str | None:
+        """Closes the crash window: was this in-flight post accepted by Slack before we died?"""
+        oldest = f"{(_as_utc(item.created_at) - timedelta(seconds=60)).timestamp():.6f}"
+        if thread_ts:
+            resp = await self.client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True,
+                                                           limit=200)
+        else:
+            resp = await self.client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True,
+                                                           limit=200)
+        for msg in resp.get("messages", []):
+            meta = msg.get("metadata") or {}
+            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("outbox_id") == item.id:
+                log.info("outbox %s was already posted before a restart (ts %s); not posting it again", item.id, msg["ts"])
+                return msg["ts"]
+        return None
+
+    async def _mark_in_flight(self, item: OutboxItem) -> None:
+        if item.method in ("post", "thread", "dm") and not item.in_flight:
+            async with self.sessions.begin() as session:
+                await session.execute(update(OutboxItem).where(OutboxItem.id == item.id)
+                                      .values(in_flight=True, attempts=OutboxItem.attempts + 1))
+
+    async def _mark_sent(self, item: OutboxItem, message: SlackMessage | None, ts: str | None) -> None:
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
+                status="sent", sent_ts=ts, sent_at=now, in_flight=False, last_error=None))
+            if message is not None and item.method == "post":
+                await session.execute(update(SlackMessage).where(SlackMessage.id == message.id).values(ts=ts))
+            elif message is not None and item.method == "update":
+                await session.execute(update(SlackMessage).where(SlackMessage.id == message.id).values(last_edit_at=now))
+        self.delivered += 1
+        self.metrics.slack_calls.labels(item.method, "ok").inc()
+
+    async def _on_slack_error(self, item: OutboxItem, exc: SlackApiError) -> None:
+        error = str(exc.response.get("error") or exc.response.status_code)
+        status = exc.response.status_code
+        if error in PERMANENT or error in FORMAT:
+            where = item.channel or item.payload.get("user")
+            log.error("Slack refused outbox %s (%s) for channel %s: %s; not retrying", item.id, item.method, where, error)
+            self.failed[str(where)] = error
+            self.metrics.slack_calls.labels(item.method, "failed").inc()
+            async with self.sessions.begin() as session:
+                await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
+                    status="failed", last_error=error, in_flight=False))
+            return
+        delay = self._backoff(item.attempts + 1)
+        retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
+        if status == 429 and retry_after:
+            try:
+                delay = max(float(retry_after if not isinstance(retry_after, list) else retry_after[0]), 0.05)
+            except ValueError:
+                pass
+        self.last_error = f"{status} {error}"
+        self.metrics.slack_calls.labels(item.method, "retry").inc()
+        log.warning("Slack answered %s %s to outbox %s (%s); retrying in %.1fs", status, error, item.id, item.method, delay)
+        await self._reschedule(item, delay)
+
+    def _backoff(self, attempts: int) -> float:
+        return min(self.backoff_max, 0.25 * (2 ** min(attempts, 20)))
+
+    async def _reschedule(self, item: OutboxItem, delay: float, *, count: bool = True) -> None:
+        values = {"next_attempt_at": utcnow() + timedelta(seconds=delay), "last_error": self.last_error}
+        if count and item.method not in ("post", "thread", "dm"):
+            values["attempts"] = OutboxItem.attempts + 1
+        async with self.sessions.begin() as session:
+            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
+        if count:
+            item.attempts += 1
+
+    async def _refresh_gauges(self) -> None:
+        async with self.sessions() as session:
+            rows = dict((await session.execute(
+                select(OutboxItem.status, func.count()).where(OutboxItem.status.in_(("pending", "failed")))
+                .group_by(OutboxItem.status))).all())
+        self.metrics.outbox_pending.set(rows.get("pending", 0))
+        self.metrics.outbox_failed.set(rows.get("failed", 0))
+
+    async def counts(self) -> dict[str, int]:
+        async with self.sessions() as session:
+            rows = dict((await session.execute(
+                select(OutboxItem.status, func.count()).group_by(OutboxItem.status))).all())
+        return {"pending": rows.get("pending", 0), "failed": rows.get("failed", 0), "sent": rows.get("sent", 0)}

@@ -1,0 +1,158 @@
+"""Runs in the store: merge what the platform says (a webhook or a poll) by the run's own `updated_at`,
+so a late or reordered event never rolls the state back, and report what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import Approval, Run, Step, Workflow
+
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class RunChange:
+    run: Run
+    old_status: str | None  # None: the store did not know the run
+    new_status: str
+    changed: bool  # False when the incoming state was not newer than the stored one
+
+    @property
+    def is_new(self) -> bool:
+        return self.old_status is None
+
+    @property
+    def status_changed(self) -> bool:
+        return self.changed and self.old_status != self.new_status
+
+
+def first_failed_step(data: dict) -> dict | None:
+    steps = data.get("steps") or []
+    wanted = data.get("failed_step_id")
+    for step in steps:
+        if wanted and step.get("id") == wanted:
+            return step
+    failed = [s for s in steps if s.get("status") == "failed"]
+    return min(failed, key=lambda s: s.get("index", 0)) if failed else None
+
+
+def _apply(run: Run, data: dict) -> None:
+    trigger = data.get("trigger") or {}
+    progress = data.get("progress") or {}
+    run.workflow_id = data["workflow"]["id"]
+    run.workflow_name = data["workflow"].get("name") or data["workflow"]["id"]
+    run.status = data["status"]
+    run.created_at = parse_time(data.get("created_at"))
+    run.started_at = parse_time(data.get("started_at"))
+    run.completed_at = parse_time(data.get("completed_at"))
+    run.updated_at = parse_time(data.get("updated_at"))
+    run.duration_ms = data.get("duration_ms")
+    run.trigger_type = trigger.get("type")
+    run.actor_slack_id = (trigger.get("actor") or {}).get("slack_user_id")
+    run.total_steps = int(progress.get("total_steps") or 0)
+    run.completed_steps = int(progress.get("completed_steps") or 0)
+    run.model = data.get("model")
+    run.failed_step_id = data.get("failed_step_id")
+    run.replay_of = data.get("replay_of")
+    failed = first_failed_step(data)
+    run.error_code = ((failed or {}).get("error") or {}).get("code") if failed else None
+    if run.status == "failed" and run.completed_at is None:
+        run.completed_at = run.updated_at
+    run.data = data
+
+
+async def merge_run(session: AsyncSession, data: dict, *, known_workflows: set[str] | None = None) -> RunChange:
+    """Store the platform's run object unless the store already holds a state as new or newer."""
+    run = await session.get(Run, data["id"])
+    incoming = parse_time(data["updated_at"])
+    if run is not None and incoming <= run.updated_at:
+        if "steps" in data and "steps" not in (run.data or {}) and incoming == run.updated_at:
+            run.data = {**run.data, "steps": data["steps"]}
+            await _store_steps(session, run.id, data["steps"])
+        return RunChange(run, run.status, run.status, changed=False)
+    old_status = run.status if run is not None else None
+    if run is None:
+        run = Run(id=data["id"])
+        session.add(run)
+    elif "steps" not in data and "steps" in (run.data or {}):
+        # Lists may omit steps: keep the ones we know.
+        data = {**data, "steps": run.data["steps"]}
+    _apply(run, data)
+    if "steps" in data:
+        await _store_steps(session, run.id, data["steps"])
+    workflow = data["workflow"]
+    if known_workflows is None or workflow["id"] not in known_workflows:
+        await session.merge(Workflow(id=workflow["id"], name=workflow.get("name") or workflow["id"]))
+        if known_workflows is not None:
+            known_workflows.add(workflow["id"])
+    return RunChange(run, old_status, run.status, changed=True)
+
+
+async def merge_step(session: AsyncSession, run_data: dict, step: dict, **kw: Any) -> RunChange:
+    """A `run.step.updated` event: the run state, with the step folded into its steps."""
+    steps = list(run_data.get("steps") or [])
+    if not steps:
+        stored = await session.get(Run, run_data["id"])
+        steps = list(((stored.data or {}).get("steps") if stored else None) or [])
+    steps = [s for s in steps if s.get("id") != step.get("id")] + [step]
+    steps.sort(key=lambda s: s.get("index", 0))
+    return await merge_run(session, {**run_data, "steps": steps}, **kw)
+
+
+async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict]) -> None:
+    await session.execute(delete(Step).where(Step.run_id == run_id))
+    for s in steps:
+        session.add(Step(run_id=run_id, id=s["id"], index=int(s.get("index", 0)), name=s.get("name") or s["id"],
+                         type=s.get("type"), status=s.get("status") or "pending",
+                         started_at=parse_time(s.get("started_at")), completed_at=parse_time(s.get("completed_at")),
+                         error=s.get("error")))
+
+
+async def merge_approval(session: AsyncSession, data: dict) -> tuple[Approval, str | None]:
+    """Store the platform's approval task; returns it and the status the store had (None: new)."""
+    task = await session.get(Approval, data["id"])
+    old = task.status if task is not None else None
+    if task is None:
+        task = Approval(id=data["id"])
+        session.add(task)
+    elif old != "pending" and data.get("status") == "pending":
+        return task, old  # a decision or expiry is final: a late "requested" never reopens it
+    task.run_id = data["run_id"]
+    task.step_id = data.get("step_id")
+    task.workflow_id = data["workflow"]["id"]
+    task.workflow_name = data["workflow"].get("name") or data["workflow"]["id"]
+    task.kind = data["kind"]
+    task.action = data["action"]
+    task.requested_by = data.get("requested_by")
+    task.requested_at = parse_time(data.get("requested_at"))
+    task.expires_at = parse_time(data.get("expires_at"))
+    task.status = data["status"]
+    task.decided_by = data.get("decided_by")
+    task.decided_at = parse_time(data.get("decided_at"))
+    task.comment = data.get("comment")
+    task.data = data
+    return task, old
+
+
+async def active_run_ids(session: AsyncSession) -> list[str]:
+    from bot.contract import ACTIVE
+
+    return list((await session.scalars(select(Run.id).where(Run.status.in_(ACTIVE)))).all())

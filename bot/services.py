@@ -1,0 +1,55 @@
+"""What the core needs, built once per app and handed around: settings, store, platform, Slack, outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.metrics import Metrics
+from bot.outbox import Deliverer
+from bot.people import People
+from bot.platform import PlatformClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    platform: PlatformClient
+    slack: AsyncWebClient
+    deliverer: Deliverer
+    metrics: Metrics
+    people: People
+    background: set[asyncio.Task] = field(default_factory=set)
+    # Events stored but not yet processed are picked up by this; set by the ingest module.
+    kick_processor: object = None
+    health: dict = field(default_factory=dict)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def spawn(self, coro, *, name: str | None = None) -> asyncio.Task:
+        """Run work after Slack's acknowledgement; kept referenced and awaited at shutdown."""
+        task = asyncio.create_task(coro, name=name)
+        self.background.add(task)
+
+        def _done(t: asyncio.Task) -> None:
+            self.background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task %s failed", t.get_name(), exc_info=t.exception())
+
+        task.add_done_callback(_done)
+        return task
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        if self.background:
+            await asyncio.wait(list(self.background), timeout=timeout)

@@ -1,0 +1,84 @@
+"""`runbot sync` (and the first start, in the background): fill the store from the platform's API,
+paginating back RETENTION_DAYS. Pending approval tasks found are posted; past failures are never alerted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from bot import events
+from bot.platform import PlatformUnreachable
+from bot.runs import merge_run, rfc3339
+from bot.services import Services
+from store.models import KeyValue, Run, utcnow
+
+log = logging.getLogger(__name__)
+
+
+async def sync(svc: Services) -> dict:
+    since = utcnow() - timedelta(days=svc.settings.RETENTION_DAYS)
+    count = 0
+    batch: list[dict] = []
+
+    async def flush() -> None:
+        async with svc.sessions.begin() as session:
+            for data in batch:
+                change = await merge_run(session, data, known_workflows=svc.health.setdefault("workflows", set()))
+                if change.changed and change.run.status == "failed" and change.is_new:
+                    change.run.alerted = True  # a past failure: findable with /runs failed, never alerted
+        batch.clear()
+
+    async for run in svc.platform.iter_runs(created_after=rfc3339(since), include_steps=True, limit=200):
+        batch.append(run)
+        count += 1
+        if len(batch) >= 200:
+            await flush()
+    if batch:
+        await flush()
+    tasks = await svc.platform.all_approvals(status="pending")
+    for task in tasks:
+        async with svc.sessions.begin() as session:
+            if await session.get(Run, task["run_id"]) is None:
+                await events.on_run(session, svc, await svc.platform.get_run(task["run_id"]), source="sync")
+            await events.on_approval(session, svc, task, source="sync")
+    async with svc.sessions.begin() as session:
+        await session.merge(KeyValue(key="sync.done", value={"at": utcnow().isoformat(), "runs": count}))
+    svc.deliverer.kick()
+    log.info("sync: %d runs and %d pending approvals from the platform", count, len(tasks))
+    return {"runs": count, "approvals": len(tasks)}
+
+
+async def first_sync(svc: Services, *, retry_seconds: float = 5.0) -> None:
+    """At the first start: sync in the background, retried while the platform is unreachable."""
+    async with svc.sessions() as session:
+        if await session.get(KeyValue, "sync.done") is not None:
+            return
+    delay = retry_seconds
+    while True:
+        try:
+            await sync(svc)
+            return
+        except PlatformUnreachable as exc:
+            log.warning("first sync: %s; retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, svc.settings.TRACK_BACKOFF_MAX_SECONDS)
+
+
+async def sync_standalone(settings) -> dict:
+    """`runbot sync` outside the server: the app's services without the HTTP server."""
+    from aiohttp import web
+
+    from bot.app import create_app
+    from handlers.webhooks import SERVICES
+
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        summary = await sync(app[SERVICES])
+        await asyncio.sleep(0.5)
+        await app[SERVICES].deliverer.deliver_due()
+        return summary
+    finally:
+        await runner.cleanup()

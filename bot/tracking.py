@@ -1,0 +1,81 @@
+"""Tracking: what webhooks missed, found by polling. One cycle fetches the store's active runs in
+batches of 100 through the list endpoint (requests grow with batches, not runs), the runs updated since
+the last cycle, and the pending approvals, and acts on every change as if its webhook had come."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot import events
+from bot.runs import active_run_ids, rfc3339
+from bot.services import Services
+from store.models import Approval, KeyValue, Run, utcnow
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+# The platform's clock and ours may differ a little: ask for a little more than since the last cycle.
+UPDATED_AFTER_MARGIN = timedelta(seconds=5)
+
+
+@dataclass
+class TrackerState:
+    failures: int = 0
+    next_allowed: float = 0.0
+    last_success: float | None = None
+    last_error: str | None = None
+    last_summary: dict = field(default_factory=dict)
+    cycles: int = 0
+
+
+async def _apply_runs(svc: Services, runs: list[dict]) -> int:
+    changed = 0
+    for start in range(0, len(runs), BATCH):
+        async with svc.sessions.begin() as session:
+            for run in runs[start:start + BATCH]:
+                change = await events.on_run(session, svc, run, source="poll")
+                changed += change.changed
+    return changed
+
+
+async def track_cycle(svc: Services, state: TrackerState | None = None) -> dict:
+    cycle_started = utcnow()
+    async with svc.sessions() as session:
+        ids = await active_run_ids(session)
+        mark = await session.get(KeyValue, "tracker.last_cycle")
+        last_cycle = datetime.fromisoformat(mark.value["at"]) if mark else None
+
+    polled = await svc.platform.runs_by_id(ids, include_steps=True) if ids else []
+    changed = await _apply_runs(svc, polled)
+
+    recent: list[dict] = []
+    if last_cycle is not None:
+        seen = {r["id"] for r in polled}
+        async for run in svc.platform.iter_runs(updated_after=rfc3339(last_cycle - UPDATED_AFTER_MARGIN),
+                                                include_steps=True, limit=200):
+            if run["id"] not in seen:
+                recent.append(run)
+        changed += await _apply_runs(svc, recent)
+
+    tasks = await svc.platform.all_approvals(status="pending")
+    for task in tasks:
+        async with svc.sessions.begin() as session:
+            known = await session.get(Approval, task["id"])
+            if known is not None and known.status == task["status"] and known.data == task:
+                continue
+            if await session.get(Run, task["run_id"]) is None:
+                run = await svc.platform.get_run(task["run_id"])
+                await events.on_run(session, svc, run, source="poll")
+            await events.on_approval(session, svc, task, source="poll")
+            changed += 1
+
+    async with svc.sessions.begin() as session:
+        await session.merge(KeyValue(key="tracker.last_cycle", value={"at": cycle_started.isoformat()}))
+    if changed:
+        svc.deliverer.kick()
+    summary = {"tracked": len(ids), "polled": len(polled), "recent": len(recent), "approvals": len(tasks),
+               "changed": changed}
+    log.debug("tracking cycle: %s", summary)
+    return summary

@@ -1,0 +1,7 @@
+"""Bolt listeners: actions."""
+
+from __future__ import annotations
+
+
+def register(app, svc) -> None:
+    return None

@@ -1,0 +1,7 @@
+"""Bolt listeners: views."""
+
+from __future__ import annotations
+
+
+def register(app, svc) -> None:
+    return None

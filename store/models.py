@@ -1,0 +1,254 @@
+"""The bot's store: typed SQLAlchemy 2 models of runs, steps, approvals, deliveries, Slack messages,
+subscriptions, the audit trail, the outbox of Slack posts, and scheduler leases."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps stored as UTC and always read back timezone-aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict: JSON, list: JSON}
+
+
+class Run(Base):
+    """The newest known state of a platform run; `data` keeps the platform's whole run object."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    workflow_name: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    trigger_type: Mapped[str | None] = mapped_column(String(16))
+    actor_slack_id: Mapped[str | None] = mapped_column(String(32))
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    completed_steps: Mapped[int] = mapped_column(Integer, default=0)
+    model: Mapped[str | None] = mapped_column(String(128))
+    failed_step_id: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    replay_of: Mapped[str | None] = mapped_column(String(64))
+    alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_runs_status_created", "status", "created_at"),
+        Index("ix_runs_status_completed", "status", "completed_at"),
+        Index("ix_runs_workflow_status_completed", "workflow_id", "status", "completed_at"),
+        Index("ix_runs_workflow_created", "workflow_id", "created_at"),
+        Index("ix_runs_code_completed", "error_code", "completed_at"),
+        Index("ix_runs_model_created", "model", "created_at"),
+        Index("ix_runs_replay_of", "replay_of"),
+        Index("ix_runs_created", "created_at"),
+    )
+
+
+class Step(Base):
+    __tablename__ = "steps"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(256))
+    type: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    error: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Workflow(Base):
+    __tablename__ = "workflows"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+
+    __table_args__ = (Index("ix_workflows_name", "name"),)
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    step_id: Mapped[str | None] = mapped_column(String(64))
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    workflow_name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # Who claimed the final decision from Slack: set once, atomically, so one decision reaches the platform.
+    deciding_by: Mapped[str | None] = mapped_column(String(64))
+    reminded: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_approvals_status_expires", "status", "expires_at"), Index("ix_approvals_run", "run_id"))
+
+
+class ApprovalVote(Base):
+    """One approver's approval of a task that needs a quorum; the same person counts once."""
+
+    __tablename__ = "approval_votes"
+
+    approval_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_name: Mapped[str | None] = mapped_column(String(256))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """A platform webhook, stored before it is acknowledged; processed once per webhook-id."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    body: Mapped[dict] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_deliveries_pending", "processed_at", "received_at"),)
+
+
+class SlackMessage(Base):
+    """A Slack message that shows a run, an approval or a storm, to update it in place."""
+
+    __tablename__ = "slack_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # alert, approval, storm, watch
+    subject: Mapped[str] = mapped_column(String(256))  # run id, approval id, storm key
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_edit_at: Mapped[datetime | None]
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (UniqueConstraint("kind", "subject", "channel", name="uq_slack_message"),)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[bool] = mapped_column(Boolean, default=True)
+    approvals: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Watch(Base):
+    __tablename__ = "watches"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_status: Mapped[str | None] = mapped_column(String(16))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(String(32))  # ok, refused, error
+    message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_audit_at", "at"), Index("ix_audit_target", "target", "at"))
+
+
+class OutboxItem(Base):
+    """A Slack call not yet delivered, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    method: Mapped[str] = mapped_column(String(32))  # post, update, thread, ephemeral, dm, publish
+    channel: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[int | None] = mapped_column(Integer)  # SlackMessage posted/updated, or the thread's parent
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    in_flight: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_ts: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"), Index("ix_outbox_message", "message_id", "status"))
+
+
+class Lease(Base):
+    """A scheduler job's lease across replicas."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+
+
+class KeyValue(Base):
+    """Small durable facts: the tracker's last cycle, the first sync's completion."""
+
+    __tablename__ = "kv"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)
+
+
+class StormCounter(Base):
+    """Failures of one workflow with one error code in one channel, for storm grouping."""
+
+    __tablename__ = "storm_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    error_code: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+
+    __table_args__ = (Index("ix_storm_key", "channel", "workflow_id", "error_code", "at"),)

@@ -1,0 +1,96 @@
+"""Fixtures that start the real pieces: the bot's aiohttp app on a loopback port, the reference platform,
+the Slack stand-in, a SQLite file, and a PostgreSQL 15 cluster (or RUNBOT_TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+
+import pytest
+
+from tests.support.harness import Harness, start_harness
+from tests.support.postgres import Cluster, PostgresUnavailable, create_database
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url():
+    """A PostgreSQL server for the tests: never skipped; fails saying why when it cannot start."""
+    url = os.environ.get("RUNBOT_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    cluster = Cluster()
+    try:
+        url = cluster.start()
+    except PostgresUnavailable as exc:
+        cluster.stop()
+        pytest.fail(f"cannot start PostgreSQL for the tests: {exc}", pytrace=False)
+    os.environ["RUNBOT_TEST_PG_CLUSTER_DIR"] = str(cluster.dir)
+    yield url
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(pg_admin_url):
+    """The cluster object itself, for tests that restart PostgreSQL (only when the tests started it)."""
+    if os.environ.get("RUNBOT_TEST_DATABASE_URL"):
+        pytest.fail("this test restarts PostgreSQL: it needs the cluster the tests start "
+                    "(unset RUNBOT_TEST_DATABASE_URL)", pytrace=False)
+    return pg_admin_url
+
+
+@pytest.fixture
+async def pg_url(pg_admin_url):
+    return await create_database(pg_admin_url, f"runbot_test_{os.getpid()}_{next(_db_counter)}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite+aiosqlite:///{tmp_path / 'runbot.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'runbot.db'}"
+    admin = request.getfixturevalue("pg_admin_url")
+    return await create_database(admin, f"runbot_test_{os.getpid()}_{next(_db_counter)}")
+
+
+@pytest.fixture
+def settings_overrides():
+    """Tests override settings by parametrizing or replacing this fixture."""
+    return {}
+
+
+@pytest.fixture
+async def harness(sqlite_url, settings_overrides):
+    h = await start_harness(database_url=sqlite_url, **settings_overrides)
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+@pytest.fixture
+async def pg_harness(pg_url, settings_overrides):
+    h = await start_harness(database_url=pg_url, **settings_overrides)
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+@pytest.fixture
+async def any_harness(db_url, settings_overrides):
+    h = await start_harness(database_url=db_url, **settings_overrides)
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+__all__ = ["Harness", "asyncio"]

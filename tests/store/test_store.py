@@ -1,0 +1,119 @@
+"""The store on SQLite and on a real PostgreSQL: migrations, merging by updated_at, exactly-once records."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from bot.runs import merge_approval, merge_run
+from store.db import create_engine, sessionmaker, upgrade
+from store.models import Run, SlackMessage, Step, WebhookDelivery
+
+
+def run_data(run_id="run_AbC123", status="running", updated="2026-11-25T10:00:01.000Z", steps=None, **kw):
+    data = {
+        "id": run_id, "workflow": {"id": "wf_invoices", "name": "Invoice triage"}, "status": status,
+        "created_at": "2026-11-25T10:00:00Z", "started_at": "2026-11-25T10:00:01Z", "completed_at": None,
+        "updated_at": updated, "duration_ms": None, "trigger": {"type": "manual", "payload": {},
+                                                               "actor": {"slack_user_id": "U0SAMPLE1"}},
+        "progress": {"total_steps": 5, "completed_steps": 2}, "model": "gpt-4.1-mini", "prompt": "Classify",
+        "failed_step_id": None, "replay_of": None,
+    }
+    if steps is not None:
+        data["steps"] = steps
+    data.update(kw)
+    return data
+
+
+@pytest.fixture
+async def sessions(db_url):
+    engine = create_engine(db_url)
+    await upgrade(engine)
+    yield sessionmaker(engine)
+    await engine.dispose()
+
+
+async def test_migrations_apply_twice_and_concurrently(db_url):
+    engines = [create_engine(db_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(upgrade(e) for e in engines))
+        await upgrade(engines[0])
+        async with engines[0].connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+        assert version == "0001"
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+async def test_newer_state_wins_and_late_event_never_rolls_back(sessions):
+    failed_step = {"id": "step_3", "index": 2, "name": "Summarise with LLM", "type": "llm", "status": "failed",
+                   "error": {"code": "provider_rate_limited", "message": "Rate limit", "provider": "openai",
+                             "provider_status": 429, "retryable": True}}
+    async with sessions.begin() as s:
+        first = await merge_run(s, run_data(status="running", updated="2026-11-25T10:00:05.000Z"))
+        assert first.is_new and first.changed
+    async with sessions.begin() as s:
+        failed = await merge_run(s, run_data(status="failed", updated="2026-11-25T10:00:09.000Z",
+                                             failed_step_id="step_3", steps=[failed_step],
+                                             completed_at="2026-11-25T10:00:09Z"))
+        assert failed.old_status == "running" and failed.new_status == "failed"
+    async with sessions.begin() as s:
+        late = await merge_run(s, run_data(status="running", updated="2026-11-25T10:00:07.000Z"))
+        assert not late.changed
+    async with sessions() as s:
+        run = await s.get(Run, "run_AbC123")
+        assert run.status == "failed"
+        assert run.error_code == "provider_rate_limited"
+        steps = (await s.scalars(select(Step).where(Step.run_id == run.id))).all()
+        assert [st.id for st in steps] == ["step_3"]
+
+
+async def test_a_list_without_steps_keeps_the_known_steps(sessions):
+    step = {"id": "step_1", "index": 0, "name": "Fetch", "status": "completed"}
+    async with sessions.begin() as s:
+        await merge_run(s, run_data(updated="2026-11-25T10:00:01.000Z", steps=[step]))
+    async with sessions.begin() as s:
+        await merge_run(s, run_data(updated="2026-11-25T10:00:02.000Z", status="waiting"))
+    async with sessions() as s:
+        run = await s.get(Run, "run_AbC123")
+        assert run.status == "waiting" and run.data["steps"][0]["id"] == "step_1"
+
+
+async def test_decided_approval_is_never_reopened_by_a_late_request(sessions):
+    task = {"id": "apr_1", "run_id": "run_AbC123", "step_id": "step_2", "workflow": {"id": "wf_refunds", "name": "R"},
+            "kind": "spend", "action": "Send refund", "requested_by": "step", "requested_at": "2026-11-25T10:00:00Z",
+            "expires_at": "2026-11-25T11:00:00Z", "status": "approved", "decided_by": "console:ana",
+            "decided_at": "2026-11-25T10:05:00Z", "comment": None}
+    async with sessions.begin() as s:
+        _, old = await merge_approval(s, task)
+        assert old is None
+    async with sessions.begin() as s:
+        stored, old = await merge_approval(s, {**task, "status": "pending", "decided_by": None})
+        assert old == "approved" and stored.status == "approved"
+
+
+async def test_webhook_ids_and_slack_messages_are_unique(sessions):
+    async with sessions.begin() as s:
+        s.add(WebhookDelivery(id="msg_1", type="run.failed", body={}))
+        s.add(SlackMessage(kind="alert", subject="run_1", channel="C1"))
+    with pytest.raises(IntegrityError):
+        async with sessions.begin() as s:
+            s.add(WebhookDelivery(id="msg_1", type="run.failed", body={}))
+    with pytest.raises(IntegrityError):
+        async with sessions.begin() as s:
+            s.add(SlackMessage(kind="alert", subject="run_1", channel="C1"))
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
+
+
+async def test_timestamps_read_back_in_utc(sessions):
+    async with sessions.begin() as s:
+        await merge_run(s, run_data(updated="2026-11-25T12:00:01.250+02:00"))
+    async with sessions() as s:
+        run = await s.get(Run, "run_AbC123")
+        assert run.updated_at.utcoffset().total_seconds() == 0
+        assert run.updated_at.hour == 10 and run.updated_at.microsecond == 250000
