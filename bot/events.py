@@ -14,9 +14,12 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 
 
-async def on_run(session: AsyncSession, svc: Services, run_data: dict, *, source: str) -> RunChange:
-    """A run state arrived: merge it and act on what changed, as if its webhook had come."""
+async def on_run(session: AsyncSession, svc: Services, run_data: dict, *, source: str,
+                 actor: str | None = None) -> RunChange:
+    """A run state arrived: merge it and act on what changed, as if its webhook had come.
+    `actor` is the Slack user whose action produced this state (a replay started from Slack)."""
     change = await merge_run(session, run_data, known_workflows=svc.health.setdefault("workflows", set()))
+    change.actor = actor
     await react(session, svc, change, source=source)
     return change
 

@@ -34,6 +34,7 @@ class RunChange:
     old_status: str | None  # None: the store did not know the run
     new_status: str
     changed: bool  # False when the incoming state was not newer than the stored one
+    actor: str | None = None  # the Slack user whose action caused this state, when known
 
     @property
     def is_new(self) -> bool:

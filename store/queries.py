@@ -1,0 +1,100 @@
+"""Queries named for what they answer, so handlers never build SQL. Every filter `/runs` offers has an
+index that serves it; run-ID prefixes are ranges on the primary key, not LIKE."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import AuditEntry, Run, Subscription, Workflow
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """[prefix, next) such that id >= prefix AND id < next matches exactly the ids starting with prefix."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) -> list[Run]:
+    """Runs whose id starts with `prefix` (case-sensitive; `run_` may be left out), as git resolves commits."""
+    candidates = [prefix] if prefix.startswith("run_") else [prefix, f"run_{prefix}"]
+    found: dict[str, Run] = {}
+    for p in candidates:
+        low, high = prefix_range(p)
+        rows = (await session.scalars(select(Run).where(Run.id >= low, Run.id < high).order_by(Run.id)
+                                      .limit(limit))).all()
+        for run in rows:
+            found.setdefault(run.id, run)
+    return list(found.values())[:limit]
+
+
+async def failed_runs(session: AsyncSession, *, since: datetime | None = None, workflow: str | None = None,
+                      code: str | None = None, limit: int = 10, before: tuple[datetime, str] | None = None) -> list[Run]:
+    """Failed runs, newest failure first; `before` is the (completed_at, id) of the last row of the previous page."""
+    query = select(Run).where(Run.status == "failed")
+    if workflow:
+        query = query.where(Run.workflow_id == workflow)
+    if code:
+        query = query.where(Run.error_code == code)
+    if since:
+        query = query.where(Run.completed_at >= since)
+    if before:
+        query = query.where(or_(Run.completed_at < before[0], and_(Run.completed_at == before[0], Run.id < before[1])))
+    return list((await session.scalars(query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit))).all())
+
+
+async def list_runs(session: AsyncSession, *, statuses: list[str] | None = None, since: datetime | None = None,
+                    workflow: str | None = None, model: str | None = None, limit: int = 10,
+                    before: tuple[datetime, str] | None = None) -> list[Run]:
+    """Runs of any status, newest created first."""
+    query = select(Run)
+    if statuses:
+        query = query.where(Run.status.in_(statuses))
+    if workflow:
+        query = query.where(Run.workflow_id == workflow)
+    if model:
+        query = query.where(Run.model == model)
+    if since:
+        query = query.where(Run.created_at >= since)
+    if before:
+        query = query.where(or_(Run.created_at < before[0], and_(Run.created_at == before[0], Run.id < before[1])))
+    return list((await session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit))).all())
+
+
+async def resolve_workflow(session: AsyncSession, name_or_id: str) -> list[Workflow]:
+    """A workflow by id, else by name (case-insensitive): zero, one or several matches."""
+    exact = await session.get(Workflow, name_or_id)
+    if exact is not None:
+        return [exact]
+    rows = (await session.scalars(select(Workflow).where(Workflow.name == name_or_id))).all()
+    if rows:
+        return list(rows)
+    folded = name_or_id.casefold()
+    return [w for w in (await session.scalars(select(Workflow))).all() if w.name.casefold() == folded]
+
+
+async def failure_channels(session: AsyncSession, settings, workflow_id: str) -> list[str]:
+    """Where a failure of this workflow is alerted: ALERT_CHANNEL and every channel subscribed to its failures."""
+    channels = [settings.ALERT_CHANNEL] if settings.ALERT_CHANNEL else []
+    subscribed = (await session.scalars(select(Subscription.channel).where(
+        Subscription.workflow_id == workflow_id, Subscription.failures.is_(True)).order_by(Subscription.channel))).all()
+    return channels + [c for c in subscribed if c not in channels]
+
+
+async def approval_channels(session: AsyncSession, settings, workflow_id: str) -> list[str]:
+    """Where an approval card of this workflow goes: APPROVAL_CHANNEL and every channel subscribed to its approvals."""
+    channels = [settings.APPROVAL_CHANNEL] if settings.APPROVAL_CHANNEL else []
+    subscribed = (await session.scalars(select(Subscription.channel).where(
+        Subscription.workflow_id == workflow_id, Subscription.approvals.is_(True)).order_by(Subscription.channel))).all()
+    return channels + [c for c in subscribed if c not in channels]
+
+
+async def audit_entries(session: AsyncSession, *, target: str | None = None, since: datetime | None = None,
+                        limit: int = 20) -> list[AuditEntry]:
+    query = select(AuditEntry)
+    if target:
+        query = query.where(AuditEntry.target == target)
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    return list((await session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit))).all())
