@@ -1,4 +1,13 @@
-"""Slack listeners (one module per kind, each with `register`) and the platform webhook handler."""
+"""Slack listeners (one module per kind, each with `register`) and the platform webhook handler.
+
+- commands.py: `/runs`
+- actions.py: buttons on runs (replay, show, cancel, pause, resume, next page)
+- views.py: modal submissions about runs (replay with changes)
+- approvals.py: approval buttons and the reject modal
+- events.py: Events API (App Home)
+- errors.py: the one error handler
+- webhooks.py: the platform's webhooks (aiohttp, not Bolt)
+"""
 
 from __future__ import annotations
 
@@ -6,10 +15,11 @@ from slack_bolt.app.async_app import AsyncApp
 
 
 def register_listeners(app: AsyncApp, svc) -> None:
-    from handlers import actions, commands, errors, events, views
+    from handlers import actions, approvals, commands, errors, events, views
 
     errors.register(app, svc)
     commands.register(app, svc)
     actions.register(app, svc)
     views.register(app, svc)
+    approvals.register(app, svc)
     events.register(app, svc)

@@ -1,0 +1,116 @@
+"""Small pieces every message uses: links, Slack date tokens, status marks, progress bars, trimming."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+STATUS_MARK = {
+    "pending": "⏳", "running": "🔄", "waiting": "✋", "paused": "⏸️", "completed": "✅", "failed": "❌",
+    "cancelled": "🚫", "skipped": "⏭️", "approved": "✅", "rejected": "🚫", "expired": "⌛",
+}
+
+RETRYABLE_WORDS = {
+    "provider_rate_limited": "the provider was rate-limited",
+    "provider_timeout": "the provider timed out",
+    "provider_unavailable": "the provider was unavailable",
+    "provider_error": "the provider had an internal error",
+    "step_timeout": "the step ran out of time",
+    "internal_error": "the platform had an internal error",
+}
+NOT_RETRYABLE_WORDS = {
+    "invalid_request": "the request was invalid; change the prompt or the input",
+    "content_policy": "the provider's content policy refused it; change the prompt",
+    "auth_failed": "the provider refused the credentials; fix them first",
+    "approval_expired": "nobody decided the approval in time",
+}
+
+SECTION_LIMIT = 3000
+
+
+def mark(status: str | None) -> str:
+    return STATUS_MARK.get(status or "", "•")
+
+
+def slack_date(moment: datetime | None, fmt: str = "{date_short_pretty} {time}") -> str:
+    """A Slack date token: every reader sees their own local time; the fallback is UTC."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    ts = int(moment.timestamp())
+    fallback = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{ts}^{fmt}|{fallback}>"
+
+
+def link(url: str, text: str) -> str:
+    return f"<{url}|{escape(text)}>"
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def progress_bar(done: int, total: int, width: int = 10) -> str:
+    if total <= 0:
+        return "░" * width + " 0/0"
+    filled = round(width * min(done, total) / total)
+    return "█" * filled + "░" * (width - filled) + f" {done}/{total}"
+
+
+def duration(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {sec}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m"
+
+
+def relative(seconds: float) -> str:
+    """"in 42 minutes" / "3 minutes ago"."""
+    future = seconds >= 0
+    s = abs(int(seconds))
+    if s < 60:
+        words = f"{s} second{'s' if s != 1 else ''}"
+    elif s < 3600:
+        words = f"{s // 60} minute{'s' if s // 60 != 1 else ''}"
+    elif s < 86400:
+        words = f"{s // 3600} hour{'s' if s // 3600 != 1 else ''}"
+    else:
+        words = f"{s // 86400} day{'s' if s // 86400 != 1 else ''}"
+    return f"in {words}" if future else f"{words} ago"
+
+
+def trim_middle(text: str, limit: int) -> str:
+    """Cut to `limit` characters keeping the start and the end, saying how much was cut."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    marker = " … [{n} characters cut] … "
+    room = limit - len(marker.format(n=len(text)))
+    head = max(room * 2 // 3, 1)
+    tail = max(room - head, 1)
+    cut = len(text) - head - tail
+    return text[:head] + marker.format(n=cut) + text[-tail:]
+
+
+def retryable_words(error: dict | None) -> str:
+    """Whether to retry, in words a person acts on: "Retryable: yes, the provider was rate-limited"."""
+    if not error:
+        return "Retryable: unknown"
+    code = error.get("code") or ""
+    if error.get("retryable"):
+        return f"Retryable: yes, {RETRYABLE_WORDS.get(code, 'the error is transient')}"
+    if error.get("retryable") is False:
+        return f"Retryable: no, {NOT_RETRYABLE_WORDS.get(code, 'replaying as-is will fail the same way')}"
+    return "Retryable: unknown"
+
+
+def code_span(text: str) -> str:
+    """Inline code that survives backticks in the text."""
+    return "`" + str(text).replace("`", "ˋ") + "`"
