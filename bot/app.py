@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 STARTED = web.AppKey("started", float)
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", object)
 
 
 def slack_client(settings: Settings, *, interactive: bool, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
@@ -79,19 +81,19 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
 
 
 async def _database(app: web.Application):
-    settings: Settings = app["settings"]
+    settings: Settings = app[SETTINGS]
     engine = create_engine(settings.DATABASE_URL)
     await upgrade(engine)
-    app["engine"] = engine
+    app[ENGINE] = engine
     yield
     await engine.dispose()
 
 
 async def _services(app: web.Application):
-    settings: Settings = app["settings"]
+    settings: Settings = app[SETTINGS]
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     metrics = Metrics()
-    engine = app["engine"]
+    engine = app[ENGINE]
     sessions = sessionmaker(engine)
     slack = slack_client(settings, interactive=True)
     deliverer = Deliverer(sessions, slack_client(settings, interactive=False), metrics,
@@ -129,7 +131,7 @@ async def _scheduler(app: web.Application):
 
 
 async def _socket_mode(app: web.Application):
-    settings: Settings = app["settings"]
+    settings: Settings = app[SETTINGS]
     if not settings.SLACK_APP_TOKEN:
         yield
         return
@@ -188,7 +190,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=max(settings.WEBHOOK_MAX_BYTES, 1024**2) + 1024)
-    app["settings"] = settings
+    app[SETTINGS] = settings
     app[STARTED] = time.monotonic()
     app.cleanup_ctx.extend([_database, _services, _scheduler, _socket_mode])
     app.router.add_get("/healthz", healthz)

@@ -143,7 +143,7 @@ class Scheduler:
 
     def status(self) -> dict:
         return {"jobs": sorted(j.id for j in self._scheduler.get_jobs()) if self.running else [],
-                "holder": self.holder}
+                "holder": self.holder, "ran": dict(self.ran), "ticks": dict(self.ticks)}
 
     def tracker_health(self) -> dict:
         state = self.tracker
