@@ -1,0 +1,69 @@
+"""Housekeeping and the daily digest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.housekeeping import daily_digest, prune
+from bot.runs import merge_run, rfc3339
+from store.models import Run, Subscription, WebhookDelivery, utcnow
+
+
+def failed(run_id, workflow, code, when):
+    step = {"id": "s1", "index": 0, "name": "LLM", "status": "failed",
+            "error": {"code": code, "message": "x", "retryable": True}}
+    return {"id": run_id, "workflow": {"id": workflow, "name": workflow.replace("wf_", "").title()},
+            "status": "failed", "created_at": rfc3339(when), "updated_at": rfc3339(when),
+            "completed_at": rfc3339(when), "failed_step_id": "s1", "steps": [step],
+            "progress": {"total_steps": 1, "completed_steps": 0}}
+
+
+async def test_daily_digest_counts_yesterdays_failures_per_workflow_and_code(harness):
+    h = harness
+    now = utcnow().replace(hour=9)
+    yesterday = now - timedelta(days=1)
+    async with h.svc.sessions.begin() as s:
+        for i in range(3):
+            r = await merge_run(s, failed(f"run_dg{i}", "wf_invoices", "provider_timeout", yesterday))
+            r.run.alerted = True
+        r = await merge_run(s, failed("run_dgx", "wf_refunds", "invalid_request", yesterday))
+        r.run.alerted = True
+        r = await merge_run(s, failed("run_dgold", "wf_refunds", "invalid_request", now - timedelta(days=3)))
+        r.run.alerted = True
+        s.add(Subscription(channel="C0GENERAL", workflow_id="wf_refunds", failures=True))
+    assert await daily_digest(h.svc, now=now) == 2
+    alerts = await h.wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if "Daily digest" in m.text],
+                              what="the digest in the alert channel")
+    assert "4 failed runs" in alerts[0].text and "`provider_timeout` ×3" in alerts[0].text
+    general = await h.wait_for(lambda: [m for m in h.slack.messages("C0GENERAL") if "Daily digest" in m.text],
+                               what="the digest in the subscribed channel")
+    assert "1 failed run" in general[0].text and "provider_timeout" not in general[0].text
+
+
+async def test_prune_removes_old_deliveries_and_finished_runs_only(harness):
+    h = harness
+    old = utcnow() - timedelta(days=h.settings.RETENTION_DAYS + 1)
+    async with h.svc.sessions.begin() as s:
+        s.add(WebhookDelivery(id="msg_old", type="run.failed", body={}, received_at=old, processed_at=old))
+        s.add(WebhookDelivery(id="msg_new", type="run.failed", body={}, processed_at=utcnow()))
+        await merge_run(s, failed("run_old", "wf_invoices", "provider_timeout", old))
+        await merge_run(s, {**failed("run_oldactive", "wf_invoices", "x", old), "status": "running",
+                            "completed_at": None, "steps": []})
+    summary = await prune(h.svc)
+    assert summary["deliveries"] == 1 and summary["runs"] == 1
+    async with h.svc.sessions() as s:
+        assert await s.get(Run, "run_oldactive") is not None
+        assert await s.get(Run, "run_old") is None
+        assert await s.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
+
+
+async def test_the_digest_is_posted_once_per_day_even_if_the_job_runs_again(harness):
+    h = harness
+    now = utcnow().replace(hour=9)
+    async with h.svc.sessions.begin() as s:
+        r = await merge_run(s, failed("run_once", "wf_invoices", "provider_timeout", now - timedelta(days=1)))
+        r.run.alerted = True
+    assert await daily_digest(h.svc, now=now) == 1
+    assert await daily_digest(h.svc, now=now) == 0
