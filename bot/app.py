@@ -99,7 +99,8 @@ async def _services(app: web.Application):
     deliverer = Deliverer(sessions, slack_client(settings, interactive=False), metrics,
                           backoff_max=settings.OUTBOX_BACKOFF_MAX_SECONDS,
                           edit_interval=settings.MESSAGE_EDIT_INTERVAL_SECONDS,
-                          is_postgres=engine.dialect.name == "postgresql")
+                          is_postgres=engine.dialect.name == "postgresql",
+                          claim_seconds=settings.OUTBOX_CLAIM_SECONDS)
     svc = Services(settings=settings, engine=engine, sessions=sessions,
                    platform=PlatformClient(settings.PLATFORM_API_URL or "http://127.0.0.1:9", settings.PLATFORM_API_TOKEN or "",
                                            session=http),

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     TRACK_BACKOFF_MAX_SECONDS: float = Field(300.0, gt=0)
     USERGROUP_CACHE_SECONDS: float = Field(300.0, ge=0)
     MESSAGE_EDIT_INTERVAL_SECONDS: float = Field(2.0, ge=0)
+    # Added by the project (docs/configuration.md)
+    HOUSEKEEPING_INTERVAL_SECONDS: float = Field(3600.0, gt=0)
+    OUTBOX_CLAIM_SECONDS: float = Field(30.0, gt=0)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

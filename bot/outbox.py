@@ -30,7 +30,6 @@ PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth
 # Errors about the message's formatting: the post is sent again as plain text.
 FORMAT = {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments", "invalid_attachments",
           "invalid_metadata_format", "no_text"}
-CLAIM_SECONDS = 30  # how long a claimed row stays invisible to other replicas while being delivered
 PLAIN_TEXT_LIMIT = 39_000
 
 
@@ -60,8 +59,10 @@ async def update_message(session: AsyncSession, message: SlackMessage, payload: 
     session.add(OutboxItem(method="update", channel=message.channel, message_id=message.id, payload=payload))
 
 
-async def thread_reply(session: AsyncSession, message: SlackMessage, payload: dict) -> None:
-    session.add(OutboxItem(method="thread", channel=message.channel, message_id=message.id, payload=payload))
+async def thread_reply(session: AsyncSession, message: SlackMessage, payload: dict) -> OutboxItem:
+    item = OutboxItem(method="thread", channel=message.channel, message_id=message.id, payload=payload)
+    session.add(item)
+    return item
 
 
 async def ephemeral(session: AsyncSession, *, channel: str, user: str, payload: dict) -> None:
@@ -93,13 +94,15 @@ class Deliverer:
     """Delivers due outbox rows; one per process, safe with several replicas (rows are claimed)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], client: AsyncWebClient, metrics: Metrics, *,
-                 backoff_max: float = 300.0, edit_interval: float = 2.0, is_postgres: bool = False):
+                 backoff_max: float = 300.0, edit_interval: float = 2.0, is_postgres: bool = False,
+                 claim_seconds: float = 30.0):
         self.sessions = sessions
         self.client = client
         self.metrics = metrics
         self.backoff_max = backoff_max
         self.edit_interval = edit_interval
         self.is_postgres = is_postgres
+        self.claim_seconds = claim_seconds  # a claimed row stays invisible to other replicas while delivered
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -148,7 +151,7 @@ class Deliverer:
             items = list((await session.scalars(query)).all())
             for item in items:
                 # Invisible to other replicas while in flight; due again if this process dies.
-                item.next_attempt_at = now + timedelta(seconds=CLAIM_SECONDS)
+                item.next_attempt_at = now + timedelta(seconds=self.claim_seconds)
             return items
 
     async def deliver_due(self) -> int:

@@ -25,9 +25,6 @@ from store.models import utcnow
 
 log = logging.getLogger(__name__)
 
-HOUSEKEEPING_INTERVAL_SECONDS = 3600.0
-
-
 class Scheduler:
     def __init__(self, svc: Services):
         self.svc = svc
@@ -47,7 +44,7 @@ class Scheduler:
         interval = s.TRACK_INTERVAL_SECONDS
         self._add("track", self._track, interval)
         self._add("approvals", self._approvals, min(interval, 5.0))
-        self._add("housekeeping", self._housekeeping, HOUSEKEEPING_INTERVAL_SECONDS)
+        self._add("housekeeping", self._housekeeping, s.HOUSEKEEPING_INTERVAL_SECONDS)
         if s.DIGEST_HOUR is not None:
             self._scheduler.add_job(self._leased("digest", self._digest), CronTrigger(hour=s.DIGEST_HOUR, minute=0),
                                     id="digest", name="digest")
