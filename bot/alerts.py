@@ -1,7 +1,142 @@
-"""Failure alerts (issue: failure alerts). Placeholder until the alerts module lands."""
+"""Failure alerts: one message per failed run in each channel that hears its workflow's failures, posted
+through the outbox in the event's own transaction, updated in place when the run is replayed and when the
+replay ends, with follow-ups in its thread. Bursts are grouped by `bot/storms.py`."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 
-async def on_run_change(session, svc, change, *, source: str) -> None:
-    return None
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import outbox, storms
+from bot.storms import fresh
+from bot.contract import TERMINAL
+from bot.people import mention
+from bot.render.alerts import (
+    alert_message,
+    error_message_too_long,
+    full_error_replies,
+    replay_by_words,
+    replay_ended_reply,
+    replay_started_reply,
+    slack_user_of,
+)
+from bot.runs import RunChange
+from bot.services import Services
+from store.models import Run, SlackMessage
+from store.queries import failure_channels
+
+log = logging.getLogger(__name__)
+
+
+async def on_run_change(session: AsyncSession, svc: Services, change: RunChange, *, source: str) -> None:
+    """Called by `bot/events.py` for every stored change of a run, inside the event's transaction."""
+    run = change.run
+    if run.replay_of and change.is_new:
+        await _replay_started(session, svc, run, change.actor)
+    if run.replay_of and change.status_changed and run.status in TERMINAL:
+        await _replay_ended(session, svc, run)
+    # `sync` marks past failures alerted itself: a bot that starts late does not alert last week.
+    if run.status == "failed" and not run.alerted and source != "sync":
+        await alert(session, svc, run)
+    elif run.status == "completed" and change.status_changed:
+        await storms.on_success(session, svc, run)
+
+
+def owners(svc: Services, run: Run) -> list[str]:
+    """Mentions of who owns the run: WORKFLOW_OWNERS for its workflow, and the Slack user named in its trigger."""
+    people = list(svc.settings.WORKFLOW_OWNERS.get(run.workflow_id, []))
+    starter = slack_user_of(((run.data or {}).get("trigger") or {}).get("actor"))
+    if starter and starter not in people:
+        people.append(starter)
+    return [mention(p) for p in people]
+
+
+def render(svc: Services, run: Run, state: dict) -> dict:
+    data = run.data or {}
+    step_id = run.failed_step_id or (next((s["id"] for s in data.get("steps") or [] if s.get("status") == "failed"), None))
+    return alert_message(data, run_url_of=svc.settings.run_url,
+                         step_url=svc.settings.run_url(run.id, step_id) if step_id else None,
+                         owners=owners(svc, run), replays=state.get("replays") or [])
+
+
+async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMessage]:
+    """Alert a failed run once: the `alerted` flag, claimed in this transaction, and one message per channel."""
+    # A webhook and a tracking poll may carry the same failure in two transactions at once: the conditional
+    # UPDATE lets exactly one of them claim the alert (the other waits on the row, then sees it taken).
+    claimed = await session.execute(update(Run).where(Run.id == run.id, Run.alerted.is_(False)).values(alerted=True))
+    if claimed.rowcount != 1:
+        return []
+    posted = []
+    for channel in await failure_channels(session, svc.settings, run.workflow_id):
+        if await _alert_message(session, run.id, channel) is not None:
+            continue
+        if await storms.absorb(session, svc, run, channel):
+            continue
+        state: dict = {"replays": []}
+        message = await outbox.post(session, channel=channel, payload=render(svc, run, state), kind="alert",
+                                    subject=run.id, state=state)
+        if error_message_too_long(run.data or {}):
+            for reply in full_error_replies(run.data or {}):
+                await outbox.thread_reply(session, message, reply)
+        svc.deliverer.received_at[message.id] = asyncio.get_running_loop().time()
+        svc.metrics.alerts.labels("alert").inc()
+        posted.append(message)
+    log.info("run %s of %s failed (%s): alerted in %d channel(s)", run.id, run.workflow_id, run.error_code,
+             len(posted))
+    return posted
+
+
+async def _alert_message(session: AsyncSession, run_id: str, channel: str) -> SlackMessage | None:
+    return (await session.scalars(select(SlackMessage).where(
+        SlackMessage.kind == "alert", SlackMessage.subject == run_id, SlackMessage.channel == channel))).first()
+
+
+async def _alerts_of(session: AsyncSession, run_id: str) -> list[SlackMessage]:
+    return list((await session.scalars(select(SlackMessage).where(
+        SlackMessage.kind == "alert", SlackMessage.subject == run_id).order_by(SlackMessage.id))).all())
+
+
+async def _replay_started(session: AsyncSession, svc: Services, replay: Run, actor: str | None) -> None:
+    """A replay of an alerted run appeared (from Slack or the console): say so on the alert and in its thread."""
+    messages = await _alerts_of(session, replay.replay_of)
+    original = await session.get(Run, replay.replay_of) if messages else None
+    if original is None:
+        return
+    by = replay_by_words(actor, ((replay.data or {}).get("trigger") or {}).get("actor"))
+    for message in messages:
+        await fresh(session, message)  # the newest state: another event may have moved it
+        replays = list((message.state or {}).get("replays") or [])
+        if any(r["run_id"] == replay.id for r in replays):
+            continue
+        # The outcome is recorded by _replay_ended, which also says it in the thread.
+        status = "pending" if replay.status in TERMINAL else replay.status
+        replays.append({"run_id": replay.id, "by": by, "status": status, "error_code": None})
+        message.state = {**(message.state or {}), "replays": replays}
+        await outbox.update_message(session, message, render(svc, original, message.state))
+        await outbox.thread_reply(session, message, replay_started_reply(
+            original.id, replay.id, by, svc.settings.run_url(replay.id)))
+    log.info("run %s replayed %s as %s", original.id, by, replay.id)
+
+
+async def _replay_ended(session: AsyncSession, svc: Services, replay: Run) -> None:
+    """The replay of an alerted run ended: its outcome on the alert, and in the thread."""
+    messages = await _alerts_of(session, replay.replay_of)
+    original = await session.get(Run, replay.replay_of) if messages else None
+    if original is None:
+        return
+    for message in messages:
+        await fresh(session, message)
+        replays = [dict(r) for r in (message.state or {}).get("replays") or []]
+        entry = next((r for r in replays if r["run_id"] == replay.id), None)
+        if entry is None:
+            entry = {"run_id": replay.id, "by": "from the console"}
+            replays.append(entry)
+        if entry.get("status") == replay.status:
+            continue
+        entry.update(status=replay.status, error_code=replay.error_code if replay.status == "failed" else None)
+        message.state = {**(message.state or {}), "replays": replays}
+        await outbox.update_message(session, message, render(svc, original, message.state))
+        await outbox.thread_reply(session, message, replay_ended_reply(entry, svc.settings.run_url(replay.id)))

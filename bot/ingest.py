@@ -1,11 +1,18 @@
 """Webhook ingest: acknowledged only once stored. Concurrent webhooks are committed together (group
 commit), so ingest is not capped by one commit per event; stored events are then processed once each,
-in order, by a processor that any replica may run (rows are claimed)."""
+in order, by a processor that any replica may run (rows are claimed).
+
+Storing comes before processing: on SQLite (one writer at a time) the two take turns on an in-process lock
+instead of SQLite's busy handler, which sleeps up to 100 ms a try, and the processor ends its transaction
+early when webhooks are waiting to be stored, so acknowledgements stay fast under a burst and processing
+catches up after it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -17,6 +24,12 @@ from bot.services import Services
 from store.models import WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
+
+# Tries of an event that fails alone before it is set aside as poison (marked processed, logged).
+POISON_AFTER = 3
+
+# How long the processor may hold the store while webhooks wait to be stored (SQLite).
+YIELD_AFTER_SECONDS = 0.005
 
 
 @dataclass
@@ -35,10 +48,12 @@ class Ingest:
         self._writer: asyncio.Task | None = None
         self._processor: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        self._sqlite_writes = asyncio.Lock()
         self._stopping = False
         self.processed = 0
         self.stored = 0
         self.duplicates = 0
+        self._failures: dict[str, int] = {}  # webhook-id -> times it failed alone in a row
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="ingest-writer")
@@ -58,6 +73,13 @@ class Ingest:
 
     def kick(self) -> None:
         self._wake.set()
+
+    def _turn(self):
+        """Our turn to write: on SQLite the writer and the processor take turns; PostgreSQL needs no turns."""
+        return contextlib.nullcontext() if self.svc.is_postgres else self._sqlite_writes
+
+    def _storing_waits(self) -> bool:
+        return not self.svc.is_postgres and not self._queue.empty()
 
     async def store(self, webhook_id: str, event_type: str, body: dict) -> bool:
         """Store the event (committed when this returns); False when the webhook-id was already stored."""
@@ -92,7 +114,7 @@ class Ingest:
             unique.setdefault(p.id, p)
         rows = [{"id": p.id, "type": p.type, "body": p.body, "received_at": now, "processed_at": None}
                 for p in unique.values()]
-        async with self.svc.sessions.begin() as session:
+        async with self._turn(), self.svc.sessions.begin() as session:
             result = await session.execute(
                 insert(WebhookDelivery).values(rows).on_conflict_do_nothing(index_elements=["id"])
                 .returning(WebhookDelivery.id))
@@ -120,34 +142,49 @@ class Ingest:
     async def process_pending(self, limit: int = 50) -> int:
         """Process stored events in arrival order, each exactly once (claimed with SKIP LOCKED on PostgreSQL)."""
         svc = self.svc
+        selected_ids: list[str] = []  # read before any rollback expires the rows
         deliveries: list[WebhookDelivery] = []
         try:
-            async with svc.sessions.begin() as session:
+            async with self._turn(), svc.sessions.begin() as session:
+                if self._storing_waits():
+                    limit = min(limit, 5)  # a short turn: reading 50 bodies to process a few is waste
                 query = (select(WebhookDelivery).where(WebhookDelivery.processed_at.is_(None))
                          .order_by(WebhookDelivery.received_at, WebhookDelivery.id).limit(limit))
                 if svc.is_postgres:
                     query = query.with_for_update(skip_locked=True)
-                deliveries = list((await session.scalars(query)).all())
-                for d in deliveries:
+                selected = list((await session.scalars(query)).all())
+                selected_ids = [d.id for d in selected]
+                started = time.monotonic()
+                for d in selected:
                     await apply_event(session, svc, d.type, d.body.get("data") or {})
                     d.processed_at = utcnow()
+                    deliveries.append(d)
+                    if self._storing_waits() and time.monotonic() - started > YIELD_AFTER_SECONDS:
+                        break  # the rest stay unprocessed for the next turn
         except Exception:
-            if len(deliveries) <= 1:
+            failed = selected_ids[:len(deliveries) + 1]  # rolled back: those done so far and the one that failed
+            # One event failing alone may be the database going away (retry it), or an event that can never be
+            # processed: after a few tries it goes the poison way below, so it cannot block every later event.
+            if len(failed) <= 1 and (not failed or self._failed_again(failed[0]) < POISON_AFTER):
                 raise
-            log.warning("a batch of %d events failed; processing them one at a time", len(deliveries))
-            for d in deliveries:
-                await self._process_one(d.id)
-            return len(deliveries)
+            log.warning("%d event(s) failed together; processing them one at a time", len(failed))
+            for delivery_id in failed:
+                await self._process_one(delivery_id)
+            return len(failed)
         if deliveries:
             self.processed += len(deliveries)
             svc.metrics.events_processed.inc(len(deliveries))
             svc.deliverer.kick()
         return len(deliveries)
 
+    def _failed_again(self, delivery_id: str) -> int:
+        self._failures = {delivery_id: self._failures.get(delivery_id, 0) + 1}  # only the head of the queue
+        return self._failures[delivery_id]
+
     async def _process_one(self, delivery_id: str) -> None:
         svc = self.svc
         try:
-            async with svc.sessions.begin() as session:
+            async with self._turn(), svc.sessions.begin() as session:
                 d = await session.get(WebhookDelivery, delivery_id)
                 if d is None or d.processed_at is not None:
                     return
@@ -157,6 +194,6 @@ class Ingest:
         except Exception:
             # A poison event must not block the rest: it is marked processed, and the log says why.
             log.exception("webhook %s could not be processed; marking it done so others proceed", delivery_id)
-            async with svc.sessions.begin() as session:
+            async with self._turn(), svc.sessions.begin() as session:
                 await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
                                       .values(processed_at=utcnow()))

@@ -31,6 +31,7 @@ PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth
 FORMAT = {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments", "invalid_attachments",
           "invalid_metadata_format", "no_text"}
 PLAIN_TEXT_LIMIT = 39_000
+LOOKUP_PAGES = 10
 
 
 # Writing to the outbox (inside the caller's transaction)
@@ -53,10 +54,17 @@ async def update_message(session: AsyncSession, message: SlackMessage, payload: 
                                  OutboxItem.method.in_(("post", "update")), OutboxItem.in_flight.is_(False))
         .order_by(OutboxItem.id.desc()).limit(1)
     )).first()
-    if pending is not None:
-        pending.payload = payload
+    if pending is not None and await _replace_payload(session, pending, payload):
         return
     session.add(OutboxItem(method="update", channel=message.channel, message_id=message.id, payload=payload))
+
+
+async def _replace_payload(session: AsyncSession, item: OutboxItem, payload: dict) -> bool:
+    """Coalesce into a queued row only while the deliverer has not started sending it: the deliverer reads
+    the payload in the transaction that marks the row in flight, and this UPDATE re-checks that flag."""
+    result = await session.execute(update(OutboxItem).where(
+        OutboxItem.id == item.id, OutboxItem.status == "pending", OutboxItem.in_flight.is_(False)).values(payload=payload))
+    return result.rowcount == 1
 
 
 async def thread_reply(session: AsyncSession, message: SlackMessage, payload: dict) -> OutboxItem:
@@ -78,8 +86,7 @@ async def publish_home(session: AsyncSession, *, user: str, view: dict) -> None:
         select(OutboxItem).where(OutboxItem.method == "publish", OutboxItem.status == "pending",
                                  OutboxItem.channel == user, OutboxItem.in_flight.is_(False)).limit(1)
     )).first()
-    if pending is not None:
-        pending.payload = {"view": view}
+    if pending is not None and await _replace_payload(session, pending, {"view": view}):
         return
     session.add(OutboxItem(method="publish", channel=user, payload={"view": view}))
 
@@ -172,9 +179,28 @@ class Deliverer:
     async def _deliver(self, item: OutboxItem) -> None:
         async with self.sessions() as session:
             message = await session.get(SlackMessage, item.message_id) if item.message_id else None
+            if item.method in ("update", "thread") and (message is None or message.ts is None):
+                never = message is None or (await session.scalar(select(OutboxItem.last_error).where(
+                    OutboxItem.message_id == message.id, OutboxItem.method == "post", OutboxItem.status == "failed")))
+            else:
+                never = None
+            newer = item.method == "update" and bool(await session.scalar(select(func.count()).where(
+                OutboxItem.message_id == item.message_id, OutboxItem.method == "update",
+                OutboxItem.status == "pending", OutboxItem.id > item.id)))
+        if never:
+            # Its message was refused for good: this can never be delivered either.
+            await self._give_up(item, f"message never posted: {never}" if isinstance(never, str) else "message gone",
+                                refused=False)
+            return
         if item.method in ("update", "thread") and (message is None or message.ts is None):
             # The message it belongs to is not posted yet: wait for it without spending a try.
             await self._reschedule(item, 0.3, count=False)
+            return
+        if newer:
+            # A newer edit of the same message is queued (this one was retried): sending this would roll it back.
+            async with self.sessions.begin() as session:
+                await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
+                    status="sent", sent_at=utcnow(), in_flight=False, last_error="superseded by a newer edit"))
             return
         if item.method == "update" and message and message.last_edit_at and self.edit_interval:
             wait = (_as_utc(message.last_edit_at) + timedelta(seconds=self.edit_interval) - utcnow()).total_seconds()
@@ -182,8 +208,8 @@ class Deliverer:
                 await self._reschedule(item, wait, count=False)
                 return
         try:
-            await self._mark_in_flight(item)
-            ts = await self._send(item, message)
+            was_in_flight = await self._begin(item)
+            ts = await self._send(item, message, was_in_flight)
         except SlackApiError as exc:
             await self._on_slack_error(item, exc)
             return
@@ -195,11 +221,11 @@ class Deliverer:
             return
         await self._mark_sent(item, message, ts)
 
-    async def _send(self, item: OutboxItem, message: SlackMessage | None) -> str | None:
+    async def _send(self, item: OutboxItem, message: SlackMessage | None, was_in_flight: bool) -> str | None:
         payload = dict(item.payload)
         metadata = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": item.id}}
         if item.method == "post":
-            if item.in_flight:
+            if was_in_flight:
                 found = await self._find_posted(item, item.channel, None)
                 if found:
                     return found
@@ -209,7 +235,7 @@ class Deliverer:
                 self.metrics.alert_latency.observe(asyncio.get_running_loop().time() - loop_started)
             return resp["ts"]
         if item.method == "thread":
-            if item.in_flight:
+            if was_in_flight:
                 found = await self._find_posted(item, item.channel, message.ts)
                 if found:
                     return found
@@ -225,7 +251,7 @@ class Deliverer:
         if item.method == "dm":
             user = payload.pop("user")
             channel = (await self.client.conversations_open(users=user))["channel"]["id"]
-            if item.in_flight:
+            if was_in_flight:
                 found = await self._find_posted(item, channel, None)
                 if found:
                     return found
@@ -261,24 +287,36 @@ class Deliverer:
     async def _find_posted(self, item: OutboxItem, channel: str, thread_ts: str | None) -> str | None:
         """Closes the crash window: was this in-flight post accepted by Slack before we died?"""
         oldest = f"{(_as_utc(item.created_at) - timedelta(seconds=60)).timestamp():.6f}"
-        if thread_ts:
-            resp = await self.client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True,
-                                                           limit=200)
-        else:
-            resp = await self.client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True,
-                                                           limit=200)
-        for msg in resp.get("messages", []):
-            meta = msg.get("metadata") or {}
-            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("outbox_id") == item.id:
-                log.info("outbox %s was already posted before a restart (ts %s); not posting it again", item.id, msg["ts"])
-                return msg["ts"]
+        cursor = None
+        for _ in range(LOOKUP_PAGES):  # a busy channel may hold more than one page since the post was queued
+            if thread_ts:
+                resp = await self.client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True,
+                                                               limit=200, cursor=cursor)
+            else:
+                resp = await self.client.conversations_history(channel=channel, oldest=oldest,
+                                                               include_all_metadata=True, limit=200, cursor=cursor)
+            for msg in resp.get("messages", []):
+                meta = msg.get("metadata") or {}
+                if (meta.get("event_type") == METADATA_EVENT
+                        and (meta.get("event_payload") or {}).get("outbox_id") == item.id):
+                    log.info("outbox %s was already posted before a restart (ts %s); not posting it again",
+                             item.id, msg["ts"])
+                    return msg["ts"]
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
         return None
 
-    async def _mark_in_flight(self, item: OutboxItem) -> None:
-        if item.method in ("post", "thread", "dm") and not item.in_flight:
-            async with self.sessions.begin() as session:
-                await session.execute(update(OutboxItem).where(OutboxItem.id == item.id)
-                                      .values(in_flight=True, attempts=OutboxItem.attempts + 1))
+    async def _begin(self, item: OutboxItem) -> bool:
+        """Count the try and mark the row in flight, reading its payload as it is now (writers coalesce only
+        into rows not in flight, so nothing written after this point is lost). Returns whether an earlier try
+        was already in flight: then Slack may hold the post, and it is looked up before being sent again."""
+        was_in_flight = bool(item.in_flight)
+        async with self.sessions.begin() as session:
+            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id)
+                                  .values(in_flight=True, attempts=OutboxItem.attempts + 1))
+            item.payload = await session.scalar(select(OutboxItem.payload).where(OutboxItem.id == item.id))
+        return was_in_flight and item.method in ("post", "thread", "dm")
 
     async def _mark_sent(self, item: OutboxItem, message: SlackMessage | None, ts: str | None) -> None:
         now = utcnow()
@@ -296,13 +334,7 @@ class Deliverer:
         error = str(exc.response.get("error") or exc.response.status_code)
         status = exc.response.status_code
         if error in PERMANENT or error in FORMAT:
-            where = item.channel or item.payload.get("user")
-            log.error("Slack refused outbox %s (%s) for channel %s: %s; not retrying", item.id, item.method, where, error)
-            self.failed[str(where)] = error
-            self.metrics.slack_calls.labels(item.method, "failed").inc()
-            async with self.sessions.begin() as session:
-                await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
-                    status="failed", last_error=error, in_flight=False))
+            await self._give_up(item, error)
             return
         delay = self._backoff(item.attempts + 1)
         retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
@@ -316,13 +348,25 @@ class Deliverer:
         log.warning("Slack answered %s %s to outbox %s (%s); retrying in %.1fs", status, error, item.id, item.method, delay)
         await self._reschedule(item, delay)
 
+    async def _give_up(self, item: OutboxItem, error: str, *, refused: bool = True) -> None:
+        where = item.channel or item.payload.get("user")
+        log.error("Slack refused outbox %s (%s) for channel %s: %s; not retrying", item.id, item.method, where, error)
+        if refused:  # an edit of a message that was never posted is not a new refusal
+            self.failed[str(where)] = error
+            self.metrics.slack_calls.labels(item.method, "failed").inc()
+        async with self.sessions.begin() as session:
+            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
+                status="failed", last_error=error, in_flight=False))
+
     def _backoff(self, attempts: int) -> float:
         return min(self.backoff_max, 0.25 * (2 ** min(attempts, 20)))
 
     async def _reschedule(self, item: OutboxItem, delay: float, *, count: bool = True) -> None:
+        """Due again after `delay`. After a failed try (`count`), a post stays in flight (Slack may have it);
+        an edit or a publish is released, so newer content can be coalesced into it again."""
         values = {"next_attempt_at": utcnow() + timedelta(seconds=delay), "last_error": self.last_error}
         if count and item.method not in ("post", "thread", "dm"):
-            values["attempts"] = OutboxItem.attempts + 1
+            values["in_flight"] = False
         async with self.sessions.begin() as session:
             await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
         if count:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Approval, Run, Step, Workflow
@@ -80,28 +82,52 @@ def _apply(run: Run, data: dict) -> None:
     run.data = data
 
 
+def _insert(session: AsyncSession):
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+async def _locked_run(session: AsyncSession, data: dict, incoming: datetime) -> tuple[Run, bool]:
+    """The stored run, locked for this transaction (FOR UPDATE on PostgreSQL; SQLite has one writer),
+    created when unknown. A webhook and a poll (or a replay's answer) merging the same new run at once
+    both succeed: the second waits for the first and then sees its row."""
+    run = await session.get(Run, data["id"], with_for_update=True, populate_existing=True)
+    if run is not None:
+        return run, False
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    placeholder = {"id": data["id"], "workflow_id": data["workflow"]["id"],
+                   "workflow_name": data["workflow"].get("name") or data["workflow"]["id"], "status": data["status"],
+                   "created_at": parse_time(data.get("created_at")) or incoming, "updated_at": epoch,
+                   "total_steps": 0, "completed_steps": 0, "alerted": False, "data": {}}
+    result = await session.execute(_insert(session)(Run).values(**placeholder)
+                                   .on_conflict_do_nothing(index_elements=["id"]))
+    run = await session.get(Run, data["id"], with_for_update=True, populate_existing=True)
+    return run, result.rowcount == 1
+
+
 async def merge_run(session: AsyncSession, data: dict, *, known_workflows: set[str] | None = None) -> RunChange:
     """Store the platform's run object unless the store already holds a state as new or newer."""
-    run = await session.get(Run, data["id"])
+    if "steps" in data and data["steps"] is None:
+        data = {k: v for k, v in data.items() if k != "steps"}  # `"steps": null` says no more than no steps
     incoming = parse_time(data["updated_at"])
-    if run is not None and incoming <= run.updated_at:
+    run, created = await _locked_run(session, data, incoming)
+    if not created and incoming <= run.updated_at:
         if "steps" in data and "steps" not in (run.data or {}) and incoming == run.updated_at:
             run.data = {**run.data, "steps": data["steps"]}
-            await _store_steps(session, run.id, data["steps"])
+            await _store_steps(session, run.id, data["steps"], None)
         return RunChange(run, run.status, run.status, changed=False)
-    old_status = run.status if run is not None else None
-    if run is None:
-        run = Run(id=data["id"])
-        session.add(run)
-    elif "steps" not in data and "steps" in (run.data or {}):
+    old_status = None if created else run.status
+    old_steps = None if created else (run.data or {}).get("steps")
+    if not created and "steps" not in data and "steps" in (run.data or {}):
         # Lists may omit steps: keep the ones we know.
         data = {**data, "steps": run.data["steps"]}
     _apply(run, data)
     if "steps" in data:
-        await _store_steps(session, run.id, data["steps"])
+        await _store_steps(session, run.id, data["steps"], old_steps)
     workflow = data["workflow"]
     if known_workflows is None or workflow["id"] not in known_workflows:
-        await session.merge(Workflow(id=workflow["id"], name=workflow.get("name") or workflow["id"]))
+        values = {"id": workflow["id"], "name": workflow.get("name") or workflow["id"]}
+        await session.execute(_insert(session)(Workflow).values(**values)
+                              .on_conflict_do_update(index_elements=["id"], set_={"name": values["name"]}))
         if known_workflows is not None:
             known_workflows.add(workflow["id"])
     return RunChange(run, old_status, run.status, changed=True)
@@ -118,13 +144,21 @@ async def merge_step(session: AsyncSession, run_data: dict, step: dict, **kw: An
     return await merge_run(session, {**run_data, "steps": steps}, **kw)
 
 
-async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict]) -> None:
-    await session.execute(delete(Step).where(Step.run_id == run_id))
-    for s in steps:
-        session.add(Step(run_id=run_id, id=s["id"], index=int(s.get("index", 0)), name=s.get("name") or s["id"],
-                         type=s.get("type"), status=s.get("status") or "pending",
-                         started_at=parse_time(s.get("started_at")), completed_at=parse_time(s.get("completed_at")),
-                         error=s.get("error")))
+async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], old: list[dict] | None = None) -> None:
+    """Write the steps that changed since `old` (a step event touches one row, not the run's every step).
+    Core statements, so a run merged twice in one transaction never collides in the identity map."""
+    before = {s.get("id"): s for s in (old or [])}
+    changed = [s for s in steps if before.get(s["id"]) != s]
+    gone = set(before) - {s["id"] for s in steps}
+    stale = [s["id"] for s in changed] + [i for i in gone if i is not None]
+    if stale:
+        await session.execute(delete(Step).where(Step.run_id == run_id, Step.id.in_(stale)))
+    if changed:
+        await session.execute(insert(Step), [
+            {"run_id": run_id, "id": s["id"], "index": int(s.get("index", 0)), "name": s.get("name") or s["id"],
+             "type": s.get("type"), "status": s.get("status") or "pending",
+             "started_at": parse_time(s.get("started_at")), "completed_at": parse_time(s.get("completed_at")),
+             "error": s.get("error")} for s in changed])
 
 
 async def merge_approval(session: AsyncSession, data: dict) -> tuple[Approval, str | None]:

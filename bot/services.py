@@ -32,15 +32,20 @@ class Services:
     # Events stored but not yet processed are picked up by this; set by the ingest module.
     kick_processor: object = None
     health: dict = field(default_factory=dict)
+    _cancel_on_stop: set[asyncio.Task] = field(default_factory=set)
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
-    def spawn(self, coro, *, name: str | None = None) -> asyncio.Task:
-        """Run work after Slack's acknowledgement; kept referenced and awaited at shutdown."""
+    def spawn(self, coro, *, name: str | None = None, cancel_on_stop: bool = False) -> asyncio.Task:
+        """Run work after Slack's acknowledgement; kept referenced and awaited at shutdown.
+        `cancel_on_stop` work (a retrying first sync, say) is cancelled at shutdown instead."""
         task = asyncio.create_task(coro, name=name)
         self.background.add(task)
+        if cancel_on_stop:
+            self._cancel_on_stop.add(task)
+            task.add_done_callback(self._cancel_on_stop.discard)
 
         def _done(t: asyncio.Task) -> None:
             self.background.discard(t)
@@ -51,5 +56,10 @@ class Services:
         return task
 
     async def drain(self, timeout: float = 10.0) -> None:
+        """Finish in-flight work (answers owed to users), then cancel what is left."""
+        for task in list(self._cancel_on_stop):
+            task.cancel()
         if self.background:
             await asyncio.wait(list(self.background), timeout=timeout)
+        for task in list(self.background):
+            task.cancel()

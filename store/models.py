@@ -69,6 +69,7 @@ class Run(Base):
         Index("ix_runs_model_created", "model", "created_at"),
         Index("ix_runs_replay_of", "replay_of"),
         Index("ix_runs_created", "created_at"),
+        Index("ix_runs_status_updated", "status", "updated_at"),
     )
 
 

@@ -43,7 +43,7 @@ async def test_migrations_apply_twice_and_concurrently(db_url):
         await upgrade(engines[0])
         async with engines[0].connect() as conn:
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-        assert version == "0001"
+        assert version == "0002"
     finally:
         for e in engines:
             await e.dispose()
@@ -117,3 +117,32 @@ async def test_timestamps_read_back_in_utc(sessions):
         run = await s.get(Run, "run_AbC123")
         assert run.updated_at.utcoffset().total_seconds() == 0
         assert run.updated_at.hour == 10 and run.updated_at.microsecond == 250000
+
+
+async def test_one_run_merged_several_times_in_one_transaction(sessions):
+    step = {"id": "step_1", "index": 0, "name": "Fetch", "status": "running"}
+    async with sessions.begin() as s:
+        await merge_run(s, run_data(updated="2026-11-25T10:00:01.000Z", steps=[step]))
+        await merge_run(s, run_data(updated="2026-11-25T10:00:02.000Z", steps=[{**step, "status": "completed"},
+                                                                               {**step, "id": "step_2", "index": 1}]))
+        await merge_run(s, run_data(updated="2026-11-25T10:00:03.000Z", steps=[{**step, "status": "completed"}]))
+    async with sessions() as s:
+        steps = (await s.scalars(select(Step).where(Step.run_id == "run_AbC123"))).all()
+        assert [(st.id, st.status) for st in steps] == [("step_1", "completed")]
+
+
+async def test_the_same_new_run_merged_by_two_transactions_at_once(sessions):
+    """A webhook and a poll (or a replay's answer) carrying one new run at the same moment."""
+
+    async def merge(updated, status):
+        async with sessions.begin() as s:
+            change = await merge_run(s, run_data(run_id="run_Race0001", status=status, updated=updated))
+            await asyncio.sleep(0.05)  # hold the transaction open while the other one starts
+            return change.is_new
+
+    results = await asyncio.gather(merge("2026-11-25T10:00:01.000Z", "running"),
+                                   merge("2026-11-25T10:00:02.000Z", "failed"), return_exceptions=True)
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert sorted(results) == [False, True]
+    async with sessions() as s:
+        assert (await s.get(Run, "run_Race0001")).status == "failed"
