@@ -32,6 +32,7 @@ from bot.people import People
 from bot.platform import PlatformClient
 from bot.scheduler import Scheduler
 from bot.services import Services
+from bot.sync import start_first_sync
 from handlers import register_listeners
 from handlers.webhooks import INGEST, SERVICES, VERIFIER, WebhookVerifier
 from handlers.webhooks import register as register_webhooks
@@ -55,10 +56,38 @@ def slack_client(settings: Settings, *, interactive: bool, session: aiohttp.Clie
                           retry_handlers=handlers, session=session)
 
 
+OTHER_WORKSPACE = "this app serves another workspace"
+# Slack's own tolerance for X-Slack-Request-Timestamp (slack_sdk's SignatureVerifier uses the same).
+SLACK_CLOCK_SKEW_SECONDS = 300
+
+
+def _team_of(body: dict) -> str | None:
+    """The workspace a request comes from: `team_id` (commands, events), `team.id` (interactivity) or
+    `user.team_id`."""
+    team, user = body.get("team"), body.get("user")
+    return (body.get("team_id") or (team.get("id") if isinstance(team, dict) else None)
+            or (user.get("team_id") if isinstance(user, dict) else None))
+
+
+def unverified_reason(headers, now: float | None = None) -> str:
+    """Why Bolt refused a request's signature, in words for the log (never the secret or the signature)."""
+    timestamp = headers.get("X-Slack-Request-Timestamp")
+    if not headers.get("X-Slack-Signature") or not timestamp:
+        return "X-Slack-Signature or X-Slack-Request-Timestamp header missing"
+    try:
+        age = (time.time() if now is None else now) - int(timestamp)
+    except ValueError:
+        return "X-Slack-Request-Timestamp is not a Unix time"
+    if age > SLACK_CLOCK_SKEW_SECONDS:
+        return f"timestamp {int(age)} s old, more than 5 minutes"
+    if age < -SLACK_CLOCK_SKEW_SECONDS:
+        return f"timestamp {int(-age)} s ahead, more than 5 minutes"
+    return "signature does not match the body (wrong secret, truncated signature, or body changed after signing)"
+
+
 def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
     """Bolt's AsyncApp from the settings (a factory, as Bolt's maintainers recommend)."""
     app = AsyncApp(
-        token=settings.SLACK_BOT_TOKEN,
         signing_secret=settings.SLACK_SIGNING_SECRET or "socket-mode-only",
         client=svc.slack,
         process_before_response=True,
@@ -70,10 +99,11 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
     if settings.SLACK_TEAM_ID:
         @app.middleware
         async def only_our_workspace(body, next, logger):  # noqa: A002 - Bolt's argument name
-            team = body.get("team_id") or (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+            team = _team_of(body)
             if team and team != settings.SLACK_TEAM_ID:
-                log.warning("Slack request refused (401): from workspace %s, not the configured one", team)
-                return BoltResponse(status=401, body="this app serves another workspace")
+                log.warning("Slack request refused (401, ignored over Socket Mode): from workspace %s, not "
+                            "SLACK_TEAM_ID", str(team)[:32])
+                return BoltResponse(status=401, body=OTHER_WORKSPACE)
             await next()
 
     register_listeners(app, svc)
@@ -113,6 +143,7 @@ async def _services(app: web.Application):
     app[BOLT] = create_bolt_app(settings, svc)
     deliverer.start()
     ingest.start()
+    start_first_sync(svc)
     yield
     await svc.drain()
     await ingest.stop()
@@ -147,8 +178,8 @@ async def _socket_mode(app: web.Application):
 
 async def slack_events(request: web.Request) -> web.Response:
     bolt_resp = await request.app[BOLT].async_dispatch(await to_bolt_request(request))
-    if bolt_resp.status == 401:
-        log.warning("Slack request refused (401): signature missing, wrong or stale, or another workspace")
+    if bolt_resp.status == 401 and bolt_resp.body != OTHER_WORKSPACE:  # the team check logs its own line
+        log.warning("Slack request refused (401): %s", unverified_reason(request.headers))
     return await to_aiohttp_response(bolt_resp)
 
 

@@ -6,10 +6,10 @@ for forward compatibility.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
 RUN_STATUSES = ("pending", "running", "waiting", "paused", "completed", "failed", "cancelled")
 ACTIVE = ("pending", "running", "waiting", "paused")
@@ -29,12 +29,38 @@ ALLOWED_FROM = {
 }
 
 
+def _rfc3339(value: Any) -> Any:
+    """Timestamps are RFC 3339 strings, read as the store reads them (not Unix numbers, which pydantic would
+    take), and must stay within range once in UTC."""
+    if isinstance(value, datetime) or value is None:
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected an RFC 3339 timestamp string such as 2026-11-25T10:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError("expected an RFC 3339 timestamp such as 2026-11-25T10:00:00Z") from None
+    return parsed
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+# Integers the store keeps in integer columns: real JSON integers within a 64-bit column's range.
+Count = Annotated[int, Strict(), Field(ge=0, le=2**62)]
+
+
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+# Identifiers are keys in the store: longer ones are refused (400 naming the field) rather than cut.
+RunId = Annotated[str, Field(min_length=1, max_length=64)]
+StepId = Annotated[str, Field(min_length=1, max_length=64)]
+WorkflowId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class WorkflowRef(_Open):
-    id: str
+    id: WorkflowId
     name: str
 
 
@@ -42,63 +68,74 @@ class StepError(_Open):
     code: str
     message: str | None = None
     provider: str | None = None
-    provider_status: int | None = None
+    provider_status: Annotated[int, Strict()] | None = None
     retryable: bool | None = None
 
 
 class StepModel(_Open):
-    id: str
-    index: int
+    id: StepId
+    index: Count
     name: str
     type: str | None = None
     status: Literal[STEP_STATUSES]  # type: ignore[valid-type]
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
     error: StepError | None = None
 
 
 class Progress(_Open):
-    total_steps: int
-    completed_steps: int
+    total_steps: Count
+    completed_steps: Count
+
+
+class Actor(_Open):
+    name: str | None = None
+    email: str | None = None
+    slack_user_id: str | None = None
+
+
+class Trigger(_Open):
+    type: str | None = None
+    actor: Actor | None = None
 
 
 class RunModel(_Open):
-    id: str
+    id: RunId
     workflow: WorkflowRef
     status: Literal[RUN_STATUSES]  # type: ignore[valid-type]
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    duration_ms: int | None = None
-    trigger: dict[str, Any] | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    duration_ms: Count | None = None
+    trigger: Trigger | None = None
     progress: Progress | None = None
     model: str | None = None
     prompt: str | None = None
-    failed_step_id: str | None = None
-    replay_of: str | None = None
+    failed_step_id: StepId | None = None
+    replay_of: RunId | None = None
     steps: list[StepModel] | None = None
 
 
 class ApprovalModel(_Open):
-    id: str
-    run_id: str
-    step_id: str | None = None
+    id: RunId
+    run_id: RunId
+    step_id: StepId | None = None
     workflow: WorkflowRef
-    kind: str
+    kind: Annotated[str, Field(max_length=64)]
     action: str
     requested_by: str | None = None
-    requested_at: datetime | None = None
-    expires_at: datetime | None = None
+    requested_at: Timestamp | None = None
+    expires_at: Timestamp | None = None
     status: Literal[APPROVAL_STATUSES]  # type: ignore[valid-type]
     decided_by: str | None = None
-    decided_at: datetime | None = None
+    decided_at: Timestamp | None = None
     comment: str | None = None
 
 
 class Envelope(_Open):
     type: str
-    timestamp: datetime
+    timestamp: Timestamp
     data: dict[str, Any]
 
 

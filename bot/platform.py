@@ -71,8 +71,10 @@ class PlatformClient:
                         last = PlatformError(resp.status, code, message)
                         await asyncio.sleep(self._retry_delay * (2**attempt))
                         continue
-                    if resp.status >= 500 and code == "http_error":
-                        raise PlatformUnreachable(f"the platform answered HTTP {resp.status}")
+                    if resp.status >= 500 and (idempotent or code == "http_error"):
+                        # An outage, not an answer: a read that failed every try says "unreachable" to users.
+                        detail = f" ({code}: {message})" if code != "http_error" else ""
+                        raise PlatformUnreachable(f"the platform answered HTTP {resp.status}{detail}")
                     raise PlatformError(resp.status, code, message)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
                 last = exc

@@ -3,6 +3,7 @@ so a late or reordered event never rolls the state back, and report what changed
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -57,26 +58,35 @@ def first_failed_step(data: dict) -> dict | None:
     return min(failed, key=lambda s: s.get("index", 0)) if failed else None
 
 
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+
+
+def _cut(value: Any, limit: int) -> Any:
+    """Descriptive text the platform sends may be of any length; the store's columns are not."""
+    return value[:limit] if isinstance(value, str) else value
+
+
 def _apply(run: Run, data: dict) -> None:
     trigger = data.get("trigger") or {}
     progress = data.get("progress") or {}
     run.workflow_id = data["workflow"]["id"]
-    run.workflow_name = data["workflow"].get("name") or data["workflow"]["id"]
+    run.workflow_name = _cut(data["workflow"].get("name") or data["workflow"]["id"], 256)
     run.status = data["status"]
     run.created_at = parse_time(data.get("created_at"))
     run.started_at = parse_time(data.get("started_at"))
     run.completed_at = parse_time(data.get("completed_at"))
     run.updated_at = parse_time(data.get("updated_at"))
     run.duration_ms = data.get("duration_ms")
-    run.trigger_type = trigger.get("type")
-    run.actor_slack_id = (trigger.get("actor") or {}).get("slack_user_id")
+    run.trigger_type = _cut(trigger.get("type"), 16)
+    actor_id = (trigger.get("actor") or {}).get("slack_user_id")
+    run.actor_slack_id = actor_id if isinstance(actor_id, str) and SLACK_USER.match(actor_id) else None
     run.total_steps = int(progress.get("total_steps") or 0)
     run.completed_steps = int(progress.get("completed_steps") or 0)
-    run.model = data.get("model")
+    run.model = _cut(data.get("model"), 128)
     run.failed_step_id = data.get("failed_step_id")
     run.replay_of = data.get("replay_of")
     failed = first_failed_step(data)
-    run.error_code = ((failed or {}).get("error") or {}).get("code") if failed else None
+    run.error_code = _cut(((failed or {}).get("error") or {}).get("code"), 64) if failed else None
     if run.status == "failed" and run.completed_at is None:
         run.completed_at = run.updated_at
     run.data = data
@@ -95,7 +105,8 @@ async def _locked_run(session: AsyncSession, data: dict, incoming: datetime) -> 
         return run, False
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
     placeholder = {"id": data["id"], "workflow_id": data["workflow"]["id"],
-                   "workflow_name": data["workflow"].get("name") or data["workflow"]["id"], "status": data["status"],
+                   "workflow_name": _cut(data["workflow"].get("name") or data["workflow"]["id"], 256),
+                   "status": data["status"],
                    "created_at": parse_time(data.get("created_at")) or incoming, "updated_at": epoch,
                    "total_steps": 0, "completed_steps": 0, "alerted": False, "data": {}}
     result = await session.execute(_insert(session)(Run).values(**placeholder)
@@ -125,7 +136,7 @@ async def merge_run(session: AsyncSession, data: dict, *, known_workflows: set[s
         await _store_steps(session, run.id, data["steps"], old_steps)
     workflow = data["workflow"]
     if known_workflows is None or workflow["id"] not in known_workflows:
-        values = {"id": workflow["id"], "name": workflow.get("name") or workflow["id"]}
+        values = {"id": workflow["id"], "name": _cut(workflow.get("name") or workflow["id"], 256)}
         await session.execute(_insert(session)(Workflow).values(**values)
                               .on_conflict_do_update(index_elements=["id"], set_={"name": values["name"]}))
         if known_workflows is not None:
@@ -155,8 +166,8 @@ async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], ol
         await session.execute(delete(Step).where(Step.run_id == run_id, Step.id.in_(stale)))
     if changed:
         await session.execute(insert(Step), [
-            {"run_id": run_id, "id": s["id"], "index": int(s.get("index", 0)), "name": s.get("name") or s["id"],
-             "type": s.get("type"), "status": s.get("status") or "pending",
+            {"run_id": run_id, "id": s["id"], "index": int(s.get("index", 0)), "name": _cut(s.get("name") or s["id"], 256),
+             "type": _cut(s.get("type"), 32), "status": s.get("status") or "pending",
              "started_at": parse_time(s.get("started_at")), "completed_at": parse_time(s.get("completed_at")),
              "error": s.get("error")} for s in changed])
 
@@ -173,7 +184,7 @@ async def merge_approval(session: AsyncSession, data: dict) -> tuple[Approval, s
     task.run_id = data["run_id"]
     task.step_id = data.get("step_id")
     task.workflow_id = data["workflow"]["id"]
-    task.workflow_name = data["workflow"].get("name") or data["workflow"]["id"]
+    task.workflow_name = _cut(data["workflow"].get("name") or data["workflow"]["id"], 256)
     task.kind = data["kind"]
     task.action = data["action"]
     task.requested_by = data.get("requested_by")

@@ -8,6 +8,7 @@ the holder dies), so each job runs once per interval across all replicas.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -34,6 +35,7 @@ class Scheduler:
         self.ticks: dict[str, int] = {}
         self.ran: dict[str, int] = {}
         self.tracker = tracking.TrackerState()
+        self._running: set[asyncio.Task] = set()
 
     @property
     def running(self) -> bool:
@@ -55,13 +57,25 @@ class Scheduler:
         self._scheduler.add_job(self._leased(name, func), "interval", seconds=seconds, id=name, name=name,
                                 next_run_time=utcnow() + timedelta(seconds=min(seconds, 1.0)))
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop scheduling, let the jobs under way finish (they hold database connections that must be
+        closed before the engine is disposed), then release this replica's leases."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        running = [t for t in self._running if not t.done()]
+        if running:
+            done, pending = await asyncio.wait(running, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=timeout)
         await self.release_all()
 
     def _leased(self, name: str, func):
         async def tick() -> None:
+            task = asyncio.current_task()
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
             self.ticks[name] = self.ticks.get(name, 0) + 1
             try:
                 if not await self.acquire(name):

@@ -7,26 +7,48 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
+
 from bot import events
-from bot.platform import PlatformUnreachable
-from bot.runs import merge_run, rfc3339
+from bot.platform import PlatformError, PlatformUnreachable
+from bot.contract import TERMINAL
+from bot.runs import merge_run, parse_time, rfc3339
 from bot.services import Services
 from store.models import KeyValue, Run, utcnow
 
 log = logging.getLogger(__name__)
 
 
-async def sync(svc: Services) -> dict:
+async def sync(svc: Services, *, started=None) -> dict:
+    """`started`: runs created from then on come by webhook and are left to it."""
     since = utcnow() - timedelta(days=svc.settings.RETENTION_DAYS)
     count = 0
     batch: list[dict] = []
 
+    started = started or utcnow()
+
     async def flush() -> None:
-        async with svc.sessions.begin() as session:
-            for data in batch:
-                change = await merge_run(session, data, known_workflows=svc.health.setdefault("workflows", set()))
-                if change.changed and change.run.status == "failed" and change.is_new:
-                    change.run.alerted = True  # a past failure: findable with /runs failed, never alerted
+        for attempt in range(3):
+            try:
+                async with svc.sessions.begin() as session:
+                    for data in batch:
+                        created = parse_time(data.get("created_at"))
+                        if created is not None and created >= started:
+                            continue  # born while we sync: its webhooks bring it, and two writers would collide
+                        if _ended_before(data, started):
+                            change = await merge_run(session, data,
+                                                     known_workflows=svc.health.setdefault("workflows", set()))
+                            if change.changed and change.run.status == "failed" and change.is_new:
+                                change.run.alerted = True  # a past failure: findable with /runs failed, never alerted
+                        else:
+                            # Still going, or ended while we sync: as if its webhook had come, so its
+                            # webhook (same updated_at, then a no-op) cannot be swallowed by the sync.
+                            await events.on_run(session, svc, data, source="poll")
+                break
+            except IntegrityError:
+                # A webhook stored one of these runs between our read and our insert: merge again.
+                if attempt == 2:
+                    raise
         batch.clear()
 
     async for run in svc.platform.iter_runs(created_after=rfc3339(since), include_steps=True, limit=200):
@@ -49,7 +71,19 @@ async def sync(svc: Services) -> dict:
     return {"runs": count, "approvals": len(tasks)}
 
 
-async def first_sync(svc: Services, *, retry_seconds: float = 5.0) -> None:
+def _ended_before(data: dict, moment) -> bool:
+    if data.get("status") not in TERMINAL:
+        return False
+    ended = parse_time(data.get("completed_at")) or parse_time(data.get("updated_at"))
+    return ended is not None and ended < moment
+
+
+def start_first_sync(svc: Services) -> asyncio.Task:
+    """At app start: the first sync in the background, leaving runs born from now on to their webhooks."""
+    return svc.spawn(first_sync(svc, started=utcnow()), name="first-sync", cancel_on_stop=True)
+
+
+async def first_sync(svc: Services, *, retry_seconds: float = 5.0, started=None) -> None:
     """At the first start: sync in the background, retried while the platform is unreachable."""
     async with svc.sessions() as session:
         if await session.get(KeyValue, "sync.done") is not None:
@@ -57,9 +91,11 @@ async def first_sync(svc: Services, *, retry_seconds: float = 5.0) -> None:
     delay = retry_seconds
     while True:
         try:
-            await sync(svc)
+            await sync(svc, started=started)
             return
-        except PlatformUnreachable as exc:
+        except (PlatformUnreachable, PlatformError) as exc:
+            if isinstance(exc, PlatformError) and exc.status < 500:
+                raise
             log.warning("first sync: %s; retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, svc.settings.TRACK_BACKOFF_MAX_SECONDS)

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import events
-from bot.runs import active_run_ids, rfc3339
+from sqlalchemy import select
+
+from bot.runs import active_run_ids, parse_time, rfc3339
 from bot.services import Services
 from store.models import Approval, KeyValue, Run, utcnow
 
@@ -31,10 +33,19 @@ class TrackerState:
 
 
 async def _apply_runs(svc: Services, runs: list[dict]) -> int:
+    """Merge polled runs; a batch's stored `updated_at` values are read in one query, so the runs that
+    did not change (most of them, most of the time) cost nothing more."""
     changed = 0
     for start in range(0, len(runs), BATCH):
+        batch = runs[start:start + BATCH]
+        async with svc.sessions() as session:
+            stored = dict((await session.execute(
+                select(Run.id, Run.updated_at).where(Run.id.in_([r["id"] for r in batch])))).all())
+        newer = [r for r in batch if r["id"] not in stored or parse_time(r["updated_at"]) > stored[r["id"]]]
+        if not newer:
+            continue
         async with svc.sessions.begin() as session:
-            for run in runs[start:start + BATCH]:
+            for run in newer:
                 change = await events.on_run(session, svc, run, source="poll")
                 changed += change.changed
     return changed

@@ -1,7 +1,140 @@
-"""Bolt listeners: actions."""
+"""Bolt listeners for the buttons on runs (from `/runs` answers and from failure alerts): replay, replay
+with changes (the modal), show, cancel (its confirm dialog is on the button), pause, resume, next page.
+Each acknowledges at once; the work, which may ask the platform, answers through response_url."""
 
 from __future__ import annotations
 
+import json
+import logging
+
+from slack_sdk.errors import SlackApiError
+
+from bot import commands, outbox
+from bot.errors import BotError
+from bot.render import runs as render
+from handlers.commands import finish
+from handlers.errors import user_message
+from store.models import Run
+
+log = logging.getLogger(__name__)
+
+CONTROL = {"run_pause": "pause", "run_resume": "resume", "run_cancel": "cancel", "run_replay": "replay"}
+
+
+def _value(body: dict) -> str:
+    return str(((body.get("actions") or [{}])[0]).get("value") or "")
+
+
+def _on_ephemeral(body: dict) -> bool:
+    """Answers replace an ephemeral prompt (its buttons are spent); a channel message, such as an alert,
+    is left as it is and the clicker gets an answer of their own."""
+    return bool((body.get("container") or {}).get("is_ephemeral"))
+
+
+def _user(body: dict) -> str:
+    return (body.get("user") or {}).get("id") or ""
+
+
+def _answer_to(svc, body: dict, respond):
+    """Where the clicker hears back: the click's response_url, or, where a click has none (App Home, a
+    modal), a direct message through the outbox."""
+    if body.get("response_url"):
+        return respond
+    user = _user(body)
+
+    async def by_direct_message(*, text: str = "", blocks=None, replace_original: bool = False, **_ignored) -> None:
+        payload = {"text": text or "runbot"}
+        if blocks:
+            payload["blocks"] = blocks
+        async with svc.sessions.begin() as session:
+            await outbox.direct_message(session, user=user, payload=payload)
+        svc.deliverer.kick()
+
+    return by_direct_message
+
 
 def register(app, svc) -> None:
-    return None
+    async def control(ack, body, respond):
+        await ack()
+        action = CONTROL[body["actions"][0]["action_id"]]
+        token = _value(body)
+        user = _user(body)
+
+        async def work():
+            return await commands.act_reply(svc, user, action, commands.check_run_id(token))
+
+        svc.spawn(finish(work, _answer_to(svc, body, respond), replace_original=_on_ephemeral(body)),
+                  name=f"button-{action}")
+
+    for action_id in CONTROL:
+        app.action(action_id)(control)
+
+    @app.action("run_replay_confirmed")
+    async def replay_confirmed(ack, body, respond):
+        await ack()
+        user = _user(body)
+
+        async def work():
+            run_id, prompt, model = commands.replay_request(_value(body))
+            return await commands.act_reply(svc, user, "replay", run_id, prompt=prompt, model=model)
+
+        svc.spawn(finish(work, _answer_to(svc, body, respond), replace_original=_on_ephemeral(body)),
+                  name="button-replay")
+
+    @app.action("run_show")
+    async def show(ack, body, respond):
+        await ack()
+
+        async def work():
+            outcome = await commands.do_show(svc, commands.Caller(_user(body), ""), commands.Command(
+                "show", [commands.check_run_id(_value(body))], {}))
+            return await outcome.work() if isinstance(outcome, commands.Deferred) else outcome
+
+        svc.spawn(finish(work, _answer_to(svc, body, respond)), name="button-show")
+
+    @app.action("runs_next_page")
+    async def next_page(ack, body, respond):
+        await ack()
+
+        async def work():
+            outcome = await commands.next_page(svc, _value(body))
+            return await outcome.work() if isinstance(outcome, commands.Deferred) else outcome
+
+        svc.spawn(finish(work, _answer_to(svc, body, respond), replace_original=_on_ephemeral(body)),
+                  name="button-next-page")
+
+    @app.action("run_jump")
+    async def jump(ack):
+        # A link button: Slack opens the URL in the browser and still sends the click, which wants an ack.
+        await ack()
+
+    @app.action("run_replay_changes")
+    async def replay_changes(ack, body, client, respond):
+        await ack()
+        svc.spawn(_open_replay_modal(svc, client, _answer_to(svc, body, respond), body), name="button-replay-changes")
+
+
+async def _open_replay_modal(svc, client, respond, body: dict) -> None:
+    """The modal needs the run's prompt and model: from the store, or from the platform."""
+    try:
+        token = commands.check_run_id(_value(body))
+        run_id = await commands.resolve_run_id(svc, token)
+        async with svc.sessions() as session:
+            run = await session.get(Run, run_id)
+        data = run.data if run is not None and "prompt" in (run.data or {}) else await commands.platform_run(svc, run_id)
+        metadata = json.dumps({"run": run_id, "channel": (body.get("channel") or {}).get("id")})
+        view = render.replay_modal(run_id, str(data.get("prompt") or ""), str(data.get("model") or ""), metadata)
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+    except BotError as exc:
+        text = exc.message
+    except SlackApiError as exc:
+        text = (f"Slack did not open the form ({exc.response.get('error')}); click *Replay with changes…* again, "
+                "or type `/runs replay RUN_ID --prompt \"...\"`.")
+    except Exception as exc:  # spawned work is outside Bolt's error handler
+        text = user_message(exc)
+    else:
+        return
+    try:
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.exception("could not answer the Replay with changes button")

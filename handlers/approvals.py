@@ -1,7 +1,102 @@
-"""Bolt listeners: approval buttons and the reject modal."""
+"""Bolt listeners: the approval buttons (Approve, Reject, Review in console) and the reject modal.
+
+Each acknowledges at once; the decision (platform calls, user-group lookups) runs after the ack and is
+answered ephemerally through the click's response_url (by direct message from App Home, which has none)."""
 
 from __future__ import annotations
 
+import json
+import logging
+
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import approvals
+from bot.errors import BotError
+from bot.render import approvals as render
+from handlers.errors import user_message
+
+log = logging.getLogger(__name__)
+
+
+def _answerer(svc, user_id: str, response_url: str | None):
+    async def answer(text: str) -> None:
+        if response_url:
+            resp = await AsyncWebhookClient(response_url).send(text=text, response_type="ephemeral",
+                                                               replace_original=False)
+            if resp.status_code < 300:
+                return
+            log.warning("response_url answered %s; telling %s by direct message", resp.status_code, user_id)
+        await approvals.tell(svc, user_id, text)
+
+    return answer
+
+
+async def _answered(work, answer) -> None:
+    try:
+        text = await work
+    except BotError as exc:
+        text = exc.message
+    except Exception as exc:  # unknown errors get a reference that is also in the log
+        text = user_message(exc)
+    if text:
+        await answer(text)
+
+
+async def _open_reject(svc, client, user_id: str, approval_id: str, shown: str | None, trigger_id: str,
+                       response_url: str | None, answer) -> None:
+    try:
+        view = await approvals.prepare_reject(svc, user_id, approval_id, shown)
+        metadata = json.dumps({"a": approval_id, "fp": view.fingerprint, "r": response_url}, separators=(",", ":"))
+        await client.views_open(trigger_id=trigger_id, view=render.reject_modal(
+            view, reason_required=svc.settings.REJECT_REASON_REQUIRED, private_metadata=metadata))
+    except BotError as exc:
+        await answer(exc.message)
+    except Exception as exc:  # Slack refused the modal (an expired trigger, say): say so, with a reference
+        await answer(user_message(exc))
+
 
 def register(app, svc) -> None:
-    return None
+    @app.action(render.APPROVE)
+    async def approve(ack, body, action):
+        await ack()
+        user_id = body["user"]["id"]
+        approval_id, shown = render.parse_value(action.get("value"))
+        answer = _answerer(svc, user_id, body.get("response_url"))
+        svc.spawn(_answered(approvals.decide(svc, user_id, approval_id, "approve", shown=shown), answer),
+                  name=f"approve {approval_id}")
+
+    @app.action(render.REJECT)
+    async def reject(ack, body, action, client):
+        await ack()
+        user_id = body["user"]["id"]
+        approval_id, shown = render.parse_value(action.get("value"))
+        response_url = body.get("response_url")
+        answer = _answerer(svc, user_id, response_url)
+        svc.spawn(_open_reject(svc, client, user_id, approval_id, shown, body["trigger_id"], response_url, answer),
+                  name=f"reject modal {approval_id}")
+
+    @app.action(render.REVIEW)
+    async def review(ack):
+        await ack()  # a link button: Slack opens the console; nothing to do
+
+    @app.view(render.REJECT_MODAL)
+    async def reject_submitted(ack, body, view):
+        reason = ((view["state"]["values"].get(render.REASON_BLOCK) or {}).get(render.REASON_INPUT) or {}).get("value")
+        if svc.settings.REJECT_REASON_REQUIRED and not (reason or "").strip():
+            await ack(response_action="errors",
+                      errors={render.REASON_BLOCK: "Give a reason: it is sent to the platform with the rejection."})
+            return
+        await ack()
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = None
+        user_id = body["user"]["id"]
+        if not isinstance(meta, dict) or not isinstance(meta.get("a"), str):
+            log.warning("reject form from %s carries no approval task; nothing decided", user_id)
+            svc.spawn(approvals.tell(svc, user_id, "That rejection form lost track of its approval request, so "
+                                                   "nothing was decided. Click Reject on the card again."))
+            return
+        answer = _answerer(svc, user_id, meta.get("r") if isinstance(meta.get("r"), str) else None)
+        svc.spawn(_answered(approvals.decide(svc, user_id, meta["a"], "reject", shown=meta.get("fp"), reason=reason),
+                            answer), name=f"reject {meta['a']}")

@@ -1,7 +1,42 @@
-"""Bolt listeners: commands."""
+"""Bolt listener for `/runs`: acknowledge with the answer when the store can give it, otherwise acknowledge
+at once ("Working on it…") and answer through response_url when the platform has spoken."""
 
 from __future__ import annotations
 
+import logging
+
+from bot import commands
+from bot.errors import BotError
+from handlers.errors import user_message
+
+log = logging.getLogger(__name__)
+
+
+async def finish(work, respond, *, replace_original: bool = False) -> None:
+    """Run deferred work after the acknowledgement and answer it; errors are answered in words too."""
+    try:
+        reply = await work()
+        body = reply.message()
+    except Exception as exc:  # outside Bolt's error handler: the user must still hear how it ended
+        body = {"text": user_message(exc), "response_type": "ephemeral"}
+        replace_original = False
+    try:
+        await respond(**body, replace_original=replace_original)
+    except Exception:
+        log.exception("could not answer through response_url")
+
 
 def register(app, svc) -> None:
-    return None
+    @app.command("/runs")
+    async def runs_command(ack, command, respond):
+        caller = commands.Caller(user_id=command.get("user_id") or "", channel_id=command.get("channel_id") or "")
+        try:
+            outcome = await commands.answer(svc, caller, command.get("text") or "")
+        except BotError as exc:
+            await ack(text=exc.message, response_type="ephemeral")
+            return
+        if isinstance(outcome, commands.Deferred):
+            await ack(text=outcome.notice, response_type="ephemeral")
+            svc.spawn(finish(outcome.work, respond), name="runs-command")
+            return
+        await ack(**outcome.message())

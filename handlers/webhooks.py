@@ -33,6 +33,11 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def _no_constants(name: str) -> None:
+    # NaN and Infinity are not JSON (RFC 8259), and PostgreSQL's json type refuses them at commit.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 class WebhookVerifier:
     """Standard Webhooks verification with every configured secret (two while one replaces the other)."""
 
@@ -40,16 +45,26 @@ class WebhookVerifier:
         self._hooks = [Webhook(s) for s in secrets]
 
     def verify(self, body: bytes, headers: dict[str, str]) -> str | None:
-        """None when the signature is good by any secret; otherwise why not (never the secret)."""
+        """None when the signature is good by any secret; otherwise why not (never the secret).
+
+        The library is asked not to parse the body (the content type and the contract are checked after the
+        signature), and its errors on malformed input (a signature without `v1,`, bad base64, a body that is
+        not UTF-8) are refusals too, not crashes."""
         if not headers.get("webhook-id") or not headers.get("webhook-timestamp") or not headers.get("webhook-signature"):
             return "missing webhook-id, webhook-timestamp or webhook-signature header"
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "body is not UTF-8 text, so no signature can match it"
         reason = "no matching signature"
         for hook in self._hooks:
             try:
-                hook.verify(body, headers)
+                hook.verify(text, headers, json_parse=False)
                 return None
             except WebhookVerificationError as exc:
                 reason = str(exc) or reason
+            except (ValueError, TypeError):
+                reason = "malformed webhook-signature header"
         return reason
 
 
@@ -59,7 +74,7 @@ async def platform_webhook(request: web.Request) -> web.Response:
     body = await _read_limited(request, svc.settings.WEBHOOK_MAX_BYTES)
     if body is None:
         metrics.webhooks.labels("too_large").inc()
-        log.warning("webhook refused: body over WEBHOOK_MAX_BYTES (%d)", svc.settings.WEBHOOK_MAX_BYTES)
+        log.warning("webhook refused (413): body over WEBHOOK_MAX_BYTES (%d)", svc.settings.WEBHOOK_MAX_BYTES)
         return _error(413, "payload_too_large", f"body larger than {svc.settings.WEBHOOK_MAX_BYTES} bytes")
     headers = {k.lower(): v for k, v in request.headers.items()}
     reason = request.app[VERIFIER].verify(body, headers)
@@ -69,16 +84,22 @@ async def platform_webhook(request: web.Request) -> web.Response:
         return _error(401, "invalid_signature", f"webhook signature rejected: {reason}")
     if request.content_type != "application/json":
         metrics.webhooks.labels("bad_content_type").inc()
+        log.warning("webhook %s refused (415): content type %r", headers["webhook-id"][:128],
+                    request.content_type[:100])
         return _error(415, "unsupported_media_type",
                       f"content type must be application/json, not {request.content_type or 'none'}")
     try:
-        parsed = json.loads(body)
+        parsed = json.loads(body, parse_constant=_no_constants)
         envelope = validate_event(parsed)
+    except RecursionError:
+        metrics.webhooks.labels("bad_body").inc()
+        log.warning("webhook %s refused (400): body nested too deeply", headers["webhook-id"][:128])
+        return _error(400, "invalid_body", "body: JSON nested too deeply")
     except (ValueError, UnicodeDecodeError) as exc:
         field = exc.field if isinstance(exc, ContractError) else "body"
         problem = exc.problem if isinstance(exc, ContractError) else f"not valid JSON ({exc})"
         metrics.webhooks.labels("bad_body").inc()
-        log.warning("webhook %s refused (400): %s: %s", headers["webhook-id"], field, problem)
+        log.warning("webhook %s refused (400): %s: %s", headers["webhook-id"][:128], field, problem)
         return _error(400, "invalid_body", f"{field}: {problem}")
     webhook_id = headers["webhook-id"][:128]
     if envelope.type not in KNOWN_EVENTS:

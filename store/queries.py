@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import AuditEntry, Run, Subscription, Workflow
+from store.models import Approval, AuditEntry, Run, Subscription, Workflow
 
 
 def prefix_range(prefix: str) -> tuple[str, str]:
@@ -98,3 +98,25 @@ async def audit_entries(session: AsyncSession, *, target: str | None = None, sin
     if since:
         query = query.where(AuditEntry.at >= since)
     return list((await session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit))).all())
+
+
+async def known_workflows(session: AsyncSession, *, limit: int = 25) -> list[Workflow]:
+    return list((await session.scalars(select(Workflow).order_by(Workflow.name).limit(limit))).all())
+
+
+async def workflows_by_id(session: AsyncSession, ids: list[str]) -> list[Workflow]:
+    if not ids:
+        return []
+    return list((await session.scalars(select(Workflow).where(Workflow.id.in_(ids)))).all())
+
+
+async def channel_subscriptions(session: AsyncSession, channel: str) -> list[Subscription]:
+    """What one channel is subscribed to (served by the primary key, channel first)."""
+    return list((await session.scalars(select(Subscription).where(Subscription.channel == channel)
+                                       .order_by(Subscription.workflow_id))).all())
+
+
+async def pending_approvals(session: AsyncSession, *, limit: int = 25) -> list[Approval]:
+    """Approval tasks waiting for a decision, the soonest to expire first."""
+    return list((await session.scalars(select(Approval).where(Approval.status == "pending")
+                                       .order_by(Approval.expires_at, Approval.id).limit(limit))).all())

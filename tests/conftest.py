@@ -13,6 +13,7 @@ from tests.support.harness import Harness, start_harness
 from tests.support.postgres import Cluster, PostgresUnavailable, create_database
 
 _db_counter = itertools.count()
+_started_clusters: list[Cluster] = []  # the cluster pg_admin_url started, for pg_cluster
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +30,7 @@ def pg_admin_url():
         cluster.stop()
         pytest.fail(f"cannot start PostgreSQL for the tests: {exc}", pytrace=False)
     os.environ["RUNBOT_TEST_PG_CLUSTER_DIR"] = str(cluster.dir)
+    _started_clusters.append(cluster)
     yield url
     cluster.stop()
 
@@ -39,7 +41,7 @@ def pg_cluster(pg_admin_url):
     if os.environ.get("RUNBOT_TEST_DATABASE_URL"):
         pytest.fail("this test restarts PostgreSQL: it needs the cluster the tests start "
                     "(unset RUNBOT_TEST_DATABASE_URL)", pytrace=False)
-    return pg_admin_url
+    return _started_clusters[-1]
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.render.common import (
+    SECTION_LIMIT,
     code_span,
     duration,
     escape,
@@ -50,6 +51,14 @@ def _parse(value: str | None) -> datetime | None:
 def _header(text: str) -> HeaderBlock:
     return HeaderBlock(text=PlainTextObject(text=text if len(text) <= HEADER_LIMIT else text[:HEADER_LIMIT - 1] + "…",
                                             emoji=True))
+
+
+NAME_LIMIT = 120  # names and codes the platform sends may be of any length; Slack's blocks are not
+
+
+def _short(text: str | None, limit: int) -> str:
+    text = str(text or "")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _mrkdwn(text: str) -> MarkdownTextObject:
@@ -171,7 +180,8 @@ def alert_message(run: dict, *, run_url_of, step_url: str | None, owners: list[s
                   replays: list[dict] | None = None) -> dict:
     """A failed run's alert: what failed where, why, whether to retry, who owns it, what to do."""
     run_id = run["id"]
-    workflow = (run.get("workflow") or {}).get("name") or (run.get("workflow") or {}).get("id") or "workflow"
+    workflow = _short((run.get("workflow") or {}).get("name") or (run.get("workflow") or {}).get("id") or "workflow",
+                      NAME_LIMIT)
     step = failed_step(run)
     error = (step or {}).get("error") or {}
     retryable = bool(error.get("retryable"))
@@ -192,9 +202,9 @@ def alert_message(run: dict, *, run_url_of, step_url: str | None, owners: list[s
     ]))
 
     if step is not None:
-        lines = [f"*Failed at {step_position(run, step)}: {escape(step.get('name') or step.get('id'))}*"]
-        code = error.get("code") or "unknown"
-        provider = provider_words(error)
+        lines = [f"*Failed at {step_position(run, step)}: {escape(_short(step.get('name') or step.get('id'), NAME_LIMIT))}*"]
+        code = _short(error.get("code") or "unknown", NAME_LIMIT)
+        provider = _short(provider_words(error), NAME_LIMIT * 2)
         lines.append(f"*Error* {code_span(escape(code))}" + (f" · {provider}" if provider else ""))
         if error.get("message"):
             message = escape(trim_middle(str(error["message"]), ERROR_MESSAGE_LIMIT))
@@ -202,7 +212,7 @@ def alert_message(run: dict, *, run_url_of, step_url: str | None, owners: list[s
         lines.append(f"*{retryable_words(error or None)}*")
         accessory = (ButtonElement(text="Jump to failed step", action_id="run_jump", url=step_url)
                      if step_url else None)
-        blocks.append(SectionBlock(text=_mrkdwn("\n".join(lines)), accessory=accessory))
+        blocks.append(SectionBlock(text=_mrkdwn(trim_middle("\n".join(lines), SECTION_LIMIT)), accessory=accessory))
     else:
         blocks.append(SectionBlock(text=_mrkdwn("*The platform did not say which step failed.* Open the run for details.")))
 

@@ -1,0 +1,56 @@
+"""Whatever is typed after `/runs`, the parser answers with a command or a BadInput in words, and the
+handler, through signed requests, always acknowledges with a reply: never an exception, never a 5xx."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.commands import SUBCOMMANDS, Command, parse
+from bot.errors import BadInput
+
+WORDS = [*SUBCOMMANDS, "--since", "--limit", "--workflow", "--code", "--model", "--prompt", "--severity", "--event",
+         "--run", "--share", "--failures", "--approvals", "24h", "0m", "99999999d", "51", "-1", "run_", "run_x",
+         "wf_invoices", '"Invoice triage"', '"', "'", "“", "—since", "\\", "&lt;", "running", "run.failed", "error",
+         "--limit=", "--since=7d", "=", "run_\U0010ffff", "../x", "\x00"]
+
+command_text = st.one_of(
+    st.text(max_size=120),
+    st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=12)), max_size=8).map(" ".join),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(command_text)
+def test_the_parser_answers_a_command_or_a_bad_input_in_words(text):
+    try:
+        command = parse(text)
+    except BadInput as exc:
+        assert exc.message and "Traceback" not in exc.message
+        return
+    assert isinstance(command, Command) and command.name in SUBCOMMANDS
+    assert command.line.startswith("/runs ")
+
+
+async def test_the_handler_always_acknowledges_with_a_reply(harness):
+    h = harness
+    loop = asyncio.get_running_loop()
+    await h.start_run("wf_invoices", "fail", id="run_prop0001")
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(text=command_text, operator=st.booleans())
+    def check(text, operator):
+        user = "U0SANDBOX" if operator else "U0CAROL"
+        result = asyncio.run_coroutine_threadsafe(h.slack.send_command(text, user_id=user), loop).result(30)
+        assert result.ok and result.status == 200, (text, result.status, result.error)
+        assert isinstance(result.body, dict) and result.body.get("text"), (text, result.body)
+        assert "Something went wrong" not in result.body["text"], (text, result.body)
+
+    await asyncio.to_thread(check)
+    assert len(h.slack.interactions) >= 100  # every example went through a signed request
+    await h.svc.drain(timeout=30)
+    answers = [p for p in h.slack.response_posts]
+    assert all(p.status == 200 for p in answers), [(p.status, p.error) for p in answers if p.status != 200]
+    assert not [p.body for p in answers if "Something went wrong" in str(p.body.get("text"))]
