@@ -115,12 +115,24 @@ async def _locked_run(session: AsyncSession, data: dict, incoming: datetime) -> 
     return run, result.rowcount == 1
 
 
-async def merge_run(session: AsyncSession, data: dict, *, known_workflows: set[str] | None = None) -> RunChange:
-    """Store the platform's run object unless the store already holds a state as new or newer."""
+def _fold(steps: list[dict], step: dict) -> list[dict]:
+    folded = [s for s in steps if s.get("id") != step.get("id")] + [step]
+    folded.sort(key=lambda s: s.get("index", 0))
+    return folded
+
+
+async def merge_run(session: AsyncSession, data: dict, *, known_workflows: set[str] | None = None,
+                    step: dict | None = None) -> RunChange:
+    """Store the platform's run object unless the store already holds a state as new or newer.
+    `step` (a `run.step.updated` event's step) is folded into the run's steps, the stored ones when the
+    event's run carries none."""
     if "steps" in data and data["steps"] is None:
         data = {k: v for k, v in data.items() if k != "steps"}  # `"steps": null` says no more than no steps
     incoming = parse_time(data["updated_at"])
     run, created = await _locked_run(session, data, incoming)
+    if step is not None:
+        known = data.get("steps") or ([] if created else (run.data or {}).get("steps")) or []
+        data = {**data, "steps": _fold(list(known), step)}
     if not created and incoming <= run.updated_at:
         if "steps" in data and "steps" not in (run.data or {}) and incoming == run.updated_at:
             run.data = {**run.data, "steps": data["steps"]}
@@ -146,26 +158,22 @@ async def merge_run(session: AsyncSession, data: dict, *, known_workflows: set[s
 
 async def merge_step(session: AsyncSession, run_data: dict, step: dict, **kw: Any) -> RunChange:
     """A `run.step.updated` event: the run state, with the step folded into its steps."""
-    steps = list(run_data.get("steps") or [])
-    if not steps:
-        stored = await session.get(Run, run_data["id"])
-        steps = list(((stored.data or {}).get("steps") if stored else None) or [])
-    steps = [s for s in steps if s.get("id") != step.get("id")] + [step]
-    steps.sort(key=lambda s: s.get("index", 0))
-    return await merge_run(session, {**run_data, "steps": steps}, **kw)
+    return await merge_run(session, run_data, step=step, **kw)
 
 
 async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], old: list[dict] | None = None) -> None:
     """Write the steps that changed since `old` (a step event touches one row, not the run's every step).
-    Core statements, so a run merged twice in one transaction never collides in the identity map."""
+    Upserts by core statements, so a run merged twice in one transaction never collides in the identity map."""
     before = {s.get("id"): s for s in (old or [])}
     changed = [s for s in steps if before.get(s["id"]) != s]
     gone = set(before) - {s["id"] for s in steps}
-    stale = [s["id"] for s in changed] + [i for i in gone if i is not None]
-    if stale:
-        await session.execute(delete(Step).where(Step.run_id == run_id, Step.id.in_(stale)))
+    if gone - {None}:
+        await session.execute(delete(Step).where(Step.run_id == run_id, Step.id.in_(gone - {None})))
     if changed:
-        await session.execute(insert(Step), [
+        upsert = _insert(session)(Step)
+        upsert = upsert.on_conflict_do_update(index_elements=["run_id", "id"], set_={
+            c: upsert.excluded[c] for c in ("index", "name", "type", "status", "started_at", "completed_at", "error")})
+        await session.execute(upsert, [
             {"run_id": run_id, "id": s["id"], "index": int(s.get("index", 0)), "name": _cut(s.get("name") or s["id"], 256),
              "type": _cut(s.get("type"), 32), "status": s.get("status") or "pending",
              "started_at": parse_time(s.get("started_at")), "completed_at": parse_time(s.get("completed_at")),
