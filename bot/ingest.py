@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.events import apply_event
 from bot.services import Services
-from store.models import WebhookDelivery, utcnow
+from store.models import Run, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,14 @@ POISON_AFTER = 3
 
 # How long the processor may hold the store while webhooks wait to be stored (SQLite).
 YIELD_AFTER_SECONDS = 0.005
+
+
+async def _preload_runs(session, deliveries: list[WebhookDelivery]) -> list[Run]:
+    """One query for the runs a batch of events touches, instead of one per event. The caller keeps the
+    list while it processes the batch: the session's identity map holds clean objects only weakly."""
+    ids = {((d.body.get("data") or {}).get("run") or {}).get("id") for d in deliveries} - {None}
+    ids = [i for i in ids if isinstance(i, str)]
+    return list((await session.scalars(select(Run).where(Run.id.in_(ids))))) if ids else []
 
 
 @dataclass
@@ -154,13 +162,18 @@ class Ingest:
                     query = query.with_for_update(skip_locked=True)
                 selected = list((await session.scalars(query)).all())
                 selected_ids = [d.id for d in selected]
+                runs = [] if svc.is_postgres else await _preload_runs(session, selected)
                 started = time.monotonic()
                 for d in selected:
                     await apply_event(session, svc, d.type, d.body.get("data") or {})
-                    d.processed_at = utcnow()
                     deliveries.append(d)
+                    runs.extend(session.new)  # runs created by this batch stay in reach for its next events
                     if self._storing_waits() and time.monotonic() - started > YIELD_AFTER_SECONDS:
                         break  # the rest stay unprocessed for the next turn
+                if deliveries:
+                    await session.execute(update(WebhookDelivery).where(
+                        WebhookDelivery.id.in_([d.id for d in deliveries])).values(processed_at=utcnow())
+                        .execution_options(synchronize_session=False))
         except Exception:
             failed = selected_ids[:len(deliveries) + 1]  # rolled back: those done so far and the one that failed
             # One event failing alone may be the database going away (retry it), or an event that can never be

@@ -3,6 +3,7 @@ so a late or reordered event never rolls the state back, and report what changed
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -100,7 +101,11 @@ async def _locked_run(session: AsyncSession, data: dict, incoming: datetime) -> 
     """The stored run, locked for this transaction (FOR UPDATE on PostgreSQL; SQLite has one writer),
     created when unknown. A webhook and a poll (or a replay's answer) merging the same new run at once
     both succeed: the second waits for the first and then sees its row."""
-    run = await session.get(Run, data["id"], with_for_update=True, populate_existing=True)
+    if session.bind.dialect.name == "postgresql":
+        run = await session.get(Run, data["id"], with_for_update=True, populate_existing=True)
+    else:
+        # SQLite has one writer; the identity map may already hold the run (a batch preloads its runs).
+        run = await session.get(Run, data["id"])
     if run is not None:
         return run, False
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -161,6 +166,15 @@ async def merge_step(session: AsyncSession, run_data: dict, step: dict, **kw: An
     return await merge_run(session, run_data, step=step, **kw)
 
 
+@functools.cache
+def _step_upsert(dialect: str):
+    """INSERT … ON CONFLICT DO UPDATE on the steps table, built once: a core statement (no ORM bulk path)."""
+    table = Step.__table__
+    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return upsert.on_conflict_do_update(index_elements=["run_id", "id"], set_={
+        c: upsert.excluded[c] for c in ("index", "name", "type", "status", "started_at", "completed_at", "error")})
+
+
 async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], old: list[dict] | None = None) -> None:
     """Write the steps that changed since `old` (a step event touches one row, not the run's every step).
     Upserts by core statements, so a run merged twice in one transaction never collides in the identity map."""
@@ -170,10 +184,7 @@ async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], ol
     if gone - {None}:
         await session.execute(delete(Step).where(Step.run_id == run_id, Step.id.in_(gone - {None})))
     if changed:
-        upsert = _insert(session)(Step)
-        upsert = upsert.on_conflict_do_update(index_elements=["run_id", "id"], set_={
-            c: upsert.excluded[c] for c in ("index", "name", "type", "status", "started_at", "completed_at", "error")})
-        await session.execute(upsert, [
+        await session.execute(_step_upsert(session.bind.dialect.name), [
             {"run_id": run_id, "id": s["id"], "index": int(s.get("index", 0)), "name": _cut(s.get("name") or s["id"], 256),
              "type": _cut(s.get("type"), 32), "status": s.get("status") or "pending",
              "started_at": parse_time(s.get("started_at")), "completed_at": parse_time(s.get("completed_at")),
