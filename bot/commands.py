@@ -22,6 +22,7 @@ from bot.errors import BadInput, NotAllowed, NotFound, Unavailable, WrongStatus
 from bot.people import describe
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import runs as render
+from bot.render.common import shorten
 from bot.runs import parse_time, rfc3339
 from bot.services import Services
 from store import queries
@@ -145,8 +146,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _clip(text: str, limit: int = 80) -> str:
-    text = str(text).replace("`", "ˋ").replace("\n", " ")
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return shorten(str(text).replace("`", "ˋ").replace("\n", " "), limit)
 
 
 def normalize(text: str) -> str:

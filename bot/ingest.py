@@ -66,7 +66,6 @@ class Ingest:
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="ingest-writer")
         self._processor = asyncio.create_task(self._process_loop(), name="ingest-processor")
-        self.svc.kick_processor = self.kick
 
     async def stop(self) -> None:
         self._stopping = True
@@ -162,12 +161,12 @@ class Ingest:
                     query = query.with_for_update(skip_locked=True)
                 selected = list((await session.scalars(query)).all())
                 selected_ids = [d.id for d in selected]
-                runs = [] if svc.is_postgres else await _preload_runs(session, selected)
+                # Held for the batch: the session's identity map keeps clean objects only weakly.
+                _preloaded = [] if svc.is_postgres else await _preload_runs(session, selected)
                 started = time.monotonic()
                 for d in selected:
                     await apply_event(session, svc, d.type, d.body.get("data") or {})
                     deliveries.append(d)
-                    runs.extend(session.new)  # runs created by this batch stay in reach for its next events
                     if self._storing_waits() and time.monotonic() - started > YIELD_AFTER_SECONDS:
                         break  # the rest stay unprocessed for the next turn
                 if deliveries:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from datetime import datetime, timedelta, timezone
 
 from slack_sdk.errors import SlackApiError
@@ -110,7 +108,6 @@ class Deliverer:
         self.edit_interval = edit_interval
         self.is_postgres = is_postgres
         self.claim_seconds = claim_seconds  # a claimed row stays invisible to other replicas while delivered
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False

@@ -29,9 +29,8 @@ class Services:
     metrics: Metrics
     people: People
     background: set[asyncio.Task] = field(default_factory=set)
-    # Events stored but not yet processed are picked up by this; set by the ingest module.
-    kick_processor: object = None
-    health: dict = field(default_factory=dict)
+    # Workflows this process has written to the store, so a run's event does not upsert its workflow again.
+    known_workflows: set[str] = field(default_factory=set)
     _cancel_on_stop: set[asyncio.Task] = field(default_factory=set)
 
     @property

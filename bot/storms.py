@@ -11,7 +11,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
-from bot.render.alerts import failed_step, step_position, storm_message, storm_recovered_reply, storm_runs_reply
+from bot.render.alerts import step_position, storm_message, storm_recovered_reply, storm_runs_reply
+from bot.runs import first_failed_step
 from bot.services import Services
 from store.models import KeyValue, OutboxItem, Run, SlackMessage, StormCounter, utcnow
 
@@ -34,7 +35,7 @@ def _key(channel: str, workflow_id: str, code: str):
 
 def _run_entry(run: Run) -> dict:
     data = run.data or {}
-    step = failed_step(data)
+    step = first_failed_step(data)
     at = run.completed_at or run.updated_at
     return {"run_id": run.id, "step": step_position(data, step) if step else None,
             "at": at.isoformat() if at else None}
@@ -79,7 +80,7 @@ async def _active_storm(session: AsyncSession, channel: str, workflow_id: str, c
 
 async def _start_storm(session: AsyncSession, svc: Services, run: Run, channel: str, code: str,
                        run_ids: list[str], first_at: datetime, now: datetime) -> None:
-    error = ((failed_step(run.data or {}) or {}).get("error") or {})
+    error = ((first_failed_step(run.data or {}) or {}).get("error") or {})
     state = {"workflow_id": run.workflow_id, "workflow_name": run.workflow_name, "error_code": code,
              "retryable": error.get("retryable"), "count": len(run_ids), "first_at": first_at.isoformat(),
              "last_at": now.isoformat(), "newest": run_ids[-5:], "recovered": None, "batch": None}

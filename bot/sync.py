@@ -14,7 +14,7 @@ from bot.platform import PlatformError, PlatformUnreachable
 from bot.contract import TERMINAL
 from bot.runs import merge_run, parse_time, rfc3339
 from bot.services import Services
-from store.models import KeyValue, Run, utcnow
+from store.models import KeyValue, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ async def sync(svc: Services, *, started=None) -> dict:
                             continue  # born while we sync: its webhooks bring it, and two writers would collide
                         if _ended_before(data, started):
                             change = await merge_run(session, data,
-                                                     known_workflows=svc.health.setdefault("workflows", set()))
+                                                     known_workflows=svc.known_workflows)
                             if change.changed and change.run.status == "failed" and change.is_new:
                                 change.run.alerted = True  # a past failure: findable with /runs failed, never alerted
                         else:
@@ -61,9 +61,7 @@ async def sync(svc: Services, *, started=None) -> dict:
     tasks = await svc.platform.all_approvals(status="pending")
     for task in tasks:
         async with svc.sessions.begin() as session:
-            if await session.get(Run, task["run_id"]) is None:
-                await events.on_run(session, svc, await svc.platform.get_run(task["run_id"]), source="sync")
-            await events.on_approval(session, svc, task, source="sync")
+            await events.on_found_approval(session, svc, task, source="sync")
     async with svc.sessions.begin() as session:
         await session.merge(KeyValue(key="sync.done", value={"at": utcnow().isoformat(), "runs": count}))
     svc.deliverer.kick()

@@ -76,10 +76,7 @@ async def track_cycle(svc: Services, state: TrackerState | None = None) -> dict:
             known = await session.get(Approval, task["id"])
             if known is not None and known.status == task["status"] and known.data == task:
                 continue
-            if await session.get(Run, task["run_id"]) is None:
-                run = await svc.platform.get_run(task["run_id"])
-                await events.on_run(session, svc, run, source="poll")
-            await events.on_approval(session, svc, task, source="poll")
+            await events.on_found_approval(session, svc, task, source="poll")
             changed += 1
 
     async with svc.sessions.begin() as session:

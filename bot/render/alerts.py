@@ -27,9 +27,11 @@ from bot.render.common import (
     mark,
     progress_bar,
     retryable_words,
+    shorten,
     slack_date,
     trim_middle,
 )
+from bot.runs import first_failed_step
 
 ERROR_MESSAGE_LIMIT = 1000  # characters of an error message shown in the alert; the whole text goes to the thread
 THREAD_TEXT_LIMIT = 35_000  # one thread reply's text (Slack's message limit is 40,000)
@@ -49,16 +51,10 @@ def _parse(value: str | None) -> datetime | None:
 
 
 def _header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=PlainTextObject(text=text if len(text) <= HEADER_LIMIT else text[:HEADER_LIMIT - 1] + "…",
-                                            emoji=True))
+    return HeaderBlock(text=PlainTextObject(text=shorten(text, HEADER_LIMIT), emoji=True))
 
 
 NAME_LIMIT = 120  # names and codes the platform sends may be of any length; Slack's blocks are not
-
-
-def _short(text: str | None, limit: int) -> str:
-    text = str(text or "")
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _mrkdwn(text: str) -> MarkdownTextObject:
@@ -66,17 +62,6 @@ def _mrkdwn(text: str) -> MarkdownTextObject:
 
 
 # Pieces of a run, in words
-
-def failed_step(run: dict) -> dict | None:
-    """The first failed step: `failed_step_id`, else the failed step with the lowest index."""
-    steps = run.get("steps") or []
-    wanted = run.get("failed_step_id")
-    for step in steps:
-        if wanted and step.get("id") == wanted:
-            return step
-    failed = [s for s in steps if s.get("status") == "failed"]
-    return min(failed, key=lambda s: s.get("index", 0)) if failed else None
-
 
 def total_steps(run: dict) -> int:
     return int((run.get("progress") or {}).get("total_steps") or len(run.get("steps") or []))
@@ -114,7 +99,7 @@ def trigger_words(run: dict) -> str:
 
 
 def error_of(run: dict) -> dict:
-    return (failed_step(run) or {}).get("error") or {}
+    return (first_failed_step(run) or {}).get("error") or {}
 
 
 def error_message_too_long(run: dict) -> bool:
@@ -180,9 +165,9 @@ def alert_message(run: dict, *, run_url_of, step_url: str | None, owners: list[s
                   replays: list[dict] | None = None) -> dict:
     """A failed run's alert: what failed where, why, whether to retry, who owns it, what to do."""
     run_id = run["id"]
-    workflow = _short((run.get("workflow") or {}).get("name") or (run.get("workflow") or {}).get("id") or "workflow",
+    workflow = shorten((run.get("workflow") or {}).get("name") or (run.get("workflow") or {}).get("id") or "workflow",
                       NAME_LIMIT)
-    step = failed_step(run)
+    step = first_failed_step(run)
     error = (step or {}).get("error") or {}
     retryable = bool(error.get("retryable"))
     replays = replays or []
@@ -202,9 +187,9 @@ def alert_message(run: dict, *, run_url_of, step_url: str | None, owners: list[s
     ]))
 
     if step is not None:
-        lines = [f"*Failed at {step_position(run, step)}: {escape(_short(step.get('name') or step.get('id'), NAME_LIMIT))}*"]
-        code = _short(error.get("code") or "unknown", NAME_LIMIT)
-        provider = _short(provider_words(error), NAME_LIMIT * 2)
+        lines = [f"*Failed at {step_position(run, step)}: {escape(shorten(step.get('name') or step.get('id'), NAME_LIMIT))}*"]
+        code = shorten(error.get("code") or "unknown", NAME_LIMIT)
+        provider = shorten(provider_words(error), NAME_LIMIT * 2)
         lines.append(f"*Error* {code_span(escape(code))}" + (f" · {provider}" if provider else ""))
         if error.get("message"):
             message = escape(trim_middle(str(error["message"]), ERROR_MESSAGE_LIMIT))
@@ -251,7 +236,7 @@ def alert_message(run: dict, *, run_url_of, step_url: str | None, owners: list[s
 def alert_text(run: dict, *, owners: list[str], replays: list[dict] | None = None) -> str:
     """The notification and plain-text fallback: every fact of the alert, in one paragraph."""
     workflow = (run.get("workflow") or {}).get("name") or (run.get("workflow") or {}).get("id")
-    step = failed_step(run)
+    step = first_failed_step(run)
     error = (step or {}).get("error") or {}
     parts = [f"❌ {workflow} failed: {run['id']}"]
     if step is not None:

@@ -86,6 +86,12 @@ def relative(seconds: float) -> str:
     return f"in {words}" if future else f"{words} ago"
 
 
+def shorten(text: object, limit: int) -> str:
+    """Cut to `limit` characters at the end, marked with an ellipsis."""
+    text = str(text or "")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def trim_middle(text: str, limit: int) -> str:
     """Cut to `limit` characters keeping the start and the end, saying how much was cut."""
     text = str(text)

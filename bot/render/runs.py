@@ -363,7 +363,7 @@ def subscriptions_list(channel: str, subs: Sequence[Any], names: dict[str, str],
         text = ("This channel receives no failure alerts or approval cards. Subscribe with "
                 "`/runs subscribe WORKFLOW` (failures) or `/runs subscribe WORKFLOW --approvals`.")
         return message(text, [_section(text)])
-    text = f"This channel receives:\n" + "\n".join(lines)
+    text = "This channel receives:\n" + "\n".join(lines)
     return message(text, [_section(f"*<#{channel}> receives*"), *_chunked_sections(lines)])
 
 

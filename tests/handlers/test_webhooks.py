@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from store.models import Run, WebhookDelivery
-from tests.support.harness import WEBHOOK_SECRET, sign_webhook
+from tests.support.harness import sign_webhook
 
 
 def a_run(run_id="run_Webhook001", status="running", updated="2026-11-25T10:00:01.000Z"):
