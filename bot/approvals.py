@@ -466,19 +466,25 @@ async def inbox_blocks(svc: Services, user_id: str) -> list[dict]:
     return render.inbox(views, utcnow(), can_decide=can_decide, approvers=describe(svc.settings.APPROVERS))
 
 
-async def _home(svc: Services, user_id: str, views: list[render.TaskView]) -> dict:
-    can_decide = await svc.people.is_member(user_id, svc.settings.APPROVERS)
-    return home_view(views, utcnow(), can_decide=can_decide, approvers=describe(svc.settings.APPROVERS))
+async def _publish_homes(svc: Services, users: list[str]) -> list[render.TaskView]:
+    """Queue App Home for these people, each with a new version, rendered from the pending tasks read after
+    their versions were locked: whichever publish takes a later version shows the newer state."""
+    deciders = {user: await svc.people.is_member(user, svc.settings.APPROVERS) for user in users}
+    approvers = describe(svc.settings.APPROVERS)
+    async with svc.sessions.begin() as session:
+        versions = {user: await outbox.next_home_version(session, user) for user in users}
+        views = await _pending_views(session, svc)
+        now = utcnow()
+        for user in users:
+            await outbox.publish_home(session, user=user, version=versions[user],
+                                      view=home_view(views, now, can_decide=deciders[user], approvers=approvers))
+    svc.deliverer.kick()
+    return views
 
 
 async def publish_home(svc: Services, user_id: str) -> None:
     """App Home for one person (on app_home_opened)."""
-    async with svc.sessions() as session:
-        views = await _pending_views(session, svc)
-    view = await _home(svc, user_id, views)
-    async with svc.sessions.begin() as session:
-        await outbox.publish_home(session, user=user_id, view=view)
-    svc.deliverer.kick()
+    await _publish_homes(svc, [user_id])
 
 
 async def _approver_ids(svc: Services) -> list[str]:
@@ -488,19 +494,18 @@ async def _approver_ids(svc: Services) -> list[str]:
     return sorted(users)
 
 
+def _signature(views: list[render.TaskView]) -> str:
+    return hashlib.sha256(json.dumps([[v.id, v.fingerprint, v.votes] for v in views]).encode()).hexdigest()[:24]
+
+
 async def _republish_homes(svc: Services) -> None:
     """When the set of pending tasks (or their counts) changes, approvers' App Home is published again."""
     async with svc.sessions() as session:
         views = await _pending_views(session, svc)
         known = await session.get(KeyValue, HOME_KEY)
-    signature = hashlib.sha256(json.dumps(
-        [[v.id, v.fingerprint, v.votes] for v in views]).encode()).hexdigest()[:24]
     previous = (known.value or {}).get("signature") if known else None
-    if previous == signature or (previous is None and not views):
+    if previous == _signature(views) or (previous is None and not views):
         return
-    users = await _approver_ids(svc)
-    homes = [(user, await _home(svc, user, views)) for user in users]
+    views = await _publish_homes(svc, await _approver_ids(svc))
     async with svc.sessions.begin() as session:
-        for user, view in homes:
-            await outbox.publish_home(session, user=user, view=view)
-        await session.merge(KeyValue(key=HOME_KEY, value={"signature": signature, "count": len(views)}))
+        await session.merge(KeyValue(key=HOME_KEY, value={"signature": _signature(views), "count": len(views)}))

@@ -13,10 +13,12 @@ from datetime import datetime, timedelta, timezone
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import Metrics
-from store.models import OutboxItem, SlackMessage, utcnow
+from store.models import KeyValue, OutboxItem, SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +81,42 @@ async def direct_message(session: AsyncSession, *, user: str, payload: dict) -> 
     session.add(OutboxItem(method="dm", channel=None, payload={**payload, "user": user}))
 
 
-async def publish_home(session: AsyncSession, *, user: str, view: dict) -> None:
+def _home_key(user: str) -> str:
+    return f"home.version:{user}"
+
+
+async def next_home_version(session: AsyncSession, user: str) -> int:
+    """Take the next App Home version of one person, locking their version row until the transaction ends.
+
+    Called before the content is read, in the same transaction: the lock (a row lock on PostgreSQL, the write
+    lock on SQLite, whose first write statement takes it) serialises publishers of one person, so a higher
+    version was always rendered from newer state."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(KeyValue).values(key=_home_key(user), value={"version": 0, "published": 0})
+                          .on_conflict_do_nothing(index_elements=["key"]))
+    row = await session.get(KeyValue, _home_key(user), with_for_update=True, populate_existing=True)
+    version = int((row.value or {}).get("version") or 0) + 1
+    row.value = {**(row.value or {}), "version": version}
+    await session.flush()
+    return version
+
+
+async def publish_home(session: AsyncSession, *, user: str, view: dict, version: int) -> None:
+    """Queue a person's App Home; `version` comes from next_home_version in the same transaction. A queued,
+    older publish of the same person is replaced, and the deliverer drops any publish older than one sent."""
+    payload = {"view": view, "version": version}
     pending = (await session.scalars(
         select(OutboxItem).where(OutboxItem.method == "publish", OutboxItem.status == "pending",
                                  OutboxItem.channel == user, OutboxItem.in_flight.is_(False)).limit(1)
     )).first()
-    if pending is not None and await _replace_payload(session, pending, {"view": view}):
+    if pending is not None and await _replace_payload(session, pending, payload):
         return
-    session.add(OutboxItem(method="publish", channel=user, payload={"view": view}))
+    session.add(OutboxItem(method="publish", channel=user, payload=payload))
+
+
+async def _home_published(session: AsyncSession, user: str) -> int:
+    row = await session.get(KeyValue, _home_key(user))
+    return int(((row.value or {}) if row else {}).get("published") or 0)
 
 
 # Delivering
@@ -184,6 +214,10 @@ class Deliverer:
             newer = item.method == "update" and bool(await session.scalar(select(func.count()).where(
                 OutboxItem.message_id == item.message_id, OutboxItem.method == "update",
                 OutboxItem.status == "pending", OutboxItem.id > item.id)))
+            if item.method == "publish":
+                # An App Home older than one already on screen (this one was retried, or raced) would roll it back.
+                version = item.payload.get("version")
+                newer = version is not None and version <= await _home_published(session, item.channel)
         if never:
             # Its message was refused for good: this can never be delivered either.
             await self._give_up(item, f"message never posted: {never}" if isinstance(never, str) else "message gone",
@@ -197,7 +231,7 @@ class Deliverer:
             # A newer edit of the same message is queued (this one was retried): sending this would roll it back.
             async with self.sessions.begin() as session:
                 await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
-                    status="sent", sent_at=utcnow(), in_flight=False, last_error="superseded by a newer edit"))
+                    status="sent", sent_at=utcnow(), in_flight=False, last_error="superseded by a newer version"))
             return
         if item.method == "update" and message and message.last_edit_at and self.edit_interval:
             wait = (_as_utc(message.last_edit_at) + timedelta(seconds=self.edit_interval) - utcnow()).total_seconds()
@@ -324,6 +358,11 @@ class Deliverer:
                 await session.execute(update(SlackMessage).where(SlackMessage.id == message.id).values(ts=ts))
             elif message is not None and item.method == "update":
                 await session.execute(update(SlackMessage).where(SlackMessage.id == message.id).values(last_edit_at=now))
+            elif item.method == "publish":
+                row = await session.get(KeyValue, _home_key(item.channel), with_for_update=True)
+                version = int(item.payload.get("version") or 0)
+                if row is not None and version > int((row.value or {}).get("published") or 0):
+                    row.value = {**row.value, "published": version}
         self.delivered += 1
         self.metrics.slack_calls.labels(item.method, "ok").inc()
 

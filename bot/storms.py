@@ -4,14 +4,15 @@ the burst listed in its thread, instead of a wall of alerts. The card says when 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
-from bot.render.alerts import step_position, storm_message, storm_recovered_reply, storm_runs_reply
+from bot.render.alerts import STORM_NEWEST, step_position, storm_message, storm_recovered_reply, storm_runs_reply
 from bot.runs import first_failed_step
 from bot.services import Services
 from store.models import KeyValue, OutboxItem, Run, SlackMessage, StormCounter, utcnow
@@ -33,6 +34,18 @@ def _key(channel: str, workflow_id: str, code: str):
     return (StormCounter.channel == channel, StormCounter.workflow_id == workflow_id, StormCounter.error_code == code)
 
 
+def _failed_at(run: Run) -> str:
+    at = run.completed_at or run.updated_at
+    return at.isoformat() if at else ""
+
+
+def _newest(recent: list, runs: list[Run]) -> list:
+    """The storm's newest failures by when they failed (not by when their events were processed: webhooks and
+    tracking polls may bring them in any order), as [failed at, run id] pairs, oldest first."""
+    pairs = {tuple(p) for p in recent} | {(_failed_at(r), r.id) for r in runs}
+    return [list(p) for p in sorted(pairs)[-STORM_NEWEST:]]
+
+
 def _run_entry(run: Run) -> dict:
     data = run.data or {}
     step = first_failed_step(data)
@@ -46,6 +59,12 @@ async def absorb(session: AsyncSession, svc: Services, run: Run, channel: str) -
     now = utcnow()
     code = run.error_code or "unknown"
     window = timedelta(seconds=svc.settings.STORM_WINDOW_SECONDS)
+    if svc.is_postgres:
+        # A webhook and a tracking poll may count failures of one kind in two transactions at once: without this
+        # lock each sees the threshold passed and starts a storm of its own. SQLite has one writer already.
+        key = int.from_bytes(hashlib.sha256(f"storm|{channel}|{run.workflow_id}|{code}".encode()).digest()[:8],
+                             "big", signed=True)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     await session.execute(delete(StormCounter).where(*_key(channel, run.workflow_id, code), StormCounter.at < now - window))
     session.add(StormCounter(channel=channel, workflow_id=run.workflow_id, error_code=code, run_id=run.id, at=now))
     await session.flush()
@@ -83,11 +102,13 @@ async def _start_storm(session: AsyncSession, svc: Services, run: Run, channel: 
     error = ((first_failed_step(run.data or {}) or {}).get("error") or {})
     state = {"workflow_id": run.workflow_id, "workflow_name": run.workflow_name, "error_code": code,
              "retryable": error.get("retryable"), "count": len(run_ids), "first_at": first_at.isoformat(),
-             "last_at": now.isoformat(), "newest": run_ids[-5:], "recovered": None, "batch": None}
+             "last_at": now.isoformat(), "recovered": None, "batch": None}
+    runs = {r.id: r for r in (await session.scalars(select(Run).where(Run.id.in_(run_ids)))).all()}
+    recent = _newest([], list(runs.values()))
+    state.update(recent=recent, newest=[rid for _, rid in recent])
     storm = await outbox.post(session, channel=channel, kind="storm",
                               subject=f"{run.workflow_id}|{code}|{int(now.timestamp() * 1000)}"[:256],
                               payload=storm_message(state, run_url_of=svc.settings.run_url), state=state)
-    runs = {r.id: r for r in (await session.scalars(select(Run).where(Run.id.in_(run_ids)))).all()}
     entries = [_run_entry(runs[rid]) if rid in runs else {"run_id": rid} for rid in run_ids]
     earlier = len(run_ids) - 1
     note = (f"*{len(run_ids)} failures of {run.workflow_name} with `{code}` within "
@@ -116,7 +137,9 @@ async def _add_to_storm(session: AsyncSession, svc: Services, storm: SlackMessag
     state = dict(storm.state)
     state["count"] = int(state.get("count") or 0) + 1
     state["last_at"] = now.isoformat()
-    state["newest"] = (list(state.get("newest") or []) + [run.id])[-5:]
+    known = state.get("recent") or [["", rid] for rid in state.get("newest") or []]  # cards from before "recent"
+    state["recent"] = _newest(known, [run])
+    state["newest"] = [rid for _, rid in state["recent"]]
     entry = _run_entry(run)
     batch = state.get("batch") or {}
     runs = list(batch.get("runs") or [])

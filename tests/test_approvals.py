@@ -408,7 +408,9 @@ async def test_app_home_lists_pending_tasks_with_a_count_and_is_republished_when
     await h.wait_for(lambda: "1 pending" in str(h.slack.home("U0ANA").blocks), timeout=15,
                      what="App Home republished to approvers")
     assert "Send refund of $420" not in str(h.slack.home("U0ANA").blocks)
-    assert h.slack.home("U0BEN") is not None  # every approver, not only those who opened it
+    # Every approver, not only those who opened it (each person's home is a delivery of its own).
+    await h.wait_for(lambda: h.slack.home("U0BEN") and "1 pending" in str(h.slack.home("U0BEN").blocks),
+                     timeout=15, what="App Home published to an approver who never opened it")
 
     await h.slack.open_home("U0CAROL")
     await h.wait_for(lambda: h.slack.home("U0CAROL") and "only approvers decide" in str(h.slack.home("U0CAROL").blocks),
@@ -419,6 +421,37 @@ async def test_app_home_lists_pending_tasks_with_a_count_and_is_republished_when
     await h.wait_for(lambda: any("Only approvers" in (m.text or "") for m in h.slack.messages(dm)), timeout=15,
                      what="the refusal by direct message")
     assert (await platform_task(h, second.id))["status"] == "pending"
+
+
+async def test_a_slow_app_home_publish_never_lands_over_a_newer_one(harness):
+    """The interleaving that left App Home stale: a publish for one person starts, stalls, and meanwhile a
+    new task is requested and every approver's home is republished; the stalled publish then finishes.
+    Each publish takes a version before it reads the tasks, so the newest state ends on screen."""
+    h = harness
+    await card_of(h, (await gated_run(h))["id"])
+    await h.wait_for(lambda: h.slack.home("U0ANA") and "1 pending" in str(h.slack.home("U0ANA").blocks),
+                     timeout=20, what="App Home with one pending task")
+
+    stalled, release = asyncio.Event(), asyncio.Event()
+    real_is_member = h.svc.people.is_member
+
+    async def is_member_stalling_once(user, entries):
+        if user == "U0ANA" and not stalled.is_set():
+            stalled.set()
+            await release.wait()
+        return await real_is_member(user, entries)
+
+    h.svc.people.is_member = is_member_stalling_once
+    slow = asyncio.create_task(approvals.publish_home(h.svc, "U0ANA"))
+    await h.wait_for(stalled.is_set, what="the publish to stall")
+    await card_of(h, (await gated_run(h, "wf_tools"))["id"])
+    await h.wait_for(lambda: "2 pending" in str(h.slack.home("U0ANA").blocks), timeout=20,
+                     what="App Home republished with both tasks")
+    release.set()
+    await slow
+    await h.settled()
+    home = str(h.slack.home("U0ANA").blocks)
+    assert "2 pending" in home and "issue_store_credit" in home
 
 
 async def test_the_inbox_lists_pending_tasks_with_their_buttons(harness):

@@ -324,6 +324,7 @@ class ReferencePlatform:
         self._queue: asyncio.Queue | None = None
         self._webhook_rules: dict[str, Any] | None = None
         self._webhook_log: list[dict[str, Any]] = []
+        self._undelivered: Counter[str] = Counter()  # webhook-id -> sends still to finish (queued, held, delayed)
         self._stats: Counter[str] = Counter()
         self._stall_until = 0.0
         self._stall_status: int | None = None
@@ -473,8 +474,10 @@ class ReferencePlatform:
         body = {"type": type_, "timestamp": fmt_ts(_now()), "data": data}
         if self._queue is None:
             self._queue = asyncio.Queue()
+        msg_id = f"msg_{uuid.uuid4().hex}"
+        self._undelivered[msg_id] += 1
         self._queue.put_nowait({
-            "id": f"msg_{uuid.uuid4().hex}", "type": type_, "run_id": run.id,
+            "id": msg_id, "type": type_, "run_id": run.id,
             "approval_id": approval.id if approval else None,
             "body": json.dumps(body, separators=(",", ":")),
         })
@@ -1058,6 +1061,7 @@ class ReferencePlatform:
                 mode, rules = self._take_mode(ev)
                 if mode == "suppress":
                     self._webhook_log.append(self._wlog(ev, None, 0, suppressed=True))
+                    self._finished(ev["id"])
                     continue
                 if mode == "reorder" and held is None:
                     held = ev
@@ -1067,6 +1071,7 @@ class ReferencePlatform:
                     self._side_tasks.add(task)
                     task.add_done_callback(self._side_tasks.discard)
                 elif mode == "duplicate":
+                    self._undelivered[ev["id"]] += 1
                     await self._send(ev)
                     await self._send(ev, duplicate=True)
                 else:
@@ -1128,6 +1133,17 @@ class ReferencePlatform:
             if attempt < len(RETRY_BACKOFF):
                 await asyncio.sleep(RETRY_BACKOFF[attempt])
         self._webhook_log.append(self._wlog(ev, status, attempts, error=err, **flags))
+        self._finished(ev["id"])
+
+    def _finished(self, msg_id: str) -> None:
+        self._undelivered[msg_id] -= 1
+        if self._undelivered[msg_id] <= 0:
+            del self._undelivered[msg_id]
+
+    @property
+    def webhooks_in_flight(self) -> int:
+        """Webhooks emitted whose delivery (with its retries) has not finished: queued, held, delayed or sending."""
+        return sum(self._undelivered.values())
 
     async def _demo_loop(self) -> None:
         await asyncio.sleep(0.5 / self.speed)

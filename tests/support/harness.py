@@ -112,6 +112,25 @@ class Harness:
     async def wait_for(self, predicate, *, timeout: float = 10.0, what: str = "condition") -> Any:
         return await wait_for(predicate, timeout=timeout, what=what)
 
+    async def settled(self, timeout: float = 60.0) -> None:
+        """The platform has delivered every webhook it emitted (retries included), the bot has processed every
+        stored webhook, and the outbox holds nothing due."""
+        from sqlalchemy import func, select
+
+        from store.models import OutboxItem, WebhookDelivery
+
+        async def quiet():
+            if self.platform.webhooks_in_flight:
+                return False
+            async with self.svc.sessions() as s:
+                unprocessed = await s.scalar(select(func.count()).select_from(WebhookDelivery)
+                                             .where(WebhookDelivery.processed_at.is_(None)))
+                pending = await s.scalar(select(func.count()).select_from(OutboxItem)
+                                         .where(OutboxItem.status == "pending"))
+            return unprocessed == 0 and pending == 0 and not self.platform.webhooks_in_flight
+
+        await wait_for(quiet, timeout=timeout, what="webhooks delivered and processed, and the outbox empty")
+
     async def stop(self) -> None:
         await self.runner.cleanup()
         await self.slack.stop()
