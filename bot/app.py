@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.ingest import Ingest
+from bot.logs import Summarized
 from bot.metrics import Metrics
 from bot.outbox import Deliverer
 from bot.people import People
@@ -34,6 +38,7 @@ from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.sync import start_first_sync
 from handlers import register_listeners
+from handlers.once import register as register_once
 from handlers.webhooks import INGEST, SERVICES, VERIFIER, WebhookVerifier
 from handlers.webhooks import register as register_webhooks
 from store.db import create_engine, ping, sessionmaker, upgrade
@@ -61,12 +66,42 @@ OTHER_WORKSPACE = "this app serves another workspace"
 SLACK_CLOCK_SKEW_SECONDS = 300
 
 
-def _team_of(body: dict) -> str | None:
-    """The workspace a request comes from: `team_id` (commands, events), `team.id` (interactivity) or
-    `user.team_id`."""
+def _teams_of(body: dict) -> list[str]:
+    """Every workspace a request names: `team_id` (commands, events), `team.id` (interactivity) and
+    `user.team_id`; all must be ours."""
     team, user = body.get("team"), body.get("user")
-    return (body.get("team_id") or (team.get("id") if isinstance(team, dict) else None)
-            or (user.get("team_id") if isinstance(user, dict) else None))
+    named = [body.get("team_id"), team.get("id") if isinstance(team, dict) else team,
+             user.get("team_id") if isinstance(user, dict) else None]
+    return [str(t) for t in named if t not in (None, "")]
+
+
+PERSON_ID = re.compile(r"^[UW][A-Z0-9]{2,63}$")
+INTERACTIVE = {"block_actions", "view_submission", "view_closed", "shortcut", "message_action",
+               "interactive_message", "block_suggestion"}
+
+
+def _person_problem(body: dict) -> str | None:
+    """Why the person a request comes from is not a Slack user (only `U…`/`W…` ids are people), or None."""
+    kind = body.get("type")
+    if "command" in body and "user_id" in body:
+        user_id = body.get("user_id")
+    elif kind in INTERACTIVE:
+        user = body.get("user")
+        if not isinstance(user, dict):
+            return f"{kind} without a user object"
+        user_id = user.get("id")
+    elif kind == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict):
+            return "event_callback without an event"
+        user_id = event.get("user")
+        if user_id is None or isinstance(user_id, dict):
+            return None  # events without a person (or with a user object, as user_change) are not checked here
+    else:
+        return None
+    if not isinstance(user_id, str) or not PERSON_ID.match(user_id):
+        return f"user id {str(user_id)[:40]!r} is not a Slack user id (U… or W…)"
+    return None
 
 
 def unverified_reason(headers, now: float | None = None) -> str:
@@ -99,13 +134,22 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
     if settings.SLACK_TEAM_ID:
         @app.middleware
         async def only_our_workspace(body, next, logger):  # noqa: A002 - Bolt's argument name
-            team = _team_of(body)
-            if team and team != settings.SLACK_TEAM_ID:
-                log.warning("Slack request refused (401, ignored over Socket Mode): from workspace %s, not "
-                            "SLACK_TEAM_ID", str(team)[:32])
+            teams = _teams_of(body)
+            if not teams or any(team != settings.SLACK_TEAM_ID for team in teams):
+                svc.refusals.warning("team:" + ",".join(teams)[:100], "Slack request refused (401, ignored over Socket Mode): from "
+                                  "workspace %s, not SLACK_TEAM_ID", ",".join(t[:32] for t in teams) or "none")
                 return BoltResponse(status=401, body=OTHER_WORKSPACE)
             await next()
 
+    @app.middleware
+    async def only_people(body, next):  # noqa: A002 - Bolt's argument name
+        problem = _person_problem(body)
+        if problem:
+            svc.refusals.warning("person", "Slack request acknowledged and not acted on: %s", problem)
+            return BoltResponse(status=200, body="")
+        await next()
+
+    register_once(app, svc)
     register_listeners(app, svc)
     return app
 
@@ -135,7 +179,8 @@ async def _services(app: web.Application):
                    platform=PlatformClient(settings.PLATFORM_API_URL or "http://127.0.0.1:9", settings.PLATFORM_API_TOKEN or "",
                                            session=http),
                    slack=slack, deliverer=deliverer, metrics=metrics,
-                   people=People(slack, cache_seconds=settings.USERGROUP_CACHE_SECONDS))
+                   people=People(slack, cache_seconds=settings.USERGROUP_CACHE_SECONDS),
+                   refusals=Summarized(logging.getLogger("bot.refusals"), settings.DEDUPE_LOG_INTERVAL_SECONDS))
     app[SERVICES] = svc
     app[VERIFIER] = WebhookVerifier(settings.webhook_secrets)
     ingest = Ingest(svc)
@@ -177,10 +222,31 @@ async def _socket_mode(app: web.Application):
 
 
 async def slack_events(request: web.Request) -> web.Response:
-    bolt_resp = await request.app[BOLT].async_dispatch(await to_bolt_request(request))
-    if bolt_resp.status == 401 and bolt_resp.body != OTHER_WORKSPACE:  # the team check logs its own line
-        log.warning("Slack request refused (401): %s", unverified_reason(request.headers))
-    return await to_aiohttp_response(bolt_resp)
+    """Slack's requests: the size checked, then the signature verified on the raw bytes, before anything
+    parses the body (a forged body, however deep or large, is never parsed); then Bolt."""
+    settings: Settings = request.app[SETTINGS]
+    refusals = request.app[SERVICES].refusals
+    limit = settings.WEBHOOK_MAX_BYTES
+    if request.content_length is not None and request.content_length > limit:
+        refusals.warning("slack-413", "Slack request refused (413): body of %d bytes over WEBHOOK_MAX_BYTES",
+                          request.content_length)
+        return web.json_response({"ok": False, "error": "body_too_large"}, status=413)
+    try:
+        raw = await request.content.read(limit + 1)
+    except (aiohttp.ClientError, ValueError):
+        return web.json_response({"ok": False, "error": "unreadable_body"}, status=400)
+    if len(raw) > limit:
+        refusals.warning("slack-413", "Slack request refused (413): body over WEBHOOK_MAX_BYTES")
+        return web.json_response({"ok": False, "error": "body_too_large"}, status=413)
+    verifier = SignatureVerifier(settings.SLACK_SIGNING_SECRET or "")
+    if not verifier.is_valid(body=raw, timestamp=request.headers.get("X-Slack-Request-Timestamp"),
+                             signature=request.headers.get("X-Slack-Signature")):
+        reason = unverified_reason(request.headers)
+        refusals.warning("slack-401:" + reason[:40], "Slack request refused (401): %s", reason)
+        return web.json_response({"ok": False, "error": "invalid_signature"}, status=401)
+    bolt_req = AsyncBoltRequest(body=raw.decode("utf-8", errors="replace"), query=request.query_string,
+                                headers=request.headers)  # type: ignore[arg-type]
+    return await to_aiohttp_response(await request.app[BOLT].async_dispatch(bolt_req))
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     # Added by the project (docs/configuration.md)
     HOUSEKEEPING_INTERVAL_SECONDS: float = Field(3600.0, gt=0)
     OUTBOX_CLAIM_SECONDS: float = Field(30.0, gt=0)
+    # Deduplication of Slack requests (issue: untrusted requests).
+    DEDUPE_WINDOW_SECONDS: float = Field(3600.0, gt=0)
+    DEDUPE_REPLAY_WINDOW_SECONDS: float = Field(60.0, ge=0)
+    DEDUPE_LOG_INTERVAL_SECONDS: float = Field(60.0, ge=0)
+    # Slack's rules for response_url: 5 uses within 30 minutes of the request.
+    SLACK_RESPONSE_URL_MAX_USES: int = Field(5, ge=0)
+    SLACK_RESPONSE_URL_SECONDS: float = Field(1800.0, gt=0)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

@@ -58,6 +58,7 @@ class Summarized:
     per `interval` seconds for each key, with how many were left out in between."""
 
     def __init__(self, logger: logging.Logger, interval: float = 60.0, clock=time.monotonic):
+        # The interval is set from DEDUPE_LOG_INTERVAL_SECONDS where the app is built.
         self.logger = logger
         self.interval = interval
         self.clock = clock

@@ -27,4 +27,6 @@ class Metrics:
         self.tracker_lag = Gauge("runbot_tracker_lag_seconds", "Seconds since the last good tracking cycle", registry=r)
         self.tracker_errors = Counter("runbot_tracker_errors_total", "Tracking cycles that failed", registry=r)
         self.tracker_cycle = Histogram("runbot_tracker_cycle_seconds", "Duration of one tracking cycle", registry=r)
+        self.slack_duplicates = Counter("runbot_slack_duplicate_requests_total",
+                                        "Slack requests delivered again and not acted on", registry=r)
         self.jobs = Counter("runbot_jobs_total", "Scheduler job runs by job and outcome", ["job", "outcome"], registry=r)

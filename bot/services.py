@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.logs import Summarized
 from bot.metrics import Metrics
 from bot.outbox import Deliverer
 from bot.people import People
@@ -32,6 +33,8 @@ class Services:
     # Workflows this process has written to the store, so a run's event does not upsert its workflow again.
     known_workflows: set[str] = field(default_factory=set)
     _cancel_on_stop: set[asyncio.Task] = field(default_factory=set)
+    # Refusals (forged requests, answers not sent where asked) logged once per interval with a count.
+    refusals: Summarized = field(default_factory=lambda: Summarized(logging.getLogger("bot.refusals")))
 
     @property
     def is_postgres(self) -> bool:

@@ -253,3 +253,26 @@ class StormCounter(Base):
     score: Mapped[float] = mapped_column(Float, default=0.0)
 
     __table_args__ = (Index("ix_storm_key", "channel", "workflow_id", "error_code", "at"),)
+
+
+class RequestReceipt(Base):
+    """A Slack request already acted on: the hash of a signed body, or an Events API `event_id`. A request
+    delivered again (a proxy or client retry, a double submit, Slack's own event redelivery) finds its
+    receipt and does nothing; any replica finds it, since the store decides."""
+
+    __tablename__ = "request_receipts"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OperationClaim(Base):
+    """A non-idempotent operation on one subject (a replay of one run), done once within a window whoever
+    asks: who did it, when, and what it gave (the new run's id), to tell the second person."""
+
+    __tablename__ = "operation_claims"
+
+    subject: Mapped[str] = mapped_column(String(160), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(32))
+    claimed_at: Mapped[datetime]
+    result: Mapped[str | None] = mapped_column(String(160))

@@ -1,0 +1,115 @@
+"""How a person hears back after Slack's acknowledgement: one place that knows Slack's rules for answers.
+
+An answer goes through the request's `response_url` only when that URL is Slack's own (`https://hooks.slack.com/`)
+or on the origin of `SLACK_API_URL` (the stand-in in tests and the sandbox), and only while Slack still
+accepts it (at most `SLACK_RESPONSE_URL_MAX_USES` uses within `SLACK_RESPONSE_URL_SECONDS` of the request).
+Otherwise, or when Slack refuses it, the answer is an ephemeral message by the Web API in the conversation,
+and where that is refused too, a direct message through the outbox."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import outbox
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+SLACK_RESPONSE_HOST = "https://hooks.slack.com/"
+
+
+def response_url_allowed(url: object, slack_api_url: str) -> bool:
+    """Whether answers may be POSTed to `url`: Slack's response host, or the Web API's own origin."""
+    if not isinstance(url, str) or not url or any(c.isspace() for c in url):
+        return False
+    if url.startswith(SLACK_RESPONSE_HOST):
+        return True
+    api, target = urlsplit(slack_api_url), urlsplit(url)
+    return bool(api.netloc) and (target.scheme, target.netloc) == (api.scheme, api.netloc)
+
+
+@dataclass
+class _Uses:
+    first: float
+    count: int = 0
+
+
+@dataclass
+class Responder:
+    """Answers one person about one request. Build it when the request arrives (`for_request`), so the age of
+    its `response_url` counts from then."""
+
+    svc: Services
+    user: str
+    channel: str | None = None
+    response_url: str | None = None
+    received: float = field(default_factory=time.monotonic)
+    _uses: _Uses | None = None
+
+    @classmethod
+    def for_request(cls, svc: Services, body: dict, *, response_url: str | None = None) -> "Responder":
+        user = body.get("user") if isinstance(body.get("user"), dict) else {}
+        channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
+        url = response_url if response_url is not None else body.get("response_url")
+        return cls(svc=svc, user=str(body.get("user_id") or user.get("id") or ""),
+                   channel=str(body.get("channel_id") or channel.get("id") or "") or None,
+                   response_url=url if isinstance(url, str) else None)
+
+    def _usable_url(self) -> str | None:
+        url = self.response_url
+        if not url:
+            return None
+        settings = self.svc.settings
+        if not response_url_allowed(url, settings.slack_api_url):
+            self.svc.refusals.warning("response_url", "not answering through a response_url outside Slack (%s); "
+                              "answering by the Web API instead", urlsplit(url).netloc[:80] or "no host")
+            return None
+        uses = self._uses or _Uses(first=self.received)
+        self._uses = uses
+        if (uses.count >= settings.SLACK_RESPONSE_URL_MAX_USES
+                or time.monotonic() - uses.first > settings.SLACK_RESPONSE_URL_SECONDS):
+            return None
+        return url
+
+    async def send(self, *, text: str, blocks: list | None = None, replace_original: bool = False,
+                   response_type: str = "ephemeral") -> None:
+        url = self._usable_url()
+        if url:
+            self._uses.count += 1
+            try:
+                resp = await AsyncWebhookClient(url).send(text=text, blocks=blocks, response_type=response_type,
+                                                          replace_original=replace_original)
+                if resp.status_code < 300:
+                    return
+                log.info("response_url answered %s; answering %s by the Web API", resp.status_code, self.user)
+            except Exception as exc:
+                log.info("response_url could not be reached (%s); answering %s by the Web API",
+                         type(exc).__name__, self.user)
+        await self._by_web_api(text=text, blocks=blocks, in_channel=response_type == "in_channel")
+
+    async def _by_web_api(self, *, text: str, blocks: list | None, in_channel: bool) -> None:
+        if self.channel:
+            try:
+                if in_channel:
+                    await self.svc.slack.chat_postMessage(channel=self.channel, text=text, blocks=blocks)
+                else:
+                    await self.svc.slack.chat_postEphemeral(channel=self.channel, user=self.user, text=text,
+                                                            blocks=blocks)
+                return
+            except SlackApiError as exc:
+                log.info("Slack refused an answer in %s (%s); telling %s by direct message", self.channel,
+                         exc.response.get("error"), self.user)
+        if not self.user:
+            return
+        payload: dict = {"text": text or "runbot"}
+        if blocks:
+            payload["blocks"] = blocks
+        async with self.svc.sessions.begin() as session:
+            await outbox.direct_message(session, user=self.user, payload=payload)
+        self.svc.deliverer.kick()

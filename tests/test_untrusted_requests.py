@@ -1,0 +1,150 @@
+"""Requests nobody should trust: unsigned bodies are never parsed, a signed request delivered again acts once,
+ids that are not people are not people, and events redelivered by Slack are acted on once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from tests.test_alerts import wait_for_alert
+from tests.test_security import (audit_rows, interactive_body, platform_writes, post_slack, refusals,
+                                 slack_headers)
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def replay_click(h, run_id: str, *, user_id: str = "U0SANDBOX", trigger: str = "7.7.7") -> dict:
+    return {"type": "block_actions", "team": {"id": "T0SANDBOX", "domain": "sandbox"},
+            "user": {"id": user_id, "team_id": "T0SANDBOX"}, "api_app_id": h.slack.app_id, "trigger_id": trigger,
+            "channel": {"id": "C0ALERTS"}, "container": {"type": "message", "channel_id": "C0ALERTS"},
+            "actions": [{"action_id": "run_replay", "block_id": "b", "type": "button", "value": run_id,
+                         "action_ts": "1.5"}]}
+
+
+def replays(writes: dict[str, int]) -> int:
+    return sum(n for path, n in writes.items() if path.endswith("/replay"))
+
+
+@pytest.mark.parametrize("body, content_type", [
+    ("[" * 50_000 + "]" * 50_000, "application/json"),
+    ("payload=" + "%5B" * 50_000, FORM),
+    ("\x00\xff not json, not a form \x1b[2K", "application/octet-stream"),
+    ("", FORM),
+])
+async def test_unsigned_bodies_are_refused_before_anything_parses_them(harness, caplog, body, content_type):
+    h = harness
+    caplog.set_level(logging.INFO)
+    async with h.http.post(f"{h.bot_url}/slack/events", data=body.encode("utf-8", "surrogateescape"),
+                           headers={"Content-Type": content_type, "X-Slack-Request-Timestamp": "1",
+                                    "X-Slack-Signature": "v0=00"}) as resp:
+        assert resp.status == 401
+        assert "invalid_signature" in await resp.text()
+    lines = refusals(caplog, "bot.refusals")
+    assert len(lines) == 1, lines
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(harness, caplog):
+    h = harness
+    caplog.set_level(logging.INFO)
+    huge = "payload=" + "x" * (h.settings.WEBHOOK_MAX_BYTES + 10)
+    async with h.http.post(f"{h.bot_url}/slack/events", data=huge.encode(),
+                           headers=slack_headers(huge, FORM)) as resp:
+        assert resp.status == 413
+    assert len(refusals(caplog, "bot.refusals")) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_one_signed_click_delivered_again_or_five_times_at_once_replays_once(any_harness):
+    h = any_harness
+    run = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, run["id"])
+    before = replays(await platform_writes(h))
+    body = interactive_body(replay_click(h, run["id"]))
+    assert await post_slack(h, body, slack_headers(body, FORM)) == 200
+    assert await post_slack(h, body, slack_headers(body, FORM)) == 200  # a client retry: the same body
+    await h.wait_for(lambda: audit_rows(h, action="replay", result="ok"), timeout=20, what="the replay audited")
+
+    run2 = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, run2["id"])
+    burst = interactive_body(replay_click(h, run2["id"], trigger="8.8.8"))
+    statuses = await asyncio.gather(*(post_slack(h, burst, slack_headers(burst, FORM)) for _ in range(5)))
+    assert statuses == [200] * 5
+    await h.wait_for(lambda: audit_rows(h, action="replay", target=run2["id"], result="ok"), timeout=20,
+                     what="the second run's replay audited")
+    await h.settled()
+    assert replays(await platform_writes(h)) - before == 2
+    assert len(await audit_rows(h, action="replay")) == 2
+
+
+async def test_an_event_redelivered_by_slack_is_acted_on_once(harness):
+    h = harness
+
+    def event(event_id: str, user: str) -> str:
+        return json.dumps({"type": "event_callback", "team_id": "T0SANDBOX", "api_app_id": h.slack.app_id,
+                           "event_id": event_id, "event_time": 1,
+                           "event": {"type": "app_home_opened", "user": user, "channel": "D0X", "tab": "home"}})
+
+    def publishes(user: str) -> list:
+        return [c for c in h.slack.calls if c.method == "views.publish" and c.args.get("user_id") == user]
+
+    async def quiet() -> None:  # work spawned after the acknowledgement has ended, and its posts delivered
+        await h.wait_for(lambda: not h.svc.background, timeout=20, what="spawned work to end")
+        await h.settled()
+
+    body = event("Ev0REDELIVERED", "U0ANA")
+    assert await post_slack(h, body, slack_headers(body, "application/json")) == 200
+    await h.wait_for(lambda: publishes("U0ANA"), timeout=20, what="App Home published")
+    await quiet()
+    again = {**slack_headers(body, "application/json"), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "timeout"}
+    assert await post_slack(h, body, again) == 200
+    await quiet()
+    assert len(publishes("U0ANA")) == 1
+    # Another event of the same kind is acted on: the dedupe is by event_id, not by kind.
+    other = event("Ev0ANOTHER", "U0BEN")
+    assert await post_slack(h, other, slack_headers(other, "application/json")) == 200
+    await h.wait_for(lambda: publishes("U0BEN"), timeout=20, what="the other event's publish")
+
+
+@pytest.mark.parametrize("user", [{"id": "S0APPROVERS"}, {"id": "U0ANA<!channel>"}, "U0ANA", None])
+async def test_a_click_whose_user_is_not_a_person_does_nothing(harness, caplog, user):
+    h = harness
+    caplog.set_level(logging.INFO)
+    run = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, run["id"])
+    click = replay_click(h, run["id"])
+    if user is None:
+        click.pop("user")
+    else:
+        click["user"] = user
+    body = interactive_body(click)
+    before = await platform_writes(h)
+    assert await post_slack(h, body, slack_headers(body, FORM)) == 200
+    await h.settled()
+    assert await platform_writes(h) == before
+    assert await audit_rows(h, action="replay") == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.refusals"]
+    assert len(lines) == 1 and "acknowledged and not acted on" in lines[0], lines
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"SLACK_TEAM_ID": "T0SANDBOX"}])
+@pytest.mark.parametrize("team", ["missing", "user_team_elsewhere"])
+async def test_with_a_team_set_a_request_without_ours_everywhere_is_refused(harness, team):
+    h = harness
+    run = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, run["id"])
+    click = replay_click(h, run["id"])
+    if team == "missing":
+        click.pop("team")
+        click["user"].pop("team_id")
+    else:
+        click["user"]["team_id"] = "T0ELSEWHERE"
+    body = interactive_body(click)
+    before = await platform_writes(h)
+    assert await post_slack(h, body, slack_headers(body, FORM)) == 401
+    await h.settled()
+    assert await platform_writes(h) == before
