@@ -39,6 +39,7 @@ from bot.services import Services
 from bot.sync import start_first_sync
 from handlers import register_listeners
 from handlers.once import register as register_once
+from handlers.shape import PayloadShape
 from handlers.webhooks import INGEST, SERVICES, VERIFIER, WebhookVerifier
 from handlers.webhooks import register as register_webhooks
 from store.db import create_engine, ping, sessionmaker, upgrade
@@ -82,7 +83,7 @@ INTERACTIVE = {"block_actions", "view_submission", "view_closed", "shortcut", "m
 
 def _person_problem(body: dict) -> str | None:
     """Why the person a request comes from is not a Slack user (only `U…`/`W…` ids are people), or None."""
-    kind = body.get("type")
+    kind = body.get("type") if isinstance(body.get("type"), str) else None
     if "command" in body and "user_id" in body:
         user_id = body.get("user_id")
     elif kind in INTERACTIVE:
@@ -130,6 +131,8 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
         raise_error_for_unhandled_request=False,
         ignoring_self_events_enabled=True,
     )
+
+    app.use(PayloadShape(svc.refusals))  # first: later middleware and Bolt's own routing read these fields
 
     if settings.SLACK_TEAM_ID:
         @app.middleware

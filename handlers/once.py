@@ -22,7 +22,9 @@ READ_ONLY_TYPES = {"block_suggestion", "url_verification", "ssl_check"}
 
 def request_key(body: dict, raw_body: str) -> str | None:
     """The receipt key of a request, or None when it is not deduplicated."""
-    if not isinstance(body, dict) or body.get("type") in READ_ONLY_TYPES:
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("type"), str) and body["type"] in READ_ONLY_TYPES:
         return None
     event_id = body.get("event_id")
     if body.get("type") == "event_callback" and isinstance(event_id, str) and event_id:
