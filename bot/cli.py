@@ -112,7 +112,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def cmd_platform(args: argparse.Namespace) -> int:
-    from bot.sim.platform import main as platform_main
+    from reference.platform.cli import main as platform_main
 
     platform_main(args.rest)
     return 0
