@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import logging
 import sys
-from pathlib import Path
+from importlib import resources
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import secrets_of, setup_logging
 
 log = logging.getLogger("runbot")
-MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
+MANIFEST = "manifest.yml"  # shipped inside the `bot` package; the repository's top-level file links to it
 
 
 def _settings() -> Settings:
@@ -102,7 +102,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def render_manifest(settings: Settings) -> str:
-    text = MANIFEST.read_text()
+    text = resources.files("bot").joinpath(MANIFEST).read_text()
     return text.replace("https://runbot.example.com", settings.public_url)
 
 
