@@ -61,33 +61,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return _serve(settings)
 
 
-def simulated_parts(settings: Settings) -> str:
-    """The line `runbot start` and `runbot demo` log first: which parts are real and which are simulated."""
-    if not settings.SLACK_BOT_TOKEN:
-        ignored = " (PLATFORM_API_URL is ignored without Slack settings)" if settings.PLATFORM_API_URL else ""
+def simulated_parts(*, real_slack: bool, real_platform: bool) -> str:
+    """What `runbot start` and `runbot demo` log first: which parts are real and which are simulated."""
+    if not real_slack:
         return ("SIMULATED platform (reference, sample workflows) and SIMULATED Slack (stand-in with the "
-                f"browser sandbox): nothing reaches a real workspace or platform{ignored}")
-    if not settings.PLATFORM_API_URL:
-        return ("SIMULATED platform (reference, sample workflows) with REAL Slack (your workspace): "
-                "set PLATFORM_API_URL to use your platform")
+                "browser sandbox): nothing reaches a real workspace or platform")
+    if not real_platform:
+        return "SIMULATED platform (reference, sample workflows) with REAL Slack (your workspace)"
     return "nothing simulated: real Slack and the real platform"
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     """What `make run` starts: the bot against real Slack and the platform when configured, else the demo."""
     settings = _settings()
-    real = bool(settings.SLACK_BOT_TOKEN and settings.PLATFORM_API_URL)
+    real_slack = bool(settings.SLACK_BOT_TOKEN)
+    real = real_slack and bool(settings.PLATFORM_API_URL)
     if real and _missing_for_serve(settings, "start"):
         return 2
     _setup(settings)
-    log.warning("runbot start: %s", simulated_parts(settings))
-    return _serve(settings) if real else _demo(settings, args.port)
+    parts = simulated_parts(real_slack=real_slack, real_platform=real)
+    if settings.PLATFORM_API_URL and not real_slack:
+        parts += " (PLATFORM_API_URL is ignored without Slack settings)"
+    elif real_slack and not real:
+        parts += "; set PLATFORM_API_URL to use your platform"
+    log.warning("runbot start: %s", parts)
+    if not real:
+        return _demo(settings, args.port)
+    return _serve(settings.model_copy(update={"PORT": args.port}) if args.port else settings)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings()
     _setup(settings)
-    log.warning("runbot demo: %s", simulated_parts(settings.model_copy(update={"PLATFORM_API_URL": None})))
+    log.warning("runbot demo: %s", simulated_parts(real_slack=bool(settings.SLACK_BOT_TOKEN), real_platform=False))
     return _demo(settings, args.port)
 
 

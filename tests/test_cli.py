@@ -178,8 +178,11 @@ async def test_the_bot_serves_where_the_reference_package_is_not_installed(comma
     env = {**isolation, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
            "SLACK_API_URL": slack.api_url, "PLATFORM_API_URL": platform.base_url, "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
            "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/serve.db",
-           "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "INFO"}
-    proc = await start_runbot([command], env, tmp_path)
+           "HOST": "127.0.0.1", "LOG_LEVEL": "INFO"}
+    if command == "serve":
+        proc = await start_runbot(["serve"], {**env, "PORT": str(port)}, tmp_path)
+    else:
+        proc = await start_runbot(["start", "--port", str(port)], env, tmp_path)
     try:
         async def healthy():
             try:
