@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench soak install clean browser
+.PHONY: run test lint bench soak install clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) \
 	  || echo "could not install chromium: the browser test will fail and say why"; }
 
-test: $(TEST_STAMP) browser
+# Architecture contracts (.importlinter): the product never imports the reference servers.
+lint: $(TEST_STAMP)
+	$(BIN)/lint-imports
+
+test: $(TEST_STAMP) browser lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(TEST_STAMP)

@@ -19,8 +19,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.sim.platform_samples import ERROR_CATALOG, WORKFLOWS
 from benchmarks.common import OUT
+from reference.platform.samples import ERROR_CATALOG, WORKFLOWS
 from store.db import create_engine, upgrade
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase

@@ -23,7 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 from standardwebhooks.webhooks import Webhook
 
 from benchmarks.common import SIGNING_SECRET, WEBHOOK_SECRET, percentile
-from bot.sim.slack import SlackStandIn, _Origin
+from reference.slack import Origin, SlackStandIn
 
 
 @dataclass
@@ -137,7 +137,7 @@ class SlashClient:
 
     def prepare(self, text: str) -> tuple[str, bytes, dict[str, str], str]:
         """A signed request (signature timestamp now: prepare shortly before sending)."""
-        response_url = self.slack._new_response_url(_Origin("slash_command", self.channel, self.user))
+        response_url = self.slack._new_response_url(Origin("slash_command", self.channel, self.user))
         fields = {"token": "bench", "team_id": self.slack.team_id, "team_domain": self.slack.team_domain,
                   "channel_id": self.channel, "channel_name": "alerts", "user_id": self.user, "user_name": "sam",
                   "command": "/runs", "text": text, "api_app_id": self.slack.app_id, "is_enterprise_install": "false",

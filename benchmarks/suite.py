@@ -54,7 +54,7 @@ from benchmarks.common import (
     write_section,
 )
 from benchmarks.load import Result, SlashClient, client_session, drive, ingest_events, post_webhook, webhook_body
-from bot.sim.slack import SlackStandIn
+from reference.slack import SlackStandIn
 from store.db import create_engine
 
 
@@ -111,7 +111,7 @@ async def start_platform(webhook_url: str | None = None) -> Server:
 
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
-    args = [sys.executable, "-m", "bot.sim.platform", "--port", str(port), "--api-token", PLATFORM_TOKEN,
+    args = [sys.executable, "-m", "reference.platform", "--port", str(port), "--api-token", PLATFORM_TOKEN,
             "--webhook-secret", WEBHOOK_SECRET, "--seed", "7"]
     proc, log_path = spawn("platform", args + (["--webhook-url", webhook_url] if webhook_url else []), env)
     server = Server("platform", proc, f"http://127.0.0.1:{port}", log_path)

@@ -1,4 +1,8 @@
-"""The `runbot` command: serve, start, demo, db upgrade, sync, manifest, platform, check."""
+"""The `runbot` command: serve, start, demo, db upgrade, sync, manifest, platform, check.
+
+`serve` is the product alone. The reference servers (package `reference`) are imported only here, inside
+`demo`/`start` and `platform`, so the product runs where that package is not installed.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,13 @@ import argparse
 import asyncio
 import logging
 import sys
-from pathlib import Path
+from importlib import resources
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import secrets_of, setup_logging
 
 log = logging.getLogger("runbot")
-MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
+MANIFEST = "manifest.yml"  # shipped inside the `bot` package; the repository's top-level file links to it
 
 
 def _settings() -> Settings:
@@ -28,15 +32,15 @@ def _setup(settings: Settings) -> None:
     setup_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, secrets_of(settings))
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings()
+def _missing_for_serve(settings: Settings, command: str) -> bool:
     missing = settings.missing_for_serve()
-    if missing:
-        for name in missing:
-            print(f"runbot: {name} is required for `runbot serve` in {settings.mode} mode "
-                  f"(see docs/configuration.md, or run `make run` for the demo)", file=sys.stderr)
-        return 2
-    _setup(settings)
+    for name in missing:
+        print(f"runbot: {name} is required for `runbot {command}` in {settings.mode} mode "
+              f"(see docs/configuration.md, or run `make run` for the demo)", file=sys.stderr)
+    return bool(missing)
+
+
+def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app import create_app
@@ -49,21 +53,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if _missing_for_serve(settings, "serve"):
+        return 2
+    _setup(settings)
+    return _serve(settings)
+
+
+def simulated_parts(*, real_slack: bool, real_platform: bool) -> str:
+    """What `runbot start` and `runbot demo` log first: which parts are real and which are simulated."""
+    if not real_slack:
+        return ("SIMULATED platform (reference, sample workflows) and SIMULATED Slack (stand-in with the "
+                "browser sandbox): nothing reaches a real workspace or platform")
+    if not real_platform:
+        return "SIMULATED platform (reference, sample workflows) with REAL Slack (your workspace)"
+    return "nothing simulated: real Slack and the real platform"
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     """What `make run` starts: the bot against real Slack and the platform when configured, else the demo."""
     settings = _settings()
-    if settings.SLACK_BOT_TOKEN and settings.PLATFORM_API_URL:
-        return cmd_serve(args)
-    return cmd_demo(args)
+    real_slack = bool(settings.SLACK_BOT_TOKEN)
+    real = real_slack and bool(settings.PLATFORM_API_URL)
+    if real and _missing_for_serve(settings, "start"):
+        return 2
+    _setup(settings)
+    parts = simulated_parts(real_slack=real_slack, real_platform=real)
+    if settings.PLATFORM_API_URL and not real_slack:
+        parts += " (PLATFORM_API_URL is ignored without Slack settings)"
+    elif real_slack and not real:
+        parts += "; set PLATFORM_API_URL to use your platform"
+    log.warning("runbot start: %s", parts)
+    if not real:
+        return _demo(settings, args.port)
+    return _serve(settings.model_copy(update={"PORT": args.port}) if args.port else settings)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings()
     _setup(settings)
+    log.warning("runbot demo: %s", simulated_parts(real_slack=bool(settings.SLACK_BOT_TOKEN), real_platform=False))
+    return _demo(settings, args.port)
+
+
+def _demo(settings: Settings, port: int | None) -> int:
     from bot.demo import run_demo
 
     try:
-        asyncio.run(run_demo(settings, port=getattr(args, "port", None)))
+        asyncio.run(run_demo(settings, port=port))
     except KeyboardInterrupt:
         pass
     return 0
@@ -102,7 +140,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def render_manifest(settings: Settings) -> str:
-    text = MANIFEST.read_text()
+    text = resources.files("bot").joinpath(MANIFEST).read_text()
     return text.replace("https://runbot.example.com", settings.public_url)
 
 
@@ -112,7 +150,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def cmd_platform(args: argparse.Namespace) -> int:
-    from bot.sim.platform import main as platform_main
+    from reference.platform.cli import main as platform_main
 
     platform_main(args.rest)
     return 0
@@ -138,27 +176,38 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runbot", description="Slack chat-ops for the workflow platform")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="serve Slack and the platform's webhooks").set_defaults(func=cmd_serve)
-    start = sub.add_parser("start", help="what `make run` starts: serve when configured, else the demo")
-    start.add_argument("--port", type=int)
-    start.set_defaults(func=cmd_start)
-    demo = sub.add_parser("demo", help="the sandbox: reference platform, Slack stand-in and the bot")
-    demo.add_argument("--port", type=int)
-    demo.set_defaults(func=cmd_demo)
-    db = sub.add_parser("db", help="database commands")
-    dbsub = db.add_subparsers(dest="db_command", required=True)
-    dbsub.add_parser("upgrade", help="apply Alembic migrations").set_defaults(func=cmd_db_upgrade)
-    sub.add_parser("sync", help="fill the store from the platform's API").set_defaults(func=cmd_sync)
-    sub.add_parser("manifest", help="print the Slack app manifest for PUBLIC_URL").set_defaults(func=cmd_manifest)
-    platform = sub.add_parser("platform", help="start the reference platform", add_help=False)
-    platform.add_argument("rest", nargs=argparse.REMAINDER)
-    platform.set_defaults(func=cmd_platform)
-    sub.add_parser("check", help="validate the configuration and reach Slack and the platform").set_defaults(
-        func=cmd_check)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, func, **kwargs) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=summary, description=summary, **kwargs)
+        cmd.set_defaults(func=func)
+        return cmd
+
+    command("serve", "the bot alone, against real Slack and the real platform", cmd_serve)
+    start = command("start", "what `make run` starts: serve if configured, else the demo", cmd_start)
+    start.add_argument("--port", type=int, help="the bot's port (default: PORT); the demo's other servers "
+                       "take the next two")
+    demo = command("demo", "reference platform + bot + Slack sandbox (or your Slack)", cmd_demo)
+    demo.add_argument("--port", type=int, help="the bot's port (default: PORT); the sandbox takes the next one, "
+                      "the reference platform the one after")
+    db = sub.add_parser("db", help="database commands", description="database commands")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    dbsub.add_parser("upgrade", help="apply Alembic migrations", description="apply Alembic migrations") \
+        .set_defaults(func=cmd_db_upgrade)
+    command("sync", "fill the store from the platform's API", cmd_sync)
+    command("manifest", "print the Slack app manifest for PUBLIC_URL", cmd_manifest)
+    # Its options belong to the reference platform (`runbot platform --help`): they are passed on unparsed.
+    command("platform", "start the reference platform on its own",
+            cmd_platform, add_help=False)
+    command("check", "validate the configuration and reach Slack and the platform", cmd_check)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "platform":
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     raise SystemExit(args.func(args))

@@ -27,9 +27,9 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.config import Settings, SettingsError, load_settings
-from bot.sim import sandbox
-from bot.sim.platform import ReferencePlatform
-from bot.sim.slack import SANDBOX_USER_ID, SlackStandIn
+from reference import sandbox
+from reference.platform import ReferencePlatform
+from reference.slack import SANDBOX_USER_ID, SlackStandIn
 
 log = logging.getLogger("runbot.demo")
 

@@ -1,22 +1,77 @@
-"""The `runbot` command: serve's start-up errors, check's verdicts, manifest, db upgrade."""
+"""The `runbot` command: serve's start-up errors, check's verdicts, manifest, db upgrade; serve without the
+reference servers installed, and what `runbot start` says it simulates."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import signal
 import subprocess
 import sys
 
+import aiohttp
+import pytest
 import yaml
 
-from tests.support.harness import BOT_TOKEN, PLATFORM_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET
+from reference.platform import ReferencePlatform
+from reference.slack import SlackStandIn
+from tests.support.harness import BOT_TOKEN, PLATFORM_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, free_port, wait_for
+
+# A `sitecustomize` for a child Python: its import system refuses the `reference` package as if it were not
+# installed, and notes each attempt in REFUSED_IMPORTS_LOG.
+REFUSE_REFERENCE = """
+import os
+import sys
+
+
+class RefuseReference:
+    def find_spec(self, name, path=None, target=None):
+        if name == "reference" or name.startswith("reference."):
+            with open(os.environ["REFUSED_IMPORTS_LOG"], "a") as log:
+                log.write(name + "\\n")
+            raise ModuleNotFoundError(f"No module named {name!r} (refused by the test)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, RefuseReference())
+"""
+COMMANDS = ("serve", "start", "demo", "db", "sync", "manifest", "platform", "check")
+
+
+def clean_env(env_extra=None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_", "OPERATORS", "APPROVERS", "PUBLIC_URL", "PORT",
+                                "HOST", "LOG_"))}
+    env.update(env_extra or {})
+    return env
 
 
 def runbot(args, env_extra=None, cwd=None, timeout=60):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_", "OPERATORS", "APPROVERS", "PUBLIC_URL"))}
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+                          env=clean_env(env_extra), cwd=cwd, timeout=timeout)
+
+
+async def start_runbot(args, env_extra, cwd) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, cwd=cwd, env=clean_env(env_extra),
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def stop_runbot(proc: asyncio.subprocess.Process) -> int:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 def test_serve_names_each_missing_setting_on_one_line(tmp_path):
@@ -89,3 +144,90 @@ def test_check_warns_on_empty_operators_without_failing_the_configuration(tmp_pa
     assert "WARN  warning: OPERATORS is empty" in result.stdout
     assert result.returncode == 1  # the required settings are missing
     assert "FAIL  SLACK_BOT_TOKEN: required, not set" in result.stdout
+
+
+def test_every_command_has_a_one_line_description_and_platform_has_its_own_help():
+    overview = runbot(["--help"])
+    assert overview.returncode == 0, overview.stderr
+    described = dict(re.findall(r"^    (\w+) +(\S.*)$", overview.stdout, re.M))
+    assert set(described) == set(COMMANDS), overview.stdout
+    start = runbot(["start", "--help"])
+    assert start.returncode == 0 and re.search(r"--port PORT +\S", start.stdout), start.stdout
+    platform = runbot(["platform", "--help"])
+    assert platform.returncode == 0, platform.stderr
+    assert platform.stdout.startswith("usage: runbot platform") and "--webhook-url" in platform.stdout
+    assert runbot(["serve", "--no-such-option"]).returncode == 2, "other commands still refuse unknown options"
+
+
+@pytest.mark.parametrize("command", ["serve", "start"])
+async def test_the_bot_serves_where_the_reference_package_is_not_installed(command, tmp_path, http):
+    refusing = tmp_path / "refuse-reference"
+    refusing.mkdir()
+    (refusing / "sitecustomize.py").write_text(REFUSE_REFERENCE)
+    attempts = tmp_path / "refused-imports.log"
+    isolation = {"PYTHONPATH": str(refusing), "REFUSED_IMPORTS_LOG": str(attempts)}
+    probe = runbot(["platform", "--help"], isolation, cwd=tmp_path)
+    assert probe.returncode != 0 and "No module named 'reference'" in probe.stderr, "the isolation works"
+    attempts.unlink()
+
+    slack = SlackStandIn(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET)
+    platform = ReferencePlatform(api_token=PLATFORM_TOKEN, webhook_secret=WEBHOOK_SECRET)
+    await slack.start()
+    await platform.start()
+    port = free_port()
+    env = {**isolation, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+           "SLACK_API_URL": slack.api_url, "PLATFORM_API_URL": platform.base_url, "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
+           "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+           "HOST": "127.0.0.1", "LOG_LEVEL": "INFO"}
+    if command == "serve":
+        proc = await start_runbot(["serve"], {**env, "PORT": str(port)}, tmp_path)
+    else:
+        proc = await start_runbot(["start", "--port", str(port)], env, tmp_path)
+    try:
+        async def healthy():
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    return resp.status == 200 and (await resp.json())["ok"] is True
+            except aiohttp.ClientConnectionError:
+                assert proc.returncode is None, "runbot exited before it served"
+                return False
+
+        await wait_for(healthy, timeout=60, what=f"`runbot {command}` to answer /healthz")
+        await wait_for(lambda: platform._stats["GET /v1/runs"] > 0, timeout=30, what="the bot's first sync")
+    finally:
+        assert await stop_runbot(proc) == 0
+        await platform.stop()
+        await slack.stop()
+    stderr = (await proc.stderr.read()).decode()
+    assert not attempts.exists(), f"`runbot {command}` tried to import {attempts.read_text().split()}"
+    if command == "start":
+        assert stderr.splitlines()[0].endswith("runbot start: nothing simulated: real Slack and the real platform")
+
+
+async def test_runbot_start_first_says_that_the_platform_and_slack_are_simulated(tmp_path):
+    proc = await start_runbot(["start"], {"PORT": str(free_port()), "LOG_LEVEL": "INFO"}, tmp_path)
+    try:
+        first = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+        banner = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    finally:
+        assert await stop_runbot(proc) == 0
+    assert "runbot start: SIMULATED platform (reference" in first and "SIMULATED Slack (stand-in" in first, first
+    assert "open http://127.0.0.1:" in banner and "/sandbox/" in banner, "and it is the sandbox"
+
+
+async def test_runbot_start_with_slack_settings_and_no_platform_says_only_the_platform_is_simulated(tmp_path):
+    their_slack = SlackStandIn(bot_token="xoxb-their-workspace", signing_secret="their-signing-secret")
+    await their_slack.start()
+    env = {"SLACK_BOT_TOKEN": "xoxb-their-workspace", "SLACK_SIGNING_SECRET": "their-signing-secret",
+           "SLACK_API_URL": their_slack.api_url, "ALERT_CHANNEL": "C0ALERTS", "HOST": "127.0.0.1",
+           "PORT": str(free_port()), "LOG_LEVEL": "INFO"}
+    proc = await start_runbot(["start"], env, tmp_path)
+    try:
+        first = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+        banner = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    finally:
+        assert await stop_runbot(proc) == 0
+        await their_slack.stop()
+    assert "runbot start: SIMULATED platform (reference" in first and "REAL Slack" in first, first
+    assert "SIMULATED Slack" not in first
+    assert "connected to your Slack" in banner and "reference platform" in banner

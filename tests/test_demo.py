@@ -16,7 +16,7 @@ import pytest
 
 from bot.config import SettingsError, load_settings
 from bot.demo import start_demo
-from bot.sim.slack import SlackStandIn
+from reference.slack import SlackStandIn
 from tests.support.harness import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +161,7 @@ async def test_runbot_demo_prints_one_line_with_the_url_and_stops_cleanly_on_sig
 
 
 def test_sandbox_state_is_json_serialisable_without_message_metadata():
-    from bot.sim.sandbox import Sandbox
+    from reference.sandbox import Sandbox
 
     stand_in = SlackStandIn(bot_token="xoxb-x", signing_secret="s")
     stand_in.base_url = "http://127.0.0.1:9"

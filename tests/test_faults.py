@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.sim.platform import ReferencePlatform
-from bot.sim.slack import SlackStandIn
+from reference.platform import ReferencePlatform
+from reference.slack import SlackStandIn
 from store.db import create_engine, sessionmaker
 from store.models import OutboxItem, Run, WebhookDelivery
 from tests.support.harness import (APP_TOKEN, BOT_TOKEN, PLATFORM_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, free_port,

@@ -247,7 +247,7 @@ async def _post_slack(h, body: str, content_type: str) -> int:
 
 
 def _response_url(h, user: str, channel: str = "C0ALERTS") -> str:
-    from bot.sim.slack import _Origin
+    from reference.slack import Origin as _Origin
 
     return h.slack._new_response_url(_Origin("block_actions", channel, user or "U0SANDBOX"))
 

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from bot.platform import PlatformClient, PlatformError, PlatformUnreachable
-from bot.sim.platform import ReferencePlatform
+from reference.platform import ReferencePlatform
 from tests.support.harness import PLATFORM_TOKEN, free_port
 
 

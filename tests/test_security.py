@@ -18,7 +18,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
 
-from bot.sim.slack_state import ActionResult
+from reference.slack.state import ActionResult
 from store.models import Approval, AuditEntry, Run, WebhookDelivery
 from tests.support.harness import (BOT_TOKEN, PLATFORM_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, sign_webhook)
 
@@ -52,7 +52,7 @@ def command_body(h, text: str, *, user_id: str = "U0SANDBOX", team_id: str = "T0
 
 
 def _origin(user_id: str):
-    from bot.sim.slack import _Origin
+    from reference.slack import Origin as _Origin
 
     return _Origin("slash_command", "C0ALERTS", user_id)
 
@@ -382,7 +382,7 @@ def answers_to(h, user_id: str) -> str:
 
 
 def response_url_for(h, user_id: str, channel: str) -> str:
-    from bot.sim.slack import _Origin
+    from reference.slack import Origin as _Origin
 
     return h.slack._new_response_url(_Origin("block_actions", channel, user_id))
 

@@ -20,9 +20,9 @@ from standardwebhooks.webhooks import Webhook
 from bot.app import SCHEDULER, create_app
 from bot.config import load_settings
 from bot.services import Services
-from bot.sim.platform import ReferencePlatform
-from bot.sim.slack import SlackStandIn
 from handlers.webhooks import INGEST, SERVICES
+from reference.platform import ReferencePlatform
+from reference.slack import SlackStandIn
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"runbot-test-webhook-secret-0123456789").decode()
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"

@@ -1,4 +1,4 @@
-"""Tests of the Slack stand-in (bot.sim.slack) driven by real slack_sdk / slack_bolt clients."""
+"""Tests of the Slack stand-in (reference.slack) driven by real slack_sdk / slack_bolt clients."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sim.slack import SlackStandIn
+from reference.slack import SlackStandIn
 
 BOT_TOKEN = "xoxb-sandbox-token"
 APP_TOKEN = "xapp-sandbox-token"

@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sim.slack import SANDBOX_USER_ID, SlackStandIn
-from bot.sim.slack_state import TEAM_NAME, Channel, View
+from reference.slack import SANDBOX_USER_ID, SlackStandIn
+from reference.slack.state import TEAM_NAME, Channel, View
 
 STATIC = Path(__file__).resolve().parent / "static"
 MESSAGES_SHOWN = 300  # per channel, newest kept: the page stays light in a demo left running all day

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from bot.sim.platform import ReferencePlatform, fmt_ts, parse_ts
+from reference.platform import ReferencePlatform, fmt_ts, parse_ts
 
 TOKEN = "test-token"
 SECRET = "whsec_" + base64.b64encode(b"reference-platform-secret-32byte").decode()
@@ -536,7 +536,7 @@ async def test_deterministic_ids_and_demo():
 
 
 def test_main_parses_args(monkeypatch):
-    import bot.sim.platform as mod
+    import reference.platform.cli as mod
 
     seen = {}
 

@@ -1,4 +1,4 @@
-"""State model of the Slack stand-in (see ``bot.sim.slack``).
+"""State model of the Slack stand-in (see ``reference.slack``).
 
 Plain dataclasses only, so a UI (or a test) can read them directly; every
 object has a ``to_dict()`` that yields a JSON-serialisable snapshot.

@@ -1,0 +1,5 @@
+"""`python -m reference.platform`."""
+
+from reference.platform.cli import main
+
+main()

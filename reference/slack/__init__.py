@@ -1,0 +1,37 @@
+"""The Slack stand-in: a real HTTP server that speaks the Slack Web API to the bot and acts as Slack towards it.
+
+``SlackStandIn`` (``server``) is assembled from one part per side of Slack: the Web API (``web_api``,
+``methods``), response_urls (``responses``), Socket Mode (``socket_mode``), what a person does
+(``interactions``) and fault injection (``faults``); its state is plain dataclasses (``state``) and messages
+are checked as Slack checks them (``blocks``).
+"""
+
+from reference.slack.blocks import ApiError
+from reference.slack.responses import Origin
+from reference.slack.server import SlackStandIn
+from reference.slack.state import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    DEFAULT_CHANNELS,
+    DEFAULT_USERGROUPS,
+    DEFAULT_USERS,
+    SANDBOX_USER_ID,
+    ActionResult,
+    Call,
+    Channel,
+    CommandResult,
+    Ephemeral,
+    InteractionResult,
+    Message,
+    ResponsePost,
+    User,
+    View,
+)
+
+__all__ = [
+    "SlackStandIn", "Origin", "Call", "Message", "Ephemeral", "Channel", "View", "User", "ResponsePost",
+    "InteractionResult", "CommandResult", "ActionResult", "ApiError",
+    "DEFAULT_USERS", "DEFAULT_USERGROUPS", "DEFAULT_CHANNELS",
+    "BOT_USER_ID", "BOT_ID", "APP_ID", "SANDBOX_USER_ID",
+]
