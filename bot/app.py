@@ -23,7 +23,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.actors import actor_middleware
 from bot.config import Settings
 from bot.ingest import Ingest
 from bot.metrics import Metrics
@@ -34,7 +36,8 @@ from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.sync import start_first_sync
 from handlers import register_listeners
-from handlers.webhooks import INGEST, SERVICES, VERIFIER, WebhookVerifier
+from bot.keys import INGEST, SERVICES
+from handlers.webhooks import VERIFIER, WebhookVerifier
 from handlers.webhooks import register as register_webhooks
 from store.db import create_engine, ping, sessionmaker, upgrade
 
@@ -44,7 +47,7 @@ BOLT = web.AppKey("bolt", AsyncApp)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 STARTED = web.AppKey("started", float)
 SETTINGS = web.AppKey("settings", Settings)
-ENGINE = web.AppKey("engine", object)
+ENGINE = web.AppKey("engine", AsyncEngine)
 
 
 def slack_client(settings: Settings, *, interactive: bool, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
@@ -106,6 +109,7 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
                 return BoltResponse(status=401, body=OTHER_WORKSPACE)
             await next()
 
+    app.middleware(actor_middleware(svc))  # after the workspace check: a foreign user is nobody here
     register_listeners(app, svc)
     return app
 
