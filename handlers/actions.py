@@ -15,7 +15,6 @@ from bot.errors import BotError
 from bot.render import runs as render
 from handlers.commands import finish
 from handlers.errors import user_message
-from store.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +114,7 @@ def register(app, svc) -> None:
 async def _open_replay_modal(svc, client, respond, body: dict) -> None:
     """The modal needs the run's prompt and model: from the store, or from the platform."""
     try:
-        token = commands.check_run_id(_value(body))
-        run_id = await commands.resolve_run_id(svc, token)
-        async with svc.sessions() as session:
-            run = await session.get(Run, run_id)
-        data = run.data if run is not None and "prompt" in (run.data or {}) else await commands.platform_run(svc, run_id)
+        run_id, data = await commands.replayable_run(svc, commands.check_run_id(_value(body)))
         metadata = json.dumps({"run": run_id, "channel": (body.get("channel") or {}).get("id")})
         view = render.replay_modal(run_id, str(data.get("prompt") or ""), str(data.get("model") or ""), metadata)
         await client.views_open(trigger_id=body["trigger_id"], view=view)

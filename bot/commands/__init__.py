@@ -15,13 +15,14 @@ from collections.abc import Awaitable, Callable
 from bot.actors import Actor
 from bot.commands.answers import (Deferred, Reply, do_approvals, do_audit, do_failed, do_help, do_list, do_logs,
                                   do_show, do_subscriptions, next_page)
-from bot.commands.grammar import SUBCOMMANDS, Command, check_run_id, parse, replay_request
-from bot.commands.lookup import platform_run, resolve_run_id
+from bot.commands.grammar import Command, check_run_id, parse, replay_request
+from bot.commands.lookup import replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
 from bot.services import Services
 
-__all__ = ["Command", "Deferred", "Reply", "SUBCOMMANDS", "act_reply", "answer", "check_run_id", "do_show",
-           "next_page", "parse", "platform_run", "replay_request", "resolve_run_id"]
+# What the listeners use.
+__all__ = ["Command", "Deferred", "Reply", "act_reply", "answer", "check_run_id", "do_show", "next_page",
+           "replay_request", "replayable_run"]
 
 HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | Deferred]]] = {
     "help": do_help, "failed": do_failed, "list": do_list, "show": do_show, "logs": do_logs,

@@ -57,6 +57,15 @@ async def platform_run(svc: Services, token: str) -> dict:
     except (PlatformError, PlatformUnreachable) as exc:
         raise from_platform(exc, doing=f"the lookup of `{token}`") from None
 
+async def replayable_run(svc: Services, token: str) -> tuple[str, dict]:
+    """The run a token names with its prompt and model, for the replay form: the store's copy when it has
+    them, otherwise the platform's."""
+    run_id = await resolve_run_id(svc, token)
+    async with svc.sessions() as session:
+        run = await session.get(Run, run_id)
+    return run_id, run.data if run is not None and "prompt" in (run.data or {}) else await platform_run(svc, run_id)
+
+
 async def resolve_run_id(svc: Services, token: str) -> str:
     """The full id of the run a token names, wherever it is known."""
     run = await stored_run(svc, token)
