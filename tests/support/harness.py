@@ -22,7 +22,7 @@ from bot.config import load_settings
 from bot.services import Services
 from bot.sim.platform import ReferencePlatform
 from bot.sim.slack import SlackStandIn
-from handlers.webhooks import INGEST, SERVICES
+from bot.keys import INGEST, SERVICES
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"runbot-test-webhook-secret-0123456789").decode()
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
