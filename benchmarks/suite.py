@@ -492,7 +492,7 @@ async def bench_tracking(env: Env, report: Report) -> None:
     from bot.config import load_settings
     from bot.runs import merge_run
     from bot.tracking import track_cycle
-    from handlers.webhooks import SERVICES
+    from bot.keys import SERVICES
     from store.db import upgrade
 
     cfg = env.cfg

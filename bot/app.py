@@ -26,7 +26,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.actors import actor_middleware
 from bot.config import Settings
 from bot.ingest import Ingest
 from bot.logs import Summarized
@@ -38,9 +40,10 @@ from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.sync import start_first_sync
 from handlers import register_listeners
+from bot.keys import INGEST, SERVICES
 from handlers.once import register as register_once
 from handlers.shape import PayloadShape
-from handlers.webhooks import INGEST, SERVICES, VERIFIER, WebhookVerifier
+from handlers.webhooks import VERIFIER, WebhookVerifier
 from handlers.webhooks import register as register_webhooks
 from store.db import create_engine, ping, sessionmaker, upgrade
 
@@ -50,7 +53,7 @@ BOLT = web.AppKey("bolt", AsyncApp)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 STARTED = web.AppKey("started", float)
 SETTINGS = web.AppKey("settings", Settings)
-ENGINE = web.AppKey("engine", object)
+ENGINE = web.AppKey("engine", AsyncEngine)
 
 
 def slack_client(settings: Settings, *, interactive: bool, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
@@ -153,6 +156,7 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
         await next()
 
     register_once(app, svc)
+    app.middleware(actor_middleware(svc))  # after the workspace check: a foreign user is nobody here
     register_listeners(app, svc)
     return app
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store.models import AuditEntry
+from store.audit import add_entry
 
 
 async def record(session: AsyncSession, *, user_id: str, action: str, target: str | None = None,
                  detail: str | None = None, result: str = "ok", message: str | None = None) -> None:
-    session.add(AuditEntry(user_id=user_id, action=action, target=target, detail=(detail or "")[:2000] or None,
-                           result=result, message=(message or "")[:2000] or None))
+    add_entry(session, user_id=user_id, action=action, target=target, detail=detail, result=result, message=message)
 
 
 async def record_now(sessions: async_sessionmaker[AsyncSession], **kw) -> None:

@@ -131,12 +131,30 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"runbot: {', '.join(missing)} required for `runbot sync`", file=sys.stderr)
         return 2
     _setup(settings)
-    from bot.sync import sync_standalone
-
-    summary = asyncio.run(sync_standalone(settings))
+    summary = asyncio.run(_sync_standalone(settings))
     print(f"synced {summary['runs']} runs and {summary['approvals']} pending approvals "
           f"(back {settings.RETENTION_DAYS} days)")
     return 0
+
+
+async def _sync_standalone(settings: Settings) -> dict:
+    """`runbot sync` outside the server: the app's services without the HTTP server."""
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.keys import SERVICES
+    from bot.sync import sync
+
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        summary = await sync(app[SERVICES])
+        await asyncio.sleep(0.5)
+        await app[SERVICES].deliverer.deliver_due()
+        return summary
+    finally:
+        await runner.cleanup()
 
 
 def render_manifest(settings: Settings) -> str:

@@ -27,6 +27,19 @@ ALLOWED_FROM = {
     "cancel": ("pending", "running", "waiting", "paused"),
     "replay": ("completed", "failed", "cancelled"),
 }
+VERBS = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "replay": "replayed"}
+
+
+def allowed_actions(status: str) -> list[str]:
+    """The control actions a run in this status accepts."""
+    return [action for action, sources in ALLOWED_FROM.items() if status in sources]
+
+
+def status_refusal(run_id: str, status: str, action: str) -> str:
+    """"run_7Kq2 is completed: it can be replayed, not cancelled"."""
+    allowed = [VERBS[a] for a in allowed_actions(status)]
+    can = f"it can be {' or '.join(allowed)}" if allowed else "nothing can be done with it"
+    return f"{run_id} is {status}: {can}, not {VERBS[action]}"
 
 
 def _rfc3339(value: Any) -> Any:

@@ -1,6 +1,9 @@
-"""Typed errors of the bot's core: each says what the user sees, and listeners pick where they see it."""
+"""Typed errors of the bot's core: each says what the user sees, and listeners pick where they see it; and the
+one translation of a failed platform call into them."""
 
 from __future__ import annotations
+
+from bot.platform import PlatformError, PlatformUnreachable
 
 
 class BotError(Exception):
@@ -33,3 +36,16 @@ class Unavailable(BotError):
     """The platform (or Slack) could not be reached: say so in words."""
 
     result = "unavailable"
+
+
+def from_platform(exc: PlatformError | PlatformUnreachable, *, doing: str, unchanged: str = "nothing was changed",
+                  missing: str | None = None) -> BotError:
+    """The one translation of a failed platform call into words. `doing` names the call ("the lookup of
+    `7Kq2`"), `unchanged` says what did not happen, `missing` is what a 404 means here (None: a refusal like
+    any other). A 409 needs the current state to explain it, so its callers handle it before this."""
+    if isinstance(exc, PlatformUnreachable):
+        return Unavailable(f"The platform could not be reached for {doing} ({exc}); {unchanged}. "
+                           "Try again in a minute.")
+    if exc.status == 404 and missing:
+        return NotFound(missing)
+    return Unavailable(f"The platform refused {doing} ({exc.code}: {exc.message}); {unchanged}.")

@@ -7,7 +7,8 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import alerts, approvals, watches
+from bot import alerts, watches
+from bot.approvals import reactions as approvals
 from bot.runs import RunChange, merge_approval, merge_run, merge_step
 from bot.services import Services
 from store.models import Run

@@ -1,5 +1,5 @@
-"""Who a Slack user is and what they may do: operators and approvers by user ID or user-group membership
-(looked up with usergroups.users.list and cached for USERGROUP_CACHE_SECONDS)."""
+"""Slack's answers about people, cached: display names (users.info) and user-group members
+(usergroups.users.list, cached for USERGROUP_CACHE_SECONDS). `bot/actors.py` turns them into rights."""
 
 from __future__ import annotations
 
@@ -51,9 +51,6 @@ class People:
             name = user_id
         self._names[user_id] = name
         return name
-
-    async def actor(self, user_id: str) -> str:
-        return f"slack:{user_id} ({await self.name(user_id)})"
 
 
 def mention(entry: str) -> str:

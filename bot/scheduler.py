@@ -19,7 +19,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import text
 
-from bot import approvals, housekeeping, tracking
+from bot import housekeeping, tracking
+from bot.approvals import reactions as approvals
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.services import Services
 from store.models import utcnow

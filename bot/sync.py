@@ -98,21 +98,3 @@ async def first_sync(svc: Services, *, retry_seconds: float = 5.0, started=None)
             await asyncio.sleep(delay)
             delay = min(delay * 2, svc.settings.TRACK_BACKOFF_MAX_SECONDS)
 
-
-async def sync_standalone(settings) -> dict:
-    """`runbot sync` outside the server: the app's services without the HTTP server."""
-    from aiohttp import web
-
-    from bot.app import create_app
-    from handlers.webhooks import SERVICES
-
-    app = create_app(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        summary = await sync(app[SERVICES])
-        await asyncio.sleep(0.5)
-        await app[SERVICES].deliverer.deliver_due()
-        return summary
-    finally:
-        await runner.cleanup()

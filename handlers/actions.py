@@ -10,11 +10,11 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from bot import commands, outbox
+from bot.actors import Actor
 from bot.errors import BotError
 from bot.render import runs as render
 from handlers.commands import finish
 from handlers.errors import user_message
-from store.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -31,76 +31,72 @@ def _on_ephemeral(body: dict) -> bool:
     return bool((body.get("container") or {}).get("is_ephemeral"))
 
 
-def _user(body: dict) -> str:
-    return (body.get("user") or {}).get("id") or ""
-
-
-def _answer_to(svc, body: dict, respond):
+def _answer_to(svc, body: dict, respond, actor: Actor):
     """Where the clicker hears back: the click's response_url, or, where a click has none (App Home, a
     modal), a direct message through the outbox."""
     if body.get("response_url"):
         return respond
-    user = _user(body)
 
     async def by_direct_message(*, text: str = "", blocks=None, replace_original: bool = False, **_ignored) -> None:
         payload = {"text": text or "runbot"}
         if blocks:
             payload["blocks"] = blocks
         async with svc.sessions.begin() as session:
-            await outbox.direct_message(session, user=user, payload=payload)
+            await outbox.direct_message(session, user=actor.id, payload=payload)
         svc.deliverer.kick()
 
     return by_direct_message
 
 
 def register(app, svc) -> None:
-    async def control(ack, body, respond):
+    async def control(ack, body, respond, context):
         await ack()
         action = CONTROL[body["actions"][0]["action_id"]]
         token = _value(body)
-        user = _user(body)
+        actor = context["actor"]
 
         async def work():
-            return await commands.act_reply(svc, user, action, commands.check_run_id(token))
+            return await commands.act_reply(svc, actor, action, commands.check_run_id(token))
 
-        svc.spawn(finish(work, _answer_to(svc, body, respond), replace_original=_on_ephemeral(body)),
+        svc.spawn(finish(work, _answer_to(svc, body, respond, actor), replace_original=_on_ephemeral(body)),
                   name=f"button-{action}")
 
     for action_id in CONTROL:
         app.action(action_id)(control)
 
     @app.action("run_replay_confirmed")
-    async def replay_confirmed(ack, body, respond):
+    async def replay_confirmed(ack, body, respond, context):
         await ack()
-        user = _user(body)
+        actor = context["actor"]
 
         async def work():
             run_id, prompt, model = commands.replay_request(_value(body))
-            return await commands.act_reply(svc, user, "replay", run_id, prompt=prompt, model=model)
+            return await commands.act_reply(svc, actor, "replay", run_id, prompt=prompt, model=model)
 
-        svc.spawn(finish(work, _answer_to(svc, body, respond), replace_original=_on_ephemeral(body)),
+        svc.spawn(finish(work, _answer_to(svc, body, respond, actor), replace_original=_on_ephemeral(body)),
                   name="button-replay")
 
     @app.action("run_show")
-    async def show(ack, body, respond):
+    async def show(ack, body, respond, context):
         await ack()
+        actor = context["actor"]
 
         async def work():
-            outcome = await commands.do_show(svc, commands.Caller(_user(body), ""), commands.Command(
-                "show", [commands.check_run_id(_value(body))], {}))
+            outcome = await commands.do_show(svc, actor, commands.Command(
+                "show", [commands.check_run_id(_value(body))], {}), "")
             return await outcome.work() if isinstance(outcome, commands.Deferred) else outcome
 
-        svc.spawn(finish(work, _answer_to(svc, body, respond)), name="button-show")
+        svc.spawn(finish(work, _answer_to(svc, body, respond, actor)), name="button-show")
 
     @app.action("runs_next_page")
-    async def next_page(ack, body, respond):
+    async def next_page(ack, body, respond, context):
         await ack()
 
         async def work():
             outcome = await commands.next_page(svc, _value(body))
             return await outcome.work() if isinstance(outcome, commands.Deferred) else outcome
 
-        svc.spawn(finish(work, _answer_to(svc, body, respond), replace_original=_on_ephemeral(body)),
+        svc.spawn(finish(work, _answer_to(svc, body, respond, context["actor"]), replace_original=_on_ephemeral(body)),
                   name="button-next-page")
 
     @app.action("run_jump")
@@ -109,19 +105,16 @@ def register(app, svc) -> None:
         await ack()
 
     @app.action("run_replay_changes")
-    async def replay_changes(ack, body, client, respond):
+    async def replay_changes(ack, body, client, respond, context):
         await ack()
-        svc.spawn(_open_replay_modal(svc, client, _answer_to(svc, body, respond), body), name="button-replay-changes")
+        svc.spawn(_open_replay_modal(svc, client, _answer_to(svc, body, respond, context["actor"]), body),
+                  name="button-replay-changes")
 
 
 async def _open_replay_modal(svc, client, respond, body: dict) -> None:
     """The modal needs the run's prompt and model: from the store, or from the platform."""
     try:
-        token = commands.check_run_id(_value(body))
-        run_id = await commands.resolve_run_id(svc, token)
-        async with svc.sessions() as session:
-            run = await session.get(Run, run_id)
-        data = run.data if run is not None and "prompt" in (run.data or {}) else await commands.platform_run(svc, run_id)
+        run_id, data = await commands.replayable_run(svc, commands.check_run_id(_value(body)))
         metadata = json.dumps({"run": run_id, "channel": (body.get("channel") or {}).get("id")})
         view = render.replay_modal(run_id, str(data.get("prompt") or ""), str(data.get("model") or ""), metadata)
         await client.views_open(trigger_id=body["trigger_id"], view=view)

@@ -10,7 +10,8 @@ import logging
 
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import approvals
+from bot.actors import Actor
+from bot.approvals import decisions
 from bot.errors import BotError
 from bot.render import approvals as render
 from handlers.errors import user_message
@@ -18,15 +19,15 @@ from handlers.errors import user_message
 log = logging.getLogger(__name__)
 
 
-def _answerer(svc, user_id: str, response_url: str | None):
+def _answerer(svc, actor: Actor, response_url: str | None):
     async def answer(text: str) -> None:
         if response_url:
             resp = await AsyncWebhookClient(response_url).send(text=text, response_type="ephemeral",
                                                                replace_original=False)
             if resp.status_code < 300:
                 return
-            log.warning("response_url answered %s; telling %s by direct message", resp.status_code, user_id)
-        await approvals.tell(svc, user_id, text)
+            log.warning("response_url answered %s; telling %s by direct message", resp.status_code, actor.id)
+        await decisions.tell(svc, actor, text)
 
     return answer
 
@@ -42,10 +43,10 @@ async def _answered(work, answer) -> None:
         await answer(text)
 
 
-async def _open_reject(svc, client, user_id: str, approval_id: str, shown: str | None, trigger_id: str,
+async def _open_reject(svc, client, actor: Actor, approval_id: str, shown: str | None, trigger_id: str,
                        response_url: str | None, answer) -> None:
     try:
-        view = await approvals.prepare_reject(svc, user_id, approval_id, shown)
+        view = await decisions.prepare_reject(svc, actor, approval_id, shown)
         metadata = json.dumps({"a": approval_id, "fp": view.fingerprint, "r": response_url}, separators=(",", ":"))
         await client.views_open(trigger_id=trigger_id, view=render.reject_modal(
             view, reason_required=svc.settings.REJECT_REASON_REQUIRED, private_metadata=metadata))
@@ -57,22 +58,22 @@ async def _open_reject(svc, client, user_id: str, approval_id: str, shown: str |
 
 def register(app, svc) -> None:
     @app.action(render.APPROVE)
-    async def approve(ack, body, action):
+    async def approve(ack, body, action, context):
         await ack()
-        user_id = body["user"]["id"]
+        actor = context["actor"]
         approval_id, shown = render.parse_value(action.get("value"))
-        answer = _answerer(svc, user_id, body.get("response_url"))
-        svc.spawn(_answered(approvals.decide(svc, user_id, approval_id, "approve", shown=shown), answer),
+        answer = _answerer(svc, actor, body.get("response_url"))
+        svc.spawn(_answered(decisions.decide(svc, actor, approval_id, "approve", shown=shown), answer),
                   name=f"approve {approval_id}")
 
     @app.action(render.REJECT)
-    async def reject(ack, body, action, client):
+    async def reject(ack, body, action, client, context):
         await ack()
-        user_id = body["user"]["id"]
+        actor = context["actor"]
         approval_id, shown = render.parse_value(action.get("value"))
         response_url = body.get("response_url")
-        answer = _answerer(svc, user_id, response_url)
-        svc.spawn(_open_reject(svc, client, user_id, approval_id, shown, body["trigger_id"], response_url, answer),
+        answer = _answerer(svc, actor, response_url)
+        svc.spawn(_open_reject(svc, client, actor, approval_id, shown, body["trigger_id"], response_url, answer),
                   name=f"reject modal {approval_id}")
 
     @app.action(render.REVIEW)
@@ -80,7 +81,7 @@ def register(app, svc) -> None:
         await ack()  # a link button: Slack opens the console; nothing to do
 
     @app.view(render.REJECT_MODAL)
-    async def reject_submitted(ack, body, view):
+    async def reject_submitted(ack, body, view, context):
         reason = ((view["state"]["values"].get(render.REASON_BLOCK) or {}).get(render.REASON_INPUT) or {}).get("value")
         if svc.settings.REJECT_REASON_REQUIRED and not (reason or "").strip():
             await ack(response_action="errors",
@@ -91,12 +92,12 @@ def register(app, svc) -> None:
             meta = json.loads(view.get("private_metadata") or "{}")
         except ValueError:
             meta = None
-        user_id = body["user"]["id"]
+        actor = context["actor"]
         if not isinstance(meta, dict) or not isinstance(meta.get("a"), str):
-            log.warning("reject form from %s carries no approval task; nothing decided", user_id)
-            svc.spawn(approvals.tell(svc, user_id, "That rejection form lost track of its approval request, so "
+            log.warning("reject form from %s carries no approval task; nothing decided", actor.id)
+            svc.spawn(decisions.tell(svc, actor, "That rejection form lost track of its approval request, so "
                                                    "nothing was decided. Click Reject on the card again."))
             return
-        answer = _answerer(svc, user_id, meta.get("r") if isinstance(meta.get("r"), str) else None)
-        svc.spawn(_answered(approvals.decide(svc, user_id, meta["a"], "reject", shown=meta.get("fp"), reason=reason),
+        answer = _answerer(svc, actor, meta.get("r") if isinstance(meta.get("r"), str) else None)
+        svc.spawn(_answered(decisions.decide(svc, actor, meta["a"], "reject", shown=meta.get("fp"), reason=reason),
                             answer), name=f"reject {meta['a']}")

@@ -28,10 +28,10 @@ async def finish(work, respond, *, replace_original: bool = False) -> None:
 
 def register(app, svc) -> None:
     @app.command("/runs")
-    async def runs_command(ack, command, respond):
-        caller = commands.Caller(user_id=command.get("user_id") or "", channel_id=command.get("channel_id") or "")
+    async def runs_command(ack, command, respond, context):
         try:
-            outcome = await commands.answer(svc, caller, command.get("text") or "")
+            outcome = await commands.answer(svc, context["actor"], command.get("text") or "",
+                                            channel=command.get("channel_id") or "")
         except BotError as exc:
             await ack(text=exc.message, response_type="ephemeral")
             return

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot import approvals
+from bot.approvals import reactions
 
 
 def register(app, svc) -> None:
     @app.event("app_home_opened")
-    async def home_opened(event):
+    async def home_opened(event, context):
         if event.get("tab", "home") == "home" and event.get("user"):
-            svc.spawn(approvals.publish_home(svc, event["user"]), name="publish home")
+            svc.spawn(reactions.publish_home(svc, context["actor"]), name="publish home")

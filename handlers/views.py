@@ -7,6 +7,7 @@ import json
 import logging
 
 from bot import commands
+from bot.actors import Actor
 from bot.errors import BotError
 from bot.render import runs as render
 from handlers.errors import user_message
@@ -21,7 +22,7 @@ def _field(view: dict, block_id: str) -> str:
 
 def register(app, svc) -> None:
     @app.view("replay_modal")
-    async def replay_submitted(ack, body, view, client):
+    async def replay_submitted(ack, body, view, client, context):
         try:
             run_id = commands.check_run_id(str(json.loads(view.get("private_metadata") or "{}")["run"]))
         except (ValueError, KeyError, TypeError, BotError):
@@ -33,13 +34,13 @@ def register(app, svc) -> None:
             await ack(response_action="errors", errors={"prompt": "A replay needs a prompt."})
             return
         await ack(response_action="update", view=render.modal_notice("Replaying…", f"Replaying `{run_id}`…"))
-        user = (body.get("user") or {}).get("id") or ""
-        svc.spawn(_replay(svc, client, view["id"], user, run_id, prompt, model or None), name="modal-replay")
+        svc.spawn(_replay(svc, client, view["id"], context["actor"], run_id, prompt, model or None),
+                  name="modal-replay")
 
 
-async def _replay(svc, client, view_id: str, user: str, run_id: str, prompt: str, model: str | None) -> None:
+async def _replay(svc, client, view_id: str, actor: Actor, run_id: str, prompt: str, model: str | None) -> None:
     try:
-        reply = await commands.act_reply(svc, user, "replay", run_id, prompt=prompt, model=model)
+        reply = await commands.act_reply(svc, actor, "replay", run_id, prompt=prompt, model=model)
         notice = render.modal_notice("Replayed", reply.payload["blocks"][0]["text"]["text"])
     except BotError as exc:
         notice = render.modal_notice("Not replayed", exc.message)

@@ -10,11 +10,9 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from bot.contract import KNOWN_EVENTS, ContractError, validate_event
+from bot.keys import INGEST, SERVICES
 
 log = logging.getLogger(__name__)
-
-SERVICES = web.AppKey("services", object)
-INGEST = web.AppKey("ingest", object)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

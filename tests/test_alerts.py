@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import control
+from bot.actors import Actor
 from bot.tracking import track_cycle
 from store.models import OutboxItem, Run, SlackMessage, Subscription, WebhookDelivery
 from store.queries import failed_runs
@@ -142,7 +143,7 @@ async def test_a_replay_from_slack_updates_the_alert_in_place_with_a_thread_repl
     h = any_harness
     run = await h.start_run("wf_invoices", "fail", actor=ANA)
     alert = await wait_for_alert(h, run["id"])
-    replay = await control.act(h.svc, "U0ANA", "replay", run["id"])
+    replay = await control.act(h.svc, Actor.of(h.svc, "U0ANA"), "replay", run["id"])
 
     await h.wait_for(lambda: f"Replayed by <@U0ANA> as <{h.platform.run_url(replay['id'])}|{replay['id']}>"
                      in blocks_text(h.slack.message("C0ALERTS", alert.ts)), timeout=20, what="the alert to show the replay")
@@ -192,7 +193,7 @@ async def test_subscribed_channels_get_their_own_message_and_updates(harness):
     in_alerts = await wait_for_alert(h, run["id"], "C0ALERTS")
     in_general = await wait_for_alert(h, run["id"], "C0GENERAL")
     assert in_alerts.ts != in_general.ts or in_alerts.channel != in_general.channel
-    replay = await control.act(h.svc, "U0SANDBOX", "replay", run["id"])
+    replay = await control.act(h.svc, Actor.of(h.svc, "U0SANDBOX"), "replay", run["id"])
     for channel, message in (("C0ALERTS", in_alerts), ("C0GENERAL", in_general)):
         await h.wait_for(lambda c=channel, m=message: replay["id"] in blocks_text(h.slack.message(c, m.ts)),
                          timeout=20, what=f"the alert in {channel} to show the replay")

@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from bot import approvals
+from bot.actors import Actor
+from bot.approvals import reactions
 from store.models import Approval, AuditEntry, SlackMessage, Subscription
 
 CHANNEL = "C0APPROVALS"
@@ -442,7 +443,7 @@ async def test_a_slow_app_home_publish_never_lands_over_a_newer_one(harness):
         return await real_is_member(user, entries)
 
     h.svc.people.is_member = is_member_stalling_once
-    slow = asyncio.create_task(approvals.publish_home(h.svc, "U0ANA"))
+    slow = asyncio.create_task(reactions.publish_home(h.svc, Actor.of(h.svc, "U0ANA")))
     await h.wait_for(stalled.is_set, what="the publish to stall")
     await card_of(h, (await gated_run(h, "wf_tools"))["id"])
     await h.wait_for(lambda: "2 pending" in str(h.slack.home("U0ANA").blocks), timeout=20,
@@ -458,7 +459,7 @@ async def test_the_inbox_lists_pending_tasks_with_their_buttons(harness):
     h = harness
     await card_of(h, (await gated_run(h))["id"])
     await card_of(h, (await gated_run(h, "wf_payouts"))["id"])
-    blocks = await approvals.inbox_blocks(h.svc, "U0ANA")
+    blocks = await reactions.inbox_blocks(h.svc, Actor.of(h.svc, "U0ANA"))
     assert blocks[0]["text"]["text"] == "2 pending approvals"
     text = str(blocks)
     assert "Send refund of $420 to ACME" in text and "Pay 3 vendors" in text

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from bot.commands import parse
+from bot.commands.grammar import parse
 from bot.errors import BadInput
 from store.models import AuditEntry, Run, Subscription, Watch
 

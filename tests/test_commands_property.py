@@ -8,7 +8,7 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import SUBCOMMANDS, Command, parse
+from bot.commands.grammar import SUBCOMMANDS, Command, parse
 from bot.errors import BadInput
 
 WORDS = [*SUBCOMMANDS, "--since", "--limit", "--workflow", "--code", "--model", "--prompt", "--severity", "--event",

@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot import control, outbox
+from bot.actors import Actor
 from bot.app import create_app
 from bot.outbox import METADATA_EVENT
 from store.models import OutboxItem, SlackMessage, Subscription
@@ -102,7 +103,7 @@ async def test_an_unknown_channel_is_marked_failed_shown_in_readyz_and_metrics_a
     row = await h.wait_for(refused, timeout=20, what="the post to C0GONE to be marked failed")
     assert row.last_error == "channel_not_found"
     # The run is replayed: the edit and the thread reply of the refused message give up too, not loop.
-    await control.act(h.svc, "U0ANA", "replay", run["id"])
+    await control.act(h.svc, Actor.of(h.svc, "U0ANA"), "replay", run["id"])
     await h.wait_for(lambda: "Replayed by" in blocks_text(alerts_for(h, run["id"])[0]), timeout=20,
                      what="the reachable alert to show the replay")
     await settled(h)
@@ -171,7 +172,7 @@ async def test_a_post_slack_accepted_just_before_a_crash_is_found_and_not_posted
     assert posts_of(h, row.id, ok=True) == []
     assert h.slack.calls_to("conversations.history")
     # The message Slack already had is the alert the bot keeps up to date.
-    replay = await control.act(h.svc, "U0ANA", "replay", run["id"])
+    replay = await control.act(h.svc, Actor.of(h.svc, "U0ANA"), "replay", run["id"])
     await h.wait_for(lambda: replay["id"] in blocks_text(h.slack.message("C0ALERTS", accepted.ts)), timeout=20,
                      what="the adopted alert to be updated")
     await h.wait_for(lambda: thread(h, accepted), timeout=20, what="a thread reply under the adopted alert")

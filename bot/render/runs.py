@@ -149,7 +149,7 @@ def _actor_words(trigger: dict) -> str:
 
 
 def run_buttons(run_id: str, status: str) -> list[ButtonElement]:
-    from bot.control import allowed_actions
+    from bot.contract import allowed_actions
 
     buttons = []
     for action in allowed_actions(status):

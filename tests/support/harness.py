@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import Webhook
 from bot.app import SCHEDULER, create_app
 from bot.config import load_settings
 from bot.services import Services
-from handlers.webhooks import INGEST, SERVICES
+from bot.keys import INGEST, SERVICES
 from reference.platform import ReferencePlatform
 from reference.slack import SlackStandIn
 

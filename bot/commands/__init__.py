@@ -1,0 +1,38 @@
+"""The `/runs` slash command and the buttons on its answers.
+
+- grammar.py: the pure parser (text to a `Command`, or `BadInput` in words)
+- lookup.py: which run a typed token names (store, then platform)
+- answers.py: the read-only subcommands and the `Reply`/`Deferred` every subcommand answers with
+- operations.py: the write operations (control actions, subscriptions, watches), each taking an `Actor`
+
+`answer` is what the listener calls: parse, then the subcommand's core function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from bot.actors import Actor
+from bot.commands.answers import (Deferred, Reply, do_approvals, do_audit, do_failed, do_help, do_list, do_logs,
+                                  do_show, do_subscriptions, next_page)
+from bot.commands.grammar import Command, check_run_id, parse, replay_request
+from bot.commands.lookup import replayable_run
+from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
+from bot.services import Services
+
+# What the listeners use.
+__all__ = ["Command", "Deferred", "Reply", "act_reply", "answer", "check_run_id", "do_show", "next_page",
+           "replay_request", "replayable_run"]
+
+HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | Deferred]]] = {
+    "help": do_help, "failed": do_failed, "list": do_list, "show": do_show, "logs": do_logs,
+    "pause": do_control, "resume": do_control, "cancel": do_cancel, "replay": do_replay,
+    "approvals": do_approvals, "subscribe": do_subscribe, "unsubscribe": do_subscribe,
+    "subscriptions": do_subscriptions, "watch": do_watch, "unwatch": do_watch, "audit": do_audit,
+}
+
+
+async def answer(svc: Services, actor: Actor, text: str, *, channel: str) -> Reply | Deferred:
+    """The `/runs` command as typed in `channel`: parse, then the subcommand's core function."""
+    command = parse(text)
+    return await HANDLERS[command.name](svc, actor, command, channel)
