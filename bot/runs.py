@@ -3,18 +3,15 @@ so a late or reordered event never rolls the state back, and report what changed
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import Approval, Run, Step, Workflow
+from store import runs as stored
+from store.models import Approval, Run
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -93,19 +90,10 @@ def _apply(run: Run, data: dict) -> None:
     run.data = data
 
 
-def _insert(session: AsyncSession):
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-
-
 async def _locked_run(session: AsyncSession, data: dict, incoming: datetime) -> tuple[Run, bool]:
-    """The stored run, locked for this transaction (FOR UPDATE on PostgreSQL; SQLite has one writer),
-    created when unknown. A webhook and a poll (or a replay's answer) merging the same new run at once
-    both succeed: the second waits for the first and then sees its row."""
-    if session.bind.dialect.name == "postgresql":
-        run = await session.get(Run, data["id"], with_for_update=True, populate_existing=True)
-    else:
-        # SQLite has one writer; the identity map may already hold the run (a batch preloads its runs).
-        run = await session.get(Run, data["id"])
+    """The stored run, locked for this transaction, created when unknown. A webhook and a poll (or a replay's
+    answer) merging the same new run at once both succeed: the second waits for the first and sees its row."""
+    run = await stored.locked_run(session, data["id"])
     if run is not None:
         return run, False
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -114,10 +102,7 @@ async def _locked_run(session: AsyncSession, data: dict, incoming: datetime) -> 
                    "status": data["status"],
                    "created_at": parse_time(data.get("created_at")) or incoming, "updated_at": epoch,
                    "total_steps": 0, "completed_steps": 0, "alerted": False, "data": {}}
-    result = await session.execute(_insert(session)(Run).values(**placeholder)
-                                   .on_conflict_do_nothing(index_elements=["id"]))
-    run = await session.get(Run, data["id"], with_for_update=True, populate_existing=True)
-    return run, result.rowcount == 1
+    return await stored.insert_run_if_absent(session, placeholder)
 
 
 def _fold(steps: list[dict], step: dict) -> list[dict]:
@@ -153,9 +138,7 @@ async def merge_run(session: AsyncSession, data: dict, *, known_workflows: set[s
         await _store_steps(session, run.id, data["steps"], old_steps)
     workflow = data["workflow"]
     if known_workflows is None or workflow["id"] not in known_workflows:
-        values = {"id": workflow["id"], "name": _cut(workflow.get("name") or workflow["id"], 256)}
-        await session.execute(_insert(session)(Workflow).values(**values)
-                              .on_conflict_do_update(index_elements=["id"], set_={"name": values["name"]}))
+        await stored.save_workflow(session, workflow["id"], _cut(workflow.get("name") or workflow["id"], 256))
         if known_workflows is not None:
             known_workflows.add(workflow["id"])
     return RunChange(run, old_status, run.status, changed=True)
@@ -166,29 +149,17 @@ async def merge_step(session: AsyncSession, run_data: dict, step: dict, **kw: An
     return await merge_run(session, run_data, step=step, **kw)
 
 
-@functools.cache
-def _step_upsert(dialect: str):
-    """INSERT … ON CONFLICT DO UPDATE on the steps table, built once: a core statement (no ORM bulk path)."""
-    table = Step.__table__
-    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-    return upsert.on_conflict_do_update(index_elements=["run_id", "id"], set_={
-        c: upsert.excluded[c] for c in ("index", "name", "type", "status", "started_at", "completed_at", "error")})
-
-
 async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], old: list[dict] | None = None) -> None:
-    """Write the steps that changed since `old` (a step event touches one row, not the run's every step).
-    Upserts by core statements, so a run merged twice in one transaction never collides in the identity map."""
+    """Write the steps that changed since `old` (a step event touches one row, not the run's every step)."""
     before = {s.get("id"): s for s in (old or [])}
     changed = [s for s in steps if before.get(s["id"]) != s]
     gone = set(before) - {s["id"] for s in steps}
-    if gone - {None}:
-        await session.execute(delete(Step).where(Step.run_id == run_id, Step.id.in_(gone - {None})))
-    if changed:
-        await session.execute(_step_upsert(session.bind.dialect.name), [
-            {"run_id": run_id, "id": s["id"], "index": int(s.get("index", 0)), "name": _cut(s.get("name") or s["id"], 256),
-             "type": _cut(s.get("type"), 32), "status": s.get("status") or "pending",
-             "started_at": parse_time(s.get("started_at")), "completed_at": parse_time(s.get("completed_at")),
-             "error": s.get("error")} for s in changed])
+    await stored.delete_steps(session, run_id, gone - {None})
+    await stored.save_steps(session, [
+        {"run_id": run_id, "id": s["id"], "index": int(s.get("index", 0)), "name": _cut(s.get("name") or s["id"], 256),
+         "type": _cut(s.get("type"), 32), "status": s.get("status") or "pending",
+         "started_at": parse_time(s.get("started_at")), "completed_at": parse_time(s.get("completed_at")),
+         "error": s.get("error")} for s in changed])
 
 
 async def merge_approval(session: AsyncSession, data: dict) -> tuple[Approval, str | None]:
@@ -220,4 +191,4 @@ async def merge_approval(session: AsyncSession, data: dict) -> tuple[Approval, s
 async def active_run_ids(session: AsyncSession) -> list[str]:
     from bot.contract import ACTIVE
 
-    return list((await session.scalars(select(Run.id).where(Run.status.in_(ACTIVE)))).all())
+    return await stored.run_ids_with_status(session, ACTIVE)

@@ -64,7 +64,6 @@ async def sync(svc: Services, *, started=None) -> dict:
             await events.on_found_approval(session, svc, task, source="sync")
     async with svc.sessions.begin() as session:
         await session.merge(KeyValue(key="sync.done", value={"at": utcnow().isoformat(), "runs": count}))
-    svc.deliverer.kick()
     log.info("sync: %d runs and %d pending approvals from the platform", count, len(tasks))
     return {"runs": count, "approvals": len(tasks)}
 

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import events
-from sqlalchemy import select
-
 from bot.runs import active_run_ids, parse_time, rfc3339
 from bot.services import Services
-from store.models import Approval, KeyValue, Run, utcnow
+from store.models import Approval, KeyValue, utcnow
+from store.runs import updated_at_of
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +38,7 @@ async def _apply_runs(svc: Services, runs: list[dict]) -> int:
     for start in range(0, len(runs), BATCH):
         batch = runs[start:start + BATCH]
         async with svc.sessions() as session:
-            stored = dict((await session.execute(
-                select(Run.id, Run.updated_at).where(Run.id.in_([r["id"] for r in batch])))).all())
+            stored = await updated_at_of(session, [r["id"] for r in batch])
         newer = [r for r in batch if r["id"] not in stored or parse_time(r["updated_at"]) > stored[r["id"]]]
         if not newer:
             continue
@@ -81,8 +79,6 @@ async def track_cycle(svc: Services, state: TrackerState | None = None) -> dict:
 
     async with svc.sessions.begin() as session:
         await session.merge(KeyValue(key="tracker.last_cycle", value={"at": cycle_started.isoformat()}))
-    if changed:
-        svc.deliverer.kick()
     summary = {"tracked": len(ids), "polled": len(polled), "recent": len(recent), "approvals": len(tasks),
                "changed": changed}
     log.debug("tracking cycle: %s", summary)
