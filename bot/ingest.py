@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.contract import event_data
 from bot.events import apply_event
 from bot.services import Services
 from store import deliveries as stored
@@ -36,6 +37,11 @@ async def _preload_runs(session, deliveries: list[WebhookDelivery]) -> list[Run]
     list while it processes the batch: the session's identity map holds clean objects only weakly."""
     ids = {((d.body.get("data") or {}).get("run") or {}).get("id") for d in deliveries} - {None}
     return await runs_by_id(session, [i for i in ids if isinstance(i, str)])
+
+
+async def _apply_stored(session, svc: Services, delivery: WebhookDelivery) -> None:
+    """A stored webhook, validated once here (it was checked before it was stored), then applied."""
+    await apply_event(session, svc, delivery.type, event_data(delivery.type, delivery.body.get("data")))
 
 
 @dataclass
@@ -157,7 +163,7 @@ class Ingest:
                 _preloaded = [] if svc.is_postgres else await _preload_runs(session, selected)
                 started = time.monotonic()
                 for d in selected:
-                    await apply_event(session, svc, d.type, d.body.get("data") or {})
+                    await _apply_stored(session, svc, d)
                     deliveries.append(d)
                     if self._storing_waits() and time.monotonic() - started > YIELD_AFTER_SECONDS:
                         break  # the rest stay unprocessed for the next turn
@@ -189,7 +195,7 @@ class Ingest:
                 d = await session.get(WebhookDelivery, delivery_id)
                 if d is None or d.processed_at is not None:
                     return
-                await apply_event(session, svc, d.type, d.body.get("data") or {})
+                await _apply_stored(session, svc, d)
                 d.processed_at = utcnow()
             self.processed += 1
         except Exception:

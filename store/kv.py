@@ -14,3 +14,9 @@ async def locked_value(session: AsyncSession, key: str, default: dict) -> KeyVal
     await session.execute(insert_for(session)(KeyValue).values(key=key, value=default)
                           .on_conflict_do_nothing(index_elements=["key"]))
     return await session.get(KeyValue, key, with_for_update=True, populate_existing=True)
+
+
+async def put(session: AsyncSession, key: str, value: dict) -> None:
+    """Set the fact under `key`, whether or not another transaction wrote it meanwhile."""
+    insert = insert_for(session)(KeyValue).values(key=key, value=value)
+    await session.execute(insert.on_conflict_do_update(index_elements=["key"], set_={"value": insert.excluded.value}))
