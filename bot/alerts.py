@@ -10,7 +10,6 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, storms
-from bot.storms import fresh
 from bot.contract import TERMINAL
 from bot.people import mention
 from bot.render.alerts import (
@@ -25,6 +24,7 @@ from bot.render.alerts import (
 from bot.runs import RunChange
 from bot.services import Services
 from store import messages
+from store.messages import fresh
 from store.models import Run, SlackMessage
 from store.queries import failure_channels
 from store.runs import claim_alert

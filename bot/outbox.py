@@ -15,9 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import Metrics
-from store import messages, outbox as rows
+from store import kv, messages, outbox as rows
 from store.db import on_outbox_commit
-from store.kv import locked_value
 from store.models import KeyValue, OutboxItem, SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ async def next_home_version(session: AsyncSession, user: str) -> int:
     Called before the content is read, in the same transaction: the lock (a row lock on PostgreSQL, the write
     lock on SQLite, whose first write statement takes it) serialises publishers of one person, so a higher
     version was always rendered from newer state."""
-    row = await locked_value(session, _home_key(user), {"version": 0, "published": 0})
+    row = await kv.locked_value(session, _home_key(user), {"version": 0, "published": 0})
     version = int((row.value or {}).get("version") or 0) + 1
     row.value = {**(row.value or {}), "version": version}
     await session.flush()
@@ -329,7 +328,7 @@ class Deliverer:
             elif message is not None and item.method == "update":
                 await messages.set_edited(session, message.id, now)
             elif item.method == "publish":
-                row = await session.get(KeyValue, _home_key(item.channel), with_for_update=True)
+                row = await kv.locked(session, _home_key(item.channel))
                 version = int(item.payload.get("version") or 0)
                 if row is not None and version > int((row.value or {}).get("published") or 0):
                     row.value = {**row.value, "published": version}

@@ -14,6 +14,7 @@ from bot.render.alerts import STORM_NEWEST, step_position, storm_message, storm_
 from bot.runs import first_failed_step
 from bot.services import Services
 from store import messages, storms as counts
+from store.messages import fresh
 from store.models import KeyValue, Run, SlackMessage, utcnow
 from store.outbox import replace_queued_payload
 from store.runs import runs_by_id
@@ -22,13 +23,6 @@ log = logging.getLogger(__name__)
 
 OPEN_STORMS = "storms.open"  # KeyValue: {"storms": {message id: workflow id}} of storms not yet recovered
 RUNS_PER_REPLY = 25
-
-
-async def fresh(session: AsyncSession, message: SlackMessage) -> None:
-    """Reload a message's state, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite has one
-    writer), so two events touching the same message in two transactions never lose one's change."""
-    await session.flush()
-    await session.refresh(message, with_for_update=True)
 
 
 def _failed_at(run: Run) -> str:

@@ -20,3 +20,8 @@ async def put(session: AsyncSession, key: str, value: dict) -> None:
     """Set the fact under `key`, whether or not another transaction wrote it meanwhile."""
     insert = insert_for(session)(KeyValue).values(key=key, value=value)
     await session.execute(insert.on_conflict_do_update(index_elements=["key"], set_={"value": insert.excluded.value}))
+
+
+async def locked(session: AsyncSession, key: str) -> KeyValue | None:
+    """The fact under `key`, if any, locked until the transaction ends."""
+    return await session.get(KeyValue, key, with_for_update=True)

@@ -43,3 +43,10 @@ async def set_posted(session: AsyncSession, message_id: int, ts: str | None) -> 
 
 async def set_edited(session: AsyncSession, message_id: int, at: datetime) -> None:
     await session.execute(update(SlackMessage).where(SlackMessage.id == message_id).values(last_edit_at=at))
+
+
+async def fresh(session: AsyncSession, message: SlackMessage) -> None:
+    """Reload a message's state, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite has one
+    writer), so two events touching the same message in two transactions never lose one's change."""
+    await session.flush()
+    await session.refresh(message, with_for_update=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
 from bot.housekeeping import daily_digest, prune
+from bot.render.digest import digest_message
 from bot.contract import RunModel
 from bot.runs import merge_run, rfc3339
 from store.models import Run, Subscription, WebhookDelivery, utcnow
@@ -72,3 +73,14 @@ async def test_the_digest_is_posted_once_per_day_even_if_the_job_runs_again(harn
         r.run.alerted = True
     assert await daily_digest(h.svc, now=now) == 1
     assert await daily_digest(h.svc, now=now) == 0
+
+
+def test_the_digest_counts_per_workflow_and_code_and_escapes_what_the_platform_named():
+    day = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    message = digest_message([("wf_a", "<!channel> triage", "provider_timeout", 2), ("wf_b", "Refunds", "x<y", 1),
+                              ("wf_b", "Refunds", "provider_timeout", 1)], day)
+    assert message["text"].startswith("Daily digest for 2026-11-25: 4 failed runs")
+    assert "`provider_timeout` ×3, `x&lt;y` ×1" in message["text"]
+    lines = message["blocks"][1]["text"]["text"]
+    assert "<!channel>" not in lines and "*&lt;!channel&gt; triage* (`wf_a`): 2 failures" in lines
+    assert "*Refunds* (`wf_b`): 2 failures" in lines
