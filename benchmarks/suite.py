@@ -490,6 +490,7 @@ async def bench_tracking(env: Env, report: Report) -> None:
 
     from bot.app import create_app
     from bot.config import load_settings
+    from bot.contract import run_of
     from bot.runs import merge_run
     from bot.tracking import track_cycle
     from bot.keys import SERVICES
@@ -535,7 +536,7 @@ async def bench_tracking(env: Env, report: Report) -> None:
         for start in range(0, len(runs), 1000):
             async with svc.sessions.begin() as session:
                 for data in runs[start:start + 1000]:
-                    await merge_run(session, data)
+                    await merge_run(session, run_of(data))
         # Runs updated more than the tracker's 5 s margin before the cycles: a steady state, not a first sync.
         await asyncio.sleep(max(0.0, 6.0 - (time.monotonic() - created)))
         seconds: list[float] = []

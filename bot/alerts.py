@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, storms
-from bot.storms import fresh
 from bot.contract import TERMINAL
 from bot.people import mention
 from bot.render.alerts import (
@@ -25,8 +23,11 @@ from bot.render.alerts import (
 )
 from bot.runs import RunChange
 from bot.services import Services
+from store import messages
+from store.messages import fresh
 from store.models import Run, SlackMessage
 from store.queries import failure_channels
+from store.runs import claim_alert
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,11 @@ async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMes
     """Alert a failed run once: the `alerted` flag, claimed in this transaction, and one message per channel."""
     # A webhook and a tracking poll may carry the same failure in two transactions at once: the conditional
     # UPDATE lets exactly one of them claim the alert (the other waits on the row, then sees it taken).
-    claimed = await session.execute(update(Run).where(Run.id == run.id, Run.alerted.is_(False)).values(alerted=True))
-    if claimed.rowcount != 1:
+    if not await claim_alert(session, run.id):
         return []
     posted = []
     for channel in await failure_channels(session, svc.settings, run.workflow_id):
-        if await _alert_message(session, run.id, channel) is not None:
+        if await messages.message_of(session, "alert", run.id, channel) is not None:
             continue
         if await storms.absorb(session, svc, run, channel):
             continue
@@ -89,24 +89,14 @@ async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMes
     return posted
 
 
-async def _alert_message(session: AsyncSession, run_id: str, channel: str) -> SlackMessage | None:
-    return (await session.scalars(select(SlackMessage).where(
-        SlackMessage.kind == "alert", SlackMessage.subject == run_id, SlackMessage.channel == channel))).first()
-
-
-async def _alerts_of(session: AsyncSession, run_id: str) -> list[SlackMessage]:
-    return list((await session.scalars(select(SlackMessage).where(
-        SlackMessage.kind == "alert", SlackMessage.subject == run_id).order_by(SlackMessage.id))).all())
-
-
 async def _replay_started(session: AsyncSession, svc: Services, replay: Run, actor: str | None) -> None:
     """A replay of an alerted run appeared (from Slack or the console): say so on the alert and in its thread."""
-    messages = await _alerts_of(session, replay.replay_of)
-    original = await session.get(Run, replay.replay_of) if messages else None
+    cards = await messages.messages_of(session, "alert", replay.replay_of)
+    original = await session.get(Run, replay.replay_of) if cards else None
     if original is None:
         return
     by = replay_by_words(actor, ((replay.data or {}).get("trigger") or {}).get("actor"))
-    for message in messages:
+    for message in cards:
         await fresh(session, message)  # the newest state: another event may have moved it
         replays = list((message.state or {}).get("replays") or [])
         if any(r["run_id"] == replay.id for r in replays):
@@ -123,11 +113,11 @@ async def _replay_started(session: AsyncSession, svc: Services, replay: Run, act
 
 async def _replay_ended(session: AsyncSession, svc: Services, replay: Run) -> None:
     """The replay of an alerted run ended: its outcome on the alert, and in the thread."""
-    messages = await _alerts_of(session, replay.replay_of)
-    original = await session.get(Run, replay.replay_of) if messages else None
+    cards = await messages.messages_of(session, "alert", replay.replay_of)
+    original = await session.get(Run, replay.replay_of) if cards else None
     if original is None:
         return
-    for message in messages:
+    for message in cards:
         await fresh(session, message)
         replays = [dict(r) for r in (message.state or {}).get("replays") or []]
         entry = next((r for r in replays if r["run_id"] == replay.id), None)

@@ -1,13 +1,15 @@
-"""The platform's objects and webhook bodies as the contract fixes them, for validating what arrives.
+"""The platform's objects and webhook bodies as the contract fixes them: what arrives is validated once, at
+the edge, into these models, and the core works on them (timestamps already parsed, timezone-aware).
 
 Validation names the first field that does not match (`data.run.status: ...`); unknown fields are kept,
-for forward compatibility.
+for forward compatibility, and `as_json` gives a model back as the JSON the store keeps.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
@@ -43,15 +45,18 @@ def status_refusal(run_id: str, status: str, action: str) -> str:
 
 
 def _rfc3339(value: Any) -> Any:
-    """Timestamps are RFC 3339 strings, read as the store reads them (not Unix numbers, which pydantic would
-    take), and must stay within range once in UTC."""
-    if isinstance(value, datetime) or value is None:
+    """Timestamps are RFC 3339 strings (not Unix numbers, which pydantic would take), read as UTC when they
+    carry no offset, and must stay within range once in UTC."""
+    if value is None:
         return value
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if not isinstance(value, str):
         raise ValueError("expected an RFC 3339 timestamp string such as 2026-11-25T10:00:00Z")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        parsed.astimezone(timezone.utc)
     except (ValueError, OverflowError):
         raise ValueError("expected an RFC 3339 timestamp such as 2026-11-25T10:00:00Z") from None
     return parsed
@@ -181,19 +186,51 @@ def _first_error(exc: ValidationError, prefix: str) -> ContractError:
     return ContractError(path or "body", err["msg"])
 
 
-def validate_event(body: Any) -> Envelope:
+EventData = Union[RunData, StepData, ApprovalData]
+_EVENT_DATA = {**{t: RunData for t in RUN_EVENTS}, "run.step.updated": StepData,
+               **{t: ApprovalData for t in APPROVAL_EVENTS}}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A validated webhook: `data` is None for an event type this contract does not know (accepted, ignored)."""
+
+    type: str
+    timestamp: datetime
+    data: EventData | None
+
+
+def _validated(model, value: Any, prefix: str):
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise _first_error(exc, prefix) from None
+
+
+def validate_event(body: Any) -> Event:
     """Check a webhook body against the contract; raises ContractError naming the field."""
     if not isinstance(body, dict):
         raise ContractError("body", "expected a JSON object")
-    try:
-        envelope = Envelope.model_validate(body)
-    except ValidationError as exc:
-        raise _first_error(exc, "") from None
-    model = {**{t: RunData for t in RUN_EVENTS}, "run.step.updated": StepData,
-             **{t: ApprovalData for t in APPROVAL_EVENTS}}.get(envelope.type)
-    if model is not None:
-        try:
-            model.model_validate(envelope.data)
-        except ValidationError as exc:
-            raise _first_error(exc, "data") from None
-    return envelope
+    envelope = _validated(Envelope, body, "")
+    return Event(envelope.type, envelope.timestamp, event_data(envelope.type, envelope.data))
+
+
+def event_data(event_type: str, data: Any) -> EventData | None:
+    """An event's `data` for its type (None for an unknown type); raises ContractError naming the field."""
+    model = _EVENT_DATA.get(event_type)
+    return None if model is None else _validated(model, data, "data")
+
+
+def run_of(data: RunModel | dict) -> RunModel:
+    """A run object the platform's API answered, validated; raises ContractError naming the field."""
+    return data if isinstance(data, RunModel) else _validated(RunModel, data, "run")
+
+
+def approval_of(data: ApprovalModel | dict) -> ApprovalModel:
+    """An approval task the platform's API answered, validated; raises ContractError naming the field."""
+    return data if isinstance(data, ApprovalModel) else _validated(ApprovalModel, data, "approval")
+
+
+def as_json(model: BaseModel) -> dict:
+    """The model as the JSON it came as (the fields it was given, unknown ones included): the store's copy."""
+    return model.model_dump(mode="json", exclude_unset=True)

@@ -16,13 +16,12 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
+from bot.contract import event_data
 from bot.events import apply_event
 from bot.services import Services
+from store import deliveries as stored
 from store.models import Run, WebhookDelivery, utcnow
+from store.runs import runs_by_id
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +36,12 @@ async def _preload_runs(session, deliveries: list[WebhookDelivery]) -> list[Run]
     """One query for the runs a batch of events touches, instead of one per event. The caller keeps the
     list while it processes the batch: the session's identity map holds clean objects only weakly."""
     ids = {((d.body.get("data") or {}).get("run") or {}).get("id") for d in deliveries} - {None}
-    ids = [i for i in ids if isinstance(i, str)]
-    return list((await session.scalars(select(Run).where(Run.id.in_(ids))))) if ids else []
+    return await runs_by_id(session, [i for i in ids if isinstance(i, str)])
+
+
+async def _apply_stored(session, svc: Services, delivery: WebhookDelivery) -> None:
+    """A stored webhook, validated once here (it was checked before it was stored), then applied."""
+    await apply_event(session, svc, delivery.type, event_data(delivery.type, delivery.body.get("data")))
 
 
 @dataclass
@@ -115,7 +118,6 @@ class Ingest:
             self._wake.set()
 
     async def _insert(self, batch: list[_Pending]) -> set[str]:
-        insert = pg_insert if self.svc.is_postgres else sqlite_insert
         now = utcnow()
         unique: dict[str, _Pending] = {}
         for p in batch:
@@ -125,10 +127,7 @@ class Ingest:
         rows = [{"id": p.id, "type": p.type, "body": p.body, "received_at": now + timedelta(microseconds=i),
                  "processed_at": None} for i, p in enumerate(unique.values())]
         async with self._turn(), self.svc.sessions.begin() as session:
-            result = await session.execute(
-                insert(WebhookDelivery).values(rows).on_conflict_do_nothing(index_elements=["id"])
-                .returning(WebhookDelivery.id))
-            inserted = set(result.scalars().all())
+            inserted = await stored.store_new(session, rows)
         self.stored += len(inserted)
         self.duplicates += len(batch) - len(inserted)
         return inserted
@@ -158,24 +157,18 @@ class Ingest:
             async with self._turn(), svc.sessions.begin() as session:
                 if self._storing_waits():
                     limit = min(limit, 5)  # a short turn: reading 50 bodies to process a few is waste
-                query = (select(WebhookDelivery).where(WebhookDelivery.processed_at.is_(None))
-                         .order_by(WebhookDelivery.received_at, WebhookDelivery.id).limit(limit))
-                if svc.is_postgres:
-                    query = query.with_for_update(skip_locked=True)
-                selected = list((await session.scalars(query)).all())
+                selected = await stored.claim_unprocessed(session, limit)
                 selected_ids = [d.id for d in selected]
                 # Held for the batch: the session's identity map keeps clean objects only weakly.
                 _preloaded = [] if svc.is_postgres else await _preload_runs(session, selected)
                 started = time.monotonic()
                 for d in selected:
-                    await apply_event(session, svc, d.type, d.body.get("data") or {})
+                    await _apply_stored(session, svc, d)
                     deliveries.append(d)
                     if self._storing_waits() and time.monotonic() - started > YIELD_AFTER_SECONDS:
                         break  # the rest stay unprocessed for the next turn
                 if deliveries:
-                    await session.execute(update(WebhookDelivery).where(
-                        WebhookDelivery.id.in_([d.id for d in deliveries])).values(processed_at=utcnow())
-                        .execution_options(synchronize_session=False))
+                    await stored.mark_processed(session, [d.id for d in deliveries], utcnow())
         except Exception:
             failed = selected_ids[:len(deliveries) + 1]  # rolled back: those done so far and the one that failed
             # One event failing alone may be the database going away (retry it), or an event that can never be
@@ -189,7 +182,6 @@ class Ingest:
         if deliveries:
             self.processed += len(deliveries)
             svc.metrics.events_processed.inc(len(deliveries))
-            svc.deliverer.kick()
         return len(deliveries)
 
     def _failed_again(self, delivery_id: str) -> int:
@@ -203,12 +195,11 @@ class Ingest:
                 d = await session.get(WebhookDelivery, delivery_id)
                 if d is None or d.processed_at is not None:
                     return
-                await apply_event(session, svc, d.type, d.body.get("data") or {})
+                await _apply_stored(session, svc, d)
                 d.processed_at = utcnow()
             self.processed += 1
         except Exception:
             # A poison event must not block the rest: it is marked processed, and the log says why.
             log.exception("webhook %s could not be processed; marking it done so others proceed", delivery_id)
             async with self._turn(), svc.sessions.begin() as session:
-                await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-                                      .values(processed_at=utcnow()))
+                await stored.mark_processed(session, [delivery_id], utcnow())

@@ -12,12 +12,11 @@ from datetime import datetime, timedelta, timezone
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import Metrics
+from store import kv, messages, outbox as rows
+from store.db import on_outbox_commit
 from store.models import KeyValue, OutboxItem, SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -49,22 +48,10 @@ async def post(session: AsyncSession, *, channel: str, payload: dict, kind: str,
 async def update_message(session: AsyncSession, message: SlackMessage, payload: dict) -> None:
     """Queue a replacement of the message: coalesced with any not-yet-delivered post or update of it,
     so a burst of changes becomes one edit."""
-    pending = (await session.scalars(
-        select(OutboxItem).where(OutboxItem.message_id == message.id, OutboxItem.status == "pending",
-                                 OutboxItem.method.in_(("post", "update")), OutboxItem.in_flight.is_(False))
-        .order_by(OutboxItem.id.desc()).limit(1)
-    )).first()
-    if pending is not None and await _replace_payload(session, pending, payload):
+    pending = await rows.queued_edit(session, message.id)
+    if pending is not None and await rows.replace_queued_payload(session, pending.id, payload):
         return
     session.add(OutboxItem(method="update", channel=message.channel, message_id=message.id, payload=payload))
-
-
-async def _replace_payload(session: AsyncSession, item: OutboxItem, payload: dict) -> bool:
-    """Coalesce into a queued row only while the deliverer has not started sending it: the deliverer reads
-    the payload in the transaction that marks the row in flight, and this UPDATE re-checks that flag."""
-    result = await session.execute(update(OutboxItem).where(
-        OutboxItem.id == item.id, OutboxItem.status == "pending", OutboxItem.in_flight.is_(False)).values(payload=payload))
-    return result.rowcount == 1
 
 
 async def thread_reply(session: AsyncSession, message: SlackMessage, payload: dict) -> OutboxItem:
@@ -91,10 +78,7 @@ async def next_home_version(session: AsyncSession, user: str) -> int:
     Called before the content is read, in the same transaction: the lock (a row lock on PostgreSQL, the write
     lock on SQLite, whose first write statement takes it) serialises publishers of one person, so a higher
     version was always rendered from newer state."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    await session.execute(insert(KeyValue).values(key=_home_key(user), value={"version": 0, "published": 0})
-                          .on_conflict_do_nothing(index_elements=["key"]))
-    row = await session.get(KeyValue, _home_key(user), with_for_update=True, populate_existing=True)
+    row = await kv.locked_value(session, _home_key(user), {"version": 0, "published": 0})
     version = int((row.value or {}).get("version") or 0) + 1
     row.value = {**(row.value or {}), "version": version}
     await session.flush()
@@ -105,11 +89,8 @@ async def publish_home(session: AsyncSession, *, user: str, view: dict, version:
     """Queue a person's App Home; `version` comes from next_home_version in the same transaction. A queued,
     older publish of the same person is replaced, and the deliverer drops any publish older than one sent."""
     payload = {"view": view, "version": version}
-    pending = (await session.scalars(
-        select(OutboxItem).where(OutboxItem.method == "publish", OutboxItem.status == "pending",
-                                 OutboxItem.channel == user, OutboxItem.in_flight.is_(False)).limit(1)
-    )).first()
-    if pending is not None and await _replace_payload(session, pending, payload):
+    pending = await rows.queued_publish(session, user)
+    if pending is not None and await rows.replace_queued_payload(session, pending.id, payload):
         return
     session.add(OutboxItem(method="publish", channel=user, payload=payload))
 
@@ -126,17 +107,18 @@ def _as_utc(value: datetime) -> datetime:
 
 
 class Deliverer:
-    """Delivers due outbox rows; one per process, safe with several replicas (rows are claimed)."""
+    """Delivers due outbox rows; one per process, safe with several replicas (rows are claimed). Woken by each
+    commit of its sessions that wrote to the outbox."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], client: AsyncWebClient, metrics: Metrics, *,
-                 backoff_max: float = 300.0, edit_interval: float = 2.0, is_postgres: bool = False,
+                 backoff_max: float = 300.0, edit_interval: float = 2.0, is_postgres: bool | None = None,
                  claim_seconds: float = 30.0):
+        # `is_postgres` is no longer read: the store decides the dialect from the session (store/db.py).
         self.sessions = sessions
         self.client = client
         self.metrics = metrics
         self.backoff_max = backoff_max
         self.edit_interval = edit_interval
-        self.is_postgres = is_postgres
         self.claim_seconds = claim_seconds  # a claimed row stays invisible to other replicas while delivered
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -145,6 +127,7 @@ class Deliverer:
         self.last_error: str | None = None
         self.delivered = 0
         self.received_at: dict[int, float] = {}  # message id -> loop time its cause arrived, for alert latency
+        on_outbox_commit(sessions, self.kick)
 
     def kick(self) -> None:
         self._wake.set()
@@ -178,15 +161,8 @@ class Deliverer:
     async def _claim(self, limit: int = 20) -> list[OutboxItem]:
         now = utcnow()
         async with self.sessions.begin() as session:
-            query = (select(OutboxItem).where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
-                     .order_by(OutboxItem.id).limit(limit))
-            if self.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            items = list((await session.scalars(query)).all())
-            for item in items:
-                # Invisible to other replicas while in flight; due again if this process dies.
-                item.next_attempt_at = now + timedelta(seconds=self.claim_seconds)
-            return items
+            return await rows.claim_due(session, now, limit=limit,
+                                        claim_until=now + timedelta(seconds=self.claim_seconds))
 
     async def deliver_due(self) -> int:
         items = await self._claim()
@@ -207,13 +183,10 @@ class Deliverer:
         async with self.sessions() as session:
             message = await session.get(SlackMessage, item.message_id) if item.message_id else None
             if item.method in ("update", "thread") and (message is None or message.ts is None):
-                never = message is None or (await session.scalar(select(OutboxItem.last_error).where(
-                    OutboxItem.message_id == message.id, OutboxItem.method == "post", OutboxItem.status == "failed")))
+                never = message is None or await rows.refused_post_error(session, message.id)
             else:
                 never = None
-            newer = item.method == "update" and bool(await session.scalar(select(func.count()).where(
-                OutboxItem.message_id == item.message_id, OutboxItem.method == "update",
-                OutboxItem.status == "pending", OutboxItem.id > item.id)))
+            newer = item.method == "update" and await rows.newer_edit_queued(session, item)
             if item.method == "publish":
                 # An App Home older than one already on screen (this one was retried, or raced) would roll it back.
                 version = item.payload.get("version")
@@ -230,8 +203,7 @@ class Deliverer:
         if newer:
             # A newer edit of the same message is queued (this one was retried): sending this would roll it back.
             async with self.sessions.begin() as session:
-                await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
-                    status="sent", sent_at=utcnow(), in_flight=False, last_error="superseded by a newer version"))
+                await rows.mark_sent(session, item.id, at=utcnow(), note="superseded by a newer version")
             return
         if item.method == "update" and message and message.last_edit_at and self.edit_interval:
             wait = (_as_utc(message.last_edit_at) + timedelta(seconds=self.edit_interval) - utcnow()).total_seconds()
@@ -344,22 +316,19 @@ class Deliverer:
         was already in flight: then Slack may hold the post, and it is looked up before being sent again."""
         was_in_flight = bool(item.in_flight)
         async with self.sessions.begin() as session:
-            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id)
-                                  .values(in_flight=True, attempts=OutboxItem.attempts + 1))
-            item.payload = await session.scalar(select(OutboxItem.payload).where(OutboxItem.id == item.id))
+            item.payload = await rows.begin_try(session, item.id)
         return was_in_flight and item.method in ("post", "thread", "dm")
 
     async def _mark_sent(self, item: OutboxItem, message: SlackMessage | None, ts: str | None) -> None:
         now = utcnow()
         async with self.sessions.begin() as session:
-            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
-                status="sent", sent_ts=ts, sent_at=now, in_flight=False, last_error=None))
+            await rows.mark_sent(session, item.id, at=now, ts=ts)
             if message is not None and item.method == "post":
-                await session.execute(update(SlackMessage).where(SlackMessage.id == message.id).values(ts=ts))
+                await messages.set_posted(session, message.id, ts)
             elif message is not None and item.method == "update":
-                await session.execute(update(SlackMessage).where(SlackMessage.id == message.id).values(last_edit_at=now))
+                await messages.set_edited(session, message.id, now)
             elif item.method == "publish":
-                row = await session.get(KeyValue, _home_key(item.channel), with_for_update=True)
+                row = await kv.locked(session, _home_key(item.channel))
                 version = int(item.payload.get("version") or 0)
                 if row is not None and version > int((row.value or {}).get("published") or 0):
                     row.value = {**row.value, "published": version}
@@ -391,8 +360,7 @@ class Deliverer:
             self.failed[str(where)] = error
             self.metrics.slack_calls.labels(item.method, "failed").inc()
         async with self.sessions.begin() as session:
-            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(
-                status="failed", last_error=error, in_flight=False))
+            await rows.mark_failed(session, item.id, error)
 
     def _backoff(self, attempts: int) -> float:
         return min(self.backoff_max, 0.25 * (2 ** min(attempts, 20)))
@@ -400,24 +368,19 @@ class Deliverer:
     async def _reschedule(self, item: OutboxItem, delay: float, *, count: bool = True) -> None:
         """Due again after `delay`. After a failed try (`count`), a post stays in flight (Slack may have it);
         an edit or a publish is released, so newer content can be coalesced into it again."""
-        values = {"next_attempt_at": utcnow() + timedelta(seconds=delay), "last_error": self.last_error}
-        if count and item.method not in ("post", "thread", "dm"):
-            values["in_flight"] = False
         async with self.sessions.begin() as session:
-            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
+            await rows.reschedule(session, item.id, at=utcnow() + timedelta(seconds=delay), last_error=self.last_error,
+                                  release=count and item.method not in ("post", "thread", "dm"))
         if count:
             item.attempts += 1
 
     async def _refresh_gauges(self) -> None:
         async with self.sessions() as session:
-            rows = dict((await session.execute(
-                select(OutboxItem.status, func.count()).where(OutboxItem.status.in_(("pending", "failed")))
-                .group_by(OutboxItem.status))).all())
-        self.metrics.outbox_pending.set(rows.get("pending", 0))
-        self.metrics.outbox_failed.set(rows.get("failed", 0))
+            counts = await rows.status_counts(session, ("pending", "failed"))
+        self.metrics.outbox_pending.set(counts.get("pending", 0))
+        self.metrics.outbox_failed.set(counts.get("failed", 0))
 
     async def counts(self) -> dict[str, int]:
         async with self.sessions() as session:
-            rows = dict((await session.execute(
-                select(OutboxItem.status, func.count()).group_by(OutboxItem.status))).all())
-        return {"pending": rows.get("pending", 0), "failed": rows.get("failed", 0), "sent": rows.get("sent", 0)}
+            counts = await rows.status_counts(session)
+        return {"pending": counts.get("pending", 0), "failed": counts.get("failed", 0), "sent": counts.get("sent", 0)}

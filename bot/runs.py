@@ -3,18 +3,16 @@ so a late or reordered event never rolls the state back, and report what changed
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import Approval, Run, Step, Workflow
+from bot.contract import ACTIVE, ApprovalModel, RunModel, StepModel, WorkflowRef, as_json
+from store import runs as stored
+from store.models import Approval, Run
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -67,25 +65,29 @@ def _cut(value: Any, limit: int) -> Any:
     return value[:limit] if isinstance(value, str) else value
 
 
-def _apply(run: Run, data: dict) -> None:
-    trigger = data.get("trigger") or {}
-    progress = data.get("progress") or {}
-    run.workflow_id = data["workflow"]["id"]
-    run.workflow_name = _cut(data["workflow"].get("name") or data["workflow"]["id"], 256)
-    run.status = data["status"]
-    run.created_at = parse_time(data.get("created_at"))
-    run.started_at = parse_time(data.get("started_at"))
-    run.completed_at = parse_time(data.get("completed_at"))
-    run.updated_at = parse_time(data.get("updated_at"))
-    run.duration_ms = data.get("duration_ms")
-    run.trigger_type = _cut(trigger.get("type"), 16)
-    actor_id = (trigger.get("actor") or {}).get("slack_user_id")
-    run.actor_slack_id = actor_id if isinstance(actor_id, str) and SLACK_USER.match(actor_id) else None
-    run.total_steps = int(progress.get("total_steps") or 0)
-    run.completed_steps = int(progress.get("completed_steps") or 0)
-    run.model = _cut(data.get("model"), 128)
-    run.failed_step_id = data.get("failed_step_id")
-    run.replay_of = data.get("replay_of")
+def _workflow_name(workflow: WorkflowRef) -> str:
+    return _cut(workflow.name or workflow.id, 256)
+
+
+def _apply(run: Run, model: RunModel, data: dict) -> None:
+    """The run row from the validated run; `data` is its JSON, with the steps the store keeps."""
+    trigger = model.trigger
+    actor_id = trigger.actor.slack_user_id if trigger and trigger.actor else None
+    run.workflow_id = model.workflow.id
+    run.workflow_name = _workflow_name(model.workflow)
+    run.status = model.status
+    run.created_at = model.created_at
+    run.started_at = model.started_at
+    run.completed_at = model.completed_at
+    run.updated_at = model.updated_at
+    run.duration_ms = model.duration_ms
+    run.trigger_type = _cut(trigger.type if trigger else None, 16)
+    run.actor_slack_id = actor_id if actor_id and SLACK_USER.match(actor_id) else None
+    run.total_steps = model.progress.total_steps if model.progress else 0
+    run.completed_steps = model.progress.completed_steps if model.progress else 0
+    run.model = _cut(model.model, 128)
+    run.failed_step_id = model.failed_step_id
+    run.replay_of = model.replay_of
     failed = first_failed_step(data)
     run.error_code = _cut(((failed or {}).get("error") or {}).get("code"), 64) if failed else None
     if run.status == "failed" and run.completed_at is None:
@@ -93,31 +95,17 @@ def _apply(run: Run, data: dict) -> None:
     run.data = data
 
 
-def _insert(session: AsyncSession):
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-
-
-async def _locked_run(session: AsyncSession, data: dict, incoming: datetime) -> tuple[Run, bool]:
-    """The stored run, locked for this transaction (FOR UPDATE on PostgreSQL; SQLite has one writer),
-    created when unknown. A webhook and a poll (or a replay's answer) merging the same new run at once
-    both succeed: the second waits for the first and then sees its row."""
-    if session.bind.dialect.name == "postgresql":
-        run = await session.get(Run, data["id"], with_for_update=True, populate_existing=True)
-    else:
-        # SQLite has one writer; the identity map may already hold the run (a batch preloads its runs).
-        run = await session.get(Run, data["id"])
+async def _locked_run(session: AsyncSession, model: RunModel) -> tuple[Run, bool]:
+    """The stored run, locked for this transaction, created when unknown. A webhook and a poll (or a replay's
+    answer) merging the same new run at once both succeed: the second waits for the first and sees its row."""
+    run = await stored.locked_run(session, model.id)
     if run is not None:
         return run, False
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    placeholder = {"id": data["id"], "workflow_id": data["workflow"]["id"],
-                   "workflow_name": _cut(data["workflow"].get("name") or data["workflow"]["id"], 256),
-                   "status": data["status"],
-                   "created_at": parse_time(data.get("created_at")) or incoming, "updated_at": epoch,
+    placeholder = {"id": model.id, "workflow_id": model.workflow.id, "workflow_name": _workflow_name(model.workflow),
+                   "status": model.status, "created_at": model.created_at, "updated_at": epoch,
                    "total_steps": 0, "completed_steps": 0, "alerted": False, "data": {}}
-    result = await session.execute(_insert(session)(Run).values(**placeholder)
-                                   .on_conflict_do_nothing(index_elements=["id"]))
-    run = await session.get(Run, data["id"], with_for_update=True, populate_existing=True)
-    return run, result.rowcount == 1
+    return await stored.insert_run_if_absent(session, placeholder)
 
 
 def _fold(steps: list[dict], step: dict) -> list[dict]:
@@ -126,98 +114,90 @@ def _fold(steps: list[dict], step: dict) -> list[dict]:
     return folded
 
 
-async def merge_run(session: AsyncSession, data: dict, *, known_workflows: set[str] | None = None,
-                    step: dict | None = None) -> RunChange:
-    """Store the platform's run object unless the store already holds a state as new or newer.
+async def merge_run(session: AsyncSession, model: RunModel, *, known_workflows: set[str] | None = None,
+                    step: StepModel | None = None) -> RunChange:
+    """Store the platform's run unless the store already holds a state as new or newer.
     `step` (a `run.step.updated` event's step) is folded into the run's steps, the stored ones when the
     event's run carries none."""
+    data = as_json(model)
     if "steps" in data and data["steps"] is None:
-        data = {k: v for k, v in data.items() if k != "steps"}  # `"steps": null` says no more than no steps
-    incoming = parse_time(data["updated_at"])
-    run, created = await _locked_run(session, data, incoming)
+        del data["steps"]  # `"steps": null` says no more than no steps
+    incoming = model.updated_at
+    steps = {s.id: s for s in model.steps or []}
+    run, created = await _locked_run(session, model)
     if step is not None:
+        steps[step.id] = step
         known = data.get("steps") or ([] if created else (run.data or {}).get("steps")) or []
-        data = {**data, "steps": _fold(list(known), step)}
+        data = {**data, "steps": _fold(list(known), as_json(step))}
     if not created and incoming <= run.updated_at:
         if "steps" in data and "steps" not in (run.data or {}) and incoming == run.updated_at:
             run.data = {**run.data, "steps": data["steps"]}
-            await _store_steps(session, run.id, data["steps"], None)
+            await _store_steps(session, run.id, data["steps"], None, steps)
         return RunChange(run, run.status, run.status, changed=False)
     old_status = None if created else run.status
     old_steps = None if created else (run.data or {}).get("steps")
     if not created and "steps" not in data and "steps" in (run.data or {}):
         # Lists may omit steps: keep the ones we know.
         data = {**data, "steps": run.data["steps"]}
-    _apply(run, data)
+    _apply(run, model, data)
     if "steps" in data:
-        await _store_steps(session, run.id, data["steps"], old_steps)
-    workflow = data["workflow"]
-    if known_workflows is None or workflow["id"] not in known_workflows:
-        values = {"id": workflow["id"], "name": _cut(workflow.get("name") or workflow["id"], 256)}
-        await session.execute(_insert(session)(Workflow).values(**values)
-                              .on_conflict_do_update(index_elements=["id"], set_={"name": values["name"]}))
+        await _store_steps(session, run.id, data["steps"], old_steps, steps)
+    workflow = model.workflow
+    if known_workflows is None or workflow.id not in known_workflows:
+        await stored.save_workflow(session, workflow.id, _workflow_name(workflow))
         if known_workflows is not None:
-            known_workflows.add(workflow["id"])
+            known_workflows.add(workflow.id)
     return RunChange(run, old_status, run.status, changed=True)
 
 
-async def merge_step(session: AsyncSession, run_data: dict, step: dict, **kw: Any) -> RunChange:
+async def merge_step(session: AsyncSession, run: RunModel, step: StepModel, **kw: Any) -> RunChange:
     """A `run.step.updated` event: the run state, with the step folded into its steps."""
-    return await merge_run(session, run_data, step=step, **kw)
+    return await merge_run(session, run, step=step, **kw)
 
 
-@functools.cache
-def _step_upsert(dialect: str):
-    """INSERT … ON CONFLICT DO UPDATE on the steps table, built once: a core statement (no ORM bulk path)."""
-    table = Step.__table__
-    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-    return upsert.on_conflict_do_update(index_elements=["run_id", "id"], set_={
-        c: upsert.excluded[c] for c in ("index", "name", "type", "status", "started_at", "completed_at", "error")})
-
-
-async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], old: list[dict] | None = None) -> None:
+async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], old: list[dict] | None,
+                       models: dict[str, StepModel]) -> None:
     """Write the steps that changed since `old` (a step event touches one row, not the run's every step).
-    Upserts by core statements, so a run merged twice in one transaction never collides in the identity map."""
+    `steps` is the JSON the run keeps; `models` the validated steps that came with this state (a step kept
+    from an earlier state is validated again only when its row must be written)."""
     before = {s.get("id"): s for s in (old or [])}
     changed = [s for s in steps if before.get(s["id"]) != s]
     gone = set(before) - {s["id"] for s in steps}
-    if gone - {None}:
-        await session.execute(delete(Step).where(Step.run_id == run_id, Step.id.in_(gone - {None})))
-    if changed:
-        await session.execute(_step_upsert(session.bind.dialect.name), [
-            {"run_id": run_id, "id": s["id"], "index": int(s.get("index", 0)), "name": _cut(s.get("name") or s["id"], 256),
-             "type": _cut(s.get("type"), 32), "status": s.get("status") or "pending",
-             "started_at": parse_time(s.get("started_at")), "completed_at": parse_time(s.get("completed_at")),
-             "error": s.get("error")} for s in changed])
+    await stored.delete_steps(session, run_id, gone - {None})
+    rows = []
+    for s in changed:
+        m = models.get(s["id"]) or StepModel.model_validate(s)
+        rows.append({"run_id": run_id, "id": m.id, "index": m.index, "name": _cut(m.name or m.id, 256),
+                     "type": _cut(m.type, 32), "status": m.status, "started_at": m.started_at,
+                     "completed_at": m.completed_at, "error": s.get("error")})
+    await stored.save_steps(session, rows)
 
 
-async def merge_approval(session: AsyncSession, data: dict) -> tuple[Approval, str | None]:
+async def merge_approval(session: AsyncSession, model: ApprovalModel) -> tuple[Approval, str | None]:
     """Store the platform's approval task; returns it and the status the store had (None: new)."""
-    task = await session.get(Approval, data["id"])
+    task = await session.get(Approval, model.id)
     old = task.status if task is not None else None
     if task is None:
-        task = Approval(id=data["id"])
+        task = Approval(id=model.id)
         session.add(task)
-    elif old != "pending" and data.get("status") == "pending":
+    elif old != "pending" and model.status == "pending":
         return task, old  # a decision or expiry is final: a late "requested" never reopens it
-    task.run_id = data["run_id"]
-    task.step_id = data.get("step_id")
-    task.workflow_id = data["workflow"]["id"]
-    task.workflow_name = _cut(data["workflow"].get("name") or data["workflow"]["id"], 256)
-    task.kind = data["kind"]
-    task.action = data["action"]
-    task.requested_by = data.get("requested_by")
-    task.requested_at = parse_time(data.get("requested_at"))
-    task.expires_at = parse_time(data.get("expires_at"))
-    task.status = data["status"]
-    task.decided_by = data.get("decided_by")
-    task.decided_at = parse_time(data.get("decided_at"))
-    task.comment = data.get("comment")
-    task.data = data
+    task.run_id = model.run_id
+    task.step_id = model.step_id
+    task.workflow_id = model.workflow.id
+    task.workflow_name = _workflow_name(model.workflow)
+    task.kind = model.kind
+    task.action = model.action
+    task.requested_by = model.requested_by
+    task.requested_at = model.requested_at
+    task.expires_at = model.expires_at
+    task.status = model.status
+    task.decided_by = model.decided_by
+    task.decided_at = model.decided_at
+    task.comment = model.comment
+    task.data = as_json(model)
     return task, old
 
 
 async def active_run_ids(session: AsyncSession) -> list[str]:
-    from bot.contract import ACTIVE
-
-    return list((await session.scalars(select(Run.id).where(Run.status.in_(ACTIVE)))).all())
+    return await stored.run_ids_with_status(session, ACTIVE)

@@ -17,12 +17,11 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import text
-
 from bot import housekeeping, tracking
 from bot.approvals import reactions as approvals
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.services import Services
+from store.leases import release_leases, take_lease
 from store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -98,19 +97,14 @@ class Scheduler:
     async def acquire(self, name: str) -> bool:
         """Take or renew the job's lease; False when another live replica holds it."""
         now = utcnow()
-        expires = now + timedelta(seconds=self.svc.settings.LEASE_SECONDS)
         async with self.svc.sessions.begin() as session:
-            row = await session.execute(text(
-                "INSERT INTO leases (name, holder, expires_at) VALUES (:name, :holder, :expires) "
-                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
-                "WHERE leases.holder = excluded.holder OR leases.expires_at < :now "
-                "RETURNING holder"), {"name": name, "holder": self.holder, "expires": expires, "now": now})
-            return row.first() is not None
+            return await take_lease(session, name, self.holder, now=now,
+                                    until=now + timedelta(seconds=self.svc.settings.LEASE_SECONDS))
 
     async def release_all(self) -> None:
         try:
             async with self.svc.sessions.begin() as session:
-                await session.execute(text("DELETE FROM leases WHERE holder = :holder"), {"holder": self.holder})
+                await release_leases(session, self.holder)
         except Exception:
             log.warning("could not release the scheduler's leases; they expire after LEASE_SECONDS")
 

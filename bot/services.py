@@ -15,6 +15,7 @@ from bot.metrics import Metrics
 from bot.outbox import Deliverer
 from bot.people import People
 from bot.platform import PlatformClient
+from store import db
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class Services:
 
     @property
     def is_postgres(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
+        return db.is_postgres(self.engine)
 
     def spawn(self, coro, *, name: str | None = None, cancel_on_stop: bool = False) -> asyncio.Task:
         """Run work after Slack's acknowledgement; kept referenced and awaited at shutdown.

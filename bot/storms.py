@@ -4,34 +4,25 @@ the burst listed in its thread, instead of a wall of alerts. The card says when 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.render.alerts import STORM_NEWEST, step_position, storm_message, storm_recovered_reply, storm_runs_reply
 from bot.runs import first_failed_step
 from bot.services import Services
-from store.models import KeyValue, OutboxItem, Run, SlackMessage, StormCounter, utcnow
+from store import messages, storms as counts
+from store.messages import fresh
+from store.models import KeyValue, Run, SlackMessage, utcnow
+from store.outbox import replace_queued_payload
+from store.runs import runs_by_id
 
 log = logging.getLogger(__name__)
 
 OPEN_STORMS = "storms.open"  # KeyValue: {"storms": {message id: workflow id}} of storms not yet recovered
 RUNS_PER_REPLY = 25
-
-
-async def fresh(session: AsyncSession, message: SlackMessage) -> None:
-    """Reload a message's state, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite has one
-    writer), so two events touching the same message in two transactions never lose one's change."""
-    await session.flush()
-    await session.refresh(message, with_for_update=True)
-
-
-def _key(channel: str, workflow_id: str, code: str):
-    return (StormCounter.channel == channel, StormCounter.workflow_id == workflow_id, StormCounter.error_code == code)
 
 
 def _failed_at(run: Run) -> str:
@@ -59,41 +50,31 @@ async def absorb(session: AsyncSession, svc: Services, run: Run, channel: str) -
     now = utcnow()
     code = run.error_code or "unknown"
     window = timedelta(seconds=svc.settings.STORM_WINDOW_SECONDS)
-    if svc.is_postgres:
-        # A webhook and a tracking poll may count failures of one kind in two transactions at once: without this
-        # lock each sees the threshold passed and starts a storm of its own. SQLite has one writer already.
-        key = int.from_bytes(hashlib.sha256(f"storm|{channel}|{run.workflow_id}|{code}".encode()).digest()[:8],
-                             "big", signed=True)
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-    await session.execute(delete(StormCounter).where(*_key(channel, run.workflow_id, code), StormCounter.at < now - window))
-    session.add(StormCounter(channel=channel, workflow_id=run.workflow_id, error_code=code, run_id=run.id, at=now))
-    await session.flush()
+    # A webhook and a tracking poll may count failures of one kind in two transactions at once: without this
+    # lock each sees the threshold passed and starts a storm of its own.
+    await counts.lock_kind(session, channel, run.workflow_id, code)
+    await counts.count_failure(session, channel, run.workflow_id, code, run.id, at=now, window_start=now - window)
     storm = await _active_storm(session, channel, run.workflow_id, code, now - window)
     if storm is not None:
         await _add_to_storm(session, svc, storm, run, now)
         return True
-    recent = (await session.execute(
-        select(StormCounter.run_id, StormCounter.at).where(*_key(channel, run.workflow_id, code),
-                                                           StormCounter.at >= now - window)
-        .order_by(StormCounter.at, StormCounter.id))).all()
+    recent = await counts.failures_since(session, channel, run.workflow_id, code, now - window)
     if len(recent) <= svc.settings.STORM_THRESHOLD:
         return False
-    await _start_storm(session, svc, run, channel, code, [r.run_id for r in recent], recent[0].at, now)
+    await _start_storm(session, svc, run, channel, code, [run_id for run_id, _ in recent], recent[0][1], now)
     return True
 
 
 async def _active_storm(session: AsyncSession, channel: str, workflow_id: str, code: str,
                         since: datetime) -> SlackMessage | None:
     """The channel's storm of this kind that had a failure within the window and has not recovered."""
-    prefix = f"{workflow_id}|{code}|"
-    rows = (await session.scalars(select(SlackMessage).where(
-        SlackMessage.kind == "storm", SlackMessage.channel == channel,
-        SlackMessage.subject.startswith(prefix, autoescape=True)).order_by(SlackMessage.id.desc()).limit(1))).all()
-    for storm in rows:
-        await fresh(session, storm)  # its newest count, locked until this transaction ends
-        state = storm.state or {}
-        if not state.get("recovered") and datetime.fromisoformat(state["last_at"]) >= since:
-            return storm
+    storm = await messages.newest_with_prefix(session, "storm", channel, f"{workflow_id}|{code}|")
+    if storm is None:
+        return None
+    await fresh(session, storm)  # its newest count, locked until this transaction ends
+    state = storm.state or {}
+    if not state.get("recovered") and datetime.fromisoformat(state["last_at"]) >= since:
+        return storm
     return None
 
 
@@ -103,7 +84,7 @@ async def _start_storm(session: AsyncSession, svc: Services, run: Run, channel: 
     state = {"workflow_id": run.workflow_id, "workflow_name": run.workflow_name, "error_code": code,
              "retryable": error.get("retryable"), "count": len(run_ids), "first_at": first_at.isoformat(),
              "last_at": now.isoformat(), "recovered": None, "batch": None}
-    runs = {r.id: r for r in (await session.scalars(select(Run).where(Run.id.in_(run_ids)))).all()}
+    runs = {r.id: r for r in await runs_by_id(session, run_ids)}
     recent = _newest([], list(runs.values()))
     state.update(recent=recent, newest=[rid for _, rid in recent])
     storm = await outbox.post(session, channel=channel, kind="storm",
@@ -144,9 +125,11 @@ async def _add_to_storm(session: AsyncSession, svc: Services, storm: SlackMessag
     batch = state.get("batch") or {}
     runs = list(batch.get("runs") or [])
     # Append to the thread reply not yet sent, so a storm adds a few replies, not one per failure.
-    if batch.get("outbox_id") and len(runs) < RUNS_PER_REPLY and await _rewrite_pending(
+    # The deliverer reads a reply's payload when it marks the row in flight, so a row not in flight (and never
+    # tried) is safe to rewrite.
+    if batch.get("outbox_id") and len(runs) < RUNS_PER_REPLY and await replace_queued_payload(
             session, batch["outbox_id"],
-            storm_runs_reply(runs + [entry], run_url_of=svc.settings.run_url, note=batch.get("note"))):
+            storm_runs_reply(runs + [entry], run_url_of=svc.settings.run_url, note=batch.get("note")), untried=True):
         state["batch"] = {**batch, "runs": runs + [entry]}
     else:
         item = await outbox.thread_reply(session, storm, storm_runs_reply([entry], run_url_of=svc.settings.run_url))
@@ -159,15 +142,6 @@ async def _add_to_storm(session: AsyncSession, svc: Services, storm: SlackMessag
     svc.metrics.alerts.labels("storm_run").inc()
 
 
-async def _rewrite_pending(session: AsyncSession, outbox_id: int, payload: dict) -> bool:
-    """Replace a queued thread reply's text if the deliverer has not started sending it (it reads the
-    payload when it marks the row in flight, so a row still not in flight is safe to rewrite)."""
-    result = await session.execute(update(OutboxItem).where(
-        OutboxItem.id == outbox_id, OutboxItem.status == "pending", OutboxItem.in_flight.is_(False),
-        OutboxItem.attempts == 0).values(payload=payload).execution_options(synchronize_session=False))
-    return result.rowcount == 1
-
-
 async def on_success(session: AsyncSession, svc: Services, run: Run) -> None:
     """The workflow's next run succeeded: its open storm cards say it recovered, and counting starts over."""
     open_storms = await session.get(KeyValue, OPEN_STORMS)
@@ -176,7 +150,7 @@ async def on_success(session: AsyncSession, svc: Services, run: Run) -> None:
     if not mine:
         return
     at = (run.completed_at or utcnow()).isoformat()
-    for storm in (await session.scalars(select(SlackMessage).where(SlackMessage.id.in_(mine)))).all():
+    for storm in await messages.messages_by_id(session, mine):
         await fresh(session, storm)
         if storm.state.get("recovered"):
             continue
@@ -187,6 +161,6 @@ async def on_success(session: AsyncSession, svc: Services, run: Run) -> None:
     for mid in mine:
         listed.pop(str(mid), None)
     open_storms.value = {"storms": listed}
-    await session.execute(delete(StormCounter).where(StormCounter.workflow_id == run.workflow_id))
+    await counts.forget_failures(session, run.workflow_id)
     log.info("workflow %s recovered with %s: %d storm card(s) updated", run.workflow_id, run.id, len(mine))
 

@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import events
 from bot.platform import PlatformError, PlatformUnreachable
-from bot.contract import TERMINAL
-from bot.runs import merge_run, parse_time, rfc3339
+from bot.contract import TERMINAL, RunModel, approval_of, run_of
+from bot.runs import merge_run, rfc3339
 from bot.services import Services
+from store import kv
 from store.models import KeyValue, utcnow
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ async def sync(svc: Services, *, started=None) -> dict:
     """`started`: runs created from then on come by webhook and are left to it."""
     since = utcnow() - timedelta(days=svc.settings.RETENTION_DAYS)
     count = 0
-    batch: list[dict] = []
+    batch: list[RunModel] = []
 
     started = started or utcnow()
 
@@ -31,19 +32,17 @@ async def sync(svc: Services, *, started=None) -> dict:
         for attempt in range(3):
             try:
                 async with svc.sessions.begin() as session:
-                    for data in batch:
-                        created = parse_time(data.get("created_at"))
-                        if created is not None and created >= started:
+                    for run in batch:
+                        if run.created_at >= started:
                             continue  # born while we sync: its webhooks bring it, and two writers would collide
-                        if _ended_before(data, started):
-                            change = await merge_run(session, data,
-                                                     known_workflows=svc.known_workflows)
+                        if _ended_before(run, started):
+                            change = await merge_run(session, run, known_workflows=svc.known_workflows)
                             if change.changed and change.run.status == "failed" and change.is_new:
                                 change.run.alerted = True  # a past failure: findable with /runs failed, never alerted
                         else:
                             # Still going, or ended while we sync: as if its webhook had come, so its
                             # webhook (same updated_at, then a no-op) cannot be swallowed by the sync.
-                            await events.on_run(session, svc, data, source="poll")
+                            await events.on_run(session, svc, run, source="poll")
                 break
             except IntegrityError:
                 # A webhook stored one of these runs between our read and our insert: merge again.
@@ -52,28 +51,27 @@ async def sync(svc: Services, *, started=None) -> dict:
         batch.clear()
 
     async for run in svc.platform.iter_runs(created_after=rfc3339(since), include_steps=True, limit=200):
-        batch.append(run)
+        batch.append(run_of(run))
         count += 1
         if len(batch) >= 200:
             await flush()
     if batch:
         await flush()
-    tasks = await svc.platform.all_approvals(status="pending")
+    tasks = [approval_of(t) for t in await svc.platform.all_approvals(status="pending")]
     for task in tasks:
         async with svc.sessions.begin() as session:
             await events.on_found_approval(session, svc, task, source="sync")
     async with svc.sessions.begin() as session:
-        await session.merge(KeyValue(key="sync.done", value={"at": utcnow().isoformat(), "runs": count}))
-    svc.deliverer.kick()
+        # Upserted: a `runbot sync` and the first sync may end together.
+        await kv.put(session, "sync.done", {"at": utcnow().isoformat(), "runs": count})
     log.info("sync: %d runs and %d pending approvals from the platform", count, len(tasks))
     return {"runs": count, "approvals": len(tasks)}
 
 
-def _ended_before(data: dict, moment) -> bool:
-    if data.get("status") not in TERMINAL:
+def _ended_before(run: RunModel, moment) -> bool:
+    if run.status not in TERMINAL:
         return False
-    ended = parse_time(data.get("completed_at")) or parse_time(data.get("updated_at"))
-    return ended is not None and ended < moment
+    return (run.completed_at or run.updated_at) < moment
 
 
 def start_first_sync(svc: Services) -> asyncio.Task:

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import events
-from sqlalchemy import select
-
-from bot.runs import active_run_ids, parse_time, rfc3339
+from bot.contract import RunModel, approval_of, as_json, run_of
+from bot.runs import active_run_ids, rfc3339
 from bot.services import Services
-from store.models import Approval, KeyValue, Run, utcnow
+from store import kv
+from store.models import Approval, KeyValue, utcnow
+from store.runs import updated_at_of
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +33,15 @@ class TrackerState:
     cycles: int = 0
 
 
-async def _apply_runs(svc: Services, runs: list[dict]) -> int:
+async def _apply_runs(svc: Services, runs: list[RunModel]) -> int:
     """Merge polled runs; a batch's stored `updated_at` values are read in one query, so the runs that
     did not change (most of them, most of the time) cost nothing more."""
     changed = 0
     for start in range(0, len(runs), BATCH):
         batch = runs[start:start + BATCH]
         async with svc.sessions() as session:
-            stored = dict((await session.execute(
-                select(Run.id, Run.updated_at).where(Run.id.in_([r["id"] for r in batch])))).all())
-        newer = [r for r in batch if r["id"] not in stored or parse_time(r["updated_at"]) > stored[r["id"]]]
+            stored = await updated_at_of(session, [r.id for r in batch])
+        newer = [r for r in batch if r.id not in stored or r.updated_at > stored[r.id]]
         if not newer:
             continue
         async with svc.sessions.begin() as session:
@@ -58,31 +58,29 @@ async def track_cycle(svc: Services, state: TrackerState | None = None) -> dict:
         mark = await session.get(KeyValue, "tracker.last_cycle")
         last_cycle = datetime.fromisoformat(mark.value["at"]) if mark else None
 
-    polled = await svc.platform.runs_by_id(ids, include_steps=True) if ids else []
+    polled = [run_of(r) for r in await svc.platform.runs_by_id(ids, include_steps=True)] if ids else []
     changed = await _apply_runs(svc, polled)
 
-    recent: list[dict] = []
+    recent: list[RunModel] = []
     if last_cycle is not None:
-        seen = {r["id"] for r in polled}
+        seen = {r.id for r in polled}
         async for run in svc.platform.iter_runs(updated_after=rfc3339(last_cycle - UPDATED_AFTER_MARGIN),
                                                 include_steps=True, limit=200):
             if run["id"] not in seen:
-                recent.append(run)
+                recent.append(run_of(run))
         changed += await _apply_runs(svc, recent)
 
-    tasks = await svc.platform.all_approvals(status="pending")
+    tasks = [approval_of(t) for t in await svc.platform.all_approvals(status="pending")]
     for task in tasks:
         async with svc.sessions.begin() as session:
-            known = await session.get(Approval, task["id"])
-            if known is not None and known.status == task["status"] and known.data == task:
+            known = await session.get(Approval, task.id)
+            if known is not None and known.status == task.status and known.data == as_json(task):
                 continue
             await events.on_found_approval(session, svc, task, source="poll")
             changed += 1
 
     async with svc.sessions.begin() as session:
-        await session.merge(KeyValue(key="tracker.last_cycle", value={"at": cycle_started.isoformat()}))
-    if changed:
-        svc.deliverer.kick()
+        await kv.put(session, "tracker.last_cycle", {"at": cycle_started.isoformat()})
     summary = {"tracked": len(ids), "polled": len(polled), "recent": len(recent), "approvals": len(tasks),
                "changed": changed}
     log.debug("tracking cycle: %s", summary)

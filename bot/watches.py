@@ -3,20 +3,17 @@ transaction of the change, through the outbox; when the run ends the watch says 
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from bot import outbox
 from bot.contract import TERMINAL
 from bot.render.runs import watch_update
-from store.models import Watch
+from store.runs import watches_of
 
 
 async def on_run_change(session, svc, change) -> None:
     if not change.status_changed:
         return
     run = change.run
-    watches = (await session.scalars(select(Watch).where(Watch.run_id == run.id))).all()
-    for watch in watches:
+    for watch in await watches_of(session, run.id):
         if watch.last_status == run.status:
             continue  # this watcher already heard of this status
         await outbox.direct_message(session, user=watch.user_id,
@@ -26,5 +23,3 @@ async def on_run_change(session, svc, change) -> None:
             await session.delete(watch)
         else:
             watch.last_status = run.status
-    if watches:
-        svc.deliverer.kick()

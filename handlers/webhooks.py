@@ -9,7 +9,7 @@ import logging
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from bot.contract import KNOWN_EVENTS, ContractError, validate_event
+from bot.contract import ContractError, validate_event
 from bot.keys import INGEST, SERVICES
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def platform_webhook(request: web.Request) -> web.Response:
                       f"content type must be application/json, not {request.content_type or 'none'}")
     try:
         parsed = json.loads(body, parse_constant=_no_constants)
-        envelope = validate_event(parsed)
+        event = validate_event(parsed)
     except RecursionError:
         metrics.webhooks.labels("bad_body").inc()
         log.warning("webhook %s refused (400): body nested too deeply", headers["webhook-id"][:128])
@@ -100,10 +100,10 @@ async def platform_webhook(request: web.Request) -> web.Response:
         log.warning("webhook %s refused (400): %s: %s", headers["webhook-id"][:128], field, problem)
         return _error(400, "invalid_body", f"{field}: {problem}")
     webhook_id = headers["webhook-id"][:128]
-    if envelope.type not in KNOWN_EVENTS:
-        log.info("webhook %s of unknown type %r accepted and ignored", webhook_id, envelope.type)
+    if event.data is None:
+        log.info("webhook %s of unknown type %r accepted and ignored", webhook_id, event.type)
     try:
-        stored = await request.app[INGEST].store(webhook_id, envelope.type, parsed)
+        stored = await request.app[INGEST].store(webhook_id, event.type, parsed)
     except Exception:
         metrics.webhooks.labels("store_failed").inc()
         log.exception("webhook %s could not be stored; asking the platform to retry", webhook_id)

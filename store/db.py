@@ -1,4 +1,6 @@
-"""Database engine, sessions and migrations: SQLite (WAL) by default, PostgreSQL through asyncpg."""
+"""Database engine, sessions and migrations: SQLite (WAL) by default, PostgreSQL through asyncpg. The dialect
+is decided here, once (`is_postgres`, `insert_for`), and sessions wake the outbox's deliverer after a commit
+that wrote to the outbox (`on_outbox_commit`)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from typing import Callable
+
 from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from store.models import OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +37,15 @@ def _in_process() -> asyncio.Lock:
     return _locks[loop]
 
 
-def is_sqlite(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "sqlite"
+def is_postgres(bind: AsyncEngine | AsyncSession) -> bool:
+    """Whether an engine, or the engine a session is bound to, is PostgreSQL (else SQLite)."""
+    engine = bind.bind if isinstance(bind, AsyncSession) else bind
+    return engine.dialect.name == "postgresql"
+
+
+def insert_for(session: AsyncSession):
+    """The dialect's INSERT, for ON CONFLICT clauses (both dialects spell them the same way)."""
+    return pg_insert if is_postgres(session) else sqlite_insert
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -49,8 +65,47 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800)
 
 
+# session.info key: this transaction added or changed outbox rows.
+OUTBOX_WRITTEN = "outbox_written"
+
+
+def _note_outbox_rows(session: Session, _context, _instances) -> None:
+    if any(isinstance(obj, OutboxItem) for obj in (*session.new, *session.dirty)):
+        session.info[OUTBOX_WRITTEN] = True
+
+
+def _note_outbox_statements(state: ORMExecuteState) -> None:
+    mapper = state.bind_mapper
+    if (state.is_insert or state.is_update) and mapper is not None and mapper.class_ is OutboxItem:
+        state.session.info[OUTBOX_WRITTEN] = True
+
+
+def _forget_outbox_rows(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint, was rolled back
+        session.info.pop(OUTBOX_WRITTEN, None)
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions of one engine. Their class is their own, so the deliverer of one app listens to its sessions
+    only (see `on_outbox_commit`)."""
+    session_class = type("StoreSession", (Session,), {"outbox_listeners": []})
+    event.listen(session_class, "before_flush", _note_outbox_rows)
+    event.listen(session_class, "do_orm_execute", _note_outbox_statements)
+    event.listen(session_class, "after_soft_rollback", _forget_outbox_rows)
+
+    def _after_commit(session: Session) -> None:
+        if session.info.pop(OUTBOX_WRITTEN, False):
+            for listener in session_class.outbox_listeners:
+                listener()
+
+    event.listen(session_class, "after_commit", _after_commit)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=session_class)
+
+
+def on_outbox_commit(sessions: async_sessionmaker[AsyncSession], listener: Callable[[], None]) -> None:
+    """Call `listener` after each commit of these sessions that added or changed outbox rows: never before
+    the rows are visible to the deliverer, and without the writer having to remember it."""
+    sessions.kw["sync_session_class"].outbox_listeners.append(listener)
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -70,14 +125,14 @@ async def upgrade(engine: AsyncEngine) -> None:
         command.upgrade(cfg, "head")
 
     async with _in_process(), engine.connect() as conn:
-        if not is_sqlite(engine):
+        if is_postgres(engine):
             await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             await conn.commit()
         try:
             await conn.run_sync(_run)
             await conn.commit()
         finally:
-            if not is_sqlite(engine):
+            if is_postgres(engine):
                 await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 await conn.commit()
     log.info("database schema is up to date")

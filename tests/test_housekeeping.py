@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
 from bot.housekeeping import daily_digest, prune
+from bot.render.digest import digest_message
+from bot.contract import RunModel
 from bot.runs import merge_run, rfc3339
 from store.models import Run, Subscription, WebhookDelivery, utcnow
 
@@ -20,17 +22,21 @@ def failed(run_id, workflow, code, when):
             "progress": {"total_steps": 1, "completed_steps": 0}}
 
 
+def failed_run(run_id, workflow, code, when, **changes):
+    return RunModel.model_validate({**failed(run_id, workflow, code, when), **changes})
+
+
 async def test_daily_digest_counts_yesterdays_failures_per_workflow_and_code(harness):
     h = harness
     now = utcnow().replace(hour=9)
     yesterday = now - timedelta(days=1)
     async with h.svc.sessions.begin() as s:
         for i in range(3):
-            r = await merge_run(s, failed(f"run_dg{i}", "wf_invoices", "provider_timeout", yesterday))
+            r = await merge_run(s, failed_run(f"run_dg{i}", "wf_invoices", "provider_timeout", yesterday))
             r.run.alerted = True
-        r = await merge_run(s, failed("run_dgx", "wf_refunds", "invalid_request", yesterday))
+        r = await merge_run(s, failed_run("run_dgx", "wf_refunds", "invalid_request", yesterday))
         r.run.alerted = True
-        r = await merge_run(s, failed("run_dgold", "wf_refunds", "invalid_request", now - timedelta(days=3)))
+        r = await merge_run(s, failed_run("run_dgold", "wf_refunds", "invalid_request", now - timedelta(days=3)))
         r.run.alerted = True
         s.add(Subscription(channel="C0GENERAL", workflow_id="wf_refunds", failures=True))
     assert await daily_digest(h.svc, now=now) == 2
@@ -48,9 +54,9 @@ async def test_prune_removes_old_deliveries_and_finished_runs_only(harness):
     async with h.svc.sessions.begin() as s:
         s.add(WebhookDelivery(id="msg_old", type="run.failed", body={}, received_at=old, processed_at=old))
         s.add(WebhookDelivery(id="msg_new", type="run.failed", body={}, processed_at=utcnow()))
-        await merge_run(s, failed("run_old", "wf_invoices", "provider_timeout", old))
-        await merge_run(s, {**failed("run_oldactive", "wf_invoices", "x", old), "status": "running",
-                            "completed_at": None, "steps": []})
+        await merge_run(s, failed_run("run_old", "wf_invoices", "provider_timeout", old))
+        await merge_run(s, failed_run("run_oldactive", "wf_invoices", "x", old, status="running",
+                                      completed_at=None, steps=[]))
     summary = await prune(h.svc)
     assert summary["deliveries"] == 1 and summary["runs"] == 1
     async with h.svc.sessions() as s:
@@ -63,7 +69,18 @@ async def test_the_digest_is_posted_once_per_day_even_if_the_job_runs_again(harn
     h = harness
     now = utcnow().replace(hour=9)
     async with h.svc.sessions.begin() as s:
-        r = await merge_run(s, failed("run_once", "wf_invoices", "provider_timeout", now - timedelta(days=1)))
+        r = await merge_run(s, failed_run("run_once", "wf_invoices", "provider_timeout", now - timedelta(days=1)))
         r.run.alerted = True
     assert await daily_digest(h.svc, now=now) == 1
     assert await daily_digest(h.svc, now=now) == 0
+
+
+def test_the_digest_counts_per_workflow_and_code_and_escapes_what_the_platform_named():
+    day = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    message = digest_message([("wf_a", "<!channel> triage", "provider_timeout", 2), ("wf_b", "Refunds", "x<y", 1),
+                              ("wf_b", "Refunds", "provider_timeout", 1)], day)
+    assert message["text"].startswith("Daily digest for 2026-11-25: 4 failed runs")
+    assert "`provider_timeout` ×3, `x&lt;y` ×1" in message["text"]
+    lines = message["blocks"][1]["text"]["text"]
+    assert "<!channel>" not in lines and "*&lt;!channel&gt; triage* (`wf_a`): 2 failures" in lines
+    assert "*Refunds* (`wf_b`): 2 failures" in lines

@@ -81,7 +81,6 @@ async def test_blocks_slack_rejects_are_sent_again_as_plain_text(harness):
     async with h.svc.sessions.begin() as s:
         message = await outbox.post(s, channel="C0ALERTS", kind="alert", subject="run_PlainText01",
                                     payload={"text": "❌ Invoice triage failed: run_PlainText01", "blocks": too_many})
-    h.svc.deliverer.kick()
     posted = await h.wait_for(lambda: alerts_for(h, "run_PlainText01"), timeout=20, what="the plain-text alert")
     assert posted[0].blocks is None and posted[0].text.startswith("❌ Invoice triage failed")
     assert [c.error for c in h.slack.calls_to("chat.postMessage")][:2] == ["invalid_blocks", None]

@@ -102,10 +102,11 @@ async def test_requests_grow_with_batches_not_runs(harness):
     ids = created["ids"]
     runs = await h.svc.platform.runs_by_id(ids)
     async with h.svc.sessions.begin() as s:
+        from bot.contract import run_of
         from bot.runs import merge_run
 
         for r in runs:
-            await merge_run(s, r)
+            await merge_run(s, run_of(r))
     await h.sim("POST", "/sim/stats/reset")
     summary = await tracking.track_cycle(h.svc)
     assert summary["tracked"] >= 250 and summary["polled"] >= 250

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from bot.contract import ApprovalModel, RunModel
 from bot.runs import merge_approval, merge_run
 from store.db import MIGRATIONS, create_engine, sessionmaker, upgrade
 from store.models import Run, SlackMessage, Step, WebhookDelivery
@@ -25,7 +26,7 @@ def run_data(run_id="run_AbC123", status="running", updated="2026-11-25T10:00:01
     if steps is not None:
         data["steps"] = steps
     data.update(kw)
-    return data
+    return RunModel.model_validate(data)
 
 
 @pytest.fixture
@@ -91,10 +92,11 @@ async def test_decided_approval_is_never_reopened_by_a_late_request(sessions):
             "expires_at": "2026-11-25T11:00:00Z", "status": "approved", "decided_by": "console:ana",
             "decided_at": "2026-11-25T10:05:00Z", "comment": None}
     async with sessions.begin() as s:
-        _, old = await merge_approval(s, task)
+        _, old = await merge_approval(s, ApprovalModel.model_validate(task))
         assert old is None
     async with sessions.begin() as s:
-        stored, old = await merge_approval(s, {**task, "status": "pending", "decided_by": None})
+        stored, old = await merge_approval(s, ApprovalModel.model_validate({**task, "status": "pending",
+                                                                            "decided_by": None}))
         assert old == "approved" and stored.status == "approved"
 
 
