@@ -73,7 +73,6 @@ async def act(svc: Services, actor: Actor, action: str, run_id: str, *, prompt: 
         await events.on_run(session, svc, result, source="slack", actor=actor.id)
         await audit.record(session, user_id=actor.id, action=action, target=run_id, detail=detail, result="ok",
                            message=f"new run {result['id']}" if action == "replay" else f"now {result['status']}")
-    svc.deliverer.kick()
     log.info("%s %s by %s: %s", action, run_id, actor.id, result.get("status"))
     return result
 

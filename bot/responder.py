@@ -112,4 +112,3 @@ class Responder:
             payload["blocks"] = blocks
         async with self.svc.sessions.begin() as session:
             await outbox.direct_message(session, user=self.user, payload=payload)
-        self.svc.deliverer.kick()

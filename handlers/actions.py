@@ -43,7 +43,6 @@ def _answer_to(svc, body: dict, respond, actor: Actor):
             payload["blocks"] = blocks
         async with svc.sessions.begin() as session:
             await outbox.direct_message(session, user=actor.id, payload=payload)
-        svc.deliverer.kick()
 
     return by_direct_message
 

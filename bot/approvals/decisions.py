@@ -73,7 +73,6 @@ async def _run_actor(svc: Services, task: Approval, run: Run | None) -> str | No
 async def _merge_fresh(svc: Services, fresh: dict) -> None:
     async with svc.sessions.begin() as session:
         await events.on_approval(session, svc, fresh, source="slack")
-    svc.deliverer.kick()
 
 
 async def _fresh(svc: Services, task: Approval, shown: str | None) -> dict:
@@ -104,7 +103,6 @@ async def _count_vote(svc: Services, task: Approval, actor: Actor, required: int
         votes = await stored.votes(session, task.id)
         if added and len(votes) < required and current is not None:
             await sync_cards(session, svc, current)
-    svc.deliverer.kick()
     return votes, added
 
 
@@ -188,7 +186,6 @@ async def decide(svc: Services, actor: Actor, approval_id: str, decision: str, *
         await events.on_approval(session, svc, result, source="slack")
         await audit.record(session, user_id=actor.id, action=action, target=approval_id, detail=reason, result="ok",
                            message=f"now {result['status']}")
-    svc.deliverer.kick()
     log.info("approval %s %s from Slack by %s", approval_id, result["status"], actor.id)
     if result["status"] == "approved":
         return f"Approved: {task.run_id} continues."
@@ -247,5 +244,4 @@ async def tell(svc: Services, actor: Actor, text: str) -> None:
     """Answer someone who clicked where there is no response_url (App Home): a direct message."""
     async with svc.sessions.begin() as session:
         await outbox.direct_message(session, user=actor.id, payload={"text": text})
-    svc.deliverer.kick()
 

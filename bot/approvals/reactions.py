@@ -150,7 +150,6 @@ async def expire_and_remind(svc: Services) -> None:
                     await _remind(session, svc, task, now)
             await sync_cards(session, svc, task)
     await _republish_homes(svc)
-    svc.deliverer.kick()
 
 
 async def _remind(session: AsyncSession, svc: Services, task: Approval, now: datetime) -> None:
@@ -192,7 +191,6 @@ async def _publish_homes(svc: Services, actors: list[Actor]) -> list[render.Task
         for user in users:
             await outbox.publish_home(session, user=user, version=versions[user],
                                       view=home_view(views, now, can_decide=deciders[user], approvers=approvers))
-    svc.deliverer.kick()
     return views
 
 
