@@ -228,11 +228,15 @@ async def test_approval_reject_cancels(http, receiver):
 
 
 async def test_approval_expiry_fails_run(http, receiver):
-    run = await sim_run(http, workflow="wf_tools", approval_ttl_seconds=0.3)
+    run = await sim_run(http, workflow="wf_tools", approval_ttl_seconds=3600)
     await wait_status(http, run["id"], "waiting")
     a = await pending_approval(http, run["id"])
     assert a["kind"] == "tool_call"
-    done = await wait_status(http, run["id"], "failed", timeout=3)
+    assert (await get_run(http, run["id"]))["status"] == "waiting"  # an hour to go: not expired yet
+    r = await http.post(f"/sim/approvals/{a['id']}/modify",
+                        json={"expires_at": fmt_ts(datetime.now(timezone.utc) - timedelta(seconds=1))})
+    assert r.status == 200
+    done = await wait_status(http, run["id"], "failed", timeout=20)
     step = next(s for s in done["steps"] if s["id"] == done["failed_step_id"])
     assert step["id"] == a["step_id"]
     assert step["error"]["code"] == "approval_expired"
@@ -263,12 +267,13 @@ async def test_modify_approval_and_404(http):
 # ----------------------------------------------------------------------------- transitions
 
 async def test_transitions_pause_resume_cancel_and_409(http, receiver):
-    run = await sim_run(http, workflow="wf_invoices", step_seconds=4)  # 80 ms steps at speed 50
-    await wait_status(http, run["id"], "running")
+    # Frozen while it is paused, so the pause cannot lose a race with the run's own steps.
+    run = await sim_run(http, workflow="wf_invoices", step_seconds=4, frozen=True, status="running")
     r = await http.post(f"/v1/runs/{run['id']}/pause", json={"actor": "ana"}, headers=AUTH)
     paused = await r.json()
     assert r.status == 200 and paused["status"] == "paused"
-    await asyncio.sleep(0.3)
+    r = await http.post(f"/sim/runs/{run['id']}/advance", json={})
+    assert r.status == 409 and (await r.json())["error"]["code"] == "invalid_transition"
     still = await get_run(http, run["id"])
     assert still["status"] == "paused" and still["updated_at"] == paused["updated_at"]
     r = await http.post(f"/v1/runs/{run['id']}/pause", json={"actor": "ana"}, headers=AUTH)
@@ -277,6 +282,11 @@ async def test_transitions_pause_resume_cancel_and_409(http, receiver):
     assert r.status == 409 and (await r.json())["error"]["code"] == "not_replayable"
     r = await http.post(f"/v1/runs/{run['id']}/resume", json={"actor": "ana"}, headers=AUTH)
     assert (await r.json())["status"] == "running"
+    for _ in range(10):
+        r = await http.post(f"/sim/runs/{run['id']}/advance", json={})
+        assert r.status == 200, await r.text()
+        if (await r.json())["status"] == "completed":
+            break
     await wait_status(http, run["id"], "completed")
     for action in ("pause", "resume", "cancel"):
         r = await http.post(f"/v1/runs/{run['id']}/{action}", json={"actor": "ana"}, headers=AUTH)
@@ -461,7 +471,7 @@ async def test_webhook_suppress_duplicate_and_retry(http, receiver, platform):
 
 async def test_webhook_rotation_and_delay(http, receiver, platform):
     await http.post("/sim/config", json={"webhook_secret": f"{SECRET2} {SECRET}"})
-    await http.post("/sim/webhooks", json={"mode": "delay", "count": 1, "delay_seconds": 0.3, "types": ["run.created"]})
+    await http.post("/sim/webhooks", json={"mode": "delay", "count": 1, "delay_seconds": 1.0, "types": ["run.created"]})
     run = await sim_run(http, workflow="wf_summaries", frozen=True, status="pending")
     await http.post(f"/sim/runs/{run['id']}/advance", json={"status": "running"})
     await wait_for(lambda: receiver.of("run.created", run["id"]))
@@ -471,10 +481,10 @@ async def test_webhook_rotation_and_delay(http, receiver, platform):
 
 
 async def test_stall_status_and_hang(http):
-    r = await http.post("/sim/stall", json={"seconds": 0.3, "status": 503})
+    r = await http.post("/sim/stall", json={"seconds": 3600, "status": 503})
     r = await http.get("/v1/runs", headers=AUTH)
     assert r.status == 503 and "error" in await r.json()
-    await asyncio.sleep(0.35)
+    await http.post("/sim/stall", json={"seconds": 0})  # ends the stall
     assert (await http.get("/v1/runs", headers=AUTH)).status == 200
     await http.post("/sim/stall", json={"seconds": 0.3})
     t = time.monotonic()
