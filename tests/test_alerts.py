@@ -7,7 +7,6 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from bot import control
 from bot.tracking import track_cycle
 from store.models import OutboxItem, Run, SlackMessage, Subscription, WebhookDelivery
 from store.queries import failed_runs
@@ -42,6 +41,20 @@ async def wait_for_alert(h, run_id: str, channel: str = "C0ALERTS", timeout: flo
     found = await h.wait_for(lambda: alerts_for(h, run_id, channel), timeout=timeout,
                              what=f"the alert of {run_id} in {channel}")
     return found[0]
+
+
+async def click_replay(h, alert, user_id: str) -> dict:
+    """Click the alert's Replay button in the stand-in, as the user would; the replay, as the platform knows it."""
+    original = next(el["value"] for el in buttons(alert) if el["action_id"] == "run_replay")
+    result = await h.slack.click(alert, "run_replay", user_id=user_id)
+    assert result.ok, result
+
+    async def replay_run():
+        status, page = await h.api("GET", "/runs?limit=200")
+        assert status == 200, page
+        return next((r for r in page["data"] if r.get("replay_of") == original), None)
+
+    return await h.wait_for(replay_run, timeout=20, what=f"the platform to start a replay of {original}")
 
 
 async def settled(h) -> None:
@@ -142,7 +155,7 @@ async def test_a_replay_from_slack_updates_the_alert_in_place_with_a_thread_repl
     h = any_harness
     run = await h.start_run("wf_invoices", "fail", actor=ANA)
     alert = await wait_for_alert(h, run["id"])
-    replay = await control.act(h.svc, "U0ANA", "replay", run["id"])
+    replay = await click_replay(h, alert, "U0ANA")
 
     await h.wait_for(lambda: f"Replayed by <@U0ANA> as <{h.platform.run_url(replay['id'])}|{replay['id']}>"
                      in blocks_text(h.slack.message("C0ALERTS", alert.ts)), timeout=20, what="the alert to show the replay")
@@ -191,12 +204,13 @@ async def test_subscribed_channels_get_their_own_message_and_updates(harness):
     run = await h.start_run("wf_invoices", "fail")
     in_alerts = await wait_for_alert(h, run["id"], "C0ALERTS")
     in_general = await wait_for_alert(h, run["id"], "C0GENERAL")
-    assert in_alerts.ts != in_general.ts or in_alerts.channel != in_general.channel
-    replay = await control.act(h.svc, "U0SANDBOX", "replay", run["id"])
+    assert (in_alerts.channel, in_general.channel) == ("C0ALERTS", "C0GENERAL")
+    replay = await click_replay(h, in_general, "U0SANDBOX")
     for channel, message in (("C0ALERTS", in_alerts), ("C0GENERAL", in_general)):
         await h.wait_for(lambda c=channel, m=message: replay["id"] in blocks_text(h.slack.message(c, m.ts)),
                          timeout=20, what=f"the alert in {channel} to show the replay")
     await settled(h)
+    assert len(alerts_for(h, run["id"], "C0ALERTS")) == 1 and len(alerts_for(h, run["id"], "C0GENERAL")) == 1
     assert alerts_for(h, run["id"], "C0APPROVALS") == []
 
 

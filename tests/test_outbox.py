@@ -7,11 +7,11 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from bot import control, outbox
+from bot import outbox
 from bot.app import create_app
 from bot.outbox import METADATA_EVENT
 from store.models import OutboxItem, SlackMessage, Subscription
-from tests.test_alerts import alerts_for, blocks_text, settled, thread, wait_for_alert
+from tests.test_alerts import alerts_for, blocks_text, click_replay, settled, thread, wait_for_alert
 
 
 @pytest.fixture
@@ -55,9 +55,24 @@ def posts_of(h, outbox_id: int, *, ok: bool | None = None) -> list:
 
 async def test_after_a_slack_outage_of_429s_then_500s_every_alert_arrives_exactly_once(harness):
     h = harness
-    h.slack.fail_for(429, 2.5, retry_after=1)
-    h.slack.fail_for(500, 5.0)
+    # The outage lasts until the test ends each phase: first 429s, then 500s, each refusing every alert once.
+    h.slack.fail_for(429, 3600, retry_after=1, method="chat.postMessage")
     runs = [await h.start_run(wf, "fail") for wf in ("wf_invoices", "wf_summaries", "wf_payouts", "wf_invoices")]
+
+    def refused_with(status):
+        async def every_alert_refused():
+            for run in runs:
+                row = await alert_row(h, run["id"])
+                if row is None or not any(c.status == status for c in posts_of(h, row.id)):
+                    return False
+            return True
+        return every_alert_refused
+
+    await h.wait_for(refused_with(429), timeout=60, what="every alert refused with a 429")
+    h.slack.clear_faults()
+    h.slack.fail_for(500, 3600, method="chat.postMessage")
+    await h.wait_for(refused_with(500), timeout=60, what="every alert refused with a 500")
+    h.slack.clear_faults()
     for run in runs:
         await wait_for_alert(h, run["id"], timeout=60)
     await settled(h)
@@ -84,8 +99,12 @@ async def test_blocks_slack_rejects_are_sent_again_as_plain_text(harness):
     posted = await h.wait_for(lambda: alerts_for(h, "run_PlainText01"), timeout=20, what="the plain-text alert")
     assert posted[0].blocks is None and posted[0].text.startswith("❌ Invoice triage failed")
     assert [c.error for c in h.slack.calls_to("chat.postMessage")][:2] == ["invalid_blocks", None]
-    async with h.svc.sessions() as s:
-        assert (await s.get(SlackMessage, message.id)).ts == posted[0].ts
+
+    async def stored_ts():
+        async with h.svc.sessions() as s:
+            return (await s.get(SlackMessage, message.id)).ts
+
+    assert await h.wait_for(stored_ts, timeout=20, what="the outbox to record the ts") == posted[0].ts
 
 
 async def test_an_unknown_channel_is_marked_failed_shown_in_readyz_and_metrics_and_not_retried(harness):
@@ -102,7 +121,7 @@ async def test_an_unknown_channel_is_marked_failed_shown_in_readyz_and_metrics_a
     row = await h.wait_for(refused, timeout=20, what="the post to C0GONE to be marked failed")
     assert row.last_error == "channel_not_found"
     # The run is replayed: the edit and the thread reply of the refused message give up too, not loop.
-    await control.act(h.svc, "U0ANA", "replay", run["id"])
+    await click_replay(h, alerts_for(h, run["id"])[0], "U0ANA")
     await h.wait_for(lambda: "Replayed by" in blocks_text(alerts_for(h, run["id"])[0]), timeout=20,
                      what="the reachable alert to show the replay")
     await settled(h)
@@ -171,7 +190,7 @@ async def test_a_post_slack_accepted_just_before_a_crash_is_found_and_not_posted
     assert posts_of(h, row.id, ok=True) == []
     assert h.slack.calls_to("conversations.history")
     # The message Slack already had is the alert the bot keeps up to date.
-    replay = await control.act(h.svc, "U0ANA", "replay", run["id"])
+    replay = await click_replay(h, accepted, "U0ANA")
     await h.wait_for(lambda: replay["id"] in blocks_text(h.slack.message("C0ALERTS", accepted.ts)), timeout=20,
                      what="the adopted alert to be updated")
     await h.wait_for(lambda: thread(h, accepted), timeout=20, what="a thread reply under the adopted alert")
