@@ -14,6 +14,8 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from bot.sim.platform import ReferencePlatform, fmt_ts, parse_ts
+from tests.support.harness import free_port
+from tests.support.processes import Process, clean_env
 
 TOKEN = "test-token"
 SECRET = "whsec_" + base64.b64encode(b"reference-platform-secret-32byte").decode()
@@ -545,18 +547,24 @@ async def test_deterministic_ids_and_demo():
         await p.stop()
 
 
-def test_main_parses_args(monkeypatch):
-    import bot.sim.platform as mod
-
-    seen = {}
-
-    def fake_run(coro):
-        seen["coro"] = coro
-        coro.close()
-
-    monkeypatch.setattr(mod.asyncio, "run", fake_run)
-    mod.main(["--port", "0", "--seed", "3", "--speed", "10", "--demo"])
-    assert "coro" in seen
+async def test_the_platform_command_serves_the_api_with_the_given_token_and_seed(tmp_path):
+    port = free_port()
+    proc = Process(["-m", "bot.sim.platform", "--port", str(port), "--seed", "3", "--api-token", "cli-token"],
+                   env=clean_env(), cwd=tmp_path, name="platform")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        workflows = await proc.wait_http(f"{base}/v1/workflows", headers={"Authorization": "Bearer cli-token"})
+        assert {w["id"] for w in workflows["data"]} >= {"wf_invoices", "wf_refunds"}
+        await proc.wait_http(f"{base}/v1/workflows", status=401, headers={"Authorization": "Bearer dev-token"})
+        async with aiohttp.ClientSession() as client:
+            async with client.post(f"{base}/sim/runs", json={"workflow": "wf_invoices", "frozen": True}) as resp:
+                assert resp.status == 201
+                created = await resp.json()
+        same_seed = ReferencePlatform(api_token="x", seed=3).create_run(workflow="wf_invoices", frozen=True)
+        assert created["id"] == same_seed.id  # --seed reached the platform
+        assert "Reference platform: API" in proc.output()
+    finally:
+        proc.stop()
 
 
 async def test_webhook_reorder(http, receiver):
