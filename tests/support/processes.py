@@ -31,7 +31,8 @@ class Process:
                                      env=env)
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def alive(self) -> bool:
