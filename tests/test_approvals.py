@@ -479,3 +479,14 @@ async def test_runs_approvals_lists_pending_tasks_whose_buttons_decide(harness):
     await h.slack.click(inbox, "approval_approve", user_id="U0ANA")
     await h.wait_for(lambda: "Approved by <@U0ANA>" in text_of(card), timeout=15, what="the card's receipt")
     await answer_to(h, "U0ANA", "Approved:", channel="C0GENERAL")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ALLOW_SELF_APPROVAL": True}])
+async def test_with_self_approval_allowed_the_person_who_started_the_run_may_approve_it(harness):
+    h = harness
+    task, card = await card_of(h, (await gated_run(h, actor={"name": "Ana Ruiz", "slack_user_id": "U0ANA"}))["id"])
+    await h.slack.click(card, "approval_approve", user_id="U0ANA")
+    await h.wait_for(lambda: "Approved by <@U0ANA>" in text_of(card), timeout=15, what="the receipt")
+    assert (await platform_task(h, task.id))["status"] == "approved"
+    assert [(r.action, r.result) for r in await audit_rows(h, task.id)] == [("approval.approve", "ok")]
+    assert not [t for t in answers(h, "U0ANA") if "yourself" in t]
