@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -271,3 +272,35 @@ async def test_a_storm_of_50_failures_becomes_one_grouped_alert_with_every_run_i
     await h.wait_for(lambda: "Recovered" in blocks_text(h.slack.message("C0ALERTS", card.ts)), timeout=30,
                      what="the storm card to say the workflow recovered")
     assert recovered["id"] in blocks_text(h.slack.message("C0ALERTS", card.ts))
+
+
+@pytest.mark.parametrize("settings_overrides", [{"STORM_THRESHOLD": 2, "STORM_WINDOW_SECONDS": 5.0}])
+async def test_a_failure_after_the_storm_window_has_passed_is_alerted_on_its_own(harness):
+    h = harness
+    created = await h.sim("POST", "/sim/runs/bulk", {"count": 4, "workflow": "wf_payouts", "status": "failed",
+                                                     "error_code": "provider_unavailable", "webhooks": True})
+
+    def storm_cards():
+        return [m for m in h.slack.messages("C0ALERTS", top_level=True) if "with provider_unavailable over" in m.text]
+
+    await h.wait_for(storm_cards, timeout=60, what="a storm card")
+    await settled(h)
+    card = storm_cards()[0]
+    assert "failed 4 times" in h.slack.message("C0ALERTS", card.ts).text
+    async with h.svc.sessions() as s:
+        storm = (await s.scalars(select(SlackMessage).where(SlackMessage.kind == "storm"))).one()
+    last_at = datetime.fromisoformat(storm.state["last_at"])
+    window = timedelta(seconds=h.settings.STORM_WINDOW_SECONDS)
+    await h.wait_for(lambda: datetime.now(timezone.utc) > last_at + window + timedelta(seconds=0.5), timeout=30,
+                     what="the storm window to pass with no failure of that kind")
+    late = await h.start_run("wf_payouts", "fail", error_code="provider_unavailable", gate=False)
+    alert = await wait_for_alert(h, late["id"], timeout=30)
+    assert alert.ts != card.ts
+    await settled(h)
+    assert len(storm_cards()) == 1
+    card = h.slack.message("C0ALERTS", card.ts)
+    assert late["id"] not in blocks_text(card) and late["id"] not in " ".join(m.text for m in thread(h, card))
+    assert "failed 4 times" in card.text
+    individual = [m for m in h.slack.messages("C0ALERTS", top_level=True)
+                  if any(f"failed: {rid}" in m.text for rid in created["ids"])]
+    assert len(individual) == 2  # STORM_THRESHOLD alerted one by one before the storm; none since

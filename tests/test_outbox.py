@@ -196,3 +196,31 @@ async def test_a_post_slack_accepted_just_before_a_crash_is_found_and_not_posted
     await h.wait_for(lambda: thread(h, accepted), timeout=20, what="a thread reply under the adopted alert")
     await settled(h)
     assert len(alerts_for(h, run["id"])) == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"STORM_THRESHOLD": 100, "MESSAGE_EDIT_INTERVAL_SECONDS": 5.0}])
+async def test_a_burst_of_edits_within_the_edit_interval_becomes_one_edit_with_the_newest_text(harness):
+    h = harness
+    async with h.svc.sessions.begin() as s:
+        message = await outbox.post(s, channel="C0ALERTS", kind="alert", subject="run_EditBurst01",
+                                    payload={"text": "version 0"})
+    h.svc.deliverer.kick()
+    posted = (await h.wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if m.text == "version 0"],
+                               timeout=20, what="the message"))[0]
+
+    def edits():
+        return [c for c in h.slack.calls_to("chat.update") if c.args.get("ts") == posted.ts and c.ok]
+
+    async def edit(text: str) -> None:
+        async with h.svc.sessions.begin() as s:
+            await outbox.update_message(s, await s.get(SlackMessage, message.id), {"text": text})
+        h.svc.deliverer.kick()
+
+    await edit("version 1")
+    await h.wait_for(lambda: len(edits()) == 1, timeout=20, what="the first edit")
+    for i in range(2, 12):  # ten more changes within the edit interval that follows the first edit
+        await edit(f"version {i}")
+    await h.wait_for(lambda: h.slack.message("C0ALERTS", posted.ts).text == "version 11", timeout=30,
+                     what="the newest version in Slack")
+    await settled(h)
+    assert [c.args.get("text") for c in edits()] == ["version 1", "version 11"]
