@@ -224,3 +224,22 @@ async def test_a_burst_of_edits_within_the_edit_interval_becomes_one_edit_with_t
                      what="the newest version in Slack")
     await settled(h)
     assert [c.args.get("text") for c in edits()] == ["version 1", "version 11"]
+
+
+async def test_a_bot_token_rotated_away_is_marked_failed_shown_in_readyz_and_not_retried(harness):
+    h = harness
+    h.slack.bot_token = "xoxb-rotated-in-slack"  # the bot still has the old one
+    run = await h.start_run("wf_invoices", "fail")
+
+    async def refused():
+        row = await alert_row(h, run["id"])
+        return row is not None and row.status == "failed" and row
+
+    row = await h.wait_for(refused, timeout=30, what="the alert's post to be refused and marked failed")
+    assert row.last_error == "invalid_auth"
+    await settled(h)
+    assert [c.error for c in posts_of(h, row.id)] == ["invalid_auth"]  # permanent: tried once
+    assert alerts_for(h, run["id"]) == []
+    async with h.http.get(f"{h.bot_url}/readyz") as resp:
+        delivery = (await resp.json())["checks"]["slack_delivery"]
+    assert delivery["ok"] is False and delivery["refused_channels"]["C0ALERTS"] == "invalid_auth"
