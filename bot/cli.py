@@ -126,7 +126,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     settings = _settings()
-    missing = [n for n in ("PLATFORM_API_URL", "PLATFORM_API_TOKEN") if not getattr(settings, n)]
+    # The store is filled through the app's services, whose Slack client needs the bot token.
+    missing = [n for n in ("PLATFORM_API_URL", "PLATFORM_API_TOKEN", "SLACK_BOT_TOKEN") if not getattr(settings, n)]
     if missing:
         print(f"runbot: {', '.join(missing)} required for `runbot sync`", file=sys.stderr)
         return 2

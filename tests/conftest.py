@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from collections import defaultdict
 
 import pytest
 
@@ -93,6 +94,28 @@ async def any_harness(db_url, settings_overrides):
         yield h
     finally:
         await h.stop()
+
+
+_file_seconds: dict[str, float] = defaultdict(float)
+_file_tests: dict[str, int] = defaultdict(int)
+
+
+def pytest_runtest_logreport(report):
+    """Time per test file (setup, call and teardown), for the summary `make test` prints."""
+    path = report.nodeid.split("::", 1)[0]
+    _file_seconds[path] += report.duration
+    if report.when == "call" or (report.when == "setup" and report.skipped):
+        _file_tests[path] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _file_seconds:
+        return
+    terminalreporter.section("time per test file")
+    for path, seconds in sorted(_file_seconds.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{path:<45} {_file_tests[path]:>4} tests {seconds:>8.1f} s")
+    terminalreporter.write_line(f"{'total':<45} {sum(_file_tests.values()):>4} tests "
+                                f"{sum(_file_seconds.values()):>8.1f} s")
 
 
 __all__ = ["Harness", "asyncio"]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 
-from bot import control
-from bot.actors import Actor
 from bot.tracking import track_cycle
 from store.models import OutboxItem, Run, SlackMessage, Subscription, WebhookDelivery
 from store.queries import failed_runs
@@ -43,6 +42,20 @@ async def wait_for_alert(h, run_id: str, channel: str = "C0ALERTS", timeout: flo
     found = await h.wait_for(lambda: alerts_for(h, run_id, channel), timeout=timeout,
                              what=f"the alert of {run_id} in {channel}")
     return found[0]
+
+
+async def click_replay(h, alert, user_id: str) -> dict:
+    """Click the alert's Replay button in the stand-in, as the user would; the replay, as the platform knows it."""
+    original = next(el["value"] for el in buttons(alert) if el["action_id"] == "run_replay")
+    result = await h.slack.click(alert, "run_replay", user_id=user_id)
+    assert result.ok, result
+
+    async def replay_run():
+        status, page = await h.api("GET", "/runs?limit=200")
+        assert status == 200, page
+        return next((r for r in page["data"] if r.get("replay_of") == original), None)
+
+    return await h.wait_for(replay_run, timeout=20, what=f"the platform to start a replay of {original}")
 
 
 async def settled(h) -> None:
@@ -143,7 +156,7 @@ async def test_a_replay_from_slack_updates_the_alert_in_place_with_a_thread_repl
     h = any_harness
     run = await h.start_run("wf_invoices", "fail", actor=ANA)
     alert = await wait_for_alert(h, run["id"])
-    replay = await control.act(h.svc, Actor.of(h.svc, "U0ANA"), "replay", run["id"])
+    replay = await click_replay(h, alert, "U0ANA")
 
     await h.wait_for(lambda: f"Replayed by <@U0ANA> as <{h.platform.run_url(replay['id'])}|{replay['id']}>"
                      in blocks_text(h.slack.message("C0ALERTS", alert.ts)), timeout=20, what="the alert to show the replay")
@@ -192,12 +205,13 @@ async def test_subscribed_channels_get_their_own_message_and_updates(harness):
     run = await h.start_run("wf_invoices", "fail")
     in_alerts = await wait_for_alert(h, run["id"], "C0ALERTS")
     in_general = await wait_for_alert(h, run["id"], "C0GENERAL")
-    assert in_alerts.ts != in_general.ts or in_alerts.channel != in_general.channel
-    replay = await control.act(h.svc, Actor.of(h.svc, "U0SANDBOX"), "replay", run["id"])
+    assert (in_alerts.channel, in_general.channel) == ("C0ALERTS", "C0GENERAL")
+    replay = await click_replay(h, in_general, "U0SANDBOX")
     for channel, message in (("C0ALERTS", in_alerts), ("C0GENERAL", in_general)):
         await h.wait_for(lambda c=channel, m=message: replay["id"] in blocks_text(h.slack.message(c, m.ts)),
                          timeout=20, what=f"the alert in {channel} to show the replay")
     await settled(h)
+    assert len(alerts_for(h, run["id"], "C0ALERTS")) == 1 and len(alerts_for(h, run["id"], "C0GENERAL")) == 1
     assert alerts_for(h, run["id"], "C0APPROVALS") == []
 
 
@@ -258,3 +272,35 @@ async def test_a_storm_of_50_failures_becomes_one_grouped_alert_with_every_run_i
     await h.wait_for(lambda: "Recovered" in blocks_text(h.slack.message("C0ALERTS", card.ts)), timeout=30,
                      what="the storm card to say the workflow recovered")
     assert recovered["id"] in blocks_text(h.slack.message("C0ALERTS", card.ts))
+
+
+@pytest.mark.parametrize("settings_overrides", [{"STORM_THRESHOLD": 2, "STORM_WINDOW_SECONDS": 5.0}])
+async def test_a_failure_after_the_storm_window_has_passed_is_alerted_on_its_own(harness):
+    h = harness
+    created = await h.sim("POST", "/sim/runs/bulk", {"count": 4, "workflow": "wf_payouts", "status": "failed",
+                                                     "error_code": "provider_unavailable", "webhooks": True})
+
+    def storm_cards():
+        return [m for m in h.slack.messages("C0ALERTS", top_level=True) if "with provider_unavailable over" in m.text]
+
+    await h.wait_for(storm_cards, timeout=60, what="a storm card")
+    await settled(h)
+    card = storm_cards()[0]
+    assert "failed 4 times" in h.slack.message("C0ALERTS", card.ts).text
+    async with h.svc.sessions() as s:
+        storm = (await s.scalars(select(SlackMessage).where(SlackMessage.kind == "storm"))).one()
+    last_at = datetime.fromisoformat(storm.state["last_at"])
+    window = timedelta(seconds=h.settings.STORM_WINDOW_SECONDS)
+    await h.wait_for(lambda: datetime.now(timezone.utc) > last_at + window + timedelta(seconds=0.5), timeout=30,
+                     what="the storm window to pass with no failure of that kind")
+    late = await h.start_run("wf_payouts", "fail", error_code="provider_unavailable", gate=False)
+    alert = await wait_for_alert(h, late["id"], timeout=30)
+    assert alert.ts != card.ts
+    await settled(h)
+    assert len(storm_cards()) == 1
+    card = h.slack.message("C0ALERTS", card.ts)
+    assert late["id"] not in blocks_text(card) and late["id"] not in " ".join(m.text for m in thread(h, card))
+    assert "failed 4 times" in card.text
+    individual = [m for m in h.slack.messages("C0ALERTS", top_level=True)
+                  if any(f"failed: {rid}" in m.text for rid in created["ids"])]
+    assert len(individual) == 2  # STORM_THRESHOLD alerted one by one before the storm; none since

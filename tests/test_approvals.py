@@ -372,20 +372,23 @@ async def test_expiry_with_one_reminder_and_none_for_a_task_posted_too_close_to_
     h = harness
     # No approval.expired webhook: the bot marks the card expired on its own.
     await h.sim("POST", "/sim/webhooks", {"mode": "suppress", "count": -1, "types": ["approval.expired"]})
-    reminded_task, reminded = await card_of(h, (await gated_run(h, ttl=7))["id"])
+    # Posted with 12 s left, 8 s before its reminder is due; the other with 3 s left, inside the reminder's lead.
+    reminded_task, reminded = await card_of(h, (await gated_run(h, ttl=12))["id"])
     late_task, late = await card_of(h, (await gated_run(h, ttl=3))["id"])
 
     def thread(card):
         return [m for m in h.slack.messages(CHANNEL, thread_ts=card.ts) if m.ts != card.ts]
 
-    await h.wait_for(lambda: "Expired" in text_of(late) and "Expired" in text_of(reminded), timeout=25,
+    await h.wait_for(lambda: "Expired" in text_of(late) and "Expired" in text_of(reminded), timeout=60,
                      what="both cards to expire")
     assert action_ids(reminded) == [] and action_ids(late) == []
     reminders = [m for m in thread(reminded) if "expires" in (m.text or "")]
     assert len(reminders) == 1
     assert "<@U0ANA>" in reminders[0].text and "<!subteam^S0ONCALL>" in reminders[0].text
     assert not [m for m in thread(late) if "expires" in (m.text or "")]
-    await asyncio.sleep(1.5)  # a few more scheduler ticks: still one reminder
+    ticks = h.scheduler.ran.get("approvals", 0)
+    await h.wait_for(lambda: h.scheduler.ran.get("approvals", 0) >= ticks + 3, timeout=30,
+                     what="three more runs of the approvals job")  # still one reminder after them
     assert len([m for m in thread(reminded) if "expires" in (m.text or "")]) == 1
     async with h.svc.sessions() as s:
         for t in (reminded_task, late_task):
@@ -477,3 +480,14 @@ async def test_runs_approvals_lists_pending_tasks_whose_buttons_decide(harness):
     await h.slack.click(inbox, "approval_approve", user_id="U0ANA")
     await h.wait_for(lambda: "Approved by <@U0ANA>" in text_of(card), timeout=15, what="the card's receipt")
     await answer_to(h, "U0ANA", "Approved:", channel="C0GENERAL")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ALLOW_SELF_APPROVAL": True}])
+async def test_with_self_approval_allowed_the_person_who_started_the_run_may_approve_it(harness):
+    h = harness
+    task, card = await card_of(h, (await gated_run(h, actor={"name": "Ana Ruiz", "slack_user_id": "U0ANA"}))["id"])
+    await h.slack.click(card, "approval_approve", user_id="U0ANA")
+    await h.wait_for(lambda: "Approved by <@U0ANA>" in text_of(card), timeout=15, what="the receipt")
+    assert (await platform_task(h, task.id))["status"] == "approved"
+    assert [(r.action, r.result) for r in await audit_rows(h, task.id)] == [("approval.approve", "ok")]
+    assert not [t for t in answers(h, "U0ANA") if "yourself" in t]

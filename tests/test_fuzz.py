@@ -400,7 +400,13 @@ def test_a_reject_modal_without_its_task_is_answered_without_a_5xx(live):
                         "state": {"values": {}}, "hash": "h", "blocks": []}}
     status = live.run(_post_slack(live.h, urlencode({"payload": json.dumps(payload)}),
                                   "application/x-www-form-urlencoded"))
-    assert status < 500
+    assert status == 200
+    h = live.h
+    dm = h.slack.dm_channel_id("U0ANA")
+    told = live.run(h.wait_for(lambda: [m for m in h.slack.messages(dm) if "nothing was decided" in (m.text or "")],
+                               timeout=20, what="a direct message saying nothing was decided"))
+    assert len(told) == 1
+    assert_settled_without_errors(live)
 
 
 def test_a_run_button_without_a_response_url_is_answered(live):
@@ -411,7 +417,11 @@ def test_a_run_button_without_a_response_url_is_answered(live):
                             "action_ts": "1.2"}]}
     status = live.run(_post_slack(live.h, urlencode({"payload": json.dumps(payload)}),
                                   "application/x-www-form-urlencoded"))
-    assert status < 500
+    assert status == 200
+    h = live.h
+    dm = h.slack.dm_channel_id("U0SANDBOX")
+    live.run(h.wait_for(lambda: [m for m in h.slack.messages(dm) if "run_x" in (m.text or "") + json.dumps(m.blocks or [])],
+                        timeout=20, what="a direct message answering the click on run_x"))
     assert_settled_without_errors(live)
 
 

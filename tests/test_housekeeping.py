@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from sqlalchemy import func, select
 
@@ -84,3 +87,29 @@ def test_the_digest_counts_per_workflow_and_code_and_escapes_what_the_platform_n
     lines = message["blocks"][1]["text"]["text"]
     assert "<!channel>" not in lines and "*&lt;!channel&gt; triage* (`wf_a`): 2 failures" in lines
     assert "*Refunds* (`wf_b`): 2 failures" in lines
+
+
+@pytest.mark.parametrize("settings_overrides", [{"DIGEST_HOUR": 7}])
+async def test_digest_hour_schedules_the_digest_daily_at_that_hour_and_the_scheduler_posts_it(harness):
+    h = harness
+    job = h.scheduler._scheduler.get_job("digest")
+    assert job is not None
+    assert (job.next_run_time.hour, job.next_run_time.minute, job.next_run_time.utcoffset()) == (7, 0, timedelta(0))
+    assert timedelta(0) < job.next_run_time - utcnow() <= timedelta(days=1)
+    async with h.http.get(f"{h.bot_url}/readyz") as resp:
+        assert "digest" in (await resp.json())["checks"]["scheduler"]["jobs"]
+    yesterday = utcnow() - timedelta(days=1)
+    async with h.svc.sessions.begin() as s:
+        r = await merge_run(s, failed("run_dgsched", "wf_invoices", "provider_timeout", yesterday))
+        r.run.alerted = True
+    job.modify(next_run_time=utcnow())  # the clock reaches DIGEST_HOUR: the scheduler runs the job itself
+    digest = await h.wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if "Daily digest" in m.text],
+                              timeout=20, what="the scheduled digest in the alert channel")
+    assert "provider_timeout" in json.dumps(digest[0].blocks or []) + digest[0].text
+    assert h.scheduler.ran.get("digest") == 1
+    assert (job.next_run_time.hour, job.next_run_time.minute) == (7, 0)  # and again tomorrow at the hour
+
+
+async def test_without_digest_hour_there_is_no_digest_job(harness):
+    assert harness.scheduler._scheduler.get_job("digest") is None
+    assert "digest" not in harness.scheduler.status()["jobs"]

@@ -7,12 +7,11 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from bot import control, outbox
-from bot.actors import Actor
+from bot import outbox
 from bot.app import create_app
 from bot.outbox import METADATA_EVENT
 from store.models import OutboxItem, SlackMessage, Subscription
-from tests.test_alerts import alerts_for, blocks_text, settled, thread, wait_for_alert
+from tests.test_alerts import alerts_for, blocks_text, click_replay, settled, thread, wait_for_alert
 
 
 @pytest.fixture
@@ -56,9 +55,24 @@ def posts_of(h, outbox_id: int, *, ok: bool | None = None) -> list:
 
 async def test_after_a_slack_outage_of_429s_then_500s_every_alert_arrives_exactly_once(harness):
     h = harness
-    h.slack.fail_for(429, 2.5, retry_after=1)
-    h.slack.fail_for(500, 5.0)
+    # The outage lasts until the test ends each phase: first 429s, then 500s, each refusing every alert once.
+    h.slack.fail_for(429, 3600, retry_after=1, method="chat.postMessage")
     runs = [await h.start_run(wf, "fail") for wf in ("wf_invoices", "wf_summaries", "wf_payouts", "wf_invoices")]
+
+    def refused_with(status):
+        async def every_alert_refused():
+            for run in runs:
+                row = await alert_row(h, run["id"])
+                if row is None or not any(c.status == status for c in posts_of(h, row.id)):
+                    return False
+            return True
+        return every_alert_refused
+
+    await h.wait_for(refused_with(429), timeout=60, what="every alert refused with a 429")
+    h.slack.clear_faults()
+    h.slack.fail_for(500, 3600, method="chat.postMessage")
+    await h.wait_for(refused_with(500), timeout=60, what="every alert refused with a 500")
+    h.slack.clear_faults()
     for run in runs:
         await wait_for_alert(h, run["id"], timeout=60)
     await settled(h)
@@ -84,8 +98,12 @@ async def test_blocks_slack_rejects_are_sent_again_as_plain_text(harness):
     posted = await h.wait_for(lambda: alerts_for(h, "run_PlainText01"), timeout=20, what="the plain-text alert")
     assert posted[0].blocks is None and posted[0].text.startswith("❌ Invoice triage failed")
     assert [c.error for c in h.slack.calls_to("chat.postMessage")][:2] == ["invalid_blocks", None]
-    async with h.svc.sessions() as s:
-        assert (await s.get(SlackMessage, message.id)).ts == posted[0].ts
+
+    async def stored_ts():
+        async with h.svc.sessions() as s:
+            return (await s.get(SlackMessage, message.id)).ts
+
+    assert await h.wait_for(stored_ts, timeout=20, what="the outbox to record the ts") == posted[0].ts
 
 
 async def test_an_unknown_channel_is_marked_failed_shown_in_readyz_and_metrics_and_not_retried(harness):
@@ -102,7 +120,7 @@ async def test_an_unknown_channel_is_marked_failed_shown_in_readyz_and_metrics_a
     row = await h.wait_for(refused, timeout=20, what="the post to C0GONE to be marked failed")
     assert row.last_error == "channel_not_found"
     # The run is replayed: the edit and the thread reply of the refused message give up too, not loop.
-    await control.act(h.svc, Actor.of(h.svc, "U0ANA"), "replay", run["id"])
+    await click_replay(h, alerts_for(h, run["id"])[0], "U0ANA")
     await h.wait_for(lambda: "Replayed by" in blocks_text(alerts_for(h, run["id"])[0]), timeout=20,
                      what="the reachable alert to show the replay")
     await settled(h)
@@ -171,9 +189,56 @@ async def test_a_post_slack_accepted_just_before_a_crash_is_found_and_not_posted
     assert posts_of(h, row.id, ok=True) == []
     assert h.slack.calls_to("conversations.history")
     # The message Slack already had is the alert the bot keeps up to date.
-    replay = await control.act(h.svc, Actor.of(h.svc, "U0ANA"), "replay", run["id"])
+    replay = await click_replay(h, accepted, "U0ANA")
     await h.wait_for(lambda: replay["id"] in blocks_text(h.slack.message("C0ALERTS", accepted.ts)), timeout=20,
                      what="the adopted alert to be updated")
     await h.wait_for(lambda: thread(h, accepted), timeout=20, what="a thread reply under the adopted alert")
     await settled(h)
     assert len(alerts_for(h, run["id"])) == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"STORM_THRESHOLD": 100, "MESSAGE_EDIT_INTERVAL_SECONDS": 5.0}])
+async def test_a_burst_of_edits_within_the_edit_interval_becomes_one_edit_with_the_newest_text(harness):
+    h = harness
+    async with h.svc.sessions.begin() as s:
+        message = await outbox.post(s, channel="C0ALERTS", kind="alert", subject="run_EditBurst01",
+                                    payload={"text": "version 0"})
+    h.svc.deliverer.kick()
+    posted = (await h.wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if m.text == "version 0"],
+                               timeout=20, what="the message"))[0]
+
+    def edits():
+        return [c for c in h.slack.calls_to("chat.update") if c.args.get("ts") == posted.ts and c.ok]
+
+    async def edit(text: str) -> None:
+        async with h.svc.sessions.begin() as s:
+            await outbox.update_message(s, await s.get(SlackMessage, message.id), {"text": text})
+        h.svc.deliverer.kick()
+
+    await edit("version 1")
+    await h.wait_for(lambda: len(edits()) == 1, timeout=20, what="the first edit")
+    for i in range(2, 12):  # ten more changes within the edit interval that follows the first edit
+        await edit(f"version {i}")
+    await h.wait_for(lambda: h.slack.message("C0ALERTS", posted.ts).text == "version 11", timeout=30,
+                     what="the newest version in Slack")
+    await settled(h)
+    assert [c.args.get("text") for c in edits()] == ["version 1", "version 11"]
+
+
+async def test_a_bot_token_rotated_away_is_marked_failed_shown_in_readyz_and_not_retried(harness):
+    h = harness
+    h.slack.bot_token = "xoxb-rotated-in-slack"  # the bot still has the old one
+    run = await h.start_run("wf_invoices", "fail")
+
+    async def refused():
+        row = await alert_row(h, run["id"])
+        return row is not None and row.status == "failed" and row
+
+    row = await h.wait_for(refused, timeout=30, what="the alert's post to be refused and marked failed")
+    assert row.last_error == "invalid_auth"
+    await settled(h)
+    assert [c.error for c in posts_of(h, row.id)] == ["invalid_auth"]  # permanent: tried once
+    assert alerts_for(h, run["id"]) == []
+    async with h.http.get(f"{h.bot_url}/readyz") as resp:
+        delivery = (await resp.json())["checks"]["slack_delivery"]
+    assert delivery["ok"] is False and delivery["refused_channels"]["C0ALERTS"] == "invalid_auth"

@@ -1,11 +1,12 @@
-"""A slash command reaches the bot both over HTTP (signed request) and over Socket Mode (the app connects
-to the Slack stand-in's websocket), and gets the same answer."""
+"""Slash commands, button clicks and modal submissions reach the bot over Socket Mode (the app connects to the
+Slack stand-in's websocket) as they do over HTTP (signed requests)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.support.harness import APP_TOKEN, start_harness
+from tests.test_approvals import card_of, gated_run, platform_task, text_of
 
 
 @pytest.fixture
@@ -37,3 +38,25 @@ async def test_deferred_answers_arrive_through_response_url_over_socket_mode(soc
     answer = await h.slack.wait_for(
         lambda s: next((e for e in s.ephemerals("C0ALERTS") if "No run `run_nosuchrun`" in e.text), None), timeout=15)
     assert answer.source == "response_url"
+
+
+async def test_buttons_and_modal_submissions_over_socket_mode(socket_harness):
+    h = socket_harness
+    await h.slack.wait_for_socket(timeout=15)
+    approved_task, approved_card = await card_of(h, (await gated_run(h))["id"])
+    click = await h.slack.click(approved_card, "approval_approve", user_id="U0ANA", via="socket")
+    assert click.ok and click.via == "socket" and click.envelope_id, click.error
+    await h.wait_for(lambda: "Approved by <@U0ANA>" in text_of(approved_card), timeout=20, what="the receipt")
+    assert (await platform_task(h, approved_task.id))["status"] == "approved"
+
+    rejected_task, rejected_card = await card_of(h, (await gated_run(h, "wf_tools"))["id"])
+    click = await h.slack.click(rejected_card, "approval_reject", user_id="U0BEN", via="socket")
+    assert click.ok and click.via == "socket", click.error
+    modal = await h.wait_for(lambda: next(iter(h.slack.open_views("U0BEN")), None), timeout=20,
+                             what="the reject modal, opened from a click over Socket Mode")
+    submitted = await h.slack.submit_view(modal, {"reason": {"reason_input": "Not this week"}}, via="socket")
+    assert submitted.ok and submitted.via == "socket", submitted.error
+    await h.wait_for(lambda: "Rejected by <@U0BEN>: Not this week" in text_of(rejected_card), timeout=20,
+                     what="the rejection with its reason")
+    task = await platform_task(h, rejected_task.id)
+    assert task["status"] == "rejected" and task["comment"] == "Not this week"

@@ -14,6 +14,8 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from reference.platform import ReferencePlatform, fmt_ts, parse_ts
+from tests.support.harness import free_port
+from tests.support.processes import Process, clean_env
 
 TOKEN = "test-token"
 SECRET = "whsec_" + base64.b64encode(b"reference-platform-secret-32byte").decode()
@@ -228,11 +230,15 @@ async def test_approval_reject_cancels(http, receiver):
 
 
 async def test_approval_expiry_fails_run(http, receiver):
-    run = await sim_run(http, workflow="wf_tools", approval_ttl_seconds=0.3)
+    run = await sim_run(http, workflow="wf_tools", approval_ttl_seconds=3600)
     await wait_status(http, run["id"], "waiting")
     a = await pending_approval(http, run["id"])
     assert a["kind"] == "tool_call"
-    done = await wait_status(http, run["id"], "failed", timeout=3)
+    assert (await get_run(http, run["id"]))["status"] == "waiting"  # an hour to go: not expired yet
+    r = await http.post(f"/sim/approvals/{a['id']}/modify",
+                        json={"expires_at": fmt_ts(datetime.now(timezone.utc) - timedelta(seconds=1))})
+    assert r.status == 200
+    done = await wait_status(http, run["id"], "failed", timeout=20)
     step = next(s for s in done["steps"] if s["id"] == done["failed_step_id"])
     assert step["id"] == a["step_id"]
     assert step["error"]["code"] == "approval_expired"
@@ -263,12 +269,13 @@ async def test_modify_approval_and_404(http):
 # ----------------------------------------------------------------------------- transitions
 
 async def test_transitions_pause_resume_cancel_and_409(http, receiver):
-    run = await sim_run(http, workflow="wf_invoices", step_seconds=4)  # 80 ms steps at speed 50
-    await wait_status(http, run["id"], "running")
+    # Frozen while it is paused, so the pause cannot lose a race with the run's own steps.
+    run = await sim_run(http, workflow="wf_invoices", step_seconds=4, frozen=True, status="running")
     r = await http.post(f"/v1/runs/{run['id']}/pause", json={"actor": "ana"}, headers=AUTH)
     paused = await r.json()
     assert r.status == 200 and paused["status"] == "paused"
-    await asyncio.sleep(0.3)
+    r = await http.post(f"/sim/runs/{run['id']}/advance", json={})
+    assert r.status == 409 and (await r.json())["error"]["code"] == "invalid_transition"
     still = await get_run(http, run["id"])
     assert still["status"] == "paused" and still["updated_at"] == paused["updated_at"]
     r = await http.post(f"/v1/runs/{run['id']}/pause", json={"actor": "ana"}, headers=AUTH)
@@ -277,6 +284,11 @@ async def test_transitions_pause_resume_cancel_and_409(http, receiver):
     assert r.status == 409 and (await r.json())["error"]["code"] == "not_replayable"
     r = await http.post(f"/v1/runs/{run['id']}/resume", json={"actor": "ana"}, headers=AUTH)
     assert (await r.json())["status"] == "running"
+    for _ in range(10):
+        r = await http.post(f"/sim/runs/{run['id']}/advance", json={})
+        assert r.status == 200, await r.text()
+        if (await r.json())["status"] == "completed":
+            break
     await wait_status(http, run["id"], "completed")
     for action in ("pause", "resume", "cancel"):
         r = await http.post(f"/v1/runs/{run['id']}/{action}", json={"actor": "ana"}, headers=AUTH)
@@ -461,7 +473,7 @@ async def test_webhook_suppress_duplicate_and_retry(http, receiver, platform):
 
 async def test_webhook_rotation_and_delay(http, receiver, platform):
     await http.post("/sim/config", json={"webhook_secret": f"{SECRET2} {SECRET}"})
-    await http.post("/sim/webhooks", json={"mode": "delay", "count": 1, "delay_seconds": 0.3, "types": ["run.created"]})
+    await http.post("/sim/webhooks", json={"mode": "delay", "count": 1, "delay_seconds": 1.0, "types": ["run.created"]})
     run = await sim_run(http, workflow="wf_summaries", frozen=True, status="pending")
     await http.post(f"/sim/runs/{run['id']}/advance", json={"status": "running"})
     await wait_for(lambda: receiver.of("run.created", run["id"]))
@@ -471,10 +483,10 @@ async def test_webhook_rotation_and_delay(http, receiver, platform):
 
 
 async def test_stall_status_and_hang(http):
-    r = await http.post("/sim/stall", json={"seconds": 0.3, "status": 503})
+    r = await http.post("/sim/stall", json={"seconds": 3600, "status": 503})
     r = await http.get("/v1/runs", headers=AUTH)
     assert r.status == 503 and "error" in await r.json()
-    await asyncio.sleep(0.35)
+    await http.post("/sim/stall", json={"seconds": 0})  # ends the stall
     assert (await http.get("/v1/runs", headers=AUTH)).status == 200
     await http.post("/sim/stall", json={"seconds": 0.3})
     t = time.monotonic()
@@ -535,18 +547,24 @@ async def test_deterministic_ids_and_demo():
         await p.stop()
 
 
-def test_main_parses_args(monkeypatch):
-    import reference.platform.cli as mod
-
-    seen = {}
-
-    def fake_run(coro):
-        seen["coro"] = coro
-        coro.close()
-
-    monkeypatch.setattr(mod.asyncio, "run", fake_run)
-    mod.main(["--port", "0", "--seed", "3", "--speed", "10", "--demo"])
-    assert "coro" in seen
+async def test_the_platform_command_serves_the_api_with_the_given_token_and_seed(tmp_path):
+    port = free_port()
+    proc = Process(["-m", "reference.platform", "--port", str(port), "--seed", "3", "--api-token", "cli-token"],
+                   env=clean_env(), cwd=tmp_path, name="platform")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        workflows = await proc.wait_http(f"{base}/v1/workflows", headers={"Authorization": "Bearer cli-token"})
+        assert {w["id"] for w in workflows["data"]} >= {"wf_invoices", "wf_refunds"}
+        await proc.wait_http(f"{base}/v1/workflows", status=401, headers={"Authorization": "Bearer dev-token"})
+        async with aiohttp.ClientSession() as client:
+            async with client.post(f"{base}/sim/runs", json={"workflow": "wf_invoices", "frozen": True}) as resp:
+                assert resp.status == 201
+                created = await resp.json()
+        same_seed = ReferencePlatform(api_token="x", seed=3).create_run(workflow="wf_invoices", frozen=True)
+        assert created["id"] == same_seed.id  # --seed reached the platform
+        assert "Reference platform: API" in proc.output()
+    finally:
+        proc.stop()
 
 
 async def test_webhook_reorder(http, receiver):

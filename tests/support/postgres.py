@@ -89,3 +89,16 @@ async def create_database(admin_url: str, name: str) -> str:
         await conn.close()
     base = admin_url.rsplit("/", 1)[0]
     return f"{base}/{name}"
+
+
+def stop_server(cluster: Cluster) -> None:
+    """Stop the cluster's server (fast) and leave it down: every connection of the bot's is lost."""
+    cluster._run([str(PG_BIN / "pg_ctl"), "-D", str(cluster.data), "-m", "fast", "-w", "stop"])
+
+
+def start_server(cluster: Cluster) -> None:
+    """Start a server stopped by `stop_server` again, on the same port."""
+    cluster._run([str(PG_BIN / "pg_ctl"), "-D", str(cluster.data), "-l", str(cluster.dir / "log"), "-w", "-t", "60",
+                  "-o", f"-p {cluster.port} -k {cluster.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                        f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                  "start"])
