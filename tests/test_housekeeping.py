@@ -100,7 +100,7 @@ async def test_digest_hour_schedules_the_digest_daily_at_that_hour_and_the_sched
         assert "digest" in (await resp.json())["checks"]["scheduler"]["jobs"]
     yesterday = utcnow() - timedelta(days=1)
     async with h.svc.sessions.begin() as s:
-        r = await merge_run(s, failed("run_dgsched", "wf_invoices", "provider_timeout", yesterday))
+        r = await merge_run(s, failed_run("run_dgsched", "wf_invoices", "provider_timeout", yesterday))
         r.run.alerted = True
     job.modify(next_run_time=utcnow())  # the clock reaches DIGEST_HOUR: the scheduler runs the job itself
     digest = await h.wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if "Daily digest" in m.text],
