@@ -395,7 +395,7 @@ async def prepare_reject(svc: Services, user_id: str, approval_id: str, shown: s
     async with svc.sessions() as session:
         view = _view(svc, task, await _votes(session, task.id))
     if shown:
-        view.fingerprint = shown
+        view = view.with_fingerprint(shown)
     return view
 
 
