@@ -22,7 +22,7 @@ from bot.errors import BadInput, NotAllowed, NotFound, Unavailable, WrongStatus
 from bot.people import describe
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import runs as render
-from bot.render.common import shorten
+from bot.views import view_of_approval, view_of_run
 from bot.runs import parse_time, rfc3339
 from bot.services import Services
 from store import queries
@@ -146,7 +146,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _clip(text: str, limit: int = 80) -> str:
-    return shorten(str(text).replace("`", "ˋ").replace("\n", " "), limit)
+    return render.typed(text, limit)
 
 
 def normalize(text: str) -> str:
@@ -354,9 +354,9 @@ async def _workflow_id(session, name_or_id: str | None) -> str | None:
         return found[0].id
     if len(found) > 1:
         raise BadInput(f"Several workflows are named `{_clip(name_or_id)}`: "
-                       + ", ".join(f"`{w.id}`" for w in found[:10]) + ". Give the id instead.")
+                       + render.workflow_ids([w.id for w in found[:10]]) + ". Give the id instead.")
     known = await queries.known_workflows(session, limit=25)
-    names = ", ".join(f"`{w.id}` ({w.name})" for w in known) or "none yet (run `runbot sync`)"
+    names = render.workflow_names([(w.id, w.name) for w in known]) or "none yet (run `runbot sync`)"
     raise BadInput(f"No workflow `{_clip(name_or_id)}` is known. Known workflows: {names}.")
 
 
@@ -410,7 +410,7 @@ async def list_page(svc: Services, state: dict) -> dict:
             else "Try other statuses, a longer `--since` or no filter.")
     if before is None and not page and not state.get("since") and not state.get("wf"):
         hint += " The store may still be filling: `runbot sync` fills it from the platform."
-    return render.run_list(page, title=title, understood=state.get("q") or "/runs", run_url=svc.settings.run_url,
+    return render.run_list([view_of_run(r) for r in page], title=title, understood=state.get("q") or "/runs", run_url=svc.settings.run_url,
                            next_value=next_value, failed_view=failed, empty_hint=hint)
 
 
@@ -495,7 +495,7 @@ async def do_show(svc: Services, caller: Caller, command: Command) -> Reply | De
     token = command.args[0]
     run = await stored_run(svc, token)
     if run is not None and "steps" in (run.data or {}):
-        return Reply(render.run_detail(run.data, svc.settings.run_url), command.share)
+        return Reply(render.run_detail(view_of_run(run), svc.settings.run_url), command.share)
 
     async def ask_platform() -> Reply:
         try:
@@ -504,7 +504,7 @@ async def do_show(svc: Services, caller: Caller, command: Command) -> Reply | De
             if run is None:
                 raise
             data = run.data  # the store's view is better than nothing while the platform is away
-        return Reply(render.run_detail(data, svc.settings.run_url), command.share)
+        return Reply(render.run_detail(view_of_run(data), svc.settings.run_url), command.share)
 
     return Deferred(ask_platform, command.share)
 
@@ -525,7 +525,7 @@ async def act_reply(svc: Services, user_id: str, action: str, token: str, *, sha
     await control.require_operator(svc, user_id, action, token)
     run_id = await resolve_run_id(svc, token)
     result = await control.act(svc, user_id, action, run_id, prompt=prompt, model=model)
-    return Reply(render.control_result(action, run_id, result, svc.settings.run_url, user_id), share)
+    return Reply(render.control_result(action, run_id, view_of_run(result), svc.settings.run_url, user_id), share)
 
 
 async def do_cancel(svc: Services, caller: Caller, command: Command) -> Reply | Deferred:
@@ -612,7 +612,7 @@ async def do_approvals(svc: Services, caller: Caller, command: Command) -> Reply
         return Reply(render.message("Pending approval tasks", blocks), command.share)
     async with svc.sessions() as session:
         tasks = await queries.pending_approvals(session, limit=25)
-    return Reply(render.approvals_list(tasks, svc.settings.run_url), command.share)
+    return Reply(render.approvals_list([view_of_approval(t) for t in tasks], svc.settings.run_url), command.share)
 
 
 # Subscriptions: operators only, audited
@@ -632,7 +632,7 @@ async def do_subscribe(svc: Services, caller: Caller, command: Command) -> Reply
         found = await queries.resolve_workflow(session, target)
     if len(found) > 1:
         raise BadInput(f"Several workflows are named `{_clip(target)}`: "
-                       + ", ".join(f"`{w.id}`" for w in found[:10]) + ". Give the id instead.")
+                       + render.workflow_ids([w.id for w in found[:10]]) + ". Give the id instead.")
     if found:
         return await _subscribe(svc, caller, command, found[0].id, found[0].name)
 
@@ -646,7 +646,7 @@ async def do_subscribe(svc: Services, caller: Caller, command: Command) -> Reply
         match = [w for w in workflows if w.get("id") == target] or \
                 [w for w in workflows if str(w.get("name", "")).casefold() == folded]
         if len(match) != 1:
-            names = ", ".join(f"`{w.get('id')}` ({w.get('name')})" for w in workflows[:25]) or "none"
+            names = render.workflow_names([(w.get("id"), w.get("name")) for w in workflows[:25]]) or "none"
             detail = "several match" if match else "none matches"
             await audit.record_now(svc.sessions, user_id=caller.user_id, action=name, target=target,
                                    detail=f"channel {caller.channel_id}", result="not_found", message=detail)
@@ -687,8 +687,7 @@ async def _subscribe(svc: Services, caller: Caller, command: Command, workflow_i
         await audit.record(session, user_id=caller.user_id, action=command.name, target=workflow_id,
                            detail=f"channel {caller.channel_id} failures={failures} approvals={approvals}",
                            result="ok", message=f"channel now {outcome}")
-    text = (f"<#{caller.channel_id}> now {outcome} of *{workflow_name}* (`{workflow_id}`)."
-            + ("" if receives else " Subscribe again with `/runs subscribe " + workflow_id + "`."))
+    text = render.subscription_changed(caller.channel_id, outcome, workflow_name, workflow_id, receives=bool(receives))
     return text_reply(text, share=command.share)
 
 
@@ -720,23 +719,22 @@ async def _watch(svc: Services, caller: Caller, command: Command, run_id: str, s
         watch = await session.get(Watch, (run_id, caller.user_id))
         if command.name == "watch":
             if status in TERMINAL:
-                text = f"{run_id} has already ended ({status}): there is nothing to follow. `/runs show {run_id}` shows it."
+                text = render.watch_reply("ended", run_id, status)
                 result = "refused"
             elif watch is not None:
-                text = f"You already follow {run_id} ({status}); `/runs unwatch {run_id}` stops it."
+                text = render.watch_reply("already", run_id, status)
                 result = "ok"
             else:
                 session.add(Watch(run_id=run_id, user_id=caller.user_id, last_status=status))
-                text = (f"👀 You follow {run_id} (now {status}): I will send you a direct message at each status change "
-                        f"and when it ends. `/runs unwatch {run_id}` stops it.")
+                text = render.watch_reply("started", run_id, status)
                 result = "ok"
         else:
             if watch is None:
-                text = f"You were not following {run_id}."
+                text = render.watch_reply("not_following", run_id, status)
                 result = "not_found"
             else:
                 await session.delete(watch)
-                text = f"You no longer follow {run_id}."
+                text = render.watch_reply("stopped", run_id, status)
                 result = "ok"
         await audit.record(session, user_id=caller.user_id, action=command.name, target=run_id, result=result,
                            message=text)
