@@ -173,7 +173,7 @@ async def _authorize(svc: Services, user_id: str, task: Approval, run: Run | Non
     action = f"approval.{decision}"
     if task.kind in s.APPROVAL_CONSOLE_ONLY_KINDS:
         await _refuse(svc, user_id, action, task.id,
-                      f"`{task.kind}` tasks are decided in the console only: {s.run_url(task.run_id, task.step_id)}")
+                      render.console_only_refusal(task.kind, s.run_url(task.run_id, task.step_id)))
     if not await svc.people.is_member(user_id, s.APPROVERS):
         await _refuse(svc, user_id, action, task.id,
                       f"Only approvers may decide approval tasks. Approvers: {describe(s.APPROVERS)}.")
@@ -294,10 +294,7 @@ async def _lost_claim(svc: Services, approval_id: str, user_id: str, voted: bool
         return "This approval task is no longer known."
     if task.status != "pending":
         return _decided_words(task)
-    first = f"<@{_claimer(task.deciding_by)}>" if task.deciding_by else "another approver"
-    if voted:
-        return f"Your approval is counted; the quorum is met and {first} is sending the decision to the platform."
-    return f"{first} decided first; their decision is being sent to the platform."
+    return render.lost_claim_words(_claimer(task.deciding_by) if task.deciding_by else None, voted=voted)
 
 
 async def _names(svc: Services, users: list[str]) -> str:
@@ -368,12 +365,11 @@ async def _send(svc: Services, task: Approval, user_id: str, claim: str, decisio
                 await _merge_fresh(svc, fresh)
                 raise WrongStatus(_decided_words(fresh)) from None
             await _release(svc, task.id, claim)
-            raise WrongStatus(f"The platform refused: {exc.message or exc.code}.") from None
+            raise WrongStatus(render.platform_refused(None, exc.message or exc.code)) from None
         await _release(svc, task.id, claim)
         if exc.status == 404:
             raise NotFound(f"The platform no longer has the approval task {task.id}.") from None
-        raise Unavailable(f"The platform refused the decision ({exc.code}: {exc.message}); nothing was decided. "
-                          "Try again.") from None
+        raise Unavailable(render.platform_refused(exc.code, exc.message, then="Nothing was decided. Try again.")) from None
     except PlatformUnreachable as exc:
         await _release(svc, task.id, claim)
         raise Unavailable(f"The platform could not be reached ({exc}); nothing was decided. Try again in a minute.") \

@@ -15,6 +15,7 @@ from bot.contract import ALLOWED_FROM, TERMINAL
 from bot.errors import BotError, NotAllowed, NotFound, Unavailable, WrongStatus
 from bot.people import describe
 from bot.platform import PlatformError, PlatformUnreachable
+from bot.render import runs as render
 from bot.services import Services
 from store.models import Run
 
@@ -29,9 +30,7 @@ def allowed_actions(status: str) -> list[str]:
 
 def status_refusal(run_id: str, status: str, action: str) -> str:
     """"run_7Kq2 is completed: it can be replayed, not cancelled"."""
-    allowed = [VERBS[a] for a in allowed_actions(status)]
-    can = f"it can be {' or '.join(allowed)}" if allowed else "nothing can be done with it"
-    return f"{run_id} is {status}: {can}, not {VERBS[action]}"
+    return render.status_refusal(run_id, status, [VERBS[a] for a in allowed_actions(status)], VERBS[action])
 
 
 async def require_operator(svc: Services, user_id: str, action: str, target: str | None) -> None:
@@ -50,7 +49,7 @@ async def _known_run(svc: Services, run_id: str) -> Run | dict:
         return await svc.platform.get_run(run_id)
     except PlatformError as exc:
         if exc.status == 404:
-            raise NotFound(f"No run {run_id} on the platform.") from None
+            raise NotFound(render.no_such_run(run_id)) from None
         raise
     except PlatformUnreachable as exc:
         raise Unavailable(f"The platform could not be reached ({exc}); nothing was changed.") from None
@@ -77,10 +76,10 @@ async def act(svc: Services, user_id: str, action: str, run_id: str, *, prompt: 
             if exc.status == 409:
                 current = await _current_status(svc, run_id)
                 message = status_refusal(run_id, current, action) if current else exc.message
-                raise WrongStatus(f"{message} (the platform said {exc.code})") from None
+                raise WrongStatus(render.control_conflict(message, exc.code)) from None
             if exc.status == 404:
-                raise NotFound(f"No run {run_id} on the platform.") from None
-            raise Unavailable(f"The platform refused: {exc.code}: {exc.message}") from None
+                raise NotFound(render.no_such_run(run_id)) from None
+            raise Unavailable(render.platform_refused(exc.code, exc.message)) from None
         except PlatformUnreachable as exc:
             raise Unavailable(f"The platform could not be reached ({exc}); nothing was changed. "
                               "Try again in a minute.") from None

@@ -290,3 +290,26 @@ def approvals_list_lines(tasks: list[ApprovalView], run_url) -> list[Mrkdwn]:
                             action=single_line(trim_middle(t.action, 500)), kind=t.kind, workflow=t.workflow_name,
                             run=link(run_url(t.run_id, t.step_id), t.run_id), expires=expires))
     return lines
+
+
+# Answers to approvers (ephemeral or in a modal)
+
+def console_only_refusal(kind: str, review_url: str) -> Mrkdwn:
+    return mrkdwn("{kind} tasks are decided in the console only: {url}", kind=code_span(single_line(kind, 64)),
+                  url=link(review_url, "review it there"))
+
+
+def lost_claim_words(first: str | None, *, voted: bool) -> Mrkdwn:
+    """Someone else is sending the decision: `first` is their Slack user id, when known."""
+    who = mention_of(first) if first else Mrkdwn("another approver")
+    if voted:
+        return mrkdwn("Your approval is counted; the quorum is met and {who} is sending the decision to the "
+                      "platform.", who=who)
+    return mrkdwn("{who} decided first; their decision is being sent to the platform.", who=who)
+
+
+def platform_refused(code: str | None, message: str | None, *, then: str = "") -> Mrkdwn:
+    """The platform's own words for a refusal (its code and message are data). `then` is the code's own."""
+    said = mrkdwn("{code}: {message}", code=single_line(code, 64), message=single_line(trim_middle(message, 500))) \
+        if code and message else escape(single_line(trim_middle(message or code or "no reason given", 500)))
+    return mrkdwn("The platform refused: {said}.{then}", said=said, then=Mrkdwn(then and " " + then))

@@ -479,6 +479,31 @@ def watch_reply(outcome: str, run_id: str, status: str) -> Mrkdwn:
     return mrkdwn(templates[outcome], run=run_id, status=status, show=show, unwatch=unwatch)
 
 
+# Answers to control actions
+
+def status_refusal(run_id: str, status: str, allowed: Sequence[str], wanted: str) -> Mrkdwn:
+    """"run_7Kq2 is completed: it can be replayed, not cancelled" (`allowed` and `wanted` are verbs)."""
+    can = f"it can be {' or '.join(allowed)}" if allowed else "nothing can be done with it"
+    return mrkdwn("{run} is {status}: {can}, not {wanted}", run=single_line(run_id, ID_LIMIT),
+                  status=single_line(status, 32), can=can, wanted=wanted)
+
+
+def control_conflict(message: str, code: str | None) -> Mrkdwn:
+    """A control action the platform refused as a conflict: the refusal (`Mrkdwn` from `status_refusal`, or the
+    platform's message) and the platform's code."""
+    return mrkdwn("{message} (the platform said {code})", message=message if isinstance(message, Mrkdwn)
+                  else single_line(trim_middle(message or "", 500)), code=single_line(code, 64))
+
+
+def platform_refused(code: str | None, message: str | None) -> Mrkdwn:
+    return mrkdwn("The platform refused: {code}: {message}", code=single_line(code, 64),
+                  message=single_line(trim_middle(message or "", 500)))
+
+
+def no_such_run(run_id: str) -> Mrkdwn:
+    return mrkdwn("No run {run} on the platform.", run=single_line(run_id, ID_LIMIT))
+
+
 # Answers to what a person typed
 
 def typed(text: object, limit: int = 80) -> Mrkdwn:
