@@ -196,7 +196,7 @@ async def send_everything(h, s: dict, n: int) -> list[str]:
 
 
 # Few examples (each runs the whole pipeline), no shrinking (an example takes seconds), no example database.
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None,
           phases=(Phase.explicit, Phase.generate))
 @given(s=fields())
 def test_hostile_platform_text_never_reaches_slack_as_markup(live, s):

@@ -33,6 +33,7 @@ from bot.render.common import (
 from bot.render.mrkdwn import (
     Mrkdwn,
     code_block,
+    encode_url,
     escape,
     is_user_id,
     join,
@@ -214,7 +215,7 @@ def alert_message(run: RunView, *, run_url_of, step_url: str | None, owners: lis
             lines.append(mrkdwn("{message}{more}", message=code_span(trim_middle(error.message, ERROR_MESSAGE_LIMIT)),
                                 more=Mrkdwn(" _(whole message in the thread)_") if error_message_too_long(run) else ""))
         lines.append(mrkdwn("*{words}*", words=retryable_words(_error_words(error) or None)))
-        accessory = (ButtonElement(text="Jump to failed step", action_id="run_jump", url=step_url)
+        accessory = (ButtonElement(text="Jump to failed step", action_id="run_jump", url=encode_url(step_url))
                      if step_url else None)
         blocks.append(SectionBlock(text=_mrkdwn(trim_middle(join("\n", lines), SECTION_LIMIT)), accessory=accessory))
     else:

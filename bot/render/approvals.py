@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.render.common import SECTION_LIMIT, code_span, mark, relative, slack_date, trim_middle
-from bot.render.mrkdwn import Mrkdwn, escape, join, link, mention_of, mrkdwn, plain, single_line, user_mention
+from bot.render.mrkdwn import Mrkdwn, encode_url, escape, join, link, mention_of, mrkdwn, plain, single_line, user_mention
 from bot.views import ApprovalView, TaskView
 
 __all__ = ["TaskView"]
@@ -134,7 +134,7 @@ def _fields(view: TaskView, now: datetime) -> list[MarkdownTextObject]:
 
 
 def _review_button(view: TaskView) -> ButtonElement:
-    return ButtonElement(text="Review in console", action_id=REVIEW, url=view.review_url)
+    return ButtonElement(text="Review in console", action_id=REVIEW, url=encode_url(view.review_url))
 
 
 def decision_buttons(view: TaskView) -> ActionsBlock:

@@ -100,12 +100,18 @@ def code_block(value: Any) -> Mrkdwn:
     return Mrkdwn(f"```{escape(value)}```")
 
 
-def safe_url(url: str) -> str:
-    """An http(s) url made safe inside `<…>`: anything but URL characters is percent-encoded, `&` escaped."""
-    url = str(url)
-    if urlsplit(url.strip()).scheme.lower() not in ("http", "https"):
+def encode_url(url: str) -> str:
+    """An http(s) url with anything but URL characters percent-encoded (whitespace, `|`, `<`, `>`, non-ASCII,
+    bidi and zero-width characters included): for a button's `url` as for a link."""
+    url = str(url).strip()
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise ValueError(f"only http and https links are built: {url[:80]!r}")
-    return quote(url.strip(), safe=URL_SAFE).replace("&", "&amp;")
+    return quote(url, safe=URL_SAFE)
+
+
+def safe_url(url: str) -> str:
+    """An http(s) url made safe inside mrkdwn's `<…>`: encoded, and `&` escaped."""
+    return encode_url(url).replace("&", "&amp;")
 
 
 def link(url: str, label: Any) -> Mrkdwn:

@@ -23,6 +23,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.render.alerts import actor_words
+from bot.render.approvals import approvals_list_lines
 from bot.render.common import (
     SECTION_LIMIT,
     code_span,
@@ -44,10 +46,7 @@ from bot.render.mrkdwn import (
     mrkdwn,
     plain,
     single_line,
-    user_mention,
 )
-from bot.render.alerts import actor_words
-from bot.render.approvals import approvals_list_lines
 from bot.views import ApprovalView, ErrorView, RunView, StepView
 
 RunUrl = Callable[..., str]  # settings.run_url(run_id, step_id=None)
