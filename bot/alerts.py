@@ -25,6 +25,7 @@ from bot.runs import RunChange
 from bot.services import Services
 from store import messages
 from store.messages import fresh
+from bot.views import view_of_run
 from store.models import Run, SlackMessage
 from store.queries import failure_channels
 from store.runs import claim_alert
@@ -58,7 +59,7 @@ def owners(svc: Services, run: Run) -> list[str]:
 def render(svc: Services, run: Run, state: dict) -> dict:
     data = run.data or {}
     step_id = run.failed_step_id or (next((s["id"] for s in data.get("steps") or [] if s.get("status") == "failed"), None))
-    return alert_message(data, run_url_of=svc.settings.run_url,
+    return alert_message(view_of_run(run), run_url_of=svc.settings.run_url,
                          step_url=svc.settings.run_url(run.id, step_id) if step_id else None,
                          owners=owners(svc, run), replays=state.get("replays") or [])
 
@@ -78,8 +79,8 @@ async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMes
         state: dict = {"replays": []}
         message = await outbox.post(session, channel=channel, payload=render(svc, run, state), kind="alert",
                                     subject=run.id, state=state)
-        if error_message_too_long(run.data or {}):
-            for reply in full_error_replies(run.data or {}):
+        if error_message_too_long(view_of_run(run)):
+            for reply in full_error_replies(view_of_run(run)):
                 await outbox.thread_reply(session, message, reply)
         svc.deliverer.received_at[message.id] = asyncio.get_running_loop().time()
         svc.metrics.alerts.labels("alert").inc()
@@ -95,7 +96,7 @@ async def _replay_started(session: AsyncSession, svc: Services, replay: Run, act
     original = await session.get(Run, replay.replay_of) if cards else None
     if original is None:
         return
-    by = replay_by_words(actor, ((replay.data or {}).get("trigger") or {}).get("actor"))
+    by = replay_by_words(actor, view_of_run(replay).actor)
     for message in cards:
         await fresh(session, message)  # the newest state: another event may have moved it
         replays = list((message.state or {}).get("replays") or [])

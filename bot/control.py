@@ -16,6 +16,7 @@ from bot.actors import OPERATE, Actor, require
 from bot.contract import ALLOWED_FROM, TERMINAL, status_refusal
 from bot.errors import BotError, NotAllowed, WrongStatus, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
+from bot.render import runs as render
 from bot.services import Services
 from store.models import Run
 
@@ -61,7 +62,7 @@ async def act(svc: Services, actor: Actor, action: str, run_id: str, *, prompt: 
                                     missing=f"No run {run_id} on the platform.") from None
             current = await _current_status(svc, run_id)
             message = status_refusal(run_id, current, action) if current else exc.message
-            raise WrongStatus(f"{message} (the platform said {exc.code})") from None
+            raise WrongStatus(render.control_conflict(message, exc.code)) from None
         except PlatformUnreachable as exc:
             raise from_platform(exc, doing=f"the {action} of {run_id}") from None
     except BotError as exc:

@@ -3,7 +3,13 @@ one translation of a failed platform call into them."""
 
 from __future__ import annotations
 
+import logging
+import secrets
+
 from bot.platform import PlatformError, PlatformUnreachable
+from bot.render.mrkdwn import escape, single_line
+
+log = logging.getLogger(__name__)
 
 
 class BotError(Exception):
@@ -44,8 +50,12 @@ def from_platform(exc: PlatformError | PlatformUnreachable, *, doing: str, uncha
     `7Kq2`"), `unchanged` says what did not happen, `missing` is what a 404 means here (None: a refusal like
     any other). A 409 needs the current state to explain it, so its callers handle it before this."""
     if isinstance(exc, PlatformUnreachable):
-        return Unavailable(f"The platform could not be reached for {doing} ({exc}); {unchanged}. "
+        # The address and the low-level error are for the log; the person gets a reference to quote.
+        reference = secrets.token_hex(3)
+        log.warning("the platform could not be reached for %s (reference %s): %s", doing, reference, exc)
+        return Unavailable(f"The platform could not be reached for {doing} (reference {reference}); {unchanged}. "
                            "Try again in a minute.")
     if exc.status == 404 and missing:
         return NotFound(missing)
-    return Unavailable(f"The platform refused {doing} ({exc.code}: {exc.message}); {unchanged}.")
+    return Unavailable(f"The platform refused {doing} ({escape(single_line(exc.code, 64))}: "
+                       f"{escape(single_line(exc.message, 300))}); {unchanged}.")

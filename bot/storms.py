@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
-from bot.render.alerts import STORM_NEWEST, step_position, storm_message, storm_recovered_reply, storm_runs_reply
+from bot.render.alerts import STORM_NEWEST, storm_entry, storm_message, storm_note, storm_recovered_reply, storm_runs_reply
 from bot.runs import first_failed_step
 from bot.services import Services
 from store import messages, storms as counts
@@ -18,6 +18,7 @@ from store.messages import fresh
 from store.models import KeyValue, Run, SlackMessage, utcnow
 from store.outbox import replace_queued_payload
 from store.runs import runs_by_id
+from bot.views import view_of_run, view_of_storm
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,7 @@ def _newest(recent: list, runs: list[Run]) -> list:
 
 
 def _run_entry(run: Run) -> dict:
-    data = run.data or {}
-    step = first_failed_step(data)
-    at = run.completed_at or run.updated_at
-    return {"run_id": run.id, "step": step_position(data, step) if step else None,
-            "at": at.isoformat() if at else None}
+    return storm_entry(view_of_run(run))
 
 
 async def absorb(session: AsyncSession, svc: Services, run: Run, channel: str) -> bool:
@@ -89,12 +86,9 @@ async def _start_storm(session: AsyncSession, svc: Services, run: Run, channel: 
     state.update(recent=recent, newest=[rid for _, rid in recent])
     storm = await outbox.post(session, channel=channel, kind="storm",
                               subject=f"{run.workflow_id}|{code}|{int(now.timestamp() * 1000)}"[:256],
-                              payload=storm_message(state, run_url_of=svc.settings.run_url), state=state)
+                              payload=storm_message(view_of_storm(state), run_url_of=svc.settings.run_url), state=state)
     entries = [_run_entry(runs[rid]) if rid in runs else {"run_id": rid} for rid in run_ids]
-    earlier = len(run_ids) - 1
-    note = (f"*{len(run_ids)} failures of {run.workflow_name} with `{code}` within "
-            f"{svc.settings.STORM_WINDOW_SECONDS:g}s.* The first {earlier} were alerted one by one; "
-            "from now on new ones are listed here.")
+    note = storm_note(count=len(run_ids), workflow_name=run.workflow_name, code=code, window_seconds=svc.settings.STORM_WINDOW_SECONDS)
     for i in range(0, len(entries), RUNS_PER_REPLY):
         chunk = entries[i:i + RUNS_PER_REPLY]
         item = await outbox.thread_reply(session, storm, storm_runs_reply(
@@ -138,7 +132,7 @@ async def _add_to_storm(session: AsyncSession, svc: Services, storm: SlackMessag
         await session.flush()
         state["batch"] = {"outbox_id": item.id, "runs": [entry], "note": None}
     storm.state = state
-    await outbox.update_message(session, storm, storm_message(state, run_url_of=svc.settings.run_url))
+    await outbox.update_message(session, storm, storm_message(view_of_storm(state), run_url_of=svc.settings.run_url))
     svc.metrics.alerts.labels("storm_run").inc()
 
 
@@ -156,7 +150,7 @@ async def on_success(session: AsyncSession, svc: Services, run: Run) -> None:
             continue
         state = {**storm.state, "recovered": {"run_id": run.id, "at": at}}
         storm.state = state
-        await outbox.update_message(session, storm, storm_message(state, run_url_of=svc.settings.run_url))
+        await outbox.update_message(session, storm, storm_message(view_of_storm(state), run_url_of=svc.settings.run_url))
         await outbox.thread_reply(session, storm, storm_recovered_reply(run.id, svc.settings.run_url(run.id)))
     for mid in mine:
         listed.pop(str(mid), None)

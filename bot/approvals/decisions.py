@@ -50,8 +50,7 @@ async def _authorize(svc: Services, actor: Actor, task: Approval, run: Run | Non
     action = f"approval.{decision}"
     if task.kind in s.APPROVAL_CONSOLE_ONLY_KINDS:
         await refuse(svc, actor, action=action, target=task.id,
-                     message=f"`{task.kind}` tasks are decided in the console only: "
-                             f"{s.run_url(task.run_id, task.step_id)}")
+                     message=render.console_only_refusal(task.kind, s.run_url(task.run_id, task.step_id)))
     await require(svc, actor, DECIDE, action=action, target=task.id, what="decide approval tasks")
     if decision == "approve" and not s.ALLOW_SELF_APPROVAL and await _run_actor(svc, task, run) == actor.id:
         await refuse(svc, actor, action=action, target=task.id,
@@ -139,10 +138,7 @@ async def _lost_claim(svc: Services, approval_id: str, voted: bool) -> str:
         return "This approval task is no longer known."
     if task.status != "pending":
         return _decided_words(task)
-    first = f"<@{_claimer(task.deciding_by)}>" if task.deciding_by else "another approver"
-    if voted:
-        return f"Your approval is counted; the quorum is met and {first} is sending the decision to the platform."
-    return f"{first} decided first; their decision is being sent to the platform."
+    return render.lost_claim_words(_claimer(task.deciding_by) if task.deciding_by else None, voted=voted)
 
 
 async def _names(svc: Services, users: list[str]) -> str:
@@ -212,7 +208,7 @@ async def _send(svc: Services, task: Approval, actor: Actor, claim: str, decisio
                 await _merge_fresh(svc, fresh)
                 raise WrongStatus(_decided_words(fresh)) from None
             await _release(svc, task.id, claim)
-            raise WrongStatus(f"The platform refused: {exc.message or exc.code}.") from None
+            raise WrongStatus(render.platform_refused(None, exc.message or exc.code)) from None
         await _release(svc, task.id, claim)
         raise from_platform(exc, doing="the decision", unchanged="nothing was decided",
                             missing=f"The platform no longer has the approval task {task.id}.") from None
@@ -236,7 +232,7 @@ async def prepare_reject(svc: Services, actor: Actor, approval_id: str, shown: s
     async with svc.sessions() as session:
         view = task_view(svc, task, await stored.votes(session, task.id))
     if shown:
-        view.fingerprint = shown
+        view = view.with_fingerprint(shown)
     return view
 
 

@@ -22,6 +22,7 @@ from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import runs as render
 from bot.runs import parse_time, rfc3339
 from bot.services import Services
+from bot.views import view_of_run
 from store import queries
 from store.models import utcnow
 
@@ -66,9 +67,9 @@ async def _workflow_id(session, name_or_id: str | None) -> str | None:
         return found[0].id
     if len(found) > 1:
         raise BadInput(f"Several workflows are named `{clip(name_or_id)}`: "
-                       + ", ".join(f"`{w.id}`" for w in found[:10]) + ". Give the id instead.")
+                       + render.workflow_ids([w.id for w in found[:10]]) + ". Give the id instead.")
     known = await queries.known_workflows(session, limit=25)
-    names = ", ".join(f"`{w.id}` ({w.name})" for w in known) or "none yet (run `runbot sync`)"
+    names = render.workflow_names([(w.id, w.name) for w in known]) or "none yet (run `runbot sync`)"
     raise BadInput(f"No workflow `{clip(name_or_id)}` is known. Known workflows: {names}.")
 
 
@@ -122,7 +123,7 @@ async def list_page(svc: Services, state: dict) -> dict:
             else "Try other statuses, a longer `--since` or no filter.")
     if before is None and not page and not state.get("since") and not state.get("wf"):
         hint += " The store may still be filling: `runbot sync` fills it from the platform."
-    return render.run_list(page, title=title, understood=state.get("q") or "/runs", run_url=svc.settings.run_url,
+    return render.run_list([view_of_run(r) for r in page], title=title, understood=state.get("q") or "/runs", run_url=svc.settings.run_url,
                            next_value=next_value, failed_view=failed, empty_hint=hint)
 
 
@@ -149,7 +150,7 @@ async def do_show(svc: Services, actor: Actor, command: Command, channel: str) -
     token = command.args[0]
     run = await stored_run(svc, token)
     if run is not None and "steps" in (run.data or {}):
-        return Reply(render.run_detail(run.data, svc.settings.run_url), command.share)
+        return Reply(render.run_detail(view_of_run(run), svc.settings.run_url), command.share)
 
     async def ask_platform() -> Reply:
         try:
@@ -158,7 +159,7 @@ async def do_show(svc: Services, actor: Actor, command: Command, channel: str) -
             if run is None:
                 raise
             data = run.data  # the store's view is better than nothing while the platform is away
-        return Reply(render.run_detail(data, svc.settings.run_url), command.share)
+        return Reply(render.run_detail(view_of_run(data), svc.settings.run_url), command.share)
 
     return Deferred(ask_platform, command.share)
 

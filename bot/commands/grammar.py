@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.contract import RUN_STATUSES
 from bot.errors import BadInput
-from bot.render.common import shorten
+from bot.render.runs import typed
 
 MAX_LIMIT = 50
 DEFAULT_LIMIT = 10
@@ -131,7 +131,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def clip(text: str, limit: int = 80) -> str:
-    return shorten(str(text).replace("`", "ˋ").replace("\n", " "), limit)
+    return typed(text, limit)
 
 
 def normalize(text: str) -> str:

@@ -13,6 +13,7 @@ from bot.errors import BadInput, WrongStatus, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import runs as render
 from bot.services import Services
+from bot.views import view_of_run
 from store import queries
 from store import subscriptions as follows
 
@@ -34,7 +35,7 @@ async def act_reply(svc: Services, actor: Actor, action: str, token: str, *, sha
     await control.require_operator(svc, actor, action, token)
     run_id = await resolve_run_id(svc, token)
     result = await control.act(svc, actor, action, run_id, prompt=prompt, model=model)
-    return Reply(render.control_result(action, run_id, result, svc.settings.run_url, actor.id), share)
+    return Reply(render.control_result(action, run_id, view_of_run(result), svc.settings.run_url, actor.id), share)
 
 
 async def do_cancel(svc: Services, actor: Actor, command: Command, channel: str) -> Reply | Deferred:
@@ -92,7 +93,7 @@ async def do_subscribe(svc: Services, actor: Actor, command: Command, channel: s
         found = await queries.resolve_workflow(session, target)
     if len(found) > 1:
         raise BadInput(f"Several workflows are named `{clip(target)}`: "
-                       + ", ".join(f"`{w.id}`" for w in found[:10]) + ". Give the id instead.")
+                       + render.workflow_ids([w.id for w in found[:10]]) + ". Give the id instead.")
     if found:
         return await _subscribe(svc, actor, channel, command, found[0].id, found[0].name)
 
@@ -106,7 +107,7 @@ async def do_subscribe(svc: Services, actor: Actor, command: Command, channel: s
         match = [w for w in workflows if w.get("id") == target] or \
                 [w for w in workflows if str(w.get("name", "")).casefold() == folded]
         if len(match) != 1:
-            names = ", ".join(f"`{w.get('id')}` ({w.get('name')})" for w in workflows[:25]) or "none"
+            names = render.workflow_names([(w.get("id"), w.get("name")) for w in workflows[:25]]) or "none"
             detail = "several match" if match else "none matches"
             await audit.record_now(svc.sessions, user_id=actor.id, action=name, target=target,
                                    detail=f"channel {channel}", result="not_found", message=detail)
@@ -135,8 +136,7 @@ async def _subscribe(svc: Services, actor: Actor, channel: str, command: Command
         await audit.record(session, user_id=actor.id, action=command.name, target=workflow_id,
                            detail=f"channel {channel} failures={failures} approvals={approvals}",
                            result="ok", message=f"channel now {outcome}")
-    text = (f"<#{channel}> now {outcome} of *{workflow_name}* (`{workflow_id}`)."
-            + ("" if receives else " Subscribe again with `/runs subscribe " + workflow_id + "`."))
+    text = render.subscription_changed(channel, outcome, workflow_name, workflow_id, receives=bool(receives))
     return text_reply(text, share=command.share)
 
 
@@ -159,20 +159,19 @@ async def _watch(svc: Services, actor: Actor, command: Command, run_id: str, sta
     async with svc.sessions.begin() as session:
         if command.name == "watch":
             if status in TERMINAL:
-                text = f"{run_id} has already ended ({status}): there is nothing to follow. `/runs show {run_id}` shows it."
+                text = render.watch_reply("ended", run_id, status)
                 result = "refused"
             elif not await follows.watch(session, run_id, actor.id, status):
-                text = f"You already follow {run_id} ({status}); `/runs unwatch {run_id}` stops it."
+                text = render.watch_reply("already", run_id, status)
                 result = "ok"
             else:
-                text = (f"👀 You follow {run_id} (now {status}): I will send you a direct message at each status change "
-                        f"and when it ends. `/runs unwatch {run_id}` stops it.")
+                text = render.watch_reply("started", run_id, status)
                 result = "ok"
         elif await follows.unwatch(session, run_id, actor.id):
-            text = f"You no longer follow {run_id}."
+            text = render.watch_reply("stopped", run_id, status)
             result = "ok"
         else:
-            text = f"You were not following {run_id}."
+            text = render.watch_reply("not_following", run_id, status)
             result = "not_found"
         await audit.record(session, user_id=actor.id, action=command.name, target=run_id, result=result,
                            message=text)

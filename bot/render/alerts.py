@@ -1,5 +1,6 @@
-"""Failure alerts and storm cards as Block Kit: pure functions from a run (the platform's run object) and
-the alert's stored state to a message payload (`{"text", "blocks"}`), never doing I/O."""
+"""Failure alerts and storm cards as Block Kit: pure functions from a `RunView` or a `StormView` and the
+alert's stored state to a message payload (`{"text", "blocks"}`), never doing I/O. Every piece of text goes
+through `bot.render.mrkdwn`."""
 
 from __future__ import annotations
 
@@ -22,8 +23,6 @@ from bot.render.common import (
     SECTION_LIMIT,
     code_span,
     duration,
-    escape,
-    link,
     mark,
     progress_bar,
     retryable_words,
@@ -31,128 +30,149 @@ from bot.render.common import (
     slack_date,
     trim_middle,
 )
-from bot.runs import first_failed_step
+from bot.render.mrkdwn import (
+    Mrkdwn,
+    code_block,
+    encode_url,
+    escape,
+    is_user_id,
+    join,
+    link,
+    mention_of,
+    mrkdwn,
+    plain,
+    single_line,
+    user_mention,
+)
+from bot.views import ActorView, ErrorView, RunView, StepView, StormView
 
 ERROR_MESSAGE_LIMIT = 1000  # characters of an error message shown in the alert; the whole text goes to the thread
 THREAD_TEXT_LIMIT = 35_000  # one thread reply's text (Slack's message limit is 40,000)
 STORM_NEWEST = 5  # runs shown on a storm card
 STORM_LIST_PER_SECTION = 10
 HEADER_LIMIT = 150
+NAME_LIMIT = 120  # names and codes the platform sends may be of any length; Slack's blocks are not
 # The bot's own actor string for the platform ("slack:U0ANA (Ana Ruiz)", see bot.people.People.actor).
-SLACK_ACTOR = re.compile(r"^slack:([UW][A-Z0-9]+)\b")
+SLACK_ACTOR = re.compile(r"^slack:([UW][A-Z0-9]{2,})\b")
 REPLAY_MARK = {"pending": "🔄", "running": "🔄", "waiting": "✋", "paused": "⏸️", "completed": "✅",
                "failed": "❌", "cancelled": "🚫"}
 
 
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def _header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=PlainTextObject(text=shorten(text, HEADER_LIMIT), emoji=True))
+    return HeaderBlock(text=PlainTextObject(text=plain(text, HEADER_LIMIT), emoji=True))
 
 
-NAME_LIMIT = 120  # names and codes the platform sends may be of any length; Slack's blocks are not
-
-
-def _mrkdwn(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text)
+def _mrkdwn(text: Mrkdwn, limit: int = SECTION_LIMIT) -> MarkdownTextObject:
+    """A mrkdwn text object within Slack's limit, measured after escaping (section fields: 2,000)."""
+    return MarkdownTextObject(text=trim_middle(escape(text), limit))
 
 
 # Pieces of a run, in words
 
-def total_steps(run: dict) -> int:
-    return int((run.get("progress") or {}).get("total_steps") or len(run.get("steps") or []))
-
-
-def step_position(run: dict, step: dict) -> str:
+def step_position(run: RunView, step: StepView) -> str:
     """"step 3 of 5" (the platform's `index` is 0-based)."""
-    return f"step {int(step.get('index', 0)) + 1} of {total_steps(run)}"
+    return f"step {step.index + 1} of {run.total_steps}"
 
 
-def slack_user_of(actor: dict | None) -> str | None:
-    """The Slack user behind a trigger's actor: its `slack_user_id`, or the bot's own `slack:U…` actor name."""
-    actor = actor or {}
-    if actor.get("slack_user_id"):
-        return actor["slack_user_id"]
-    found = SLACK_ACTOR.match(actor.get("name") or "")
+def slack_user_of(actor: dict | ActorView | None) -> str | None:
+    """The Slack user behind a trigger's actor: its `slack_user_id`, or the bot's own `slack:U…` actor name;
+    only an id of Slack's shape."""
+    if isinstance(actor, ActorView):
+        user, name = actor.slack_user_id, actor.name
+    else:
+        actor = actor if isinstance(actor, dict) else {}
+        user, name = actor.get("slack_user_id"), actor.get("name")
+    if is_user_id(user):
+        return user
+    found = SLACK_ACTOR.match(name if isinstance(name, str) else "")
     return found.group(1) if found else None
 
 
-def actor_words(actor: dict | None) -> str | None:
+def actor_words(actor: ActorView | None) -> Mrkdwn | None:
     """Who started a run, for people: a Slack mention when known, else the name or the email."""
-    actor = actor or {}
+    if actor is None:
+        return None
     user = slack_user_of(actor)
     if user:
-        return f"<@{user}>"
-    name = actor.get("name") or actor.get("email")
+        return user_mention(user)
+    name = actor.name or actor.email
     return escape(name) if name else None
 
 
-def trigger_words(run: dict) -> str:
-    trigger = run.get("trigger") or {}
-    kind = trigger.get("type") or "unknown"
-    who = actor_words(trigger.get("actor"))
-    return f"{kind} by {who}" if who else kind
+def trigger_words(run: RunView) -> Mrkdwn:
+    who = actor_words(run.actor)
+    kind = run.trigger_type or "unknown"
+    return mrkdwn("{kind} by {who}", kind=kind, who=who) if who else escape(kind)
 
 
-def error_of(run: dict) -> dict:
-    return (first_failed_step(run) or {}).get("error") or {}
+def error_message_too_long(run: RunView) -> bool:
+    return len(run.error.message or "") > ERROR_MESSAGE_LIMIT
 
 
-def error_message_too_long(run: dict) -> bool:
-    return len(str(error_of(run).get("message") or "")) > ERROR_MESSAGE_LIMIT
+def is_retryable(run: RunView) -> bool:
+    return bool(run.error.retryable)
 
 
-def is_retryable(run: dict) -> bool:
-    return bool(error_of(run).get("retryable"))
+def _error_words(error: ErrorView) -> dict:
+    """The facts of an error in the words `retryable_words` reads."""
+    return {"code": error.code, "retryable": error.retryable} if error.code or error.retryable is not None else {}
 
 
-def provider_words(error: dict) -> str | None:
-    provider, status = error.get("provider"), error.get("provider_status")
+def provider_words(error: ErrorView) -> Mrkdwn | None:
+    provider, status = error.provider, error.provider_status
     if provider and status is not None:
-        return f"{escape(provider)} answered HTTP {status}"
+        return mrkdwn("{provider} answered HTTP {status}", provider=provider, status=status)
     if provider:
-        return f"{escape(provider)}"
+        return escape(provider)
     if status is not None:
-        return f"upstream HTTP {status}"
+        return mrkdwn("upstream HTTP {status}", status=status)
     return None
 
 
 # The alert
 
-def replay_line(replay: dict, run_url_of) -> str:
+def replay_line(replay: dict, run_url_of) -> Mrkdwn:
     """"🔄 Replayed by <@U0ANA> as run_Y: running" with the replay's outcome once it ends."""
-    run_id = replay["run_id"]
+    run_id = single_line(replay["run_id"], NAME_LIMIT)
     status = replay.get("status") or "pending"
-    by = replay.get("by") or "from the console"
-    line = f"{REPLAY_MARK.get(status, '🔄')} Replayed {by} as {link(run_url_of(run_id), run_id)}"
+    line = mrkdwn("{mark} Replayed {by} as {run}", mark=REPLAY_MARK.get(status, "🔄"), by=_replay_by(replay),
+                  run=link(run_url_of(run_id), run_id))
     if status in ("completed", "failed", "cancelled"):
         outcome = {"completed": "succeeded", "failed": "failed", "cancelled": "was cancelled"}[status]
-        detail = f" ({code_span(replay['error_code'])})" if status == "failed" and replay.get("error_code") else ""
-        return f"{line}: the replay {outcome}{detail}"
-    return f"{line}: in progress"
+        detail = (mrkdwn(" ({code})", code=code_span(single_line(replay["error_code"], NAME_LIMIT)))
+                  if status == "failed" and replay.get("error_code") else "")
+        return mrkdwn("{line}: the replay {outcome}{detail}", line=line, outcome=outcome, detail=detail)
+    return mrkdwn("{line}: in progress", line=line)
 
 
-def replay_by_words(user: str | None, actor: dict | None) -> str:
+def _replay_by(replay: dict) -> Mrkdwn:
+    """The stored "by …" words: made by `replay_by_words` (the bot's own state), kept as they were made."""
+    return Mrkdwn(replay.get("by") or "from the console")
+
+
+def replay_by_words(user: str | None, actor: ActorView | dict | None) -> Mrkdwn:
     """"by <@U0ANA>" for a replay started from Slack; "from the console (by Dana)" otherwise."""
-    if user:
-        return f"by <@{user}>"
+    if is_user_id(user):
+        return mrkdwn("by {who}", who=user_mention(user))
+    if isinstance(actor, dict):
+        actor = ActorView(name=single_line(actor.get("name") or "", 200) or None,
+                          email=single_line(actor.get("email") or "", 200) or None,
+                          slack_user_id=actor.get("slack_user_id") if is_user_id(actor.get("slack_user_id")) else None)
+    if actor is not None and slack_user_of(actor):
+        return mrkdwn("by {who}", who=actor_words(actor))
     who = actor_words(actor)
-    if who and who.startswith("<@"):
-        return f"by {who}"
-    return f"from the console by {who}" if who else "from the console"
+    return mrkdwn("from the console by {who}", who=who) if who else Mrkdwn("from the console")
 
 
 def _buttons(run_id: str, *, retryable: bool, replay_allowed: bool, workflow: str) -> list[ButtonElement]:
     show = ButtonElement(text="Show run", action_id="run_show", value=run_id)
     if not replay_allowed:
         return [show]
+    # A confirmation dialog's text is mrkdwn.
     confirm = ConfirmObject(
         title="Replay this run?",
-        text=f"A new run of {escape(workflow)} starts with the same input, prompt and model as {run_id}.",
+        text=_mrkdwn(mrkdwn("A new run of {workflow} starts with the same input, prompt and model as {run}.",
+                            workflow=workflow, run=run_id), 300),
         confirm="Replay", deny="Cancel")
     replay = ButtonElement(text="Replay", action_id="run_replay", value=run_id, confirm=confirm,
                            style="primary" if retryable else None)
@@ -161,55 +181,56 @@ def _buttons(run_id: str, *, retryable: bool, replay_allowed: bool, workflow: st
     return [replay, changes, show] if retryable else [changes, replay, show]
 
 
-def alert_message(run: dict, *, run_url_of, step_url: str | None, owners: list[str],
+def alert_message(run: RunView, *, run_url_of, step_url: str | None, owners: list[str],
                   replays: list[dict] | None = None) -> dict:
-    """A failed run's alert: what failed where, why, whether to retry, who owns it, what to do."""
-    run_id = run["id"]
-    workflow = shorten((run.get("workflow") or {}).get("name") or (run.get("workflow") or {}).get("id") or "workflow",
-                      NAME_LIMIT)
-    step = first_failed_step(run)
-    error = (step or {}).get("error") or {}
-    retryable = bool(error.get("retryable"))
+    """A failed run's alert: what failed where, why, whether to retry, who owns it, what to do. `owners` are
+    Slack user or group ids (or mentions of them); anything else is shown as text."""
+    run_id = run.id
+    workflow = shorten(run.workflow_name, NAME_LIMIT)
+    step = run.failed_step
+    error = run.error
+    retryable = bool(error.retryable)
     replays = replays or []
     run_url = run_url_of(run_id)
-    progress = run.get("progress") or {}
-    done, total = int(progress.get("completed_steps") or 0), total_steps(run)
-    failed_at = _parse(run.get("completed_at")) or _parse(run.get("updated_at"))
+    failed_at = run.completed_at or run.updated_at
 
     blocks: list = [_header(f"❌ {workflow} failed")]
     blocks.append(SectionBlock(fields=[
-        _mrkdwn(f"*Run*\n{link(run_url, run_id)}"),
-        _mrkdwn(f"*Trigger*\n{trigger_words(run)}"),
-        _mrkdwn(f"*Started*\n{slack_date(_parse(run.get('started_at')) or _parse(run.get('created_at')))}"),
-        _mrkdwn(f"*Failed*\n{slack_date(failed_at)}"),
-        _mrkdwn(f"*Duration*\n{duration(run.get('duration_ms'))}"),
-        _mrkdwn(f"*Progress*\n`{progress_bar(done, total)}` steps done"),
+        _mrkdwn(mrkdwn("*Run*\n{run}", run=link(run_url, run_id))),
+        _mrkdwn(mrkdwn("*Trigger*\n{trigger}", trigger=trigger_words(run))),
+        _mrkdwn(mrkdwn("*Started*\n{at}", at=slack_date(run.started_at or run.created_at))),
+        _mrkdwn(mrkdwn("*Failed*\n{at}", at=slack_date(failed_at))),
+        _mrkdwn(mrkdwn("*Duration*\n{d}", d=duration(run.duration_ms))),
+        _mrkdwn(mrkdwn("*Progress*\n{bar} steps done", bar=code_span(progress_bar(run.completed_steps,
+                                                                                    run.total_steps)))),
     ]))
 
     if step is not None:
-        lines = [f"*Failed at {step_position(run, step)}: {escape(shorten(step.get('name') or step.get('id'), NAME_LIMIT))}*"]
-        code = shorten(error.get("code") or "unknown", NAME_LIMIT)
-        provider = shorten(provider_words(error), NAME_LIMIT * 2)
-        lines.append(f"*Error* {code_span(escape(code))}" + (f" · {provider}" if provider else ""))
-        if error.get("message"):
-            message = escape(trim_middle(str(error["message"]), ERROR_MESSAGE_LIMIT))
-            lines.append(code_span(message) + (" _(whole message in the thread)_" if error_message_too_long(run) else ""))
-        lines.append(f"*{retryable_words(error or None)}*")
-        accessory = (ButtonElement(text="Jump to failed step", action_id="run_jump", url=step_url)
+        lines = [mrkdwn("*Failed at {where}: {name}*", where=step_position(run, step),
+                        name=shorten(step.name or step.id, NAME_LIMIT))]
+        provider = provider_words(error)
+        lines.append(mrkdwn("*Error* {code}{provider}", code=code_span(shorten(error.code or "unknown", NAME_LIMIT)),
+                            provider=mrkdwn(" · {p}", p=provider) if provider else ""))
+        if error.message:
+            lines.append(mrkdwn("{message}{more}", message=code_span(trim_middle(error.message, ERROR_MESSAGE_LIMIT)),
+                                more=Mrkdwn(" _(whole message in the thread)_") if error_message_too_long(run) else ""))
+        lines.append(mrkdwn("*{words}*", words=retryable_words(_error_words(error) or None)))
+        accessory = (ButtonElement(text="Jump to failed step", action_id="run_jump", url=encode_url(step_url))
                      if step_url else None)
-        blocks.append(SectionBlock(text=_mrkdwn(trim_middle("\n".join(lines), SECTION_LIMIT)), accessory=accessory))
+        blocks.append(SectionBlock(text=_mrkdwn(trim_middle(join("\n", lines), SECTION_LIMIT)), accessory=accessory))
     else:
-        blocks.append(SectionBlock(text=_mrkdwn("*The platform did not say which step failed.* Open the run for details.")))
+        blocks.append(SectionBlock(text=_mrkdwn(Mrkdwn("*The platform did not say which step failed.* "
+                                                       "Open the run for details."))))
 
-    context = []
+    context: list[Mrkdwn] = []
     if owners:
-        context.append(f"Owner: {' '.join(owners)}")
-    if run.get("replay_of"):
-        context.append(f"Replay of {link(run_url_of(run['replay_of']), run['replay_of'])}")
-    if run.get("model"):
-        context.append(f"Model {code_span(run['model'])}")
+        context.append(mrkdwn("Owner: {who}", who=join(" ", [mention_of(o) for o in owners])))
+    if run.replay_of:
+        context.append(mrkdwn("Replay of {run}", run=link(run_url_of(run.replay_of), run.replay_of)))
+    if run.model:
+        context.append(mrkdwn("Model {model}", model=code_span(run.model)))
     if context:
-        blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join(context))]))
+        blocks.append(ContextBlock(elements=[_mrkdwn(join(" · ", context))]))
 
     last = replays[-1] if replays else None
     replay_running = last is not None and last.get("status") not in ("completed", "failed", "cancelled")
@@ -217,14 +238,14 @@ def alert_message(run: dict, *, run_url_of, step_url: str | None, owners: list[s
     if replays:
         blocks.append(DividerBlock())
         shown = replays[-5:]
-        text = "\n".join(replay_line(r, run_url_of) for r in shown)
+        text = join("\n", [replay_line(r, run_url_of) for r in shown])
         if len(replays) > len(shown):
-            text = f"_{len(replays) - len(shown)} earlier replays in the thread_\n" + text
+            text = mrkdwn("_{n} earlier replays in the thread_\n{text}", n=len(replays) - len(shown), text=text)
         blocks.append(SectionBlock(text=_mrkdwn(trim_middle(text, 2900))))
     if step is not None and not retryable and not replays:
-        blocks.append(ContextBlock(elements=[_mrkdwn(
+        blocks.append(ContextBlock(elements=[_mrkdwn(Mrkdwn(
             "⚠️ Not retryable: replaying as-is will likely fail the same way. *Replay with changes…* lets you "
-            "change the prompt or the model.")]))
+            "change the prompt or the model."))]))
     # Once a replay succeeded, or while one runs, replaying again would start a second run of the same work.
     replay_allowed = not recovered and not replay_running
     elements = _buttons(run_id, retryable=retryable, replay_allowed=replay_allowed, workflow=workflow)
@@ -233,110 +254,152 @@ def alert_message(run: dict, *, run_url_of, step_url: str | None, owners: list[s
     return {"text": alert_text(run, owners=owners, replays=replays), "blocks": [b.to_dict() for b in blocks]}
 
 
-def alert_text(run: dict, *, owners: list[str], replays: list[dict] | None = None) -> str:
-    """The notification and plain-text fallback: every fact of the alert, in one paragraph."""
-    workflow = (run.get("workflow") or {}).get("name") or (run.get("workflow") or {}).get("id")
-    step = first_failed_step(run)
-    error = (step or {}).get("error") or {}
-    parts = [f"❌ {workflow} failed: {run['id']}"]
+def alert_text(run: RunView, *, owners: list[str], replays: list[dict] | None = None) -> Mrkdwn:
+    """The notification and plain-text fallback: every fact of the alert, in one paragraph (mrkdwn, escaped)."""
+    step = run.failed_step
+    error = run.error
+    parts = [mrkdwn("❌ {workflow} failed: {run}", workflow=run.workflow_name, run=run.id)]
     if step is not None:
-        parts.append(f"at {step_position(run, step)} ({step.get('name') or step.get('id')})")
-    if error.get("code"):
-        parts.append(f"with {error['code']}")
+        parts.append(mrkdwn("at {where} ({name})", where=step_position(run, step), name=step.name or step.id))
+    if error.code:
+        parts.append(mrkdwn("with {code}", code=error.code))
     provider = provider_words(error)
-    text = " ".join(parts) + (f", {provider}" if provider else "") + "."
-    if error.get("message"):
-        text += f" {escape(trim_middle(str(error['message']), 300)).rstrip('.')}."
+    text = mrkdwn("{parts}{provider}.", parts=join(" ", parts), provider=mrkdwn(", {p}", p=provider) if provider else "")
+    if error.message:
+        text = mrkdwn("{text} {message}.", text=text,
+                      message=Mrkdwn(escape(single_line(trim_middle(error.message, 300))).rstrip(".")))
     if step is not None:
-        text += f" {retryable_words(error or None)}."
-    text += f" Triggered {trigger_words(run)}."
+        text = mrkdwn("{text} {words}.", text=text, words=retryable_words(_error_words(error) or None))
+    text = mrkdwn("{text} Triggered {trigger}.", text=text, trigger=trigger_words(run))
     if owners:
-        text += f" Owner: {' '.join(owners)}."
+        text = mrkdwn("{text} Owner: {who}.", text=text, who=join(" ", [mention_of(o) for o in owners]))
     for replay in (replays or [])[-1:]:
-        text += f" Replayed {replay.get('by') or 'from the console'} as {replay['run_id']}: {replay.get('status')}."
+        text = mrkdwn("{text} Replayed {by} as {run}: {status}.", text=text, by=_replay_by(replay),
+                      run=single_line(replay["run_id"], NAME_LIMIT), status=replay.get("status"))
     return text
 
 
-def full_error_replies(run: dict) -> list[dict]:
+def full_error_replies(run: RunView) -> list[dict]:
     """The whole error message, in the alert's thread, split into replies Slack accepts."""
-    message = str(error_of(run).get("message") or "")
-    chunks = [message[i:i + THREAD_TEXT_LIMIT] for i in range(0, len(message), THREAD_TEXT_LIMIT)] or [""]
+    message = run.error.message or ""
+    # Escaping may make a chunk longer (`<` becomes `&lt;`): cut the escaped text, on entity boundaries.
+    escaped = escape(message)
+    chunks, start = [], 0
+    while start < len(escaped):
+        end = min(start + THREAD_TEXT_LIMIT, len(escaped))
+        cut = escaped.rfind("&", max(end - 5, start), end)
+        if end < len(escaped) and cut > start and ";" not in escaped[cut:end]:
+            end = cut
+        chunks.append(Mrkdwn(escaped[start:end]))
+        start = end
+    chunks = chunks or [Mrkdwn("")]
     replies = []
     for n, chunk in enumerate(chunks, 1):
         label = "Whole error message" + (f" ({n}/{len(chunks)})" if len(chunks) > 1 else "")
-        replies.append({"text": f"{label} of {run['id']}:\n```{chunk.replace('```', 'ˋˋˋ')}```"})
+        replies.append({"text": mrkdwn("{label} of {run}:\n{block}", label=label, run=run.id,
+                                       block=code_block(chunk))})
     return replies
 
 
-def replay_started_reply(run_id: str, replay_id: str, by: str, replay_url: str) -> dict:
-    return {"text": f"🔄 {run_id} was replayed {by} as {link(replay_url, replay_id)}."}
+def replay_started_reply(run_id: str, replay_id: str, by: Mrkdwn, replay_url: str) -> dict:
+    """`by` is what `replay_by_words` made."""
+    return {"text": mrkdwn("🔄 {run} was replayed {by} as {replay}.", run=single_line(run_id, NAME_LIMIT),
+                           by=Mrkdwn(by), replay=link(replay_url, single_line(replay_id, NAME_LIMIT)))}
 
 
 def replay_ended_reply(replay: dict, replay_url: str) -> dict:
     status = replay.get("status")
-    mark_ = REPLAY_MARK.get(status, "•")
     words = {"completed": "succeeded", "failed": "failed", "cancelled": "was cancelled"}.get(status, status)
-    detail = f" with {code_span(replay['error_code'])}" if status == "failed" and replay.get("error_code") else ""
-    return {"text": f"{mark_} The replay {link(replay_url, replay['run_id'])} {words}{detail}."}
+    detail = (mrkdwn(" with {code}", code=code_span(single_line(replay["error_code"], NAME_LIMIT)))
+              if status == "failed" and replay.get("error_code") else "")
+    return {"text": mrkdwn("{mark} The replay {run} {words}{detail}.", mark=REPLAY_MARK.get(status, "•"),
+                           run=link(replay_url, single_line(replay["run_id"], NAME_LIMIT)),
+                           words=single_line(words, 32), detail=detail)}
 
 
 # Storms
 
-def storm_message(state: dict, *, run_url_of, workflow_url: str | None = None) -> dict:
+def storm_entry(run: RunView) -> dict:
+    """What a storm's thread lists of one failed run (kept in the storm's state)."""
+    at = run.completed_at or run.updated_at
+    return {"run_id": run.id, "step": step_position(run, run.failed_step) if run.failed_step else None,
+            "at": at.isoformat() if at else None}
+
+
+def storm_note(*, count: int, workflow_name: str, code: str, window_seconds: float) -> Mrkdwn:
+    """The first storm reply's note: why the thread exists."""
+    return mrkdwn("*{count} failures of {workflow} with {code} within {window}s.* The first {earlier} were alerted "
+                  "one by one; from now on new ones are listed here.", count=count,
+                  workflow=single_line(workflow_name, NAME_LIMIT), code=code_span(single_line(code, NAME_LIMIT)),
+                  window=f"{window_seconds:g}", earlier=count - 1)
+
+
+def storm_message(storm: StormView, *, run_url_of, workflow_url: str | None = None) -> dict:
     """One grouped card for a burst of failures of one workflow with one error code in one channel."""
-    workflow = state.get("workflow_name") or state["workflow_id"]
-    code = state.get("error_code") or "unknown"
-    count = int(state.get("count") or 0)
-    first, last = _parse(state.get("first_at")), _parse(state.get("last_at"))
+    workflow, code, count = storm.workflow_name, storm.error_code, storm.count
+    first, last = storm.first_at, storm.last_at
     span = duration(int((last - first).total_seconds() * 1000)) if first and last else "—"
-    recovered = state.get("recovered")
-    title = f"{'✅' if recovered else '🌩️'} {workflow}: {count} failures with {code}"
-    blocks: list = [_header(title)]
+    recovered = storm.recovered_run_id
+    blocks: list = [_header(f"{'✅' if recovered else '🌩️'} {workflow}: {count} failures with {code}")]
+    retryable = 'yes' if storm.retryable else 'no' if storm.retryable is False else 'unknown'
     blocks.append(SectionBlock(fields=[
-        _mrkdwn(f"*Failures*\n{count}"),
-        _mrkdwn(f"*Error*\n{code_span(code)}"),
-        _mrkdwn(f"*First*\n{slack_date(first)}"),
-        _mrkdwn(f"*Newest*\n{slack_date(last)}"),
-        _mrkdwn(f"*Over*\n{span}"),
-        _mrkdwn(f"*Retryable*\n{'yes' if state.get('retryable') else 'no' if state.get('retryable') is False else 'unknown'}"),
+        _mrkdwn(mrkdwn("*Failures*\n{n}", n=count)),
+        _mrkdwn(mrkdwn("*Error*\n{code}", code=code_span(code))),
+        _mrkdwn(mrkdwn("*First*\n{at}", at=slack_date(first))),
+        _mrkdwn(mrkdwn("*Newest*\n{at}", at=slack_date(last))),
+        _mrkdwn(mrkdwn("*Over*\n{span}", span=span)),
+        _mrkdwn(mrkdwn("*Retryable*\n{r}", r=retryable)),
     ]))
-    newest = list(state.get("newest") or [])[-STORM_NEWEST:]
+    newest = list(storm.newest)[-STORM_NEWEST:]
     if newest:
-        lines = "\n".join(f"{mark('failed')} {link(run_url_of(rid), rid)}" for rid in reversed(newest))
-        blocks.append(SectionBlock(text=_mrkdwn(f"*Newest runs*\n{lines}")))
+        lines = join("\n", [mrkdwn("{mark} {run}", mark=mark("failed"), run=link(run_url_of(rid), rid))
+                            for rid in reversed(newest)])
+        blocks.append(SectionBlock(text=_mrkdwn(mrkdwn("*Newest runs*\n{lines}", lines=lines))))
     if recovered:
-        blocks.append(SectionBlock(text=_mrkdwn(
-            f"✅ *Recovered*: {link(run_url_of(recovered['run_id']), recovered['run_id'])} completed "
-            f"{slack_date(_parse(recovered.get('at')))}.")))
+        blocks.append(SectionBlock(text=_mrkdwn(mrkdwn(
+            "✅ *Recovered*: {run} completed {at}.", run=link(run_url_of(recovered), recovered),
+            at=slack_date(storm.recovered_at)))))
     else:
-        blocks.append(ContextBlock(elements=[_mrkdwn(
+        blocks.append(ContextBlock(elements=[_mrkdwn(mrkdwn(
             "Grouped to spare the channel: every run of this burst is listed in the thread, and "
-            f"`/runs failed {state['workflow_id']}` finds them all.")]))
+            "{command} finds them all.", command=code_span(f"/runs failed {storm.workflow_id}")))]))
     newest_id = newest[-1] if newest else None
     if newest_id:
-        blocks.append(ActionsBlock(block_id=f"storm:{state['workflow_id']}:{code}"[:255], elements=[
+        blocks.append(ActionsBlock(block_id=f"storm:{storm.workflow_id}:{code}"[:255], elements=[
             ButtonElement(text="Show newest run", action_id="run_show", value=newest_id),
         ]))
-    text = (f"{'Recovered: ' if recovered else ''}{workflow} failed {count} times with {code} "
-            f"over {span}; newest {newest_id or '—'}. The runs are listed in the thread.")
+    text = mrkdwn("{recovered}{workflow} failed {count} times with {code} over {span}; newest {newest}. "
+                  "The runs are listed in the thread.", recovered="Recovered: " if recovered else "",
+                  workflow=workflow, count=count, code=code, span=span, newest=newest_id or "—")
     return {"text": text, "blocks": [b.to_dict() for b in blocks]}
 
 
 def storm_runs_reply(runs: list[dict], *, run_url_of, note: str | None = None) -> dict:
-    """A thread reply listing failed runs of a storm: id, failed step and time, one a line."""
+    """A thread reply listing failed runs of a storm: id, failed step and time, one a line. `runs` are
+    `storm_entry` dicts; `note` is what `storm_note` made (kept in the storm's state)."""
     lines = []
     for r in runs:
-        where = f" at {r['step']}" if r.get("step") else ""
-        lines.append(f"{mark('failed')} {link(run_url_of(r['run_id']), r['run_id'])}{where} · "
-                     f"{slack_date(_parse(r.get('at')), '{time_secs}')}")
+        run_id = single_line(r["run_id"], NAME_LIMIT)
+        where = mrkdwn(" at {step}", step=single_line(r["step"], NAME_LIMIT)) if r.get("step") else ""
+        lines.append(mrkdwn("{mark} {run}{where} · {at}", mark=mark("failed"), run=link(run_url_of(run_id), run_id),
+                            where=where, at=slack_date(_parse(r.get("at")), "{time_secs}")))
+    note = Mrkdwn(note) if note else None
     blocks: list = []
     if note:
         blocks.append(SectionBlock(text=_mrkdwn(note)))
     for i in range(0, len(lines), STORM_LIST_PER_SECTION):
-        blocks.append(SectionBlock(text=_mrkdwn("\n".join(lines[i:i + STORM_LIST_PER_SECTION]))))
-    text = (note + " " if note else "") + "Failed: " + ", ".join(r["run_id"] for r in runs)
-    return {"text": text, "blocks": [b.to_dict() for b in blocks]}
+        blocks.append(SectionBlock(text=_mrkdwn(join("\n", lines[i:i + STORM_LIST_PER_SECTION]))))
+    text = mrkdwn("{note}Failed: {runs}", note=mrkdwn("{n} ", n=note) if note else "",
+                  runs=", ".join(single_line(r["run_id"], NAME_LIMIT) for r in runs))
+    return {"text": trim_middle(text, THREAD_TEXT_LIMIT), "blocks": [b.to_dict() for b in blocks]}
 
 
 def storm_recovered_reply(run_id: str, run_url: str) -> dict:
-    return {"text": f"✅ Recovered: {link(run_url, run_id)} completed."}
+    return {"text": mrkdwn("✅ Recovered: {run} completed.", run=link(run_url, single_line(run_id, NAME_LIMIT)))}
+
+
+def _parse(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None

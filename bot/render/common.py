@@ -1,8 +1,14 @@
-"""Small pieces every message uses: links, Slack date tokens, status marks, progress bars, trimming."""
+"""Small pieces every message uses: Slack date tokens, status marks, progress bars, durations, trimming
+(escaping, links and mentions live in `bot.render.mrkdwn`)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
+from datetime import datetime
+
+from bot.render.mrkdwn import Mrkdwn, code, date_token, escape, link, mrkdwn
+
+__all__ = ["Mrkdwn", "escape", "link", "mrkdwn"]
 
 STATUS_MARK = {
     "pending": "⏳", "running": "🔄", "waiting": "✋", "paused": "⏸️", "completed": "✅", "failed": "❌",
@@ -31,24 +37,9 @@ def mark(status: str | None) -> str:
     return STATUS_MARK.get(status or "", "•")
 
 
-def slack_date(moment: datetime | None, fmt: str = "{date_short_pretty} {time}") -> str:
+def slack_date(moment: datetime | None, fmt: str = "{date_short_pretty} {time}") -> Mrkdwn:
     """A Slack date token: every reader sees their own local time; the fallback is UTC."""
-    if moment is None:
-        return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    ts = int(moment.timestamp())
-    fallback = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{ts}^{fmt}|{fallback}>"
-
-
-def link(url: str, text: str) -> str:
-    return f"<{url}|{escape(text)}>"
-
-
-def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return date_token(moment, fmt)
 
 
 def progress_bar(done: int, total: int, width: int = 10) -> str:
@@ -93,19 +84,29 @@ def shorten(text: object, limit: int) -> str:
 
 
 def trim_middle(text: str, limit: int) -> str:
-    """Cut to `limit` characters keeping the start and the end, saying how much was cut."""
-    text = str(text)
+    """Cut to `limit` characters keeping the start and the end, saying how much was cut. `Mrkdwn` stays
+    `Mrkdwn`: a link, token or entity the cut goes through is dropped whole, never left half open."""
+    text = text if isinstance(text, str) else str(text)
     if len(text) <= limit:
         return text
     marker = " … [{n} characters cut] … "
     room = limit - len(marker.format(n=len(text)))
-    head = max(room * 2 // 3, 1)
-    tail = max(room - head, 1)
-    cut = len(text) - head - tail
-    return text[:head] + marker.format(n=cut) + text[-tail:]
+    head_len = max(room * 2 // 3, 1)
+    tail_len = max(room - head_len, 1)
+    head, tail = str(text)[:head_len], str(text)[-tail_len:]
+    if isinstance(text, Mrkdwn):
+        head = _OPEN_AT_END.sub("", head)
+        tail = _CLOSED_AT_START.sub("", tail)
+        return Mrkdwn(head + marker.format(n=len(text) - len(head) - len(tail)) + tail)
+    return head + marker.format(n=len(text) - len(head) - len(tail)) + tail
 
 
-def retryable_words(error: dict | None) -> str:
+# A link or token opened and not closed before the cut, or an entity cut in two; and their other halves.
+_OPEN_AT_END = re.compile(r"(<[^>]*|&[a-z]{0,3})$")
+_CLOSED_AT_START = re.compile(r"^([^<]*>|(amp|mp|p|lt|gt|t)?;)")
+
+
+def retryable_words(error: dict | None) -> str:  # the words are the code's own, never the platform's
     """Whether to retry, in words a person acts on: "Retryable: yes, the provider was rate-limited"."""
     if not error:
         return "Retryable: unknown"
@@ -117,6 +118,6 @@ def retryable_words(error: dict | None) -> str:
     return "Retryable: unknown"
 
 
-def code_span(text: str) -> str:
-    """Inline code that survives backticks in the text."""
-    return "`" + str(text).replace("`", "ˋ") + "`"
+def code_span(text: object) -> Mrkdwn:
+    """Inline code that shows the text literally and survives backticks in it."""
+    return code(text)
