@@ -234,3 +234,30 @@ def approval_of(data: ApprovalModel | dict) -> ApprovalModel:
 def as_json(model: BaseModel) -> dict:
     """The model as the JSON it came as (the fields it was given, unknown ones included): the store's copy."""
     return model.model_dump(mode="json", exclude_unset=True)
+
+
+# Pure helpers over the contract's values, shared by the core and the renderers' views.
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def first_failed_step(data: dict) -> dict | None:
+    steps = data.get("steps") or []
+    wanted = data.get("failed_step_id")
+    for step in steps:
+        if wanted and step.get("id") == wanted:
+            return step
+    failed = [s for s in steps if s.get("status") == "failed"]
+    return min(failed, key=lambda s: s.get("index", 0)) if failed else None

@@ -10,24 +10,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.contract import ACTIVE, ApprovalModel, RunModel, StepModel, WorkflowRef, as_json
+from bot.contract import ACTIVE, ApprovalModel, first_failed_step, RunModel, StepModel, WorkflowRef, as_json
 from store import runs as stored
 from store.models import Approval, Run
-
-
-def parse_time(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def rfc3339(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -45,16 +30,6 @@ class RunChange:
     @property
     def status_changed(self) -> bool:
         return self.changed and self.old_status != self.new_status
-
-
-def first_failed_step(data: dict) -> dict | None:
-    steps = data.get("steps") or []
-    wanted = data.get("failed_step_id")
-    for step in steps:
-        if wanted and step.get("id") == wanted:
-            return step
-    failed = [s for s in steps if s.get("status") == "failed"]
-    return min(failed, key=lambda s: s.get("index", 0)) if failed else None
 
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.render.alerts import STORM_NEWEST, storm_entry, storm_message, storm_note, storm_recovered_reply, storm_runs_reply
-from bot.runs import first_failed_step
+from bot.contract import first_failed_step
 from bot.services import Services
 from store import messages, storms as counts
 from store.messages import fresh

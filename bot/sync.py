@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from bot import events
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.contract import TERMINAL, RunModel, approval_of, run_of
-from bot.runs import merge_run, rfc3339
+from bot.contract import rfc3339
+from bot.runs import merge_run
 from bot.services import Services
 from store import kv
 from store.models import KeyValue, utcnow

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 from bot import events
 from bot.contract import RunModel, approval_of, as_json, run_of
-from bot.runs import active_run_ids, rfc3339
+from bot.contract import rfc3339
+from bot.runs import active_run_ids
 from bot.services import Services
 from store import kv
 from store.models import Approval, KeyValue, utcnow

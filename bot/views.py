@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.render.mrkdwn import is_user_id, single_line
-from bot.runs import first_failed_step, parse_time
+from bot.contract import first_failed_step, parse_time
 
 NAME_LIMIT = 120  # workflow and step names, error codes, providers, models, kinds: Slack's blocks are bounded
 ID_LIMIT = 128  # ids are bounded by the contract already; this bounds ids read from older state

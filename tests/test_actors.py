@@ -3,6 +3,8 @@ looked up only when an operation asks; refusals are audited; platform failures r
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -88,8 +90,14 @@ def test_platform_failures_become_the_bots_errors_in_words():
     assert refused.message == ("The platform refused the lookup of `run_1` (not_found: no such run); "
                                "nothing was changed.")
 
-    down = from_platform(PlatformUnreachable("connection refused"), doing="the decision",
-                         unchanged="nothing was decided")
+    down = from_platform(PlatformUnreachable("cannot reach the platform at http://10.1.2.3:8080/v1"),
+                         doing="the decision", unchanged="nothing was decided")
     assert isinstance(down, Unavailable)
-    assert down.message.startswith("The platform could not be reached for the decision (connection refused); "
-                                   "nothing was decided.")
+    # The person gets a reference to quote; the address stays in the log under that reference.
+    assert re.fullmatch(r"The platform could not be reached for the decision \(reference [0-9a-f]{6}\); "
+                        r"nothing was decided\. Try again in a minute\.", down.message), down.message
+    assert "10.1.2.3" not in down.message
+
+    hostile = from_platform(PlatformError(500, "<!channel>", "<https://evil.example|Approve>"), doing="the decision")
+    assert "<!channel>" not in hostile.message and "&lt;!channel&gt;" in hostile.message
+    assert "<https://evil.example" not in hostile.message

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from bot.housekeeping import daily_digest, prune
 from bot.render.digest import digest_message
 from bot.contract import RunModel
-from bot.runs import merge_run, rfc3339
+from bot.contract import rfc3339
+from bot.runs import merge_run
 from store.models import Run, Subscription, WebhookDelivery, utcnow
 
 

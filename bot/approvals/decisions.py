@@ -18,7 +18,7 @@ from bot.people import describe
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import approvals as render
 from bot.render.common import slack_date
-from bot.runs import parse_time
+from bot.contract import parse_time
 from bot.services import Services
 from store import approvals as stored
 from store.models import Approval, Run, utcnow

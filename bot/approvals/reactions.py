@@ -20,7 +20,8 @@ from bot.actors import Actor
 from bot.people import describe, mention
 from bot.render import approvals as render
 from bot.render.home import home_view
-from bot.runs import RunChange, parse_time, rfc3339
+from bot.contract import parse_time, rfc3339
+from bot.runs import RunChange
 from bot.services import Services
 from store import approvals as stored
 from store.models import Approval, utcnow

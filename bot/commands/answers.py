@@ -20,7 +20,7 @@ from bot.commands.lookup import platform_run, stored_run
 from bot.errors import BadInput, Unavailable, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import runs as render
-from bot.runs import parse_time, rfc3339
+from bot.contract import parse_time, rfc3339
 from bot.services import Services
 from bot.views import view_of_run
 from store import queries

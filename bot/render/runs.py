@@ -357,7 +357,7 @@ def logs_list(entries: Sequence[dict], *, understood: str, run_url: RunUrl, next
 
 
 def _time(value: Any):
-    from bot.runs import parse_time
+    from bot.contract import parse_time
 
     try:
         return parse_time(value)
