@@ -33,6 +33,8 @@ browser:
 
 # Architecture contracts (.importlinter): the product never imports the reference servers.
 lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 test: $(TEST_STAMP) browser lint

@@ -75,8 +75,11 @@ class Report:
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
-        print(f"  {row.figure} | {row.workload} | p50 {row.p50} | p99 {row.p99} | {row.throughput} | "
-              f"floor {row.floor} | {row.verdict} {row.note}".rstrip(), flush=True)
+        print(
+            f"  {row.figure} | {row.workload} | p50 {row.p50} | p99 {row.p99} | {row.throughput} | "
+            f"floor {row.floor} | {row.verdict} {row.note}".rstrip(),
+            flush=True,
+        )
         return row
 
     def table(self) -> str:
@@ -108,8 +111,10 @@ def machine() -> str:
         load = ", load average at start " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores ({cpu}){mem}; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}{load}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}){mem}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}{load}"
+    )
 
 
 def versions() -> str:
@@ -123,10 +128,15 @@ def write_section(path: Path, key: str, text: str) -> None:
     """Replace the `key` section of the results file (other sections, e.g. the soak's, are kept)."""
     start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
     block = f"{start}\n{text.strip()}\n{end}"
-    current = path.read_text() if path.exists() else (
-        "# Benchmark results\n\nWritten by `make bench` (`python -m benchmarks`) and `make soak` "
-        "(`python -m benchmarks.soak`); each run replaces its own section. Targets and method: issue 9 and "
-        "`benchmarks/__init__.py`.\n")
+    current = (
+        path.read_text()
+        if path.exists()
+        else (
+            "# Benchmark results\n\nWritten by `make bench` (`python -m benchmarks`) and `make soak` "
+            "(`python -m benchmarks.soak`); each run replaces its own section. Targets and method: issue 9 and "
+            "`benchmarks/__init__.py`.\n"
+        )
+    )
     if start in current and end in current:
         before, rest = current.split(start, 1)
         after = rest.split(end, 1)[1]
@@ -218,14 +228,24 @@ def spawn(name: str, args: list[str], env: dict[str, str]) -> tuple[subprocess.P
 
 def bot_env(*, database_url: str, port: int, platform_url: str, slack_api_url: str, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLATFORM_", "RUNBOT_"))}
-    env.update({
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack_api_url,
-        "PLATFORM_API_URL": platform_url, "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
-        "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET, "ALERT_CHANNEL": ALERT_CHANNEL,
-        "OPERATORS": "U0SANDBOX,U0ANA", "APPROVERS": "U0SANDBOX,U0ANA,U0BEN",
-        "DATABASE_URL": database_url, "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack_api_url,
+            "PLATFORM_API_URL": platform_url,
+            "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
+            "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "ALERT_CHANNEL": ALERT_CHANNEL,
+            "OPERATORS": "U0SANDBOX,U0ANA",
+            "APPROVERS": "U0SANDBOX,U0ANA,U0BEN",
+            "DATABASE_URL": database_url,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(overrides)
     return env
 
@@ -246,8 +266,11 @@ async def start_bot(env: dict[str, str], *, name: str = "bot") -> Server:
 async def start_floor(kind: str, *, slack_api_url: str) -> Server:
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc, log_path = spawn(f"floor-{kind}", [sys.executable, "-m", "benchmarks.floors", kind, "--port", str(port),
-                                              "--slack-api-url", slack_api_url], env | {"PYTHONPATH": str(ROOT)})
+    proc, log_path = spawn(
+        f"floor-{kind}",
+        [sys.executable, "-m", "benchmarks.floors", kind, "--port", str(port), "--slack-api-url", slack_api_url],
+        env | {"PYTHONPATH": str(ROOT)},
+    )
     server = Server(f"floor-{kind}", proc, f"http://127.0.0.1:{port}", log_path)
     try:
         await wait_http(f"{server.url}/healthz", proc=proc, timeout=60)

@@ -27,15 +27,39 @@ BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 SPAN = timedelta(days=28)
 MAX_AGE_SECONDS = 86400
 CHUNK = 50_000
-STATUS_SHARES = (("failed", 0.10), ("cancelled", 0.03), ("running", 0.002), ("pending", 0.0005),
-                 ("waiting", 0.0005), ("paused", 0.0002))
+STATUS_SHARES = (
+    ("failed", 0.10),
+    ("cancelled", 0.03),
+    ("running", 0.002),
+    ("pending", 0.0005),
+    ("waiting", 0.0005),
+    ("paused", 0.0002),
+)
 MODELS = ("gpt-4.1-mini", "claude-sonnet-4-5", "gpt-4.1", "gemini-2.5-flash")
 CODES = tuple(ERROR_CATALOG)
 STEP_NAMES = ("Fetch input", "Extract fields", "Summarise with LLM", "Check policy", "Deliver result")
 STEP_TYPES = ("http", "code", "llm", "code", "tool")
-RUN_COLUMNS = ("id", "workflow_id", "workflow_name", "status", "created_at", "started_at", "completed_at",
-               "updated_at", "duration_ms", "trigger_type", "actor_slack_id", "total_steps", "completed_steps",
-               "model", "failed_step_id", "error_code", "replay_of", "alerted", "data")
+RUN_COLUMNS = (
+    "id",
+    "workflow_id",
+    "workflow_name",
+    "status",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "updated_at",
+    "duration_ms",
+    "trigger_type",
+    "actor_slack_id",
+    "total_steps",
+    "completed_steps",
+    "model",
+    "failed_step_id",
+    "error_code",
+    "replay_of",
+    "alerted",
+    "data",
+)
 STEP_COLUMNS = ("run_id", "id", "index", "name", "type", "status", "started_at", "completed_at", "error")
 
 
@@ -79,13 +103,21 @@ def generate(n: int, *, now: datetime, seed: int = 9):
         updated = completed or started or created
         model = MODELS[rng.randrange(len(MODELS))]
         done_steps = 5 if status == "completed" else rng.randint(0, 4)
-        data = {"id": run_id, "workflow": {"id": wf_id, "name": wf_name}, "status": status,
-                "created_at": _rfc3339(created), "started_at": _rfc3339(started),
-                "completed_at": _rfc3339(completed), "updated_at": _rfc3339(updated),
-                "duration_ms": None if active else duration,
-                "trigger": {"type": "schedule", "payload": {"batch": rng.randint(1, 9999)}},
-                "progress": {"total_steps": 5, "completed_steps": done_steps}, "model": model,
-                "failed_step_id": None, "replay_of": None}
+        data = {
+            "id": run_id,
+            "workflow": {"id": wf_id, "name": wf_name},
+            "status": status,
+            "created_at": _rfc3339(created),
+            "started_at": _rfc3339(started),
+            "completed_at": _rfc3339(completed),
+            "updated_at": _rfc3339(updated),
+            "duration_ms": None if active else duration,
+            "trigger": {"type": "schedule", "payload": {"batch": rng.randint(1, 9999)}},
+            "progress": {"total_steps": 5, "completed_steps": done_steps},
+            "model": model,
+            "failed_step_id": None,
+            "replay_of": None,
+        }
         steps: list[tuple] = []
         code = None
         failed_step_id = None
@@ -96,20 +128,67 @@ def generate(n: int, *, now: datetime, seed: int = 9):
             step_json = []
             for i in range(5):
                 st = "completed" if i < done_steps else "failed" if i == done_steps else "skipped"
-                error = ({"code": code, "message": message, "provider": "openai" if provider_status else None,
-                          "provider_status": provider_status, "retryable": retryable} if st == "failed" else None)
+                error = (
+                    {
+                        "code": code,
+                        "message": message,
+                        "provider": "openai" if provider_status else None,
+                        "provider_status": provider_status,
+                        "retryable": retryable,
+                    }
+                    if st == "failed"
+                    else None
+                )
                 s_start = started + timedelta(milliseconds=duration * i // 5) if st != "skipped" else None
                 s_end = started + timedelta(milliseconds=duration * (i + 1) // 5) if st != "skipped" else None
-                step_json.append({"id": f"step_{i + 1}", "index": i, "name": STEP_NAMES[i], "type": STEP_TYPES[i],
-                                  "status": st, "started_at": _rfc3339(s_start), "completed_at": _rfc3339(s_end),
-                                  "error": error})
-                steps.append((run_id, f"step_{i + 1}", i, STEP_NAMES[i], STEP_TYPES[i], st, s_start, s_end,
-                              json.dumps(error) if error else None))
+                step_json.append(
+                    {
+                        "id": f"step_{i + 1}",
+                        "index": i,
+                        "name": STEP_NAMES[i],
+                        "type": STEP_TYPES[i],
+                        "status": st,
+                        "started_at": _rfc3339(s_start),
+                        "completed_at": _rfc3339(s_end),
+                        "error": error,
+                    }
+                )
+                steps.append(
+                    (
+                        run_id,
+                        f"step_{i + 1}",
+                        i,
+                        STEP_NAMES[i],
+                        STEP_TYPES[i],
+                        st,
+                        s_start,
+                        s_end,
+                        json.dumps(error) if error else None,
+                    )
+                )
             data["failed_step_id"] = failed_step_id
             data["steps"] = step_json
-        row = (run_id, wf_id, wf_name, status, created, started, completed, updated,
-               None if active else duration, "schedule", None, 5, done_steps, model, failed_step_id, code, None,
-               status == "failed", json.dumps(data, separators=(",", ":")))
+        row = (
+            run_id,
+            wf_id,
+            wf_name,
+            status,
+            created,
+            started,
+            completed,
+            updated,
+            None if active else duration,
+            "schedule",
+            None,
+            5,
+            done_steps,
+            model,
+            failed_step_id,
+            code,
+            None,
+            status == "failed",
+            json.dumps(data, separators=(",", ":")),
+        )
         yield row, steps
 
 
@@ -118,8 +197,13 @@ def pick_targets(n: int, *, now: datetime, seed: int = 9) -> dict:
     flows = workflows()
     rng = random.Random(seed)
     first = "run_" + "".join(rng.choices(BASE62, k=12))  # the first id drawn by generate()
-    return {"runs": n, "generated_at": now.isoformat(), "workflow": flows[0][0], "show_prefix": first[4:12],
-            "show_id": first}
+    return {
+        "runs": n,
+        "generated_at": now.isoformat(),
+        "workflow": flows[0][0],
+        "show_prefix": first[4:12],
+        "show_id": first,
+    }
 
 
 def _sqlite_fill(path: Path, n: int, now: datetime) -> None:
@@ -127,10 +211,14 @@ def _sqlite_fill(path: Path, n: int, now: datetime) -> None:
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-200000")
-    indexes = [r[0] for r in db.execute("SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name='runs' "
-                                        "AND sql IS NOT NULL")]
-    names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='runs' "
-                                      "AND sql IS NOT NULL")]
+    indexes = [
+        r[0]
+        for r in db.execute("SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name='runs' AND sql IS NOT NULL")
+    ]
+    names = [
+        r[0]
+        for r in db.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='runs' AND sql IS NOT NULL")
+    ]
     db.execute("BEGIN")
     for name in names:
         db.execute(f'DROP INDEX "{name}"')
@@ -214,8 +302,9 @@ async def postgres_store(url: str, n: int) -> tuple[dict, float]:
     now = datetime.now(timezone.utc)
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        indexes = await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'runs' "
-                                   "AND indexname LIKE 'ix_%'")
+        indexes = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'runs' AND indexname LIKE 'ix_%'"
+        )
         for ix in indexes:
             await conn.execute(f'DROP INDEX "{ix["indexname"]}"')
         runs: list[tuple] = []
@@ -235,8 +324,9 @@ async def postgres_store(url: str, n: int) -> tuple[dict, float]:
         await flush()
         await conn.executemany("INSERT INTO workflows (id, name) VALUES ($1, $2)", workflows())
         targets = pick_targets(n, now=now)
-        await conn.execute("INSERT INTO kv (key, value) VALUES ('sync.done', $1)",
-                           json.dumps({"at": now.isoformat(), "runs": n}))
+        await conn.execute(
+            "INSERT INTO kv (key, value) VALUES ('sync.done', $1)", json.dumps({"at": now.isoformat(), "runs": n})
+        )
         await conn.execute("INSERT INTO kv (key, value) VALUES ('bench.generated', $1)", json.dumps(targets))
         for ix in indexes:
             await conn.execute(ix["indexdef"])

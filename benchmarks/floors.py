@@ -37,10 +37,15 @@ def bolt_floor(slack_api_url: str) -> web.Application:
     from slack_bolt.app.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    bolt = AsyncApp(token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
-                    client=AsyncWebClient(token=BOT_TOKEN, base_url=slack_api_url),
-                    process_before_response=True, request_verification_enabled=True,
-                    raise_error_for_unhandled_request=False, ignoring_self_events_enabled=True)
+    bolt = AsyncApp(
+        token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        client=AsyncWebClient(token=BOT_TOKEN, base_url=slack_api_url),
+        process_before_response=True,
+        request_verification_enabled=True,
+        raise_error_for_unhandled_request=False,
+        ignoring_self_events_enabled=True,
+    )
 
     @bolt.command("/runs")
     async def runs(ack):

@@ -54,8 +54,13 @@ class Result:
         return self
 
 
-async def drive(call: Callable[[Any], Awaitable[float | None]], items: Iterable[Any], *, concurrency: int,
-                duration: float | None = None) -> Result:
+async def drive(
+    call: Callable[[Any], Awaitable[float | None]],
+    items: Iterable[Any],
+    *,
+    concurrency: int,
+    duration: float | None = None,
+) -> Result:
     """Run `call` over `items` with `concurrency` workers (for `duration` seconds when given).
     `call` returns its own latency (seconds) or None to have it timed here; raising counts an error."""
     result = Result()
@@ -89,8 +94,10 @@ async def drive(call: Callable[[Any], Awaitable[float | None]], items: Iterable[
 
 
 def client_session(concurrency: int) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency),
-                                 timeout=aiohttp.ClientTimeout(total=30))
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency),
+        timeout=aiohttp.ClientTimeout(total=30),
+    )
 
 
 @dataclass
@@ -103,8 +110,16 @@ class Answer:
 class SlashClient:
     """Slash commands to a server's `/slack/events`, as Slack sends them."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, slack: SlackStandIn, *, channel: str = "C0ALERTS",
-                 user: str = "U0SANDBOX", answer_timeout: float = 5.0):
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        slack: SlackStandIn,
+        *,
+        channel: str = "C0ALERTS",
+        user: str = "U0SANDBOX",
+        answer_timeout: float = 5.0,
+    ):
         self.http = http
         self.url = url.rstrip("/") + "/slack/events"
         self.slack = slack
@@ -129,7 +144,7 @@ class SlashClient:
             if event.get("type") != "response":
                 continue
             posts = self.slack.response_posts
-            for post in posts[self._seen:]:
+            for post in posts[self._seen :]:
                 fut = self._waiting.pop(post.response_url, None)
                 if fut is not None and not fut.done():
                     fut.set_result(post)
@@ -138,14 +153,28 @@ class SlashClient:
     def prepare(self, text: str) -> tuple[str, bytes, dict[str, str], str]:
         """A signed request (signature timestamp now: prepare shortly before sending)."""
         response_url = self.slack._new_response_url(Origin("slash_command", self.channel, self.user))
-        fields = {"token": "bench", "team_id": self.slack.team_id, "team_domain": self.slack.team_domain,
-                  "channel_id": self.channel, "channel_name": "alerts", "user_id": self.user, "user_name": "sam",
-                  "command": "/runs", "text": text, "api_app_id": self.slack.app_id, "is_enterprise_install": "false",
-                  "response_url": response_url, "trigger_id": self.slack.issue_trigger(self.user)}
+        fields = {
+            "token": "bench",
+            "team_id": self.slack.team_id,
+            "team_domain": self.slack.team_domain,
+            "channel_id": self.channel,
+            "channel_name": "alerts",
+            "user_id": self.user,
+            "user_name": "sam",
+            "command": "/runs",
+            "text": text,
+            "api_app_id": self.slack.app_id,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": self.slack.issue_trigger(self.user),
+        }
         body = urlencode(fields)
         ts = str(int(time.time()))
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-                   "X-Slack-Signature": self._verifier.generate_signature(timestamp=ts, body=body)}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": self._verifier.generate_signature(timestamp=ts, body=body),
+        }
         return text, body.encode(), headers, response_url
 
     async def probe(self, text: str, follow_up: float = 1.5) -> Answer:
@@ -155,8 +184,13 @@ class SlashClient:
         await self.send(prepared, follow=True, follow_up=follow_up)
         return self.last_answers[text]
 
-    async def send(self, prepared: tuple[str, bytes, dict[str, str], str], *, follow: bool | None = None,
-                   follow_up: float | None = None) -> float:
+    async def send(
+        self,
+        prepared: tuple[str, bytes, dict[str, str], str],
+        *,
+        follow: bool | None = None,
+        follow_up: float | None = None,
+    ) -> float:
         """Send one command; the seconds until the user sees the answer."""
         text, body, headers, response_url = prepared
         follow = text in self.followed if follow is None else follow
@@ -184,8 +218,9 @@ class SlashClient:
                 return max(post.at - wall, acked)
             post = await asyncio.wait_for(fut, self.answer_timeout)
         except asyncio.TimeoutError:
-            raise RuntimeError(f"/runs {text!r}: acknowledged with no answer, and no response_url post "
-                               f"within {self.answer_timeout}s") from None
+            raise RuntimeError(
+                f"/runs {text!r}: acknowledged with no answer, and no response_url post within {self.answer_timeout}s"
+            ) from None
         finally:
             self._waiting.pop(response_url, None)
         self.last_answers[text] = Answer("response_url", _answer_text(post.body), post.status)
@@ -214,16 +249,21 @@ def _answer_text(body: dict) -> str:
 
 
 def webhook_body(event_type: str, data: dict) -> str:
-    return json.dumps({"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data},
-                      separators=(",", ":"))
+    return json.dumps(
+        {"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}, separators=(",", ":")
+    )
 
 
 def sign_webhook(body: str, *, msg_id: str | None = None, hook: Webhook | None = None) -> dict[str, str]:
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     now = datetime.now(timezone.utc)
     signature = (hook or Webhook(WEBHOOK_SECRET)).sign(msg_id, now, body)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature,
-            "content-type": "application/json"}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
 
 
 def ingest_events(count: int, *, failed_every: int = 2) -> list[tuple[str, bytes, dict]]:
@@ -240,16 +280,41 @@ def ingest_events(count: int, *, failed_every: int = 2) -> list[tuple[str, bytes
         failed = i % 5 == 4 and run_no % failed_every == 0
         ms = i % 5
         updated = started.replace(microsecond=0).isoformat().replace("+00:00", "") + f".{ms + 1:03d}Z"
-        step = {"id": f"step_{ms + 1}", "index": ms, "name": f"Step {ms + 1}", "type": "llm" if ms == 2 else "code",
-                "status": "failed" if failed else "completed", "started_at": updated, "completed_at": updated,
-                "error": ({"code": "provider_rate_limited", "message": "Rate limit reached for requests",
-                           "provider": "openai", "provider_status": 429, "retryable": True} if failed else None)}
-        run = {"id": run_id, "workflow": {"id": wf, "name": f"Bench workflow {wf[-2:]}"},
-               "status": "failed" if failed else "running", "created_at": updated, "started_at": updated,
-               "completed_at": updated if failed else None, "updated_at": updated,
-               "duration_ms": 1000 if failed else None, "trigger": {"type": "api", "payload": {"n": i}},
-               "progress": {"total_steps": 5, "completed_steps": ms}, "model": "gpt-4.1-mini",
-               "failed_step_id": step["id"] if failed else None, "replay_of": None}
+        step = {
+            "id": f"step_{ms + 1}",
+            "index": ms,
+            "name": f"Step {ms + 1}",
+            "type": "llm" if ms == 2 else "code",
+            "status": "failed" if failed else "completed",
+            "started_at": updated,
+            "completed_at": updated,
+            "error": (
+                {
+                    "code": "provider_rate_limited",
+                    "message": "Rate limit reached for requests",
+                    "provider": "openai",
+                    "provider_status": 429,
+                    "retryable": True,
+                }
+                if failed
+                else None
+            ),
+        }
+        run = {
+            "id": run_id,
+            "workflow": {"id": wf, "name": f"Bench workflow {wf[-2:]}"},
+            "status": "failed" if failed else "running",
+            "created_at": updated,
+            "started_at": updated,
+            "completed_at": updated if failed else None,
+            "updated_at": updated,
+            "duration_ms": 1000 if failed else None,
+            "trigger": {"type": "api", "payload": {"n": i}},
+            "progress": {"total_steps": 5, "completed_steps": ms},
+            "model": "gpt-4.1-mini",
+            "failed_step_id": step["id"] if failed else None,
+            "replay_of": None,
+        }
         if failed:
             body = webhook_body("run.failed", {"run": {**run, "steps": [step]}})
         else:
@@ -259,8 +324,9 @@ def ingest_events(count: int, *, failed_every: int = 2) -> list[tuple[str, bytes
     return events
 
 
-async def post_webhook(http: aiohttp.ClientSession, url: str, event: tuple[str, bytes, dict],
-                       acked: list[str] | None = None) -> None:
+async def post_webhook(
+    http: aiohttp.ClientSession, url: str, event: tuple[str, bytes, dict], acked: list[str] | None = None
+) -> None:
     msg_id, body, headers = event
     async with http.post(url, data=body, headers=headers) as resp:
         await resp.read()

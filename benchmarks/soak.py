@@ -26,13 +26,29 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks import dataset
-from benchmarks.common import ALERT_CHANNEL, OUT, RESULTS, Server, bot_env, free_port, machine, start_bot, utc_stamp, \
-    versions, write_section
+from benchmarks.common import (
+    ALERT_CHANNEL,
+    OUT,
+    RESULTS,
+    Server,
+    bot_env,
+    free_port,
+    machine,
+    start_bot,
+    utc_stamp,
+    versions,
+    write_section,
+)
 from benchmarks.load import sign_webhook, webhook_body
 from benchmarks.suite import Config, Env, bot_settled, start_env, stop_env, stored_count
 
-SOAK_SETTINGS = {"STORM_THRESHOLD": "1000000", "OUTBOX_BACKOFF_MAX_SECONDS": "4", "TRACK_INTERVAL_SECONDS": "2",
-                 "TRACK_BACKOFF_MAX_SECONDS": "6", "MESSAGE_EDIT_INTERVAL_SECONDS": "1"}
+SOAK_SETTINGS = {
+    "STORM_THRESHOLD": "1000000",
+    "OUTBOX_BACKOFF_MAX_SECONDS": "4",
+    "TRACK_INTERVAL_SECONDS": "2",
+    "TRACK_BACKOFF_MAX_SECONDS": "6",
+    "MESSAGE_EDIT_INTERVAL_SECONDS": "1",
+}
 
 
 @dataclass
@@ -56,8 +72,11 @@ async def platform_runs(env: Env, tally: Tally, deadline: float, rng: random.Ran
     while time.monotonic() < deadline:
         outcome = "fail" if rng.random() < 0.5 else "succeed"
         try:
-            run = await env.sim("POST", "/sim/runs", {"workflow": rng.choice(flows), "outcome": outcome,
-                                                      "error_code": rng.choice(dataset.CODES[:4])})
+            run = await env.sim(
+                "POST",
+                "/sim/runs",
+                {"workflow": rng.choice(flows), "outcome": outcome, "error_code": rng.choice(dataset.CODES[:4])},
+            )
             tally.platform_runs[run["id"]] = outcome
         except (RuntimeError, aiohttp.ClientError) as exc:
             tally.faults.append(f"platform refused a new run: {exc}"[:120])
@@ -73,22 +92,53 @@ async def own_webhooks(bot: Server, tally: Tally, deadline: float) -> None:
             run_id = f"run_soak{n // 5:07d}"
             failed = n % 25 == 24
             now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{n % 5 + 1:03d}Z"
-            step = {"id": f"step_{n % 5 + 1}", "index": n % 5, "name": "Summarise", "type": "llm",
-                    "status": "failed" if failed else "completed", "started_at": now, "completed_at": now,
-                    "error": {"code": "provider_timeout", "message": "Upstream request timed out",
-                              "provider": "openai", "provider_status": 504, "retryable": True} if failed else None}
-            run = {"id": run_id, "workflow": {"id": "wf_summaries", "name": "Daily summaries"},
-                   "status": "failed" if failed else "running", "created_at": now, "started_at": now,
-                   "completed_at": now if failed else None, "updated_at": now, "duration_ms": 1 if failed else None,
-                   "trigger": {"type": "api", "payload": {}}, "progress": {"total_steps": 5, "completed_steps": n % 5},
-                   "model": "gpt-4.1-mini", "failed_step_id": step["id"] if failed else None, "replay_of": None}
-            body = (webhook_body("run.failed", {"run": {**run, "steps": [step]}}) if failed
-                    else webhook_body("run.step.updated", {"run": run, "step": step}))
+            step = {
+                "id": f"step_{n % 5 + 1}",
+                "index": n % 5,
+                "name": "Summarise",
+                "type": "llm",
+                "status": "failed" if failed else "completed",
+                "started_at": now,
+                "completed_at": now,
+                "error": {
+                    "code": "provider_timeout",
+                    "message": "Upstream request timed out",
+                    "provider": "openai",
+                    "provider_status": 504,
+                    "retryable": True,
+                }
+                if failed
+                else None,
+            }
+            run = {
+                "id": run_id,
+                "workflow": {"id": "wf_summaries", "name": "Daily summaries"},
+                "status": "failed" if failed else "running",
+                "created_at": now,
+                "started_at": now,
+                "completed_at": now if failed else None,
+                "updated_at": now,
+                "duration_ms": 1 if failed else None,
+                "trigger": {"type": "api", "payload": {}},
+                "progress": {"total_steps": 5, "completed_steps": n % 5},
+                "model": "gpt-4.1-mini",
+                "failed_step_id": step["id"] if failed else None,
+                "replay_of": None,
+            }
+            body = (
+                webhook_body("run.failed", {"run": {**run, "steps": [step]}})
+                if failed
+                else webhook_body("run.step.updated", {"run": run, "step": step})
+            )
             headers = sign_webhook(body)
             tally.sent_ids.append(headers["webhook-id"])
             try:
-                async with http.post(f"{bot.url}/webhooks/platform", data=body.encode(), headers=headers,
-                                     timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                async with http.post(
+                    f"{bot.url}/webhooks/platform",
+                    data=body.encode(),
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=10),
+                ) as resp:
                     await resp.read()
                     if resp.status == 200:
                         tally.acked_ids.append(headers["webhook-id"])
@@ -203,16 +253,29 @@ async def soak(seconds: float, results: Path, argv: list[str]) -> str:
         await env.sim("POST", "/sim/config", {"speed": 10})
         cached, _, _ = await dataset.sqlite_store(10_000)
         db_url = f"sqlite+aiosqlite:///{dataset.working_copy(cached, 'soak.db')}"
-        bot = await start_bot(bot_env(database_url=db_url, port=port, platform_url=env.platform.url,
-                                      slack_api_url=env.slack.api_url, **SOAK_SETTINGS), name="bot-soak")
+        bot = await start_bot(
+            bot_env(
+                database_url=db_url,
+                port=port,
+                platform_url=env.platform.url,
+                slack_api_url=env.slack.api_url,
+                **SOAK_SETTINGS,
+            ),
+            name="bot-soak",
+        )
         env.slack.bot_url = bot.url
         await bot_settled(bot)
         print(f"soak: {seconds:g} s of webhooks, slash commands and clicks under injected faults", flush=True)
         started = time.monotonic()
         deadline = started + seconds
-        await asyncio.gather(platform_runs(env, tally, deadline, rng), own_webhooks(bot, tally, deadline),
-                             slash_commands(env, tally, deadline, rng), button_clicks(env, tally, deadline, rng),
-                             faults(env, tally, deadline, started), memory(bot, tally, deadline, started))
+        await asyncio.gather(
+            platform_runs(env, tally, deadline, rng),
+            own_webhooks(bot, tally, deadline),
+            slash_commands(env, tally, deadline, rng),
+            button_clicks(env, tally, deadline, rng),
+            faults(env, tally, deadline, started),
+            memory(bot, tally, deadline, started),
+        )
         env.slack.clear_faults()
         print("soak: load stopped; waiting for the bot to catch up", flush=True)
 
@@ -240,36 +303,55 @@ async def soak(seconds: float, results: Path, argv: list[str]) -> str:
         grew = end_mb - warm_mb > max(20.0, 0.2 * warm_mb)
         failed_calls = sum(1 for c in env.slack.calls if not c.ok)
         checks = [
-            ("every acknowledged webhook is stored",
-             found_own == len(tally.acked_ids) and found_platform == len(platform_acked),
-             f"own sender: {found_own:,} of {len(tally.acked_ids):,} acknowledged stored "
-             f"({len(tally.sent_ids):,} sent, {tally.webhook_errors} not acknowledged); platform: {found_platform:,} "
-             f"of {len(platform_acked):,} stored ({platform_gave_up} deliveries the platform gave up on); "
-             f"{unprocessed} stored but not yet processed"),
-            ("every alert delivered exactly once", not missing_alerts and not duplicates,
-             f"{len(tally.failed_runs):,} failed runs, {len(missing_alerts)} without an alert"
-             + (f" (e.g. {', '.join(missing_alerts[:3])})" if missing_alerts else "")
-             + f", {len(duplicates)} alerted more than once" + (f" (e.g. {', '.join(duplicates[:3])})" if duplicates
-                                                                 else "")
-             + f"; the stand-in refused {failed_calls:,} Web API calls on purpose"),
-            ("memory did not grow", not grew,
-             f"RSS {warm_mb:.0f} MB after warm-up (20-40% of the soak), {end_mb:.0f} MB at the end (last 20%), "
-             f"peak {peak_mb:.0f} MB"),
-            ("the bot is still ready", ready_status == 200,
-             f"/readyz {ready_status}: " + ", ".join(f"{k} {'ok' if v.get('ok') else 'not ok'}"
-                                                       for k, v in (ready.get("checks") or {}).items())),
+            (
+                "every acknowledged webhook is stored",
+                found_own == len(tally.acked_ids) and found_platform == len(platform_acked),
+                f"own sender: {found_own:,} of {len(tally.acked_ids):,} acknowledged stored "
+                f"({len(tally.sent_ids):,} sent, {tally.webhook_errors} not acknowledged); platform: {found_platform:,} "
+                f"of {len(platform_acked):,} stored ({platform_gave_up} deliveries the platform gave up on); "
+                f"{unprocessed} stored but not yet processed",
+            ),
+            (
+                "every alert delivered exactly once",
+                not missing_alerts and not duplicates,
+                f"{len(tally.failed_runs):,} failed runs, {len(missing_alerts)} without an alert"
+                + (f" (e.g. {', '.join(missing_alerts[:3])})" if missing_alerts else "")
+                + f", {len(duplicates)} alerted more than once"
+                + (f" (e.g. {', '.join(duplicates[:3])})" if duplicates else "")
+                + f"; the stand-in refused {failed_calls:,} Web API calls on purpose",
+            ),
+            (
+                "memory did not grow",
+                not grew,
+                f"RSS {warm_mb:.0f} MB after warm-up (20-40% of the soak), {end_mb:.0f} MB at the end (last 20%), "
+                f"peak {peak_mb:.0f} MB",
+            ),
+            (
+                "the bot is still ready",
+                ready_status == 200,
+                f"/readyz {ready_status}: "
+                + ", ".join(f"{k} {'ok' if v.get('ok') else 'not ok'}" for k, v in (ready.get("checks") or {}).items()),
+            ),
         ]
-        lines = [f"## Soak: {seconds / 60:.1f} min", "",
-                 f"- date: {utc_stamp()}", f"- machine: {machine()}", f"- versions: {versions()}",
-                 f"- command: `python -m benchmarks.soak {' '.join(argv)}`",
-                 f"- load: {len(tally.platform_runs):,} platform runs (half failing, platform speed x10), "
-                 f"{len(tally.sent_ids):,} webhooks of our own (~10/s), {tally.commands} slash commands "
-                 f"({len(tally.command_errors)} failed), {tally.clicks} button clicks ({len(tally.click_errors)} "
-                 "failed)",
-                 f"- faults injected: {len(tally.faults)}: " + "; ".join(tally.faults[:12])
-                 + (" ..." if len(tally.faults) > 12 else ""),
-                 f"- settings: {', '.join(f'{k}={v}' for k, v in SOAK_SETTINGS.items())}", "",
-                 "| check | verdict | detail |", "|---|---|---|"]
+        lines = [
+            f"## Soak: {seconds / 60:.1f} min",
+            "",
+            f"- date: {utc_stamp()}",
+            f"- machine: {machine()}",
+            f"- versions: {versions()}",
+            f"- command: `python -m benchmarks.soak {' '.join(argv)}`",
+            f"- load: {len(tally.platform_runs):,} platform runs (half failing, platform speed x10), "
+            f"{len(tally.sent_ids):,} webhooks of our own (~10/s), {tally.commands} slash commands "
+            f"({len(tally.command_errors)} failed), {tally.clicks} button clicks ({len(tally.click_errors)} "
+            "failed)",
+            f"- faults injected: {len(tally.faults)}: "
+            + "; ".join(tally.faults[:12])
+            + (" ..." if len(tally.faults) > 12 else ""),
+            f"- settings: {', '.join(f'{k}={v}' for k, v in SOAK_SETTINGS.items())}",
+            "",
+            "| check | verdict | detail |",
+            "|---|---|---|",
+        ]
         lines += [f"| {name} | {'ok' if ok else 'FAIL'} | {detail} |" for name, ok, detail in checks]
         for label, errors in (("slash command errors", tally.command_errors), ("click errors", tally.click_errors)):
             if errors:
@@ -286,12 +368,16 @@ async def soak(seconds: float, results: Path, argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> str:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--seconds", type=float, help="duration in seconds (overrides --minutes)")
-    p.add_argument("--results", type=Path, help="results file (default benchmarks/RESULTS.md, or benchmarks/out/ "
-                                                "for runs under a minute)")
+    p.add_argument(
+        "--results",
+        type=Path,
+        help="results file (default benchmarks/RESULTS.md, or benchmarks/out/ for runs under a minute)",
+    )
     args = p.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
     results = args.results or (RESULTS if seconds >= 60 else OUT / "RESULTS.quick.md")

@@ -23,9 +23,17 @@ _HOLDERS = {OPERATE: ("operators", "OPERATORS"), DECIDE: ("approvers", "APPROVER
 class Actor:
     """A Slack user as the core sees them. Rights and the display name are resolved when first asked, once."""
 
-    def __init__(self, user_id: str, *, people: People | None = None, operators: list[str] | None = None,
-                 approvers: list[str] | None = None, name: str | None = None, is_operator: bool | None = None,
-                 is_approver: bool | None = None):
+    def __init__(
+        self,
+        user_id: str,
+        *,
+        people: People | None = None,
+        operators: list[str] | None = None,
+        approvers: list[str] | None = None,
+        name: str | None = None,
+        is_operator: bool | None = None,
+        is_approver: bool | None = None,
+    ):
         self.id = user_id
         self._people = people
         self._allowed = {OPERATE: list(operators or []), DECIDE: list(approvers or [])}
@@ -42,8 +50,9 @@ class Actor:
         return cls(user_id, people=svc.people, operators=svc.settings.OPERATORS, approvers=svc.settings.APPROVERS)
 
     @classmethod
-    def known(cls, user_id: str, *, name: str | None = None, is_operator: bool = False,
-              is_approver: bool = False) -> Actor:
+    def known(
+        cls, user_id: str, *, name: str | None = None, is_operator: bool = False, is_approver: bool = False
+    ) -> Actor:
         """An actor whose name and rights are given, not looked up."""
         return cls(user_id, name=name or user_id, is_operator=is_operator, is_approver=is_approver)
 
@@ -73,23 +82,31 @@ class Actor:
         return f"slack:{self.id} ({await self.name()})"
 
 
-async def require(svc: Services, actor: Actor, right: str, *, action: str, target: str | None, what: str,
-                  detail: str | None = None) -> None:
+async def require(
+    svc: Services, actor: Actor, right: str, *, action: str, target: str | None, what: str, detail: str | None = None
+) -> None:
     """Go on only when the actor holds the right; otherwise refuse, audited, naming who may.
     `what` completes "Only operators may …"."""
     if await actor.has(right):
         return
     holders, setting = _HOLDERS[right]
-    await refuse(svc, actor, action=action, target=target, detail=detail,
-                 message=f"Only {holders} may {what}. {holders.capitalize()}: "
-                         f"{describe(getattr(svc.settings, setting))}.")
+    await refuse(
+        svc,
+        actor,
+        action=action,
+        target=target,
+        detail=detail,
+        message=f"Only {holders} may {what}. {holders.capitalize()}: {describe(getattr(svc.settings, setting))}.",
+    )
 
 
-async def refuse(svc: Services, actor: Actor, *, action: str, target: str | None, message: str,
-                 detail: str | None = None) -> None:
+async def refuse(
+    svc: Services, actor: Actor, *, action: str, target: str | None, message: str, detail: str | None = None
+) -> None:
     """A refusal decided by policy (a role, a console-only kind, self-approval): audited, then raised."""
-    await audit.record_now(svc.sessions, user_id=actor.id, action=action, target=target, detail=detail,
-                           result="refused", message=message)
+    await audit.record_now(
+        svc.sessions, user_id=actor.id, action=action, target=target, detail=detail, result="refused", message=message
+    )
     raise NotAllowed(message)
 
 

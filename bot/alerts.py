@@ -23,9 +23,9 @@ from bot.render.alerts import (
 )
 from bot.runs import RunChange
 from bot.services import Services
+from bot.views import view_of_run
 from store import messages
 from store.messages import fresh
-from bot.views import view_of_run
 from store.models import Run, SlackMessage
 from store.queries import failure_channels
 from store.runs import claim_alert
@@ -58,10 +58,16 @@ def owners(svc: Services, run: Run) -> list[str]:
 
 def render(svc: Services, run: Run, state: dict) -> dict:
     data = run.data or {}
-    step_id = run.failed_step_id or (next((s["id"] for s in data.get("steps") or [] if s.get("status") == "failed"), None))
-    return alert_message(view_of_run(run), run_url_of=svc.settings.run_url,
-                         step_url=svc.settings.run_url(run.id, step_id) if step_id else None,
-                         owners=owners(svc, run), replays=state.get("replays") or [])
+    step_id = run.failed_step_id or (
+        next((s["id"] for s in data.get("steps") or [] if s.get("status") == "failed"), None)
+    )
+    return alert_message(
+        view_of_run(run),
+        run_url_of=svc.settings.run_url,
+        step_url=svc.settings.run_url(run.id, step_id) if step_id else None,
+        owners=owners(svc, run),
+        replays=state.get("replays") or [],
+    )
 
 
 async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMessage]:
@@ -77,16 +83,16 @@ async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMes
         if await storms.absorb(session, svc, run, channel):
             continue
         state: dict = {"replays": []}
-        message = await outbox.post(session, channel=channel, payload=render(svc, run, state), kind="alert",
-                                    subject=run.id, state=state)
+        message = await outbox.post(
+            session, channel=channel, payload=render(svc, run, state), kind="alert", subject=run.id, state=state
+        )
         if error_message_too_long(view_of_run(run)):
             for reply in full_error_replies(view_of_run(run)):
                 await outbox.thread_reply(session, message, reply)
         svc.deliverer.received_at[message.id] = asyncio.get_running_loop().time()
         svc.metrics.alerts.labels("alert").inc()
         posted.append(message)
-    log.info("run %s of %s failed (%s): alerted in %d channel(s)", run.id, run.workflow_id, run.error_code,
-             len(posted))
+    log.info("run %s of %s failed (%s): alerted in %d channel(s)", run.id, run.workflow_id, run.error_code, len(posted))
     return posted
 
 
@@ -107,8 +113,9 @@ async def _replay_started(session: AsyncSession, svc: Services, replay: Run, act
         replays.append({"run_id": replay.id, "by": by, "status": status, "error_code": None})
         message.state = {**(message.state or {}), "replays": replays}
         await outbox.update_message(session, message, render(svc, original, message.state))
-        await outbox.thread_reply(session, message, replay_started_reply(
-            original.id, replay.id, by, svc.settings.run_url(replay.id)))
+        await outbox.thread_reply(
+            session, message, replay_started_reply(original.id, replay.id, by, svc.settings.run_url(replay.id))
+        )
     log.info("run %s replayed %s as %s", original.id, by, replay.id)
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.actors import actor_middleware
 from bot.config import Settings
 from bot.ingest import Ingest
+from bot.keys import INGEST, SERVICES
 from bot.logs import Summarized
 from bot.metrics import Metrics
 from bot.outbox import Deliverer
@@ -40,7 +41,6 @@ from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.sync import start_first_sync
 from handlers import register_listeners
-from bot.keys import INGEST, SERVICES
 from handlers.once import register as register_once
 from handlers.shape import PayloadShape
 from handlers.webhooks import VERIFIER, WebhookVerifier
@@ -56,13 +56,20 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 
 
-def slack_client(settings: Settings, *, interactive: bool, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+def slack_client(
+    settings: Settings, *, interactive: bool, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
     """The Web API client. Interactive calls (listeners) retry briefly; the outbox does its own backoff."""
     handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=1)]
     if interactive:
         handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=1))
-    return AsyncWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.slack_api_url, timeout=10,
-                          retry_handlers=handlers, session=session)
+    return AsyncWebClient(
+        token=settings.SLACK_BOT_TOKEN,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=handlers,
+        session=session,
+    )
 
 
 OTHER_WORKSPACE = "this app serves another workspace"
@@ -74,14 +81,24 @@ def _teams_of(body: dict) -> list[str]:
     """Every workspace a request names: `team_id` (commands, events), `team.id` (interactivity) and
     `user.team_id`; all must be ours."""
     team, user = body.get("team"), body.get("user")
-    named = [body.get("team_id"), team.get("id") if isinstance(team, dict) else team,
-             user.get("team_id") if isinstance(user, dict) else None]
+    named = [
+        body.get("team_id"),
+        team.get("id") if isinstance(team, dict) else team,
+        user.get("team_id") if isinstance(user, dict) else None,
+    ]
     return [str(t) for t in named if t not in (None, "")]
 
 
 PERSON_ID = re.compile(r"^[UW][A-Z0-9]{2,63}$")
-INTERACTIVE = {"block_actions", "view_submission", "view_closed", "shortcut", "message_action",
-               "interactive_message", "block_suggestion"}
+INTERACTIVE = {
+    "block_actions",
+    "view_submission",
+    "view_closed",
+    "shortcut",
+    "message_action",
+    "interactive_message",
+    "block_suggestion",
+}
 
 
 def _person_problem(body: dict) -> str | None:
@@ -138,12 +155,16 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
     app.use(PayloadShape(svc.refusals))  # first: later middleware and Bolt's own routing read these fields
 
     if settings.SLACK_TEAM_ID:
+
         @app.middleware
         async def only_our_workspace(body, next, logger):  # noqa: A002 - Bolt's argument name
             teams = _teams_of(body)
             if not teams or any(team != settings.SLACK_TEAM_ID for team in teams):
-                svc.refusals.warning("team:" + ",".join(teams)[:100], "Slack request refused (401, ignored over Socket Mode): from "
-                                  "workspace %s, not SLACK_TEAM_ID", ",".join(t[:32] for t in teams) or "none")
+                svc.refusals.warning(
+                    "team:" + ",".join(teams)[:100],
+                    "Slack request refused (401, ignored over Socket Mode): from workspace %s, not SLACK_TEAM_ID",
+                    ",".join(t[:32] for t in teams) or "none",
+                )
                 return BoltResponse(status=401, body=OTHER_WORKSPACE)
             await next()
 
@@ -177,17 +198,28 @@ async def _services(app: web.Application):
     engine = app[ENGINE]
     sessions = sessionmaker(engine)
     slack = slack_client(settings, interactive=True)
-    deliverer = Deliverer(sessions, slack_client(settings, interactive=False), metrics,
-                          backoff_max=settings.OUTBOX_BACKOFF_MAX_SECONDS,
-                          edit_interval=settings.MESSAGE_EDIT_INTERVAL_SECONDS,
-                          is_postgres=engine.dialect.name == "postgresql",
-                          claim_seconds=settings.OUTBOX_CLAIM_SECONDS)
-    svc = Services(settings=settings, engine=engine, sessions=sessions,
-                   platform=PlatformClient(settings.PLATFORM_API_URL or "http://127.0.0.1:9", settings.PLATFORM_API_TOKEN or "",
-                                           session=http),
-                   slack=slack, deliverer=deliverer, metrics=metrics,
-                   people=People(slack, cache_seconds=settings.USERGROUP_CACHE_SECONDS),
-                   refusals=Summarized(logging.getLogger("bot.refusals"), settings.DEDUPE_LOG_INTERVAL_SECONDS))
+    deliverer = Deliverer(
+        sessions,
+        slack_client(settings, interactive=False),
+        metrics,
+        backoff_max=settings.OUTBOX_BACKOFF_MAX_SECONDS,
+        edit_interval=settings.MESSAGE_EDIT_INTERVAL_SECONDS,
+        is_postgres=engine.dialect.name == "postgresql",
+        claim_seconds=settings.OUTBOX_CLAIM_SECONDS,
+    )
+    svc = Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        platform=PlatformClient(
+            settings.PLATFORM_API_URL or "http://127.0.0.1:9", settings.PLATFORM_API_TOKEN or "", session=http
+        ),
+        slack=slack,
+        deliverer=deliverer,
+        metrics=metrics,
+        people=People(slack, cache_seconds=settings.USERGROUP_CACHE_SECONDS),
+        refusals=Summarized(logging.getLogger("bot.refusals"), settings.DEDUPE_LOG_INTERVAL_SECONDS),
+    )
     app[SERVICES] = svc
     app[VERIFIER] = WebhookVerifier(settings.webhook_secrets)
     ingest = Ingest(svc)
@@ -235,8 +267,9 @@ async def slack_events(request: web.Request) -> web.Response:
     refusals = request.app[SERVICES].refusals
     limit = settings.WEBHOOK_MAX_BYTES
     if request.content_length is not None and request.content_length > limit:
-        refusals.warning("slack-413", "Slack request refused (413): body of %d bytes over WEBHOOK_MAX_BYTES",
-                          request.content_length)
+        refusals.warning(
+            "slack-413", "Slack request refused (413): body of %d bytes over WEBHOOK_MAX_BYTES", request.content_length
+        )
         return web.json_response({"ok": False, "error": "body_too_large"}, status=413)
     try:
         raw = await request.content.read(limit + 1)
@@ -246,13 +279,17 @@ async def slack_events(request: web.Request) -> web.Response:
         refusals.warning("slack-413", "Slack request refused (413): body over WEBHOOK_MAX_BYTES")
         return web.json_response({"ok": False, "error": "body_too_large"}, status=413)
     verifier = SignatureVerifier(settings.SLACK_SIGNING_SECRET or "")
-    if not verifier.is_valid(body=raw, timestamp=request.headers.get("X-Slack-Request-Timestamp"),
-                             signature=request.headers.get("X-Slack-Signature")):
+    if not verifier.is_valid(
+        body=raw,
+        timestamp=request.headers.get("X-Slack-Request-Timestamp"),
+        signature=request.headers.get("X-Slack-Signature"),
+    ):
         reason = unverified_reason(request.headers)
         refusals.warning("slack-401:" + reason[:40], "Slack request refused (401): %s", reason)
         return web.json_response({"ok": False, "error": "invalid_signature"}, status=401)
-    bolt_req = AsyncBoltRequest(body=raw.decode("utf-8", errors="replace"), query=request.query_string,
-                                headers=request.headers)  # type: ignore[arg-type]
+    bolt_req = AsyncBoltRequest(
+        body=raw.decode("utf-8", errors="replace"), query=request.query_string, headers=request.headers
+    )  # type: ignore[arg-type]
     return await to_aiohttp_response(await request.app[BOLT].async_dispatch(bolt_req))
 
 
@@ -278,9 +315,13 @@ async def readyz(request: web.Request) -> web.Response:
         counts = await svc.deliverer.counts()
     except Exception:
         counts = {}
-    checks["slack_delivery"] = {"ok": not svc.deliverer.failed, "pending": counts.get("pending"),
-                                "failed": counts.get("failed"), "refused_channels": svc.deliverer.failed,
-                                "last_error": svc.deliverer.last_error}
+    checks["slack_delivery"] = {
+        "ok": not svc.deliverer.failed,
+        "pending": counts.get("pending"),
+        "failed": counts.get("failed"),
+        "refused_channels": svc.deliverer.failed,
+        "last_error": svc.deliverer.last_error,
+    }
     checks["tracker"] = scheduler.tracker_health() if scheduler else {"ok": False}
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 

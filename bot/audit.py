@@ -7,8 +7,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from store.audit import add_entry
 
 
-async def record(session: AsyncSession, *, user_id: str, action: str, target: str | None = None,
-                 detail: str | None = None, result: str = "ok", message: str | None = None) -> None:
+async def record(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    action: str,
+    target: str | None = None,
+    detail: str | None = None,
+    result: str = "ok",
+    message: str | None = None,
+) -> None:
     add_entry(session, user_id=user_id, action=action, target=target, detail=detail, result=result, message=message)
 
 

@@ -37,7 +37,9 @@ async def run_checks(settings: Settings) -> list[tuple[str, str, str]]:
                 await client.session.close()
 
     if settings.PLATFORM_API_URL:
-        platform = PlatformClient(settings.PLATFORM_API_URL, settings.PLATFORM_API_TOKEN or "", timeout=5, read_retries=0)
+        platform = PlatformClient(
+            settings.PLATFORM_API_URL, settings.PLATFORM_API_TOKEN or "", timeout=5, read_retries=0
+        )
         try:
             workflows = await platform.workflows()
             results.append(("platform", "OK", f"{settings.PLATFORM_API_URL}: {len(workflows)} workflows"))

@@ -35,8 +35,11 @@ def _setup(settings: Settings) -> None:
 def _missing_for_serve(settings: Settings, command: str) -> bool:
     missing = settings.missing_for_serve()
     for name in missing:
-        print(f"runbot: {name} is required for `runbot {command}` in {settings.mode} mode "
-              f"(see docs/configuration.md, or run `make run` for the demo)", file=sys.stderr)
+        print(
+            f"runbot: {name} is required for `runbot {command}` in {settings.mode} mode "
+            f"(see docs/configuration.md, or run `make run` for the demo)",
+            file=sys.stderr,
+        )
     return bool(missing)
 
 
@@ -48,8 +51,9 @@ def _serve(settings: Settings) -> int:
     for warning in settings.warnings():
         log.warning(warning)
     log.info("runbot serving on %s:%s in %s mode", settings.HOST, settings.PORT, settings.mode)
-    web.run_app(create_app(settings), host=settings.HOST, port=settings.PORT, print=None, shutdown_timeout=10,
-                access_log=None)
+    web.run_app(
+        create_app(settings), host=settings.HOST, port=settings.PORT, print=None, shutdown_timeout=10, access_log=None
+    )
     return 0
 
 
@@ -64,8 +68,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def simulated_parts(*, real_slack: bool, real_platform: bool) -> str:
     """What `runbot start` and `runbot demo` log first: which parts are real and which are simulated."""
     if not real_slack:
-        return ("SIMULATED platform (reference, sample workflows) and SIMULATED Slack (stand-in with the "
-                "browser sandbox): nothing reaches a real workspace or platform")
+        return (
+            "SIMULATED platform (reference, sample workflows) and SIMULATED Slack (stand-in with the "
+            "browser sandbox): nothing reaches a real workspace or platform"
+        )
     if not real_platform:
         return "SIMULATED platform (reference, sample workflows) with REAL Slack (your workspace)"
     return "nothing simulated: real Slack and the real platform"
@@ -133,8 +139,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 2
     _setup(settings)
     summary = asyncio.run(_sync_standalone(settings))
-    print(f"synced {summary['runs']} runs and {summary['approvals']} pending approvals "
-          f"(back {settings.RETENTION_DAYS} days)")
+    print(
+        f"synced {summary['runs']} runs and {summary['approvals']} pending approvals "
+        f"(back {settings.RETENTION_DAYS} days)"
+    )
     return 0
 
 
@@ -204,20 +212,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("serve", "the bot alone, against real Slack and the real platform", cmd_serve)
     start = command("start", "what `make run` starts: serve if configured, else the demo", cmd_start)
-    start.add_argument("--port", type=int, help="the bot's port (default: PORT); the demo's other servers "
-                       "take the next two")
+    start.add_argument(
+        "--port", type=int, help="the bot's port (default: PORT); the demo's other servers take the next two"
+    )
     demo = command("demo", "reference platform + bot + Slack sandbox (or your Slack)", cmd_demo)
-    demo.add_argument("--port", type=int, help="the bot's port (default: PORT); the sandbox takes the next one, "
-                      "the reference platform the one after")
+    demo.add_argument(
+        "--port",
+        type=int,
+        help="the bot's port (default: PORT); the sandbox takes the next one, the reference platform the one after",
+    )
     db = sub.add_parser("db", help="database commands", description="database commands")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    dbsub.add_parser("upgrade", help="apply Alembic migrations", description="apply Alembic migrations") \
-        .set_defaults(func=cmd_db_upgrade)
+    dbsub.add_parser("upgrade", help="apply Alembic migrations", description="apply Alembic migrations").set_defaults(
+        func=cmd_db_upgrade
+    )
     command("sync", "fill the store from the platform's API", cmd_sync)
     command("manifest", "print the Slack app manifest for PUBLIC_URL", cmd_manifest)
     # Its options belong to the reference platform (`runbot platform --help`): they are passed on unparsed.
-    command("platform", "start the reference platform on its own",
-            cmd_platform, add_help=False)
+    command("platform", "start the reference platform on its own", cmd_platform, add_help=False)
     command("check", "validate the configuration and reach Slack and the platform", cmd_check)
     return parser
 

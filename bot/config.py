@@ -172,9 +172,19 @@ class Settings(BaseSettings):
         return None if value in ("", None) else value
 
     @field_validator(
-        "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_TEAM_ID", "PUBLIC_URL",
-        "PLATFORM_API_URL", "PLATFORM_API_TOKEN", "PLATFORM_WEBHOOK_SECRET", "PLATFORM_UI_URL",
-        "ALERT_CHANNEL", "APPROVAL_CHANNEL", "APPROVAL_ESCALATION_GROUP", mode="before",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_TEAM_ID",
+        "PUBLIC_URL",
+        "PLATFORM_API_URL",
+        "PLATFORM_API_TOKEN",
+        "PLATFORM_WEBHOOK_SECRET",
+        "PLATFORM_UI_URL",
+        "ALERT_CHANNEL",
+        "APPROVAL_CHANNEL",
+        "APPROVAL_ESCALATION_GROUP",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -188,14 +198,19 @@ class Settings(BaseSettings):
             ("SLACK_API_URL", self.SLACK_API_URL, lambda v: v.startswith(("http://", "https://"))),
             ("SLACK_TEAM_ID", self.SLACK_TEAM_ID, lambda v: re.fullmatch(r"T[A-Z0-9]+", v) is not None),
             ("PLATFORM_API_URL", self.PLATFORM_API_URL, lambda v: v.startswith(("http://", "https://"))),
-            ("PLATFORM_WEBHOOK_SECRET", self.PLATFORM_WEBHOOK_SECRET,
-             lambda v: 1 <= len(v.split()) <= 2 and all(s.startswith("whsec_") for s in v.split())),
+            (
+                "PLATFORM_WEBHOOK_SECRET",
+                self.PLATFORM_WEBHOOK_SECRET,
+                lambda v: 1 <= len(v.split()) <= 2 and all(s.startswith("whsec_") for s in v.split()),
+            ),
             ("ALERT_CHANNEL", self.ALERT_CHANNEL, lambda v: CHANNEL_ID.match(v) is not None),
             ("APPROVAL_CHANNEL", self.APPROVAL_CHANNEL, lambda v: CHANNEL_ID.match(v) is not None),
             ("APPROVAL_ESCALATION_GROUP", self.APPROVAL_ESCALATION_GROUP, lambda v: v.startswith("S")),
             ("DATABASE_URL", self.DATABASE_URL, lambda v: "+aiosqlite" in v or "+asyncpg" in v),
         ]
-        bad = [f"{name}: expected {EXPECTED[name]}" for name, value, ok in checks if value is not None and not ok(value)]
+        bad = [
+            f"{name}: expected {EXPECTED[name]}" for name, value, ok in checks if value is not None and not ok(value)
+        ]
         if bad:
             raise ValueError("\n".join(bad))
         return self
@@ -266,5 +281,7 @@ def load_settings(**overrides: object) -> Settings:
                 lines.extend(message.splitlines())
                 continue
             expected = EXPECTED.get(name)
-            lines.append(f"{name}: {message}" + (f" (expected {expected})" if expected and expected not in message else ""))
+            lines.append(
+                f"{name}: {message}" + (f" (expected {expected})" if expected and expected not in message else "")
+            )
         raise SettingsError("\n".join(lines)) from None

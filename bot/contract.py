@@ -18,8 +18,16 @@ ACTIVE = ("pending", "running", "waiting", "paused")
 TERMINAL = ("completed", "failed", "cancelled")
 STEP_STATUSES = ("pending", "running", "waiting", "completed", "failed", "skipped", "cancelled")
 APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired")
-RUN_EVENTS = ("run.created", "run.started", "run.paused", "run.resumed", "run.completed", "run.failed",
-              "run.cancelled", "run.step.updated")
+RUN_EVENTS = (
+    "run.created",
+    "run.started",
+    "run.paused",
+    "run.resumed",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+    "run.step.updated",
+)
 APPROVAL_EVENTS = ("approval.requested", "approval.decided", "approval.expired")
 KNOWN_EVENTS = RUN_EVENTS + APPROVAL_EVENTS
 # What each control action is allowed from (shared/platform-api.md).
@@ -38,7 +46,7 @@ def allowed_actions(status: str) -> list[str]:
 
 
 def status_refusal(run_id: str, status: str, action: str) -> str:
-    """"run_7Kq2 is completed: it can be replayed, not cancelled"."""
+    """ "run_7Kq2 is completed: it can be replayed, not cancelled"."""
     allowed = [VERBS[a] for a in allowed_actions(status)]
     can = f"it can be {' or '.join(allowed)}" if allowed else "nothing can be done with it"
     return f"{run_id} is {status}: {can}, not {VERBS[action]}"
@@ -187,8 +195,11 @@ def _first_error(exc: ValidationError, prefix: str) -> ContractError:
 
 
 EventData = Union[RunData, StepData, ApprovalData]
-_EVENT_DATA = {**{t: RunData for t in RUN_EVENTS}, "run.step.updated": StepData,
-               **{t: ApprovalData for t in APPROVAL_EVENTS}}
+_EVENT_DATA = {
+    **{t: RunData for t in RUN_EVENTS},
+    "run.step.updated": StepData,
+    **{t: ApprovalData for t in APPROVAL_EVENTS},
+}
 
 
 @dataclass(frozen=True)
@@ -237,6 +248,7 @@ def as_json(model: BaseModel) -> dict:
 
 
 # Pure helpers over the contract's values, shared by the core and the renderers' views.
+
 
 def parse_time(value: Any) -> datetime | None:
     if value is None or value == "":

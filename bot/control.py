@@ -35,12 +35,12 @@ async def _known_run(svc: Services, run_id: str) -> Run | dict:
     try:
         return await svc.platform.get_run(run_id)
     except (PlatformError, PlatformUnreachable) as exc:
-        raise from_platform(exc, doing=f"the lookup of {run_id}",
-                            missing=f"No run {run_id} on the platform.") from None
+        raise from_platform(exc, doing=f"the lookup of {run_id}", missing=f"No run {run_id} on the platform.") from None
 
 
-async def act(svc: Services, actor: Actor, action: str, run_id: str, *, prompt: str | None = None,
-              model: str | None = None) -> dict:
+async def act(
+    svc: Services, actor: Actor, action: str, run_id: str, *, prompt: str | None = None, model: str | None = None
+) -> dict:
     """Pause, resume, cancel or replay a run as the Slack user; returns the platform's run (the new run
     for a replay). Raises a BotError with the words the user should read."""
     detail = " ".join(f"{k}={v!r}" for k, v in (("prompt", prompt), ("model", model)) if v) or None
@@ -58,8 +58,9 @@ async def act(svc: Services, actor: Actor, action: str, run_id: str, *, prompt: 
                 result = await getattr(svc.platform, action)(run_id, who)
         except PlatformError as exc:
             if exc.status != 409:
-                raise from_platform(exc, doing=f"to {action} {run_id}",
-                                    missing=f"No run {run_id} on the platform.") from None
+                raise from_platform(
+                    exc, doing=f"to {action} {run_id}", missing=f"No run {run_id} on the platform."
+                ) from None
             current = await _current_status(svc, run_id)
             message = status_refusal(run_id, current, action) if current else exc.message
             raise WrongStatus(render.control_conflict(message, exc.code)) from None
@@ -67,13 +68,27 @@ async def act(svc: Services, actor: Actor, action: str, run_id: str, *, prompt: 
             raise from_platform(exc, doing=f"the {action} of {run_id}") from None
     except BotError as exc:
         if not isinstance(exc, NotAllowed):  # refusals by role are audited where they are decided
-            await audit.record_now(svc.sessions, user_id=actor.id, action=action, target=run_id, detail=detail,
-                                   result=exc.result, message=exc.message)
+            await audit.record_now(
+                svc.sessions,
+                user_id=actor.id,
+                action=action,
+                target=run_id,
+                detail=detail,
+                result=exc.result,
+                message=exc.message,
+            )
         raise
     async with svc.sessions.begin() as session:
         await events.on_run(session, svc, result, source="slack", actor=actor.id)
-        await audit.record(session, user_id=actor.id, action=action, target=run_id, detail=detail, result="ok",
-                           message=f"new run {result['id']}" if action == "replay" else f"now {result['status']}")
+        await audit.record(
+            session,
+            user_id=actor.id,
+            action=action,
+            target=run_id,
+            detail=detail,
+            result="ok",
+            message=f"new run {result['id']}" if action == "replay" else f"now {result['status']}",
+        )
     log.info("%s %s by %s: %s", action, run_id, actor.id, result.get("status"))
     return result
 

@@ -64,8 +64,10 @@ class DemoPieces:
         """The one line printed at start-up."""
         if self.slack is not None:
             return f"runbot sandbox ready: open {self.sandbox_url}  (Ctrl-C to stop)"
-        return (f"runbot connected to your Slack ({self.settings.mode} mode), with the reference platform "
-                f"running sample workflows at {self.platform.base_url}/  (Ctrl-C to stop)")
+        return (
+            f"runbot connected to your Slack ({self.settings.mode} mode), with the reference platform "
+            f"running sample workflows at {self.platform.base_url}/  (Ctrl-C to stop)"
+        )
 
     async def stop(self) -> None:
         await self.runner.cleanup()  # first: the bot finishes its work against a platform and a Slack still up
@@ -108,18 +110,26 @@ def _remove_demo_database(url: str) -> None:
             candidate.unlink()
 
 
-async def start_demo(settings: Settings, *, port: int | None = None, speed: float = 1.0,
-                     seed: int | None = None, database_url: str | None = None,
-                     demo_interval_seconds: float = DEMO_INTERVAL_SECONDS,
-                     approval_ttl_seconds: float = APPROVAL_TTL_SECONDS,
-                     fixed_ports: bool = True, **overrides: Any) -> DemoPieces:
+async def start_demo(
+    settings: Settings,
+    *,
+    port: int | None = None,
+    speed: float = 1.0,
+    seed: int | None = None,
+    database_url: str | None = None,
+    demo_interval_seconds: float = DEMO_INTERVAL_SECONDS,
+    approval_ttl_seconds: float = APPROVAL_TTL_SECONDS,
+    fixed_ports: bool = True,
+    **overrides: Any,
+) -> DemoPieces:
     """Start the demo pieces without blocking and return them (`run_demo` and the tests use this).
 
     `fixed_ports=False` puts every piece on a free port; `overrides` are settings for the bot."""
     real_slack = bool(settings.SLACK_BOT_TOKEN)
     if real_slack and not (settings.SLACK_APP_TOKEN or settings.SLACK_SIGNING_SECRET):
-        raise SettingsError("SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode) is required "
-                            "with SLACK_BOT_TOKEN")
+        raise SettingsError(
+            "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode) is required with SLACK_BOT_TOKEN"
+        )
     explicit = settings.model_fields_set
     host = settings.HOST if real_slack or "HOST" in explicit else "127.0.0.1"
     bot_port = (port or settings.PORT) if fixed_ports else 0
@@ -133,23 +143,35 @@ async def start_demo(settings: Settings, *, port: int | None = None, speed: floa
     # Ports are chosen first: each piece is told where the others are before it starts.
     platform_host = "127.0.0.1" if real_slack else host
     bot_port = _port(host, bot_port, "the bot")
-    platform_port = _port(platform_host, bot_port + 2 if fixed_ports else 0, "the reference platform",
-                          avoid=(bot_port,))
+    platform_port = _port(
+        platform_host, bot_port + 2 if fixed_ports else 0, "the reference platform", avoid=(bot_port,)
+    )
     platform_url = f"http://{_shown(platform_host)}:{platform_port}"
     webhook_secret = _webhook_secret()
     platform_token = "demo-" + secrets.token_urlsafe(24)
-    platform = ReferencePlatform(api_token=platform_token, webhook_secret=webhook_secret,
-                                 webhook_url=f"http://{_shown(host)}:{bot_port}/webhooks/platform",
-                                 seed=secrets.randbelow(2**31) if seed is None else seed, speed=speed,
-                                 workspace=settings.PLATFORM_WORKSPACE, demo=True,
-                                 approval_ttl_seconds=approval_ttl_seconds,
-                                 demo_interval_seconds=demo_interval_seconds)
+    platform = ReferencePlatform(
+        api_token=platform_token,
+        webhook_secret=webhook_secret,
+        webhook_url=f"http://{_shown(host)}:{bot_port}/webhooks/platform",
+        seed=secrets.randbelow(2**31) if seed is None else seed,
+        speed=speed,
+        workspace=settings.PLATFORM_WORKSPACE,
+        demo=True,
+        approval_ttl_seconds=approval_ttl_seconds,
+        demo_interval_seconds=demo_interval_seconds,
+    )
     slack: SlackStandIn | None = None
     started: list[Any] = []
     try:
         values = settings.model_dump()
-        values.update(PLATFORM_API_URL=platform_url, PLATFORM_UI_URL=platform_url, PLATFORM_API_TOKEN=platform_token,
-                      PLATFORM_WEBHOOK_SECRET=webhook_secret, DATABASE_URL=database_url, HOST=host)
+        values.update(
+            PLATFORM_API_URL=platform_url,
+            PLATFORM_UI_URL=platform_url,
+            PLATFORM_API_TOKEN=platform_token,
+            PLATFORM_WEBHOOK_SECRET=webhook_secret,
+            DATABASE_URL=database_url,
+            HOST=host,
+        )
         if real_slack:
             values.update(overrides)
         else:
@@ -158,14 +180,24 @@ async def start_demo(settings: Settings, *, port: int | None = None, speed: floa
             slack = SlackStandIn(bot_token=bot_token, signing_secret=signing_secret)
             slack_app = slack.make_app()
             sandbox.attach(slack, slack_app)
-            await slack.start(host, _port(host, bot_port + 1 if fixed_ports else 0, "the sandbox",
-                                          avoid=(bot_port, platform_port)), app=slack_app)
+            await slack.start(
+                host,
+                _port(host, bot_port + 1 if fixed_ports else 0, "the sandbox", avoid=(bot_port, platform_port)),
+                app=slack_app,
+            )
             started.append(slack)
-            values.update(SLACK_BOT_TOKEN=bot_token, SLACK_SIGNING_SECRET=signing_secret, SLACK_APP_TOKEN=None,
-                          SLACK_TEAM_ID=None, SLACK_API_URL=slack.api_url,
-                          ALERT_CHANNEL=ALERT_CHANNEL, APPROVAL_CHANNEL=APPROVAL_CHANNEL,
-                          OPERATORS=[SANDBOX_USER_ID], APPROVERS=[SANDBOX_USER_ID],
-                          APPROVAL_REMINDER_SECONDS=APPROVAL_REMINDER_SECONDS)
+            values.update(
+                SLACK_BOT_TOKEN=bot_token,
+                SLACK_SIGNING_SECRET=signing_secret,
+                SLACK_APP_TOKEN=None,
+                SLACK_TEAM_ID=None,
+                SLACK_API_URL=slack.api_url,
+                ALERT_CHANNEL=ALERT_CHANNEL,
+                APPROVAL_CHANNEL=APPROVAL_CHANNEL,
+                OPERATORS=[SANDBOX_USER_ID],
+                APPROVERS=[SANDBOX_USER_ID],
+                APPROVAL_REMINDER_SECONDS=APPROVAL_REMINDER_SECONDS,
+            )
             values.update(overrides)
         bot_settings = load_settings(_env_file=None, **values)
         # The platform is up before the bot's first sync; its first webhooks are retried until the bot listens.

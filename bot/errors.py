@@ -44,8 +44,13 @@ class Unavailable(BotError):
     result = "unavailable"
 
 
-def from_platform(exc: PlatformError | PlatformUnreachable, *, doing: str, unchanged: str = "nothing was changed",
-                  missing: str | None = None) -> BotError:
+def from_platform(
+    exc: PlatformError | PlatformUnreachable,
+    *,
+    doing: str,
+    unchanged: str = "nothing was changed",
+    missing: str | None = None,
+) -> BotError:
     """The one translation of a failed platform call into words. `doing` names the call ("the lookup of
     `7Kq2`"), `unchanged` says what did not happen, `missing` is what a 404 means here (None: a refusal like
     any other). A 409 needs the current state to explain it, so its callers handle it before this."""
@@ -53,9 +58,13 @@ def from_platform(exc: PlatformError | PlatformUnreachable, *, doing: str, uncha
         # The address and the low-level error are for the log; the person gets a reference to quote.
         reference = secrets.token_hex(3)
         log.warning("the platform could not be reached for %s (reference %s): %s", doing, reference, exc)
-        return Unavailable(f"The platform could not be reached for {doing} (reference {reference}); {unchanged}. "
-                           "Try again in a minute.")
+        return Unavailable(
+            f"The platform could not be reached for {doing} (reference {reference}); {unchanged}. "
+            "Try again in a minute."
+        )
     if exc.status == 404 and missing:
         return NotFound(missing)
-    return Unavailable(f"The platform refused {doing} ({escape(single_line(exc.code, 64))}: "
-                       f"{escape(single_line(exc.message, 300))}); {unchanged}.")
+    return Unavailable(
+        f"The platform refused {doing} ({escape(single_line(exc.code, 64))}: "
+        f"{escape(single_line(exc.message, 300))}); {unchanged}."
+    )

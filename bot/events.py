@@ -18,8 +18,9 @@ from store.models import Run
 log = logging.getLogger(__name__)
 
 
-async def on_run(session: AsyncSession, svc: Services, run: RunModel | dict, *, source: str,
-                 actor: str | None = None) -> RunChange:
+async def on_run(
+    session: AsyncSession, svc: Services, run: RunModel | dict, *, source: str, actor: str | None = None
+) -> RunChange:
     """A run state arrived: merge it and act on what changed, as if its webhook had come.
     `actor` is the Slack user whose action produced this state (a replay started from Slack)."""
     change = await merge_run(session, run_of(run), known_workflows=svc.known_workflows)

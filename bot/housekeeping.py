@@ -10,7 +10,8 @@ from bot import outbox
 from bot.contract import TERMINAL
 from bot.render.digest import digest_message
 from bot.services import Services
-from store import deliveries, messages, outbox as outbox_rows, runs
+from store import deliveries, messages, runs
+from store import outbox as outbox_rows
 from store.models import utcnow
 from store.queries import failure_channels
 
@@ -20,9 +21,11 @@ log = logging.getLogger(__name__)
 async def prune(svc: Services) -> dict:
     cutoff = utcnow() - timedelta(days=svc.settings.RETENTION_DAYS)
     async with svc.sessions.begin() as session:
-        summary = {"deliveries": await deliveries.prune_processed(session, cutoff),
-                   "runs": await runs.prune_runs(session, statuses=TERMINAL, cutoff=cutoff),
-                   "outbox": await outbox_rows.prune_sent(session, cutoff)}
+        summary = {
+            "deliveries": await deliveries.prune_processed(session, cutoff),
+            "runs": await runs.prune_runs(session, statuses=TERMINAL, cutoff=cutoff),
+            "outbox": await outbox_rows.prune_sent(session, cutoff),
+        }
     log.info("housekeeping pruned %s", summary)
     return summary
 
@@ -44,8 +47,9 @@ async def daily_digest(svc: Services, *, now: datetime | None = None) -> int:
         for channel, entries in by_channel.items():
             if channel in done:
                 continue  # the digest job ran already today (a restart, or another replica)
-            await outbox.post(session, channel=channel, payload=digest_message(entries, start), kind="digest",
-                              subject=subject)
+            await outbox.post(
+                session, channel=channel, payload=digest_message(entries, start), kind="digest", subject=subject
+            )
             posts += 1
     log.info("daily digest for %s: %d channel(s)", start.date(), posts)
     return posts

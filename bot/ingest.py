@@ -124,8 +124,16 @@ class Ingest:
             unique.setdefault(p.id, p)
         # Events are processed in arrival order: within one group commit, the queue's order is kept by
         # microsecond steps of received_at (the processor orders by it), not left to the random webhook-ids.
-        rows = [{"id": p.id, "type": p.type, "body": p.body, "received_at": now + timedelta(microseconds=i),
-                 "processed_at": None} for i, p in enumerate(unique.values())]
+        rows = [
+            {
+                "id": p.id,
+                "type": p.type,
+                "body": p.body,
+                "received_at": now + timedelta(microseconds=i),
+                "processed_at": None,
+            }
+            for i, p in enumerate(unique.values())
+        ]
         async with self._turn(), self.svc.sessions.begin() as session:
             inserted = await stored.store_new(session, rows)
         self.stored += len(inserted)
@@ -170,7 +178,7 @@ class Ingest:
                 if deliveries:
                     await stored.mark_processed(session, [d.id for d in deliveries], utcnow())
         except Exception:
-            failed = selected_ids[:len(deliveries) + 1]  # rolled back: those done so far and the one that failed
+            failed = selected_ids[: len(deliveries) + 1]  # rolled back: those done so far and the one that failed
             # One event failing alone may be the database going away (retry it), or an event that can never be
             # processed: after a few tries it goes the poison way below, so it cannot block every later event.
             if len(failed) <= 1 and (not failed or self._failed_again(failed[0]) < POISON_AFTER):

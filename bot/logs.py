@@ -10,8 +10,13 @@ import re
 import sys
 import time
 
-SECRET_SETTINGS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "PLATFORM_API_TOKEN",
-                   "PLATFORM_WEBHOOK_SECRET")
+SECRET_SETTINGS = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "PLATFORM_API_TOKEN",
+    "PLATFORM_WEBHOOK_SECRET",
+)
 
 
 # C0 and C1 controls, DEL, and the bidi overrides/isolates that can reorder what a reader sees.
@@ -46,8 +51,12 @@ class RedactSecrets(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                 "logger": record.name, "message": record.getMessage()}
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         if record.exc_text:
             entry["exc"] = record.exc_text
         return json.dumps(entry)
@@ -82,8 +91,9 @@ class Summarized:
 
 def setup_logging(level: str = "INFO", fmt: str = "text", secrets: list[str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    )
     secrets_filter = RedactSecrets([part for s in (secrets or []) for part in [s, *s.split()]])
     handler.addFilter(secrets_filter)
     root = logging.getLogger()

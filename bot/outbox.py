@@ -15,7 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import Metrics
-from store import kv, messages, outbox as rows
+from store import kv, messages
+from store import outbox as rows
 from store.db import on_outbox_commit
 from store.models import KeyValue, OutboxItem, SlackMessage, utcnow
 
@@ -23,20 +24,42 @@ log = logging.getLogger(__name__)
 
 METADATA_EVENT = "runbot_outbox"
 # Slack errors that no retry can fix: the row is marked failed and shown in /readyz and /metrics.
-PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive",
-             "token_revoked", "user_not_found", "cannot_dm_bot", "missing_scope", "not_authed",
-             "message_not_found", "cant_update_message", "restricted_action", "invalid_arguments"}
+PERMANENT = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_auth",
+    "account_inactive",
+    "token_revoked",
+    "user_not_found",
+    "cannot_dm_bot",
+    "missing_scope",
+    "not_authed",
+    "message_not_found",
+    "cant_update_message",
+    "restricted_action",
+    "invalid_arguments",
+}
 # Errors about the message's formatting: the post is sent again as plain text.
-FORMAT = {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments", "invalid_attachments",
-          "invalid_metadata_format", "no_text"}
+FORMAT = {
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "msg_too_long",
+    "too_many_attachments",
+    "invalid_attachments",
+    "invalid_metadata_format",
+    "no_text",
+}
 PLAIN_TEXT_LIMIT = 39_000
 LOOKUP_PAGES = 10
 
 
 # Writing to the outbox (inside the caller's transaction)
 
-async def post(session: AsyncSession, *, channel: str, payload: dict, kind: str, subject: str,
-               state: dict | None = None) -> SlackMessage:
+
+async def post(
+    session: AsyncSession, *, channel: str, payload: dict, kind: str, subject: str, state: dict | None = None
+) -> SlackMessage:
     """Queue a new message that the bot will keep up to date, returning its SlackMessage row."""
     message = SlackMessage(kind=kind, subject=subject, channel=channel, state=state or {})
     session.add(message)
@@ -102,6 +125,7 @@ async def _home_published(session: AsyncSession, user: str) -> int:
 
 # Delivering
 
+
 def _as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
@@ -110,9 +134,17 @@ class Deliverer:
     """Delivers due outbox rows; one per process, safe with several replicas (rows are claimed). Woken by each
     commit of its sessions that wrote to the outbox."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], client: AsyncWebClient, metrics: Metrics, *,
-                 backoff_max: float = 300.0, edit_interval: float = 2.0, is_postgres: bool | None = None,
-                 claim_seconds: float = 30.0):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: AsyncWebClient,
+        metrics: Metrics,
+        *,
+        backoff_max: float = 300.0,
+        edit_interval: float = 2.0,
+        is_postgres: bool | None = None,
+        claim_seconds: float = 30.0,
+    ):
         # `is_postgres` is no longer read: the store decides the dialect from the session (store/db.py).
         self.sessions = sessions
         self.client = client
@@ -161,8 +193,9 @@ class Deliverer:
     async def _claim(self, limit: int = 20) -> list[OutboxItem]:
         now = utcnow()
         async with self.sessions.begin() as session:
-            return await rows.claim_due(session, now, limit=limit,
-                                        claim_until=now + timedelta(seconds=self.claim_seconds))
+            return await rows.claim_due(
+                session, now, limit=limit, claim_until=now + timedelta(seconds=self.claim_seconds)
+            )
 
     async def deliver_due(self) -> int:
         items = await self._claim()
@@ -193,8 +226,9 @@ class Deliverer:
                 newer = version is not None and version <= await _home_published(session, item.channel)
         if never:
             # Its message was refused for good: this can never be delivered either.
-            await self._give_up(item, f"message never posted: {never}" if isinstance(never, str) else "message gone",
-                                refused=False)
+            await self._give_up(
+                item, f"message never posted: {never}" if isinstance(never, str) else "message gone", refused=False
+            )
             return
         if item.method in ("update", "thread") and (message is None or message.ts is None):
             # The message it belongs to is not posted yet: wait for it without spending a try.
@@ -242,8 +276,9 @@ class Deliverer:
                 found = await self._find_posted(item, item.channel, message.ts)
                 if found:
                     return found
-            resp = await self._post_with_fallback(item, channel=item.channel, thread_ts=message.ts,
-                                                  metadata=metadata, **payload)
+            resp = await self._post_with_fallback(
+                item, channel=item.channel, thread_ts=message.ts, metadata=metadata, **payload
+            )
             return resp["ts"]
         if item.method == "update":
             await self._update_with_fallback(item, channel=message.channel, ts=message.ts, **payload)
@@ -271,8 +306,11 @@ class Deliverer:
         except SlackApiError as exc:
             if exc.response.get("error") not in FORMAT or "blocks" not in kwargs:
                 raise
-            log.warning("Slack refused the blocks of outbox %s (%s); sending it as plain text",
-                        item.id, exc.response.get("error"))
+            log.warning(
+                "Slack refused the blocks of outbox %s (%s); sending it as plain text",
+                item.id,
+                exc.response.get("error"),
+            )
             kwargs.pop("blocks", None)
             kwargs["text"] = (kwargs.get("text") or "")[:PLAIN_TEXT_LIMIT]
             return (await self.client.chat_postMessage(**kwargs)).data
@@ -293,17 +331,24 @@ class Deliverer:
         cursor = None
         for _ in range(LOOKUP_PAGES):  # a busy channel may hold more than one page since the post was queued
             if thread_ts:
-                resp = await self.client.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True,
-                                                               limit=200, cursor=cursor)
+                resp = await self.client.conversations_replies(
+                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
+                )
             else:
-                resp = await self.client.conversations_history(channel=channel, oldest=oldest,
-                                                               include_all_metadata=True, limit=200, cursor=cursor)
+                resp = await self.client.conversations_history(
+                    channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
+                )
             for msg in resp.get("messages", []):
                 meta = msg.get("metadata") or {}
-                if (meta.get("event_type") == METADATA_EVENT
-                        and (meta.get("event_payload") or {}).get("outbox_id") == item.id):
-                    log.info("outbox %s was already posted before a restart (ts %s); not posting it again",
-                             item.id, msg["ts"])
+                if (
+                    meta.get("event_type") == METADATA_EVENT
+                    and (meta.get("event_payload") or {}).get("outbox_id") == item.id
+                ):
+                    log.info(
+                        "outbox %s was already posted before a restart (ts %s); not posting it again",
+                        item.id,
+                        msg["ts"],
+                    )
                     return msg["ts"]
             cursor = (resp.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
@@ -350,7 +395,9 @@ class Deliverer:
                 pass
         self.last_error = f"{status} {error}"
         self.metrics.slack_calls.labels(item.method, "retry").inc()
-        log.warning("Slack answered %s %s to outbox %s (%s); retrying in %.1fs", status, error, item.id, item.method, delay)
+        log.warning(
+            "Slack answered %s %s to outbox %s (%s); retrying in %.1fs", status, error, item.id, item.method, delay
+        )
         await self._reschedule(item, delay)
 
     async def _give_up(self, item: OutboxItem, error: str, *, refused: bool = True) -> None:
@@ -369,8 +416,13 @@ class Deliverer:
         """Due again after `delay`. After a failed try (`count`), a post stays in flight (Slack may have it);
         an edit or a publish is released, so newer content can be coalesced into it again."""
         async with self.sessions.begin() as session:
-            await rows.reschedule(session, item.id, at=utcnow() + timedelta(seconds=delay), last_error=self.last_error,
-                                  release=count and item.method not in ("post", "thread", "dm"))
+            await rows.reschedule(
+                session,
+                item.id,
+                at=utcnow() + timedelta(seconds=delay),
+                last_error=self.last_error,
+                release=count and item.method not in ("post", "thread", "dm"),
+            )
         if count:
             item.attempts += 1
 

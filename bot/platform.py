@@ -32,8 +32,16 @@ class PlatformUnreachable(Exception):
 
 
 class PlatformClient:
-    def __init__(self, base_url: str, token: str, *, session: aiohttp.ClientSession | None = None,
-                 timeout: float = 10.0, read_retries: int = 2, retry_delay: float = 0.2):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 10.0,
+        read_retries: int = 2,
+        retry_delay: float = 0.2,
+    ):
         self.base_url = base_url.rstrip("/") + "/v1"
         self._token = token
         self._own_session = session is None
@@ -60,7 +68,11 @@ class PlatformClient:
         for attempt in range(tries):
             try:
                 async with self.session.request(
-                    method, self.base_url + path, params=params, json=json, timeout=self._timeout,
+                    method,
+                    self.base_url + path,
+                    params=params,
+                    json=json,
+                    timeout=self._timeout,
                     headers={"Authorization": f"Bearer {self._token}"},
                 ) as resp:
                     body = await resp.read()
@@ -91,12 +103,27 @@ class PlatformClient:
     async def workflows(self) -> list[dict]:
         return (await self._request("GET", "/workflows"))["data"]
 
-    async def list_runs(self, *, status: Iterable[str] = (), workflow: str | None = None, run_id: str | None = None,
-                        ids: Iterable[str] = (), created_after: str | None = None, updated_after: str | None = None,
-                        include_steps: bool = False, limit: int | None = None, cursor: str | None = None) -> dict:
+    async def list_runs(
+        self,
+        *,
+        status: Iterable[str] = (),
+        workflow: str | None = None,
+        run_id: str | None = None,
+        ids: Iterable[str] = (),
+        created_after: str | None = None,
+        updated_after: str | None = None,
+        include_steps: bool = False,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict:
         params: list[tuple[str, str]] = [("status", s) for s in status] + [("id", i) for i in ids]
-        for key, value in (("workflow", workflow), ("run_id", run_id), ("created_after", created_after),
-                           ("updated_after", updated_after), ("cursor", cursor)):
+        for key, value in (
+            ("workflow", workflow),
+            ("run_id", run_id),
+            ("created_after", created_after),
+            ("updated_after", updated_after),
+            ("cursor", cursor),
+        ):
             if value:
                 params.append((key, value))
         if include_steps:
@@ -119,7 +146,7 @@ class PlatformClient:
         """Runs by exact id, 100 a request: the number of requests grows with batches, not runs."""
         found: list[dict] = []
         for start in range(0, len(ids), 100):
-            batch = ids[start:start + 100]
+            batch = ids[start : start + 100]
             page = await self.list_runs(ids=batch, include_steps=include_steps, limit=200)
             found.extend(page["data"])
         return found
@@ -146,10 +173,24 @@ class PlatformClient:
 
     # Approvals
 
-    async def list_approvals(self, *, status: str | None = "pending", run_id: str | None = None,
-                             limit: int | None = None, cursor: str | None = None) -> dict:
-        params = {k: v for k, v in (("status", status), ("run_id", run_id), ("cursor", cursor),
-                                    ("limit", str(limit) if limit else None)) if v}
+    async def list_approvals(
+        self,
+        *,
+        status: str | None = "pending",
+        run_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict:
+        params = {
+            k: v
+            for k, v in (
+                ("status", status),
+                ("run_id", run_id),
+                ("cursor", cursor),
+                ("limit", str(limit) if limit else None),
+            )
+            if v
+        }
         return await self._request("GET", "/approvals", params=params)
 
     async def all_approvals(self, *, status: str | None = "pending") -> list[dict]:
@@ -174,10 +215,28 @@ class PlatformClient:
 
     # Logs
 
-    async def logs(self, *, severity: str | None = None, event_type: str | None = None, run_id: str | None = None,
-                   since: str | None = None, limit: int | None = None, cursor: str | None = None) -> dict:
-        params = {k: v for k, v in (("severity", severity), ("event_type", event_type), ("run_id", run_id),
-                                    ("since", since), ("cursor", cursor), ("limit", str(limit) if limit else None)) if v}
+    async def logs(
+        self,
+        *,
+        severity: str | None = None,
+        event_type: str | None = None,
+        run_id: str | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict:
+        params = {
+            k: v
+            for k, v in (
+                ("severity", severity),
+                ("event_type", event_type),
+                ("run_id", run_id),
+                ("since", since),
+                ("cursor", cursor),
+                ("limit", str(limit) if limit else None),
+            )
+            if v
+        }
         return await self._request("GET", "/logs", params=params)
 
 

@@ -57,9 +57,12 @@ class Responder:
         user = body.get("user") if isinstance(body.get("user"), dict) else {}
         channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
         url = response_url if response_url is not None else body.get("response_url")
-        return cls(svc=svc, user=str(body.get("user_id") or user.get("id") or ""),
-                   channel=str(body.get("channel_id") or channel.get("id") or "") or None,
-                   response_url=url if isinstance(url, str) else None)
+        return cls(
+            svc=svc,
+            user=str(body.get("user_id") or user.get("id") or ""),
+            channel=str(body.get("channel_id") or channel.get("id") or "") or None,
+            response_url=url if isinstance(url, str) else None,
+        )
 
     def _usable_url(self) -> str | None:
         url = self.response_url
@@ -67,30 +70,38 @@ class Responder:
             return None
         settings = self.svc.settings
         if not response_url_allowed(url, settings.slack_api_url):
-            self.svc.refusals.warning("response_url", "not answering through a response_url outside Slack (%s); "
-                              "answering by the Web API instead", urlsplit(url).netloc[:80] or "no host")
+            self.svc.refusals.warning(
+                "response_url",
+                "not answering through a response_url outside Slack (%s); answering by the Web API instead",
+                urlsplit(url).netloc[:80] or "no host",
+            )
             return None
         uses = self._uses or _Uses(first=self.received)
         self._uses = uses
-        if (uses.count >= settings.SLACK_RESPONSE_URL_MAX_USES
-                or time.monotonic() - uses.first > settings.SLACK_RESPONSE_URL_SECONDS):
+        if (
+            uses.count >= settings.SLACK_RESPONSE_URL_MAX_USES
+            or time.monotonic() - uses.first > settings.SLACK_RESPONSE_URL_SECONDS
+        ):
             return None
         return url
 
-    async def send(self, *, text: str, blocks: list | None = None, replace_original: bool = False,
-                   response_type: str = "ephemeral") -> None:
+    async def send(
+        self, *, text: str, blocks: list | None = None, replace_original: bool = False, response_type: str = "ephemeral"
+    ) -> None:
         url = self._usable_url()
         if url:
             self._uses.count += 1
             try:
-                resp = await AsyncWebhookClient(url).send(text=text, blocks=blocks, response_type=response_type,
-                                                          replace_original=replace_original)
+                resp = await AsyncWebhookClient(url).send(
+                    text=text, blocks=blocks, response_type=response_type, replace_original=replace_original
+                )
                 if resp.status_code < 300:
                     return
                 log.info("response_url answered %s; answering %s by the Web API", resp.status_code, self.user)
             except Exception as exc:
-                log.info("response_url could not be reached (%s); answering %s by the Web API",
-                         type(exc).__name__, self.user)
+                log.info(
+                    "response_url could not be reached (%s); answering %s by the Web API", type(exc).__name__, self.user
+                )
         await self._by_web_api(text=text, blocks=blocks, in_channel=response_type == "in_channel")
 
     async def _by_web_api(self, *, text: str, blocks: list | None, in_channel: bool) -> None:
@@ -99,12 +110,17 @@ class Responder:
                 if in_channel:
                     await self.svc.slack.chat_postMessage(channel=self.channel, text=text, blocks=blocks)
                 else:
-                    await self.svc.slack.chat_postEphemeral(channel=self.channel, user=self.user, text=text,
-                                                            blocks=blocks)
+                    await self.svc.slack.chat_postEphemeral(
+                        channel=self.channel, user=self.user, text=text, blocks=blocks
+                    )
                 return
             except SlackApiError as exc:
-                log.info("Slack refused an answer in %s (%s); telling %s by direct message", self.channel,
-                         exc.response.get("error"), self.user)
+                log.info(
+                    "Slack refused an answer in %s (%s); telling %s by direct message",
+                    self.channel,
+                    exc.response.get("error"),
+                    self.user,
+                )
         if not self.user:
             return
         payload: dict = {"text": text or "runbot"}

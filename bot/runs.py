@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.contract import ACTIVE, ApprovalModel, first_failed_step, RunModel, StepModel, WorkflowRef, as_json
+from bot.contract import ACTIVE, ApprovalModel, RunModel, StepModel, WorkflowRef, as_json, first_failed_step
 from store import runs as stored
 from store.models import Approval, Run
 
@@ -77,9 +77,18 @@ async def _locked_run(session: AsyncSession, model: RunModel) -> tuple[Run, bool
     if run is not None:
         return run, False
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    placeholder = {"id": model.id, "workflow_id": model.workflow.id, "workflow_name": _workflow_name(model.workflow),
-                   "status": model.status, "created_at": model.created_at, "updated_at": epoch,
-                   "total_steps": 0, "completed_steps": 0, "alerted": False, "data": {}}
+    placeholder = {
+        "id": model.id,
+        "workflow_id": model.workflow.id,
+        "workflow_name": _workflow_name(model.workflow),
+        "status": model.status,
+        "created_at": model.created_at,
+        "updated_at": epoch,
+        "total_steps": 0,
+        "completed_steps": 0,
+        "alerted": False,
+        "data": {},
+    }
     return await stored.insert_run_if_absent(session, placeholder)
 
 
@@ -89,8 +98,9 @@ def _fold(steps: list[dict], step: dict) -> list[dict]:
     return folded
 
 
-async def merge_run(session: AsyncSession, model: RunModel, *, known_workflows: set[str] | None = None,
-                    step: StepModel | None = None) -> RunChange:
+async def merge_run(
+    session: AsyncSession, model: RunModel, *, known_workflows: set[str] | None = None, step: StepModel | None = None
+) -> RunChange:
     """Store the platform's run unless the store already holds a state as new or newer.
     `step` (a `run.step.updated` event's step) is folded into the run's steps, the stored ones when the
     event's run carries none."""
@@ -130,8 +140,9 @@ async def merge_step(session: AsyncSession, run: RunModel, step: StepModel, **kw
     return await merge_run(session, run, step=step, **kw)
 
 
-async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], old: list[dict] | None,
-                       models: dict[str, StepModel]) -> None:
+async def _store_steps(
+    session: AsyncSession, run_id: str, steps: list[dict], old: list[dict] | None, models: dict[str, StepModel]
+) -> None:
     """Write the steps that changed since `old` (a step event touches one row, not the run's every step).
     `steps` is the JSON the run keeps; `models` the validated steps that came with this state (a step kept
     from an earlier state is validated again only when its row must be written)."""
@@ -142,9 +153,19 @@ async def _store_steps(session: AsyncSession, run_id: str, steps: list[dict], ol
     rows = []
     for s in changed:
         m = models.get(s["id"]) or StepModel.model_validate(s)
-        rows.append({"run_id": run_id, "id": m.id, "index": m.index, "name": _cut(m.name or m.id, 256),
-                     "type": _cut(m.type, 32), "status": m.status, "started_at": m.started_at,
-                     "completed_at": m.completed_at, "error": s.get("error")})
+        rows.append(
+            {
+                "run_id": run_id,
+                "id": m.id,
+                "index": m.index,
+                "name": _cut(m.name or m.id, 256),
+                "type": _cut(m.type, 32),
+                "status": m.status,
+                "started_at": m.started_at,
+                "completed_at": m.completed_at,
+                "error": s.get("error"),
+            }
+        )
     await stored.save_steps(session, rows)
 
 

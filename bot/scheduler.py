@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+
 from bot import housekeeping, tracking
 from bot.approvals import reactions as approvals
 from bot.platform import PlatformError, PlatformUnreachable
@@ -26,12 +27,14 @@ from store.models import utcnow
 
 log = logging.getLogger(__name__)
 
+
 class Scheduler:
     def __init__(self, svc: Services):
         self.svc = svc
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self._scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True,
-                                                                          "misfire_grace_time": None})
+        self._scheduler = AsyncIOScheduler(
+            timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        )
         self.ticks: dict[str, int] = {}
         self.ran: dict[str, int] = {}
         self.tracker = tracking.TrackerState()
@@ -48,14 +51,24 @@ class Scheduler:
         self._add("approvals", self._approvals, min(interval, 5.0))
         self._add("housekeeping", self._housekeeping, s.HOUSEKEEPING_INTERVAL_SECONDS)
         if s.DIGEST_HOUR is not None:
-            self._scheduler.add_job(self._leased("digest", self._digest), CronTrigger(hour=s.DIGEST_HOUR, minute=0),
-                                    id="digest", name="digest")
+            self._scheduler.add_job(
+                self._leased("digest", self._digest),
+                CronTrigger(hour=s.DIGEST_HOUR, minute=0),
+                id="digest",
+                name="digest",
+            )
         self._scheduler.start()
         log.info("scheduler started: tracking every %ss, lease %ss as %s", interval, s.LEASE_SECONDS, self.holder)
 
     def _add(self, name: str, func, seconds: float) -> None:
-        self._scheduler.add_job(self._leased(name, func), "interval", seconds=seconds, id=name, name=name,
-                                next_run_time=utcnow() + timedelta(seconds=min(seconds, 1.0)))
+        self._scheduler.add_job(
+            self._leased(name, func),
+            "interval",
+            seconds=seconds,
+            id=name,
+            name=name,
+            next_run_time=utcnow() + timedelta(seconds=min(seconds, 1.0)),
+        )
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop scheduling, let the jobs under way finish (they hold database connections that must be
@@ -98,8 +111,9 @@ class Scheduler:
         """Take or renew the job's lease; False when another live replica holds it."""
         now = utcnow()
         async with self.svc.sessions.begin() as session:
-            return await take_lease(session, name, self.holder, now=now,
-                                    until=now + timedelta(seconds=self.svc.settings.LEASE_SECONDS))
+            return await take_lease(
+                session, name, self.holder, now=now, until=now + timedelta(seconds=self.svc.settings.LEASE_SECONDS)
+            )
 
     async def release_all(self) -> None:
         try:
@@ -119,8 +133,10 @@ class Scheduler:
             summary = await tracking.track_cycle(self.svc, state)
         except (PlatformUnreachable, PlatformError) as exc:
             state.failures += 1
-            delay = min(self.svc.settings.TRACK_BACKOFF_MAX_SECONDS,
-                        self.svc.settings.TRACK_INTERVAL_SECONDS * (2 ** min(state.failures, 16)))
+            delay = min(
+                self.svc.settings.TRACK_BACKOFF_MAX_SECONDS,
+                self.svc.settings.TRACK_INTERVAL_SECONDS * (2 ** min(state.failures, 16)),
+            )
             state.next_allowed = time.monotonic() + delay
             state.last_error = str(exc)
             self.svc.metrics.tracker_errors.inc()
@@ -148,8 +164,12 @@ class Scheduler:
     # Health
 
     def status(self) -> dict:
-        return {"jobs": sorted(j.id for j in self._scheduler.get_jobs()) if self.running else [],
-                "holder": self.holder, "ran": dict(self.ran), "ticks": dict(self.ticks)}
+        return {
+            "jobs": sorted(j.id for j in self._scheduler.get_jobs()) if self.running else [],
+            "holder": self.holder,
+            "ran": dict(self.ran),
+            "ticks": dict(self.ticks),
+        }
 
     def tracker_health(self) -> dict:
         state = self.tracker
@@ -157,6 +177,12 @@ class Scheduler:
         if lag is not None:
             self.svc.metrics.tracker_lag.set(lag)
         stale = lag is None or lag > 3 * self.svc.settings.TRACK_INTERVAL_SECONDS
-        return {"ok": state.failures == 0 and not (stale and state.cycles), "last_success": state.last_success,
-                "lag_seconds": lag, "runs_tracked": (state.last_summary or {}).get("tracked", 0),
-                "consecutive_errors": state.failures, "last_error": state.last_error, "cycles": state.cycles}
+        return {
+            "ok": state.failures == 0 and not (stale and state.cycles),
+            "last_success": state.last_success,
+            "lag_seconds": lag,
+            "runs_tracked": (state.last_summary or {}).get("tracked", 0),
+            "consecutive_errors": state.failures,
+            "last_error": state.last_error,
+            "cycles": state.cycles,
+        }

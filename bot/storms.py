@@ -10,15 +10,23 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
-from bot.render.alerts import STORM_NEWEST, storm_entry, storm_message, storm_note, storm_recovered_reply, storm_runs_reply
 from bot.contract import first_failed_step
+from bot.render.alerts import (
+    STORM_NEWEST,
+    storm_entry,
+    storm_message,
+    storm_note,
+    storm_recovered_reply,
+    storm_runs_reply,
+)
 from bot.services import Services
-from store import messages, storms as counts
+from bot.views import view_of_run, view_of_storm
+from store import messages
+from store import storms as counts
 from store.messages import fresh
 from store.models import KeyValue, Run, SlackMessage, utcnow
 from store.outbox import replace_queued_payload
 from store.runs import runs_by_id
-from bot.views import view_of_run, view_of_storm
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +70,9 @@ async def absorb(session: AsyncSession, svc: Services, run: Run, channel: str) -
     return True
 
 
-async def _active_storm(session: AsyncSession, channel: str, workflow_id: str, code: str,
-                        since: datetime) -> SlackMessage | None:
+async def _active_storm(
+    session: AsyncSession, channel: str, workflow_id: str, code: str, since: datetime
+) -> SlackMessage | None:
     """The channel's storm of this kind that had a failure within the window and has not recovered."""
     storm = await messages.newest_with_prefix(session, "storm", channel, f"{workflow_id}|{code}|")
     if storm is None:
@@ -75,24 +84,48 @@ async def _active_storm(session: AsyncSession, channel: str, workflow_id: str, c
     return None
 
 
-async def _start_storm(session: AsyncSession, svc: Services, run: Run, channel: str, code: str,
-                       run_ids: list[str], first_at: datetime, now: datetime) -> None:
-    error = ((first_failed_step(run.data or {}) or {}).get("error") or {})
-    state = {"workflow_id": run.workflow_id, "workflow_name": run.workflow_name, "error_code": code,
-             "retryable": error.get("retryable"), "count": len(run_ids), "first_at": first_at.isoformat(),
-             "last_at": now.isoformat(), "recovered": None, "batch": None}
+async def _start_storm(
+    session: AsyncSession,
+    svc: Services,
+    run: Run,
+    channel: str,
+    code: str,
+    run_ids: list[str],
+    first_at: datetime,
+    now: datetime,
+) -> None:
+    error = (first_failed_step(run.data or {}) or {}).get("error") or {}
+    state = {
+        "workflow_id": run.workflow_id,
+        "workflow_name": run.workflow_name,
+        "error_code": code,
+        "retryable": error.get("retryable"),
+        "count": len(run_ids),
+        "first_at": first_at.isoformat(),
+        "last_at": now.isoformat(),
+        "recovered": None,
+        "batch": None,
+    }
     runs = {r.id: r for r in await runs_by_id(session, run_ids)}
     recent = _newest([], list(runs.values()))
     state.update(recent=recent, newest=[rid for _, rid in recent])
-    storm = await outbox.post(session, channel=channel, kind="storm",
-                              subject=f"{run.workflow_id}|{code}|{int(now.timestamp() * 1000)}"[:256],
-                              payload=storm_message(view_of_storm(state), run_url_of=svc.settings.run_url), state=state)
+    storm = await outbox.post(
+        session,
+        channel=channel,
+        kind="storm",
+        subject=f"{run.workflow_id}|{code}|{int(now.timestamp() * 1000)}"[:256],
+        payload=storm_message(view_of_storm(state), run_url_of=svc.settings.run_url),
+        state=state,
+    )
     entries = [_run_entry(runs[rid]) if rid in runs else {"run_id": rid} for rid in run_ids]
-    note = storm_note(count=len(run_ids), workflow_name=run.workflow_name, code=code, window_seconds=svc.settings.STORM_WINDOW_SECONDS)
+    note = storm_note(
+        count=len(run_ids), workflow_name=run.workflow_name, code=code, window_seconds=svc.settings.STORM_WINDOW_SECONDS
+    )
     for i in range(0, len(entries), RUNS_PER_REPLY):
-        chunk = entries[i:i + RUNS_PER_REPLY]
-        item = await outbox.thread_reply(session, storm, storm_runs_reply(
-            chunk, run_url_of=svc.settings.run_url, note=note if i == 0 else None))
+        chunk = entries[i : i + RUNS_PER_REPLY]
+        item = await outbox.thread_reply(
+            session, storm, storm_runs_reply(chunk, run_url_of=svc.settings.run_url, note=note if i == 0 else None)
+        )
         await session.flush()
         state = {**state, "batch": {"outbox_id": item.id, "runs": chunk, "note": note if i == 0 else None}}
     storm.state = state
@@ -104,8 +137,9 @@ async def _start_storm(session: AsyncSession, svc: Services, run: Run, channel: 
     else:
         open_storms.value = {"storms": listed}
     svc.metrics.alerts.labels("storm").inc()
-    log.info("storm of %s/%s in %s: %d failures within the window; grouping", run.workflow_id, code, channel,
-             len(run_ids))
+    log.info(
+        "storm of %s/%s in %s: %d failures within the window; grouping", run.workflow_id, code, channel, len(run_ids)
+    )
 
 
 async def _add_to_storm(session: AsyncSession, svc: Services, storm: SlackMessage, run: Run, now: datetime) -> None:
@@ -121,9 +155,16 @@ async def _add_to_storm(session: AsyncSession, svc: Services, storm: SlackMessag
     # Append to the thread reply not yet sent, so a storm adds a few replies, not one per failure.
     # The deliverer reads a reply's payload when it marks the row in flight, so a row not in flight (and never
     # tried) is safe to rewrite.
-    if batch.get("outbox_id") and len(runs) < RUNS_PER_REPLY and await replace_queued_payload(
-            session, batch["outbox_id"],
-            storm_runs_reply(runs + [entry], run_url_of=svc.settings.run_url, note=batch.get("note")), untried=True):
+    if (
+        batch.get("outbox_id")
+        and len(runs) < RUNS_PER_REPLY
+        and await replace_queued_payload(
+            session,
+            batch["outbox_id"],
+            storm_runs_reply(runs + [entry], run_url_of=svc.settings.run_url, note=batch.get("note")),
+            untried=True,
+        )
+    ):
         state["batch"] = {**batch, "runs": runs + [entry]}
     else:
         item = await outbox.thread_reply(session, storm, storm_runs_reply([entry], run_url_of=svc.settings.run_url))
@@ -150,11 +191,12 @@ async def on_success(session: AsyncSession, svc: Services, run: Run) -> None:
             continue
         state = {**storm.state, "recovered": {"run_id": run.id, "at": at}}
         storm.state = state
-        await outbox.update_message(session, storm, storm_message(view_of_storm(state), run_url_of=svc.settings.run_url))
+        await outbox.update_message(
+            session, storm, storm_message(view_of_storm(state), run_url_of=svc.settings.run_url)
+        )
         await outbox.thread_reply(session, storm, storm_recovered_reply(run.id, svc.settings.run_url(run.id)))
     for mid in mine:
         listed.pop(str(mid), None)
     open_storms.value = {"storms": listed}
     await counts.forget_failures(session, run.workflow_id)
     log.info("workflow %s recovered with %s: %d storm card(s) updated", run.workflow_id, run.id, len(mine))
-

@@ -10,9 +10,8 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 
 from bot import events
+from bot.contract import TERMINAL, RunModel, approval_of, rfc3339, run_of
 from bot.platform import PlatformError, PlatformUnreachable
-from bot.contract import TERMINAL, RunModel, approval_of, run_of
-from bot.contract import rfc3339
 from bot.runs import merge_run
 from bot.services import Services
 from store import kv
@@ -96,4 +95,3 @@ async def first_sync(svc: Services, *, retry_seconds: float = 5.0, started=None)
             log.warning("first sync: %s; retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, svc.settings.TRACK_BACKOFF_MAX_SECONDS)
-

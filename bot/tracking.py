@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import events
-from bot.contract import RunModel, approval_of, as_json, run_of
-from bot.contract import rfc3339
+from bot.contract import RunModel, approval_of, as_json, rfc3339, run_of
 from bot.runs import active_run_ids
 from bot.services import Services
 from store import kv
@@ -39,7 +38,7 @@ async def _apply_runs(svc: Services, runs: list[RunModel]) -> int:
     did not change (most of them, most of the time) cost nothing more."""
     changed = 0
     for start in range(0, len(runs), BATCH):
-        batch = runs[start:start + BATCH]
+        batch = runs[start : start + BATCH]
         async with svc.sessions() as session:
             stored = await updated_at_of(session, [r.id for r in batch])
         newer = [r for r in batch if r.id not in stored or r.updated_at > stored[r.id]]
@@ -65,8 +64,9 @@ async def track_cycle(svc: Services, state: TrackerState | None = None) -> dict:
     recent: list[RunModel] = []
     if last_cycle is not None:
         seen = {r.id for r in polled}
-        async for run in svc.platform.iter_runs(updated_after=rfc3339(last_cycle - UPDATED_AFTER_MARGIN),
-                                                include_steps=True, limit=200):
+        async for run in svc.platform.iter_runs(
+            updated_after=rfc3339(last_cycle - UPDATED_AFTER_MARGIN), include_steps=True, limit=200
+        ):
             if run["id"] not in seen:
                 recent.append(run_of(run))
         changed += await _apply_runs(svc, recent)
@@ -82,7 +82,12 @@ async def track_cycle(svc: Services, state: TrackerState | None = None) -> dict:
 
     async with svc.sessions.begin() as session:
         await kv.put(session, "tracker.last_cycle", {"at": cycle_started.isoformat()})
-    summary = {"tracked": len(ids), "polled": len(polled), "recent": len(recent), "approvals": len(tasks),
-               "changed": changed}
+    summary = {
+        "tracked": len(ids),
+        "polled": len(polled),
+        "recent": len(recent),
+        "approvals": len(tasks),
+        "changed": changed,
+    }
     log.debug("tracking cycle: %s", summary)
     return summary

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bot.render.mrkdwn import is_user_id, single_line
 from bot.contract import first_failed_step, parse_time
+from bot.render.mrkdwn import is_user_id, single_line
 
 NAME_LIMIT = 120  # workflow and step names, error codes, providers, models, kinds: Slack's blocks are bounded
 ID_LIMIT = 128  # ids are bounded by the contract already; this bounds ids read from older state
@@ -42,7 +42,7 @@ def _text(value: Any, limit: int) -> str | None:
     if value is None or value == "":
         return None
     text = str(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -107,25 +107,37 @@ def view_of_error(error: Any) -> ErrorView | None:
     if not isinstance(error, dict):
         return None
     retryable = error.get("retryable")
-    return ErrorView(code=_line(error.get("code")), message=_text(error.get("message"), MESSAGE_LIMIT),
-                     provider=_line(error.get("provider")), provider_status=_int(error.get("provider_status")),
-                     retryable=retryable if isinstance(retryable, bool) else None)
+    return ErrorView(
+        code=_line(error.get("code")),
+        message=_text(error.get("message"), MESSAGE_LIMIT),
+        provider=_line(error.get("provider")),
+        provider_status=_int(error.get("provider_status")),
+        retryable=retryable if isinstance(retryable, bool) else None,
+    )
 
 
 def view_of_step(step: dict) -> StepView:
-    return StepView(id=single_line(step.get("id") or "", ID_LIMIT), index=_int(step.get("index"), 0) or 0,
-                    name=single_line(step.get("name") or step.get("id") or "", NAME_LIMIT),
-                    type=_line(step.get("type")), status=_line(step.get("status"), 32),
-                    started_at=_time(step.get("started_at")), completed_at=_time(step.get("completed_at")),
-                    error=view_of_error(step.get("error")))
+    return StepView(
+        id=single_line(step.get("id") or "", ID_LIMIT),
+        index=_int(step.get("index"), 0) or 0,
+        name=single_line(step.get("name") or step.get("id") or "", NAME_LIMIT),
+        type=_line(step.get("type")),
+        status=_line(step.get("status"), 32),
+        started_at=_time(step.get("started_at")),
+        completed_at=_time(step.get("completed_at")),
+        error=view_of_error(step.get("error")),
+    )
 
 
 def view_of_actor(actor: Any) -> ActorView | None:
     if not isinstance(actor, dict):
         return None
     slack_user = actor.get("slack_user_id")
-    return ActorView(name=_line(actor.get("name"), PERSON_LIMIT), email=_line(actor.get("email"), PERSON_LIMIT),
-                     slack_user_id=slack_user if is_user_id(slack_user) else None)
+    return ActorView(
+        name=_line(actor.get("name"), PERSON_LIMIT),
+        email=_line(actor.get("email"), PERSON_LIMIT),
+        slack_user_id=slack_user if is_user_id(slack_user) else None,
+    )
 
 
 def view_of_run(run: Any) -> RunView:
@@ -144,18 +156,25 @@ def view_of_run(run: Any) -> RunView:
     workflow_id = single_line(workflow.get("id") or "", ID_LIMIT)
     payload = trigger.get("payload")
     return RunView(
-        id=single_line(data.get("id") or "", ID_LIMIT), workflow_id=workflow_id,
+        id=single_line(data.get("id") or "", ID_LIMIT),
+        workflow_id=workflow_id,
         workflow_name=single_line(workflow.get("name") or workflow_id or "workflow", NAME_LIMIT),
         status=single_line(data.get("status") or "unknown", 32),
-        created_at=_time(data.get("created_at")), started_at=_time(data.get("started_at")),
-        completed_at=_time(data.get("completed_at")), updated_at=_time(data.get("updated_at")),
-        duration_ms=_int(data.get("duration_ms")), trigger_type=_line(trigger.get("type"), 64),
+        created_at=_time(data.get("created_at")),
+        started_at=_time(data.get("started_at")),
+        completed_at=_time(data.get("completed_at")),
+        updated_at=_time(data.get("updated_at")),
+        duration_ms=_int(data.get("duration_ms")),
+        trigger_type=_line(trigger.get("type"), 64),
         actor=view_of_actor(trigger.get("actor")),
         total_steps=_int(progress.get("total_steps")) or len(steps_data),
         completed_steps=_int(progress.get("completed_steps"), 0) or 0,
-        model=_line(data.get("model")), replay_of=_line(data.get("replay_of"), ID_LIMIT), steps=steps,
+        model=_line(data.get("model")),
+        replay_of=_line(data.get("replay_of"), ID_LIMIT),
+        steps=steps,
         failed_step=view_of_step(failed) if failed else None,
-        payload_json=None if payload is None else json.dumps(payload, ensure_ascii=False, indent=1, default=str))
+        payload_json=None if payload is None else json.dumps(payload, ensure_ascii=False, indent=1, default=str),
+    )
 
 
 @dataclass(frozen=True)
@@ -183,14 +202,20 @@ def view_of_approval(task: Any) -> ApprovalView:
     workflow = get("workflow") if isinstance(get("workflow"), dict) else {}
     workflow_id = get("workflow_id") or workflow.get("id") or ""
     return ApprovalView(
-        id=single_line(get("id") or "", ID_LIMIT), run_id=single_line(get("run_id") or "", ID_LIMIT),
+        id=single_line(get("id") or "", ID_LIMIT),
+        run_id=single_line(get("run_id") or "", ID_LIMIT),
         workflow_id=single_line(workflow_id, ID_LIMIT),
         workflow_name=single_line(get("workflow_name") or workflow.get("name") or workflow_id, NAME_LIMIT),
-        kind=single_line(get("kind") or "", 64), action=str(get("action") or ""),
-        status=single_line(get("status") or "", 32), step_id=_line(get("step_id"), ID_LIMIT),
-        requested_by=_text(get("requested_by"), 10_000), expires_at=_time(get("expires_at")),
-        decided_by=_text(get("decided_by"), 10_000), decided_at=_time(get("decided_at")),
-        comment=_text(get("comment"), 10_000))
+        kind=single_line(get("kind") or "", 64),
+        action=str(get("action") or ""),
+        status=single_line(get("status") or "", 32),
+        step_id=_line(get("step_id"), ID_LIMIT),
+        requested_by=_text(get("requested_by"), 10_000),
+        expires_at=_time(get("expires_at")),
+        decided_by=_text(get("decided_by"), 10_000),
+        decided_at=_time(get("decided_at")),
+        comment=_text(get("comment"), 10_000),
+    )
 
 
 @dataclass(frozen=True)
@@ -221,8 +246,14 @@ class TaskView:
     changed: bool = False  # the platform changed the task after the card was first posted
 
     def __post_init__(self) -> None:
-        clean = {"id": ID_LIMIT, "run_id": ID_LIMIT, "workflow_id": ID_LIMIT, "workflow_name": NAME_LIMIT,
-                 "kind": 64, "status": 32}
+        clean = {
+            "id": ID_LIMIT,
+            "run_id": ID_LIMIT,
+            "workflow_id": ID_LIMIT,
+            "workflow_name": NAME_LIMIT,
+            "kind": 64,
+            "status": 32,
+        }
         for name, limit in clean.items():
             object.__setattr__(self, name, single_line(getattr(self, name) or "", limit))
         object.__setattr__(self, "action", str(self.action or ""))
@@ -257,8 +288,11 @@ def view_of_storm(state: dict) -> StormView:
         workflow_id=workflow_id,
         workflow_name=single_line(state.get("workflow_name") or workflow_id, NAME_LIMIT),
         error_code=single_line(state.get("error_code") or "unknown", NAME_LIMIT),
-        count=_int(state.get("count"), 0) or 0, first_at=_time(state.get("first_at")),
-        last_at=_time(state.get("last_at")), retryable=retryable if isinstance(retryable, bool) else None,
+        count=_int(state.get("count"), 0) or 0,
+        first_at=_time(state.get("first_at")),
+        last_at=_time(state.get("last_at")),
+        retryable=retryable if isinstance(retryable, bool) else None,
         newest=tuple(single_line(r, ID_LIMIT) for r in state.get("newest") or []),
         recovered_run_id=single_line(recovered["run_id"], ID_LIMIT) if recovered else None,
-        recovered_at=_time(recovered.get("at")) if recovered else None)
+        recovered_at=_time(recovered.get("at")) if recovered else None,
+    )

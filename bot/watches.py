@@ -6,8 +6,8 @@ from __future__ import annotations
 from bot import outbox
 from bot.contract import TERMINAL
 from bot.render.runs import watch_update
-from store.runs import watches_of
 from bot.views import view_of_run
+from store.runs import watches_of
 
 
 async def on_run_change(session, svc, change) -> None:
@@ -17,9 +17,11 @@ async def on_run_change(session, svc, change) -> None:
     for watch in await watches_of(session, run.id):
         if watch.last_status == run.status:
             continue  # this watcher already heard of this status
-        await outbox.direct_message(session, user=watch.user_id,
-                                    payload=watch_update(view_of_run(run), watch.last_status or change.old_status,
-                                                         svc.settings.run_url))
+        await outbox.direct_message(
+            session,
+            user=watch.user_id,
+            payload=watch_update(view_of_run(run), watch.last_status or change.old_status, svc.settings.run_url),
+        )
         if run.status in TERMINAL:
             await session.delete(watch)
         else:

@@ -57,8 +57,10 @@ def register(app, svc) -> None:
         async def work():
             return await commands.act_reply(svc, actor, action, commands.check_run_id(token))
 
-        svc.spawn(finish(work, _answer_to(svc, body, respond, actor), replace_original=_on_ephemeral(body)),
-                  name=f"button-{action}")
+        svc.spawn(
+            finish(work, _answer_to(svc, body, respond, actor), replace_original=_on_ephemeral(body)),
+            name=f"button-{action}",
+        )
 
     for action_id in CONTROL:
         app.action(action_id)(control)
@@ -72,8 +74,10 @@ def register(app, svc) -> None:
             run_id, prompt, model = commands.replay_request(_value(body))
             return await commands.act_reply(svc, actor, "replay", run_id, prompt=prompt, model=model)
 
-        svc.spawn(finish(work, _answer_to(svc, body, respond, actor), replace_original=_on_ephemeral(body)),
-                  name="button-replay")
+        svc.spawn(
+            finish(work, _answer_to(svc, body, respond, actor), replace_original=_on_ephemeral(body)),
+            name="button-replay",
+        )
 
     @app.action("run_show")
     async def show(ack, body, respond, context):
@@ -81,8 +85,9 @@ def register(app, svc) -> None:
         actor = context["actor"]
 
         async def work():
-            outcome = await commands.do_show(svc, actor, commands.Command(
-                "show", [commands.check_run_id(_value(body))], {}), "")
+            outcome = await commands.do_show(
+                svc, actor, commands.Command("show", [commands.check_run_id(_value(body))], {}), ""
+            )
             return await outcome.work() if isinstance(outcome, commands.Deferred) else outcome
 
         svc.spawn(finish(work, _answer_to(svc, body, respond, actor)), name="button-show")
@@ -95,8 +100,10 @@ def register(app, svc) -> None:
             outcome = await commands.next_page(svc, _value(body))
             return await outcome.work() if isinstance(outcome, commands.Deferred) else outcome
 
-        svc.spawn(finish(work, _answer_to(svc, body, respond, context["actor"]), replace_original=_on_ephemeral(body)),
-                  name="button-next-page")
+        svc.spawn(
+            finish(work, _answer_to(svc, body, respond, context["actor"]), replace_original=_on_ephemeral(body)),
+            name="button-next-page",
+        )
 
     @app.action("run_jump")
     async def jump(ack):
@@ -106,8 +113,10 @@ def register(app, svc) -> None:
     @app.action("run_replay_changes")
     async def replay_changes(ack, body, client, respond, context):
         await ack()
-        svc.spawn(_open_replay_modal(svc, client, _answer_to(svc, body, respond, context["actor"]), body),
-                  name="button-replay-changes")
+        svc.spawn(
+            _open_replay_modal(svc, client, _answer_to(svc, body, respond, context["actor"]), body),
+            name="button-replay-changes",
+        )
 
 
 async def _open_replay_modal(svc, client, respond, body: dict) -> None:
@@ -120,8 +129,10 @@ async def _open_replay_modal(svc, client, respond, body: dict) -> None:
     except BotError as exc:
         text = exc.message
     except SlackApiError as exc:
-        text = (f"Slack did not open the form ({exc.response.get('error')}); click *Replay with changes…* again, "
-                "or type `/runs replay RUN_ID --prompt \"...\"`.")
+        text = (
+            f"Slack did not open the form ({exc.response.get('error')}); click *Replay with changes…* again, "
+            'or type `/runs replay RUN_ID --prompt "..."`.'
+        )
     except Exception as exc:  # spawned work is outside Bolt's error handler
         text = user_message(exc)
     else:

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 def _answerer(svc, actor: Actor, response_url: str | None):
     async def answer(text: str) -> None:
         if response_url:
-            resp = await AsyncWebhookClient(response_url).send(text=text, response_type="ephemeral",
-                                                               replace_original=False)
+            resp = await AsyncWebhookClient(response_url).send(
+                text=text, response_type="ephemeral", replace_original=False
+            )
             if resp.status_code < 300:
                 return
             log.warning("response_url answered %s; telling %s by direct message", resp.status_code, actor.id)
@@ -43,13 +44,18 @@ async def _answered(work, answer) -> None:
         await answer(text)
 
 
-async def _open_reject(svc, client, actor: Actor, approval_id: str, shown: str | None, trigger_id: str,
-                       response_url: str | None, answer) -> None:
+async def _open_reject(
+    svc, client, actor: Actor, approval_id: str, shown: str | None, trigger_id: str, response_url: str | None, answer
+) -> None:
     try:
         view = await decisions.prepare_reject(svc, actor, approval_id, shown)
         metadata = json.dumps({"a": approval_id, "fp": view.fingerprint, "r": response_url}, separators=(",", ":"))
-        await client.views_open(trigger_id=trigger_id, view=render.reject_modal(
-            view, reason_required=svc.settings.REJECT_REASON_REQUIRED, private_metadata=metadata))
+        await client.views_open(
+            trigger_id=trigger_id,
+            view=render.reject_modal(
+                view, reason_required=svc.settings.REJECT_REASON_REQUIRED, private_metadata=metadata
+            ),
+        )
     except BotError as exc:
         await answer(exc.message)
     except Exception as exc:  # Slack refused the modal (an expired trigger, say): say so, with a reference
@@ -63,8 +69,10 @@ def register(app, svc) -> None:
         actor = context["actor"]
         approval_id, shown = render.parse_value(action.get("value"))
         answer = _answerer(svc, actor, body.get("response_url"))
-        svc.spawn(_answered(decisions.decide(svc, actor, approval_id, "approve", shown=shown), answer),
-                  name=f"approve {approval_id}")
+        svc.spawn(
+            _answered(decisions.decide(svc, actor, approval_id, "approve", shown=shown), answer),
+            name=f"approve {approval_id}",
+        )
 
     @app.action(render.REJECT)
     async def reject(ack, body, action, client, context):
@@ -73,8 +81,10 @@ def register(app, svc) -> None:
         approval_id, shown = render.parse_value(action.get("value"))
         response_url = body.get("response_url")
         answer = _answerer(svc, actor, response_url)
-        svc.spawn(_open_reject(svc, client, actor, approval_id, shown, body["trigger_id"], response_url, answer),
-                  name=f"reject modal {approval_id}")
+        svc.spawn(
+            _open_reject(svc, client, actor, approval_id, shown, body["trigger_id"], response_url, answer),
+            name=f"reject modal {approval_id}",
+        )
 
     @app.action(render.REVIEW)
     async def review(ack):
@@ -84,8 +94,10 @@ def register(app, svc) -> None:
     async def reject_submitted(ack, body, view, context):
         reason = ((view["state"]["values"].get(render.REASON_BLOCK) or {}).get(render.REASON_INPUT) or {}).get("value")
         if svc.settings.REJECT_REASON_REQUIRED and not (reason or "").strip():
-            await ack(response_action="errors",
-                      errors={render.REASON_BLOCK: "Give a reason: it is sent to the platform with the rejection."})
+            await ack(
+                response_action="errors",
+                errors={render.REASON_BLOCK: "Give a reason: it is sent to the platform with the rejection."},
+            )
             return
         await ack()
         try:
@@ -95,9 +107,17 @@ def register(app, svc) -> None:
         actor = context["actor"]
         if not isinstance(meta, dict) or not isinstance(meta.get("a"), str):
             log.warning("reject form from %s carries no approval task; nothing decided", actor.id)
-            svc.spawn(decisions.tell(svc, actor, "That rejection form lost track of its approval request, so "
-                                                   "nothing was decided. Click Reject on the card again."))
+            svc.spawn(
+                decisions.tell(
+                    svc,
+                    actor,
+                    "That rejection form lost track of its approval request, so "
+                    "nothing was decided. Click Reject on the card again.",
+                )
+            )
             return
         answer = _answerer(svc, actor, meta.get("r") if isinstance(meta.get("r"), str) else None)
-        svc.spawn(_answered(decisions.decide(svc, actor, meta["a"], "reject", shown=meta.get("fp"), reason=reason),
-                            answer), name=f"reject {meta['a']}")
+        svc.spawn(
+            _answered(decisions.decide(svc, actor, meta["a"], "reject", shown=meta.get("fp"), reason=reason), answer),
+            name=f"reject {meta['a']}",
+        )

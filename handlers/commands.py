@@ -30,8 +30,9 @@ def register(app, svc) -> None:
     @app.command("/runs")
     async def runs_command(ack, command, respond, context):
         try:
-            outcome = await commands.answer(svc, context["actor"], command.get("text") or "",
-                                            channel=command.get("channel_id") or "")
+            outcome = await commands.answer(
+                svc, context["actor"], command.get("text") or "", channel=command.get("channel_id") or ""
+            )
         except BotError as exc:
             await ack(text=exc.message, response_type="ephemeral")
             return

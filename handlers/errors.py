@@ -16,7 +16,9 @@ def user_message(error: Exception) -> str:
         return error.message
     ref = uuid.uuid4().hex[:8]
     log.error("unexpected error (reference %s)", ref, exc_info=error)
-    return f":warning: Something went wrong on our side (reference `{ref}`); it is in the bot's log. Nothing was changed."
+    return (
+        f":warning: Something went wrong on our side (reference `{ref}`); it is in the bot's log. Nothing was changed."
+    )
 
 
 def register(app, svc) -> None:

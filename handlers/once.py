@@ -44,7 +44,10 @@ def register(app, svc) -> None:
                 first = await first_receipt(session, key, window=window)
             if not first:
                 svc.metrics.slack_duplicates.inc()
-                log.info("Slack request delivered again (%s, retry %s): acknowledged, not acted on",
-                         body.get("type"), (req.headers.get("x-slack-retry-num") or ["-"])[0])
+                log.info(
+                    "Slack request delivered again (%s, retry %s): acknowledged, not acted on",
+                    body.get("type"),
+                    (req.headers.get("x-slack-retry-num") or ["-"])[0],
+                )
                 return BoltResponse(status=200, body="")
         await next()

@@ -42,10 +42,16 @@ def _user(body: dict) -> str | None:
 
 def _common(body: dict, *, trigger: bool = True) -> str | None:
     team = body.get("team")
-    return _first(_user(body), None if team is None or isinstance(team, dict) else "team is not an object",
-                  _check(body, "trigger_id", _STR, required=trigger), _check(body, "response_url", _STR),
-                  _check(body, "container", _DICT), _check(body, "channel", _DICT), _check(body, "state", _DICT),
-                  _check(body, "message", _DICT))
+    return _first(
+        _user(body),
+        None if team is None or isinstance(team, dict) else "team is not an object",
+        _check(body, "trigger_id", _STR, required=trigger),
+        _check(body, "response_url", _STR),
+        _check(body, "container", _DICT),
+        _check(body, "channel", _DICT),
+        _check(body, "state", _DICT),
+        _check(body, "message", _DICT),
+    )
 
 
 def _view(body: dict, *, required: bool) -> str | None:
@@ -59,12 +65,17 @@ def _view(body: dict, *, required: bool) -> str | None:
         values = state.get("values", {}) if isinstance(state, dict) else None
         # Slack's shape: {"values": {block_id: {action_id: {"type": ..., "value" or "selected_...": ...}}}}
         if not isinstance(values, dict) or not all(
-                isinstance(block, dict) and all(isinstance(element, dict) for element in block.values())
-                for block in values.values()):
+            isinstance(block, dict) and all(isinstance(element, dict) for element in block.values())
+            for block in values.values()
+        ):
             return "view.state.values is not an object of blocks of elements"
-    return _first(_check(view, "id", _STR, required=required), _check(view, "type", _STR, required=True),
-                  _check(view, "callback_id", _STR),
-                  _check(view, "private_metadata", _STR), _check(view, "hash", _STR))
+    return _first(
+        _check(view, "id", _STR, required=required),
+        _check(view, "type", _STR, required=True),
+        _check(view, "callback_id", _STR),
+        _check(view, "private_metadata", _STR),
+        _check(view, "hash", _STR),
+    )
 
 
 def problem_of(body: object) -> str | None:
@@ -75,9 +86,12 @@ def problem_of(body: object) -> str | None:
     if kind is not None and not isinstance(kind, str):
         return "type is not a string"
     if "command" in body:
-        return _first(*(_check(body, f, _STR, required=f in ("command", "user_id"))
-                        for f in ("command", "text", "user_id", "channel_id", "team_id", "response_url",
-                                  "trigger_id")))
+        return _first(
+            *(
+                _check(body, f, _STR, required=f in ("command", "user_id"))
+                for f in ("command", "text", "user_id", "channel_id", "team_id", "response_url", "trigger_id")
+            )
+        )
     if kind == "block_actions":
         actions = body.get("actions")
         if not isinstance(actions, list) or not actions:
@@ -85,8 +99,12 @@ def problem_of(body: object) -> str | None:
         for i, action in enumerate(actions):
             if not isinstance(action, dict):
                 return f"actions[{i}] is not an object"
-            problem = _first(_check(action, "action_id", _STR, required=True), _check(action, "block_id", _STR),
-                             _check(action, "value", _STR), _check(action, "selected_option", _DICT))
+            problem = _first(
+                _check(action, "action_id", _STR, required=True),
+                _check(action, "block_id", _STR),
+                _check(action, "value", _STR),
+                _check(action, "selected_option", _DICT),
+            )
             if problem:
                 return f"actions[{i}].{problem}"
         return _first(_common(body), _view(body, required=False))
@@ -95,14 +113,20 @@ def problem_of(body: object) -> str | None:
     if kind in ("shortcut", "message_action"):
         return _first(_common(body), _check(body, "callback_id", _STR, required=True))
     if kind == "block_suggestion":
-        return _first(_common(body, trigger=False), _check(body, "action_id", _STR, required=True),
-                      _check(body, "value", _STR))
+        return _first(
+            _common(body, trigger=False), _check(body, "action_id", _STR, required=True), _check(body, "value", _STR)
+        )
     if kind == "event_callback":
         event = body.get("event")
         if not isinstance(event, dict):
             return "event is not an object"
-        return _first(_check(body, "event_id", _STR), _check(event, "type", _STR, required=True),
-                      _check(event, "user", (str, dict)), _check(event, "channel", _STR), _check(event, "tab", _STR))
+        return _first(
+            _check(body, "event_id", _STR),
+            _check(event, "type", _STR, required=True),
+            _check(event, "user", (str, dict)),
+            _check(event, "channel", _STR),
+            _check(event, "tab", _STR),
+        )
     return None
 
 
@@ -114,7 +138,11 @@ class PayloadShape(AsyncMiddleware):
         problem = problem_of(req.body)
         if problem:
             kind = req.body.get("type") if isinstance(req.body, dict) else None
-            self.refusals.warning("shape:" + problem[:60], "Slack request acknowledged and not acted on: %s "
-                                  "payload: %s", str(kind or "command")[:40], problem)
+            self.refusals.warning(
+                "shape:" + problem[:60],
+                "Slack request acknowledged and not acted on: %s payload: %s",
+                str(kind or "command")[:40],
+                problem,
+            )
             return BoltResponse(status=200, body="")
         return await next()

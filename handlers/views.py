@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def _field(view: dict, block_id: str) -> str:
-    return str((((view.get("state") or {}).get("values") or {}).get(block_id) or {}).get("value", {}).get("value")
-               or "").strip()
+    return str(
+        (((view.get("state") or {}).get("values") or {}).get(block_id) or {}).get("value", {}).get("value") or ""
+    ).strip()
 
 
 def register(app, svc) -> None:
@@ -26,16 +27,21 @@ def register(app, svc) -> None:
         try:
             run_id = commands.check_run_id(str(json.loads(view.get("private_metadata") or "{}")["run"]))
         except (ValueError, KeyError, TypeError, BotError):
-            await ack(response_action="update", view=render.modal_notice(
-                "Replay", "This form lost its run. Close it and click *Replay with changes…* again."))
+            await ack(
+                response_action="update",
+                view=render.modal_notice(
+                    "Replay", "This form lost its run. Close it and click *Replay with changes…* again."
+                ),
+            )
             return
         prompt, model = _field(view, "prompt"), _field(view, "model")
         if not prompt:
             await ack(response_action="errors", errors={"prompt": "A replay needs a prompt."})
             return
         await ack(response_action="update", view=render.modal_notice("Replaying…", f"Replaying `{run_id}`…"))
-        svc.spawn(_replay(svc, client, view["id"], context["actor"], run_id, prompt, model or None),
-                  name="modal-replay")
+        svc.spawn(
+            _replay(svc, client, view["id"], context["actor"], run_id, prompt, model or None), name="modal-replay"
+        )
 
 
 async def _replay(svc, client, view_id: str, actor: Actor, run_id: str, prompt: str, model: str | None) -> None:

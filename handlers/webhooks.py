@@ -48,7 +48,11 @@ class WebhookVerifier:
         The library is asked not to parse the body (the content type and the contract are checked after the
         signature), and its errors on malformed input (a signature without `v1,`, bad base64, a body that is
         not UTF-8) are refusals too, not crashes."""
-        if not headers.get("webhook-id") or not headers.get("webhook-timestamp") or not headers.get("webhook-signature"):
+        if (
+            not headers.get("webhook-id")
+            or not headers.get("webhook-timestamp")
+            or not headers.get("webhook-signature")
+        ):
             return "missing webhook-id, webhook-timestamp or webhook-signature header"
         try:
             text = body.decode("utf-8")
@@ -82,10 +86,14 @@ async def platform_webhook(request: web.Request) -> web.Response:
         return _error(401, "invalid_signature", f"webhook signature rejected: {reason}")
     if request.content_type != "application/json":
         metrics.webhooks.labels("bad_content_type").inc()
-        log.warning("webhook %s refused (415): content type %r", headers["webhook-id"][:128],
-                    request.content_type[:100])
-        return _error(415, "unsupported_media_type",
-                      f"content type must be application/json, not {request.content_type or 'none'}")
+        log.warning(
+            "webhook %s refused (415): content type %r", headers["webhook-id"][:128], request.content_type[:100]
+        )
+        return _error(
+            415,
+            "unsupported_media_type",
+            f"content type must be application/json, not {request.content_type or 'none'}",
+        )
     try:
         parsed = json.loads(body, parse_constant=_no_constants)
         event = validate_event(parsed)

@@ -78,8 +78,10 @@ class Sandbox:
             "me": self.user,
             "bot": {"user_id": s.bot_user_id, "bot_id": s.bot_id, "name": s.users[s.bot_user_id].name},
             "users": {u.id: {"real_name": u.real_name, "name": u.name, "is_bot": u.is_bot} for u in s.users.values()},
-            "usergroups": {gid: {"handle": gid[2:].lower() if gid.startswith("S0") else gid.lower(),
-                                 "members": list(members)} for gid, members in s.usergroups.items()},
+            "usergroups": {
+                gid: {"handle": gid[2:].lower() if gid.startswith("S0") else gid.lower(), "members": list(members)}
+                for gid, members in s.usergroups.items()
+            },
             "channels": channels,
             "modal": _view(modals[-1]) if modals else None,
             "home": _view(home) if home is not None else None,
@@ -107,8 +109,9 @@ class Sandbox:
     # -- live updates --------------------------------------------------------
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                               "X-Accel-Buffering": "no"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
         await response.prepare(request)
         queue = self.stand_in.subscribe()
         self._streams.add(queue)
@@ -152,8 +155,7 @@ class Sandbox:
         channel = str(body.get("channel") or "C0ALERTS")
         if not self._reachable():
             return _error(503, "app_unreachable", "runbot is not connected yet")
-        result = await self.stand_in.send_command(text.strip(), user_id=self.user, channel_id=channel,
-                                                  command=command)
+        result = await self.stand_in.send_command(text.strip(), user_id=self.user, channel_id=channel, command=command)
         return _outcome(result)
 
     async def _message(self, request: web.Request) -> web.Response:
@@ -161,8 +163,9 @@ class Sandbox:
         text = str(body.get("text") or "").strip()
         if not text:
             return _error(400, "no_text", "Nothing to send")
-        await self.stand_in.post_user_message(str(body.get("channel") or "C0GENERAL"), text, user_id=self.user,
-                                              thread_ts=body.get("thread_ts") or None)
+        await self.stand_in.post_user_message(
+            str(body.get("channel") or "C0GENERAL"), text, user_id=self.user, thread_ts=body.get("thread_ts") or None
+        )
         return web.json_response({"ok": True})
 
     async def _click(self, request: web.Request) -> web.Response:
@@ -175,8 +178,9 @@ class Sandbox:
             target = (str(body.get("channel")), str(body.get("ts")))
         value = body.get("value")
         try:
-            result = await self.stand_in.click(target, str(body.get("action_id") or ""), user_id=self.user,
-                                               value=None if value is None else str(value))
+            result = await self.stand_in.click(
+                target, str(body.get("action_id") or ""), user_id=self.user, value=None if value is None else str(value)
+            )
         except (LookupError, ValueError) as exc:
             return _error(404, "not_found", str(exc))
         return _outcome(result)
@@ -227,9 +231,17 @@ def _message(d: dict) -> dict:
 
 
 def _view(view: View) -> dict[str, Any]:
-    return {"id": view.id, "type": view.type, "hash": view.hash, "title": view.view.get("title"),
-            "submit": view.view.get("submit"), "close": view.view.get("close"), "blocks": view.blocks,
-            "errors": view.errors or {}, "callback_id": view.callback_id}
+    return {
+        "id": view.id,
+        "type": view.type,
+        "hash": view.hash,
+        "title": view.view.get("title"),
+        "submit": view.view.get("submit"),
+        "close": view.view.get("close"),
+        "blocks": view.blocks,
+        "errors": view.errors or {},
+        "callback_id": view.callback_id,
+    }
 
 
 def _sse(event: str, data: Any) -> bytes:

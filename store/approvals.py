@@ -27,16 +27,22 @@ async def task(session: AsyncSession, approval_id: str) -> Approval | None:
 
 async def votes(session: AsyncSession, approval_id: str) -> list[str]:
     """Who approved so far, first first."""
-    rows = await session.scalars(select(ApprovalVote.user_id).where(ApprovalVote.approval_id == approval_id)
-                                 .order_by(ApprovalVote.at, ApprovalVote.user_id))
+    rows = await session.scalars(
+        select(ApprovalVote.user_id)
+        .where(ApprovalVote.approval_id == approval_id)
+        .order_by(ApprovalVote.at, ApprovalVote.user_id)
+    )
     return list(rows.all())
 
 
 async def add_vote(session: AsyncSession, approval_id: str, user_id: str, user_name: str, at: datetime) -> bool:
     """Count one approver once: False when this person had already approved."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    result = await session.execute(dialect.insert(ApprovalVote).values(
-        approval_id=approval_id, user_id=user_id, user_name=user_name, at=at).on_conflict_do_nothing())
+    result = await session.execute(
+        dialect.insert(ApprovalVote)
+        .values(approval_id=approval_id, user_id=user_id, user_name=user_name, at=at)
+        .on_conflict_do_nothing()
+    )
     return result.rowcount == 1
 
 
@@ -45,9 +51,11 @@ async def drop_votes(session: AsyncSession, approval_id: str) -> None:
 
 
 async def cards(session: AsyncSession, approval_id: str) -> list[SlackMessage]:
-    rows = await session.scalars(select(SlackMessage).where(SlackMessage.kind == CARD,
-                                                            SlackMessage.subject == approval_id)
-                                 .order_by(SlackMessage.id))
+    rows = await session.scalars(
+        select(SlackMessage)
+        .where(SlackMessage.kind == CARD, SlackMessage.subject == approval_id)
+        .order_by(SlackMessage.id)
+    )
     return list(rows.all())
 
 
@@ -56,33 +64,50 @@ async def cards_of_run(session: AsyncSession, run_id: str) -> list[SlackMessage]
     ids = list((await session.scalars(select(Approval.id).where(Approval.run_id == run_id))).all())
     if not ids:
         return []
-    return list((await session.scalars(select(SlackMessage).where(SlackMessage.kind == CARD,
-                                                                  SlackMessage.subject.in_(ids)))).all())
+    return list(
+        (
+            await session.scalars(select(SlackMessage).where(SlackMessage.kind == CARD, SlackMessage.subject.in_(ids)))
+        ).all()
+    )
 
 
 async def claim(session: AsyncSession, approval_id: str, claim: str) -> bool:
     """Take the right to send the final decision with one conditional UPDATE: exactly one caller, in any
     process, gets True."""
     result = await session.execute(
-        update(Approval).where(Approval.id == approval_id, Approval.deciding_by.is_(None),
-                               Approval.status == "pending").values(deciding_by=claim)
-        .execution_options(synchronize_session=False))
+        update(Approval)
+        .where(Approval.id == approval_id, Approval.deciding_by.is_(None), Approval.status == "pending")
+        .values(deciding_by=claim)
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount == 1
 
 
 async def release(session: AsyncSession, approval_id: str, claim: str) -> None:
-    await session.execute(update(Approval).where(Approval.id == approval_id, Approval.deciding_by == claim)
-                          .values(deciding_by=None).execution_options(synchronize_session=False))
+    await session.execute(
+        update(Approval)
+        .where(Approval.id == approval_id, Approval.deciding_by == claim)
+        .values(deciding_by=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def pending_by_expiry(session: AsyncSession) -> list[Approval]:
-    return list((await session.scalars(select(Approval).where(Approval.status == "pending")
-                                       .order_by(Approval.expires_at))).all())
+    return list(
+        (
+            await session.scalars(select(Approval).where(Approval.status == "pending").order_by(Approval.expires_at))
+        ).all()
+    )
 
 
 async def pending_newest_first(session: AsyncSession) -> list[Approval]:
-    return list((await session.scalars(select(Approval).where(Approval.status == "pending")
-                                       .order_by(Approval.requested_at.desc(), Approval.id))).all())
+    return list(
+        (
+            await session.scalars(
+                select(Approval).where(Approval.status == "pending").order_by(Approval.requested_at.desc(), Approval.id)
+            )
+        ).all()
+    )
 
 
 async def home_signature(session: AsyncSession) -> str | None:

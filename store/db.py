@@ -8,11 +8,10 @@ import asyncio
 import logging
 import weakref
 from pathlib import Path
+from typing import Callable
 
 from alembic import command
 from alembic.config import Config
-from typing import Callable
-
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert

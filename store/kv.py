@@ -11,8 +11,9 @@ from store.models import KeyValue
 async def locked_value(session: AsyncSession, key: str, default: dict) -> KeyValue:
     """The fact under `key`, created with `default` when absent, locked until the transaction ends (a row lock
     on PostgreSQL; on SQLite the INSERT's write lock)."""
-    await session.execute(insert_for(session)(KeyValue).values(key=key, value=default)
-                          .on_conflict_do_nothing(index_elements=["key"]))
+    await session.execute(
+        insert_for(session)(KeyValue).values(key=key, value=default).on_conflict_do_nothing(index_elements=["key"])
+    )
     return await session.get(KeyValue, key, with_for_update=True, populate_existing=True)
 
 

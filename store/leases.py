@@ -15,8 +15,10 @@ async def take_lease(session: AsyncSession, name: str, holder: str, *, now: date
     """Take or renew a lease until `until`: True unless another holder's lease is still live at `now`."""
     insert = insert_for(session)(Lease).values(name=name, holder=holder, expires_at=until)
     upsert = insert.on_conflict_do_update(
-        index_elements=["name"], set_={"holder": insert.excluded.holder, "expires_at": insert.excluded.expires_at},
-        where=or_(Lease.holder == insert.excluded.holder, Lease.expires_at < now))
+        index_elements=["name"],
+        set_={"holder": insert.excluded.holder, "expires_at": insert.excluded.expires_at},
+        where=or_(Lease.holder == insert.excluded.holder, Lease.expires_at < now),
+    )
     return (await session.execute(upsert.returning(Lease.holder))).first() is not None
 
 

@@ -11,26 +11,52 @@ from store.models import SlackMessage
 
 
 async def message_of(session: AsyncSession, kind: str, subject: str, channel: str) -> SlackMessage | None:
-    return (await session.scalars(select(SlackMessage).where(
-        SlackMessage.kind == kind, SlackMessage.subject == subject, SlackMessage.channel == channel))).first()
+    return (
+        await session.scalars(
+            select(SlackMessage).where(
+                SlackMessage.kind == kind, SlackMessage.subject == subject, SlackMessage.channel == channel
+            )
+        )
+    ).first()
 
 
 async def messages_of(session: AsyncSession, kind: str, subject: str) -> list[SlackMessage]:
     """Every channel's message of one kind about one subject, oldest first."""
-    return list((await session.scalars(select(SlackMessage).where(
-        SlackMessage.kind == kind, SlackMessage.subject == subject).order_by(SlackMessage.id))).all())
+    return list(
+        (
+            await session.scalars(
+                select(SlackMessage)
+                .where(SlackMessage.kind == kind, SlackMessage.subject == subject)
+                .order_by(SlackMessage.id)
+            )
+        ).all()
+    )
 
 
 async def channels_with(session: AsyncSession, kind: str, subject: str) -> set[str]:
-    return set((await session.scalars(select(SlackMessage.channel).where(
-        SlackMessage.kind == kind, SlackMessage.subject == subject))).all())
+    return set(
+        (
+            await session.scalars(
+                select(SlackMessage.channel).where(SlackMessage.kind == kind, SlackMessage.subject == subject)
+            )
+        ).all()
+    )
 
 
 async def newest_with_prefix(session: AsyncSession, kind: str, channel: str, prefix: str) -> SlackMessage | None:
     """The channel's newest message of a kind whose subject starts with `prefix` (taken literally)."""
-    return (await session.scalars(select(SlackMessage).where(
-        SlackMessage.kind == kind, SlackMessage.channel == channel,
-        SlackMessage.subject.startswith(prefix, autoescape=True)).order_by(SlackMessage.id.desc()).limit(1))).first()
+    return (
+        await session.scalars(
+            select(SlackMessage)
+            .where(
+                SlackMessage.kind == kind,
+                SlackMessage.channel == channel,
+                SlackMessage.subject.startswith(prefix, autoescape=True),
+            )
+            .order_by(SlackMessage.id.desc())
+            .limit(1)
+        )
+    ).first()
 
 
 async def messages_by_id(session: AsyncSession, ids: list[int]) -> list[SlackMessage]:

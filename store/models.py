@@ -217,7 +217,10 @@ class OutboxItem(Base):
     sent_ts: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"), Index("ix_outbox_message", "message_id", "status"))
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_message", "message_id", "status"),
+    )
 
 
 class Lease(Base):

@@ -22,15 +22,23 @@ async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) 
     found: dict[str, Run] = {}
     for p in candidates:
         low, high = prefix_range(p)
-        rows = (await session.scalars(select(Run).where(Run.id >= low, Run.id < high).order_by(Run.id)
-                                      .limit(limit))).all()
+        rows = (
+            await session.scalars(select(Run).where(Run.id >= low, Run.id < high).order_by(Run.id).limit(limit))
+        ).all()
         for run in rows:
             found.setdefault(run.id, run)
     return list(found.values())[:limit]
 
 
-async def failed_runs(session: AsyncSession, *, since: datetime | None = None, workflow: str | None = None,
-                      code: str | None = None, limit: int = 10, before: tuple[datetime, str] | None = None) -> list[Run]:
+async def failed_runs(
+    session: AsyncSession,
+    *,
+    since: datetime | None = None,
+    workflow: str | None = None,
+    code: str | None = None,
+    limit: int = 10,
+    before: tuple[datetime, str] | None = None,
+) -> list[Run]:
     """Failed runs, newest failure first; `before` is the (completed_at, id) of the last row of the previous page."""
     query = select(Run).where(Run.status == "failed")
     if workflow:
@@ -44,9 +52,16 @@ async def failed_runs(session: AsyncSession, *, since: datetime | None = None, w
     return list((await session.scalars(query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit))).all())
 
 
-async def list_runs(session: AsyncSession, *, statuses: list[str] | None = None, since: datetime | None = None,
-                    workflow: str | None = None, model: str | None = None, limit: int = 10,
-                    before: tuple[datetime, str] | None = None) -> list[Run]:
+async def list_runs(
+    session: AsyncSession,
+    *,
+    statuses: list[str] | None = None,
+    since: datetime | None = None,
+    workflow: str | None = None,
+    model: str | None = None,
+    limit: int = 10,
+    before: tuple[datetime, str] | None = None,
+) -> list[Run]:
     """Runs of any status, newest created first."""
     query = select(Run)
     if statuses:
@@ -77,21 +92,32 @@ async def resolve_workflow(session: AsyncSession, name_or_id: str) -> list[Workf
 async def failure_channels(session: AsyncSession, settings, workflow_id: str) -> list[str]:
     """Where a failure of this workflow is alerted: ALERT_CHANNEL and every channel subscribed to its failures."""
     channels = [settings.ALERT_CHANNEL] if settings.ALERT_CHANNEL else []
-    subscribed = (await session.scalars(select(Subscription.channel).where(
-        Subscription.workflow_id == workflow_id, Subscription.failures.is_(True)).order_by(Subscription.channel))).all()
+    subscribed = (
+        await session.scalars(
+            select(Subscription.channel)
+            .where(Subscription.workflow_id == workflow_id, Subscription.failures.is_(True))
+            .order_by(Subscription.channel)
+        )
+    ).all()
     return channels + [c for c in subscribed if c not in channels]
 
 
 async def approval_channels(session: AsyncSession, settings, workflow_id: str) -> list[str]:
     """Where an approval card of this workflow goes: APPROVAL_CHANNEL and every channel subscribed to its approvals."""
     channels = [settings.APPROVAL_CHANNEL] if settings.APPROVAL_CHANNEL else []
-    subscribed = (await session.scalars(select(Subscription.channel).where(
-        Subscription.workflow_id == workflow_id, Subscription.approvals.is_(True)).order_by(Subscription.channel))).all()
+    subscribed = (
+        await session.scalars(
+            select(Subscription.channel)
+            .where(Subscription.workflow_id == workflow_id, Subscription.approvals.is_(True))
+            .order_by(Subscription.channel)
+        )
+    ).all()
     return channels + [c for c in subscribed if c not in channels]
 
 
-async def audit_entries(session: AsyncSession, *, target: str | None = None, since: datetime | None = None,
-                        limit: int = 20) -> list[AuditEntry]:
+async def audit_entries(
+    session: AsyncSession, *, target: str | None = None, since: datetime | None = None, limit: int = 20
+) -> list[AuditEntry]:
     query = select(AuditEntry)
     if target:
         query = query.where(AuditEntry.target == target)
@@ -112,11 +138,24 @@ async def workflows_by_id(session: AsyncSession, ids: list[str]) -> list[Workflo
 
 async def channel_subscriptions(session: AsyncSession, channel: str) -> list[Subscription]:
     """What one channel is subscribed to (served by the primary key, channel first)."""
-    return list((await session.scalars(select(Subscription).where(Subscription.channel == channel)
-                                       .order_by(Subscription.workflow_id))).all())
+    return list(
+        (
+            await session.scalars(
+                select(Subscription).where(Subscription.channel == channel).order_by(Subscription.workflow_id)
+            )
+        ).all()
+    )
 
 
 async def pending_approvals(session: AsyncSession, *, limit: int = 25) -> list[Approval]:
     """Approval tasks waiting for a decision, the soonest to expire first."""
-    return list((await session.scalars(select(Approval).where(Approval.status == "pending")
-                                       .order_by(Approval.expires_at, Approval.id).limit(limit))).all())
+    return list(
+        (
+            await session.scalars(
+                select(Approval)
+                .where(Approval.status == "pending")
+                .order_by(Approval.expires_at, Approval.id)
+                .limit(limit)
+            )
+        ).all()
+    )

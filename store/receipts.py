@@ -21,13 +21,20 @@ def _insert(session: AsyncSession):
 async def first_receipt(session: AsyncSession, key: str, *, window: timedelta) -> bool:
     """Record that the request `key` was seen; False when it was already seen within `window`."""
     now = utcnow()
-    stmt = (_insert(session)(RequestReceipt).values(key=key, seen_at=now)
-            .on_conflict_do_nothing(index_elements=["key"]).returning(RequestReceipt.key))
+    stmt = (
+        _insert(session)(RequestReceipt)
+        .values(key=key, seen_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(RequestReceipt.key)
+    )
     if (await session.execute(stmt)).first() is not None:
         return True
     # Seen before: a receipt older than the window no longer counts (it is pruned on the same rule).
-    renewed = await session.execute(update(RequestReceipt).where(
-        RequestReceipt.key == key, RequestReceipt.seen_at < now - window).values(seen_at=now))
+    renewed = await session.execute(
+        update(RequestReceipt)
+        .where(RequestReceipt.key == key, RequestReceipt.seen_at < now - window)
+        .values(seen_at=now)
+    )
     return renewed.rowcount == 1
 
 
@@ -47,13 +54,19 @@ async def claim_operation(session: AsyncSession, subject: str, actor: str, *, wi
     """Claim `subject` for `actor`: None when the claim is theirs (go ahead), else the claim that holds it
     (someone did it within the window). A claim older than the window is taken over, atomically."""
     now = utcnow()
-    stmt = (_insert(session)(OperationClaim).values(subject=subject, actor=actor, claimed_at=now, result=None)
-            .on_conflict_do_nothing(index_elements=["subject"]).returning(OperationClaim.subject))
+    stmt = (
+        _insert(session)(OperationClaim)
+        .values(subject=subject, actor=actor, claimed_at=now, result=None)
+        .on_conflict_do_nothing(index_elements=["subject"])
+        .returning(OperationClaim.subject)
+    )
     if (await session.execute(stmt)).first() is not None:
         return None
-    taken = await session.execute(update(OperationClaim).where(
-        OperationClaim.subject == subject, OperationClaim.claimed_at < now - window)
-        .values(actor=actor, claimed_at=now, result=None))
+    taken = await session.execute(
+        update(OperationClaim)
+        .where(OperationClaim.subject == subject, OperationClaim.claimed_at < now - window)
+        .values(actor=actor, claimed_at=now, result=None)
+    )
     if taken.rowcount == 1:
         return None
     row = (await session.execute(select(OperationClaim).where(OperationClaim.subject == subject))).scalar_one()
@@ -63,8 +76,12 @@ async def claim_operation(session: AsyncSession, subject: str, actor: str, *, wi
 async def settle_operation(session: AsyncSession, subject: str, actor: str, result: str | None) -> None:
     """Record what the claimed operation gave; with result None (it failed) the claim is released."""
     if result is None:
-        await session.execute(delete(OperationClaim).where(OperationClaim.subject == subject,
-                                                           OperationClaim.actor == actor))
+        await session.execute(
+            delete(OperationClaim).where(OperationClaim.subject == subject, OperationClaim.actor == actor)
+        )
     else:
-        await session.execute(update(OperationClaim).where(OperationClaim.subject == subject,
-                                                           OperationClaim.actor == actor).values(result=result))
+        await session.execute(
+            update(OperationClaim)
+            .where(OperationClaim.subject == subject, OperationClaim.actor == actor)
+            .values(result=result)
+        )

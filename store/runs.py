@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.db import insert_for, is_postgres
 from store.models import Run, Step, Watch, Workflow
 
+
 async def locked_run(session: AsyncSession, run_id: str) -> Run | None:
     """The stored run, locked for this transaction (FOR UPDATE on PostgreSQL; SQLite has one writer, and its
     identity map may already hold the run: a batch preloads its runs)."""
@@ -23,8 +24,9 @@ async def locked_run(session: AsyncSession, run_id: str) -> Run | None:
 async def insert_run_if_absent(session: AsyncSession, values: dict) -> tuple[Run, bool]:
     """Insert a run row unless one exists, then read it locked; True when this transaction inserted it. Two
     transactions inserting the same new run both succeed: the second waits for the first and sees its row."""
-    result = await session.execute(insert_for(session)(Run).values(**values)
-                                   .on_conflict_do_nothing(index_elements=["id"]))
+    result = await session.execute(
+        insert_for(session)(Run).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    )
     run = await session.get(Run, values["id"], with_for_update=True, populate_existing=True)
     return run, result.rowcount == 1
 
@@ -40,8 +42,12 @@ def _step_upsert(insert):
     path), so a run merged twice in one transaction never collides in the identity map."""
     table = Step.__table__
     upsert = insert(table)
-    return upsert.on_conflict_do_update(index_elements=["run_id", "id"], set_={
-        c: upsert.excluded[c] for c in ("index", "name", "type", "status", "started_at", "completed_at", "error")})
+    return upsert.on_conflict_do_update(
+        index_elements=["run_id", "id"],
+        set_={
+            c: upsert.excluded[c] for c in ("index", "name", "type", "status", "started_at", "completed_at", "error")
+        },
+    )
 
 
 async def save_steps(session: AsyncSession, rows: list[dict]) -> None:
@@ -76,19 +82,30 @@ async def claim_alert(session: AsyncSession, run_id: str) -> bool:
     return claimed.rowcount == 1
 
 
-async def failure_counts(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[str, str, str | None, int]]:
+async def failure_counts(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[tuple[str, str, str | None, int]]:
     """(workflow id, workflow name, error code, count) of the runs that failed in [start, end)."""
-    return [tuple(row) for row in (await session.execute(
-        select(Run.workflow_id, Run.workflow_name, Run.error_code, func.count())
-        .where(Run.status == "failed", Run.completed_at >= start, Run.completed_at < end)
-        .group_by(Run.workflow_id, Run.workflow_name, Run.error_code))).all()]
+    return [
+        tuple(row)
+        for row in (
+            await session.execute(
+                select(Run.workflow_id, Run.workflow_name, Run.error_code, func.count())
+                .where(Run.status == "failed", Run.completed_at >= start, Run.completed_at < end)
+                .group_by(Run.workflow_id, Run.workflow_name, Run.error_code)
+            )
+        ).all()
+    ]
 
 
 async def prune_runs(session: AsyncSession, *, statuses, cutoff: datetime) -> int:
     """Delete the runs in those statuses last updated before `cutoff`, and their steps; returns how many runs."""
     old = Run.__table__.c
-    runs = (await session.execute(delete(Run).where(old.status.in_(statuses), old.updated_at < cutoff)
-                                  .returning(Run.id))).scalars().all()
+    runs = (
+        (await session.execute(delete(Run).where(old.status.in_(statuses), old.updated_at < cutoff).returning(Run.id)))
+        .scalars()
+        .all()
+    )
     if runs:
         await session.execute(delete(Step).where(Step.run_id.in_(runs)))
     return len(runs)

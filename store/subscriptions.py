@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.models import Subscription, Watch, Workflow
 
 
-async def subscribe(session: AsyncSession, channel: str, workflow_id: str, *, failures: bool, approvals: bool,
-                    by: str) -> tuple[bool, bool]:
+async def subscribe(
+    session: AsyncSession, channel: str, workflow_id: str, *, failures: bool, approvals: bool, by: str
+) -> tuple[bool, bool]:
     """Add failures and/or approvals to what the channel receives; returns what it receives now."""
     sub = await session.get(Subscription, (channel, workflow_id))
     if sub is None:
@@ -20,8 +21,9 @@ async def subscribe(session: AsyncSession, channel: str, workflow_id: str, *, fa
     return sub.failures, sub.approvals
 
 
-async def unsubscribe(session: AsyncSession, channel: str, workflow_id: str, *, failures: bool,
-                      approvals: bool) -> tuple[bool, bool]:
+async def unsubscribe(
+    session: AsyncSession, channel: str, workflow_id: str, *, failures: bool, approvals: bool
+) -> tuple[bool, bool]:
     """Take failures and/or approvals away; a subscription left with neither is removed. Returns what the
     channel receives now."""
     sub = await session.get(Subscription, (channel, workflow_id))

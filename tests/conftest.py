@@ -40,8 +40,10 @@ def pg_admin_url():
 def pg_cluster(pg_admin_url):
     """The cluster object itself, for tests that restart PostgreSQL (only when the tests started it)."""
     if os.environ.get("RUNBOT_TEST_DATABASE_URL"):
-        pytest.fail("this test restarts PostgreSQL: it needs the cluster the tests start "
-                    "(unset RUNBOT_TEST_DATABASE_URL)", pytrace=False)
+        pytest.fail(
+            "this test restarts PostgreSQL: it needs the cluster the tests start (unset RUNBOT_TEST_DATABASE_URL)",
+            pytrace=False,
+        )
     return _started_clusters[-1]
 
 
@@ -114,8 +116,9 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("time per test file")
     for path, seconds in sorted(_file_seconds.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"{path:<45} {_file_tests[path]:>4} tests {seconds:>8.1f} s")
-    terminalreporter.write_line(f"{'total':<45} {sum(_file_tests.values()):>4} tests "
-                                f"{sum(_file_seconds.values()):>8.1f} s")
+    terminalreporter.write_line(
+        f"{'total':<45} {sum(_file_tests.values()):>4} tests {sum(_file_seconds.values()):>8.1f} s"
+    )
 
 
 __all__ = ["Harness", "asyncio"]

@@ -28,8 +28,9 @@ async def group_harness(sqlite_url):
 
 async def audit_rows(h, user_id: str) -> list[AuditEntry]:
     async with h.svc.sessions() as s:
-        return list((await s.scalars(select(AuditEntry).where(AuditEntry.user_id == user_id)
-                                     .order_by(AuditEntry.id))).all())
+        return list(
+            (await s.scalars(select(AuditEntry).where(AuditEntry.user_id == user_id).order_by(AuditEntry.id))).all()
+        )
 
 
 async def platform_status(h, run_id: str) -> str:
@@ -69,8 +70,9 @@ async def test_core_operations_take_an_actor_the_test_builds(harness):
     outsider = Actor.known("U0NOBODY", name="Nobody", is_operator=False)
     with pytest.raises(NotAllowed, match="Only operators may pause runs"):
         await control.act(h.svc, outsider, "pause", run["id"])
-    assert [(r.action, r.target, r.result) for r in await audit_rows(h, "U0NOBODY")] == \
-        [("pause", run["id"], "refused")]
+    assert [(r.action, r.target, r.result) for r in await audit_rows(h, "U0NOBODY")] == [
+        ("pause", run["id"], "refused")
+    ]
     assert (await platform_status(h, run["id"])) == "running"
 
     operator = Actor.known("U0OPS", name="Olive Ops", is_operator=True)
@@ -81,21 +83,31 @@ async def test_core_operations_take_an_actor_the_test_builds(harness):
 
 
 def test_platform_failures_become_the_bots_errors_in_words():
-    gone = from_platform(PlatformError(404, "not_found", "no such run"), doing="the lookup of `run_1`",
-                         missing="No run run_1 on the platform.")
+    gone = from_platform(
+        PlatformError(404, "not_found", "no such run"),
+        doing="the lookup of `run_1`",
+        missing="No run run_1 on the platform.",
+    )
     assert isinstance(gone, NotFound) and gone.message == "No run run_1 on the platform."
 
     refused = from_platform(PlatformError(404, "not_found", "no such run"), doing="the lookup of `run_1`")
     assert isinstance(refused, Unavailable)
-    assert refused.message == ("The platform refused the lookup of `run_1` (not_found: no such run); "
-                               "nothing was changed.")
+    assert refused.message == (
+        "The platform refused the lookup of `run_1` (not_found: no such run); nothing was changed."
+    )
 
-    down = from_platform(PlatformUnreachable("cannot reach the platform at http://10.1.2.3:8080/v1"),
-                         doing="the decision", unchanged="nothing was decided")
+    down = from_platform(
+        PlatformUnreachable("cannot reach the platform at http://10.1.2.3:8080/v1"),
+        doing="the decision",
+        unchanged="nothing was decided",
+    )
     assert isinstance(down, Unavailable)
     # The person gets a reference to quote; the address stays in the log under that reference.
-    assert re.fullmatch(r"The platform could not be reached for the decision \(reference [0-9a-f]{6}\); "
-                        r"nothing was decided\. Try again in a minute\.", down.message), down.message
+    assert re.fullmatch(
+        r"The platform could not be reached for the decision \(reference [0-9a-f]{6}\); "
+        r"nothing was decided\. Try again in a minute\.",
+        down.message,
+    ), down.message
     assert "10.1.2.3" not in down.message
 
     hostile = from_platform(PlatformError(500, "<!channel>", "<https://evil.example|Approve>"), doing="the decision")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.tracking import track_cycle
-from store.models import OutboxItem, Run, SlackMessage, Subscription, WebhookDelivery
+from store.models import Run, SlackMessage, Subscription
 from store.queries import failed_runs
 
 OWNERS = {"wf_invoices": ["U0BEN", "S0ONCALL"]}
@@ -39,8 +39,9 @@ def buttons(message) -> list[dict]:
 
 
 async def wait_for_alert(h, run_id: str, channel: str = "C0ALERTS", timeout: float = 20):
-    found = await h.wait_for(lambda: alerts_for(h, run_id, channel), timeout=timeout,
-                             what=f"the alert of {run_id} in {channel}")
+    found = await h.wait_for(
+        lambda: alerts_for(h, run_id, channel), timeout=timeout, what=f"the alert of {run_id} in {channel}"
+    )
     return found[0]
 
 
@@ -158,15 +159,28 @@ async def test_a_replay_from_slack_updates_the_alert_in_place_with_a_thread_repl
     alert = await wait_for_alert(h, run["id"])
     replay = await click_replay(h, alert, "U0ANA")
 
-    await h.wait_for(lambda: f"Replayed by <@U0ANA> as <{h.platform.run_url(replay['id'])}|{replay['id']}>"
-                     in blocks_text(h.slack.message("C0ALERTS", alert.ts)), timeout=20, what="the alert to show the replay")
-    await h.wait_for(lambda: any(replay["id"] in m.text and "replayed by <@U0ANA>" in m.text
-                                 for m in thread(h, alert)), timeout=20, what="a thread reply about the replay")
+    await h.wait_for(
+        lambda: (
+            f"Replayed by <@U0ANA> as <{h.platform.run_url(replay['id'])}|{replay['id']}>"
+            in blocks_text(h.slack.message("C0ALERTS", alert.ts))
+        ),
+        timeout=20,
+        what="the alert to show the replay",
+    )
+    await h.wait_for(
+        lambda: any(replay["id"] in m.text and "replayed by <@U0ANA>" in m.text for m in thread(h, alert)),
+        timeout=20,
+        what="a thread reply about the replay",
+    )
     # The replay succeeds: the alert says so, and Replay is no longer offered.
-    await h.wait_for(lambda: "the replay succeeded" in blocks_text(h.slack.message("C0ALERTS", alert.ts)),
-                     timeout=20, what="the replay's outcome on the alert")
-    await h.wait_for(lambda: any("succeeded" in m.text for m in thread(h, alert)), timeout=20,
-                     what="the outcome in the thread")
+    await h.wait_for(
+        lambda: "the replay succeeded" in blocks_text(h.slack.message("C0ALERTS", alert.ts)),
+        timeout=20,
+        what="the replay's outcome on the alert",
+    )
+    await h.wait_for(
+        lambda: any("succeeded" in m.text for m in thread(h, alert)), timeout=20, what="the outcome in the thread"
+    )
     await settled(h)
     updated = h.slack.message("C0ALERTS", alert.ts)
     assert updated.edited >= 1
@@ -182,13 +196,21 @@ async def test_a_replay_from_the_console_that_fails_updates_the_alert_and_gets_i
     status, replay = await h.api("POST", f"/runs/{run['id']}/replay", {"actor": "Dana Ops"})
     assert status == 201
 
-    await h.wait_for(lambda: f"Replayed from the console by Dana Ops as <{h.platform.run_url(replay['id'])}"
-                     in blocks_text(h.slack.message("C0ALERTS", alert.ts)), timeout=20,
-                     what="the alert to show the console replay")
+    await h.wait_for(
+        lambda: (
+            f"Replayed from the console by Dana Ops as <{h.platform.run_url(replay['id'])}"
+            in blocks_text(h.slack.message("C0ALERTS", alert.ts))
+        ),
+        timeout=20,
+        what="the alert to show the console replay",
+    )
     own = await wait_for_alert(h, replay["id"])
     assert f"Replay of <{h.platform.run_url(run['id'])}|{run['id']}>" in blocks_text(own)
-    await h.wait_for(lambda: "the replay failed" in blocks_text(h.slack.message("C0ALERTS", alert.ts)),
-                     timeout=20, what="the replay's failure on the original alert")
+    await h.wait_for(
+        lambda: "the replay failed" in blocks_text(h.slack.message("C0ALERTS", alert.ts)),
+        timeout=20,
+        what="the replay's failure on the original alert",
+    )
     await settled(h)
     replies = [m.text for m in thread(h, alert)]
     assert any("replayed from the console by Dana Ops" in t for t in replies)
@@ -208,8 +230,11 @@ async def test_subscribed_channels_get_their_own_message_and_updates(harness):
     assert (in_alerts.channel, in_general.channel) == ("C0ALERTS", "C0GENERAL")
     replay = await click_replay(h, in_general, "U0SANDBOX")
     for channel, message in (("C0ALERTS", in_alerts), ("C0GENERAL", in_general)):
-        await h.wait_for(lambda c=channel, m=message: replay["id"] in blocks_text(h.slack.message(c, m.ts)),
-                         timeout=20, what=f"the alert in {channel} to show the replay")
+        await h.wait_for(
+            lambda c=channel, m=message: replay["id"] in blocks_text(h.slack.message(c, m.ts)),
+            timeout=20,
+            what=f"the alert in {channel} to show the replay",
+        )
     await settled(h)
     assert len(alerts_for(h, run["id"], "C0ALERTS")) == 1 and len(alerts_for(h, run["id"], "C0GENERAL")) == 1
     assert alerts_for(h, run["id"], "C0APPROVALS") == []
@@ -218,14 +243,36 @@ async def test_subscribed_channels_get_their_own_message_and_updates(harness):
 async def test_a_long_error_message_is_trimmed_keeping_both_ends_with_the_whole_text_in_the_thread(harness):
     h = harness
     message = "START " + "x" * 5000 + " END-OF-MESSAGE"
-    data = {"id": "run_LongError01", "workflow": {"id": "wf_invoices", "name": "Invoice triage"}, "status": "failed",
-            "created_at": "2026-11-25T10:00:00Z", "started_at": "2026-11-25T10:00:01Z",
-            "completed_at": "2026-11-25T10:00:42Z", "updated_at": "2026-11-25T10:00:42.120Z", "duration_ms": 41000,
-            "trigger": {"type": "api", "payload": {}}, "progress": {"total_steps": 5, "completed_steps": 2},
-            "failed_step_id": "step_3", "replay_of": None,
-            "steps": [{"id": "step_3", "index": 2, "name": "Summarise with LLM", "type": "llm", "status": "failed",
-                       "error": {"code": "provider_error", "message": message, "provider": "openai",
-                                 "provider_status": 500, "retryable": True}}]}
+    data = {
+        "id": "run_LongError01",
+        "workflow": {"id": "wf_invoices", "name": "Invoice triage"},
+        "status": "failed",
+        "created_at": "2026-11-25T10:00:00Z",
+        "started_at": "2026-11-25T10:00:01Z",
+        "completed_at": "2026-11-25T10:00:42Z",
+        "updated_at": "2026-11-25T10:00:42.120Z",
+        "duration_ms": 41000,
+        "trigger": {"type": "api", "payload": {}},
+        "progress": {"total_steps": 5, "completed_steps": 2},
+        "failed_step_id": "step_3",
+        "replay_of": None,
+        "steps": [
+            {
+                "id": "step_3",
+                "index": 2,
+                "name": "Summarise with LLM",
+                "type": "llm",
+                "status": "failed",
+                "error": {
+                    "code": "provider_error",
+                    "message": message,
+                    "provider": "openai",
+                    "provider_status": 500,
+                    "retryable": True,
+                },
+            }
+        ],
+    }
     assert (await h.post_webhook("run.failed", {"run": data})).status == 200
     alert = await wait_for_alert(h, "run_LongError01")
     section = next(b for b in alert.blocks if "Failed at step 3 of 5" in b.get("text", {}).get("text", ""))
@@ -238,8 +285,17 @@ async def test_a_long_error_message_is_trimmed_keeping_both_ends_with_the_whole_
 
 async def test_a_storm_of_50_failures_becomes_one_grouped_alert_with_every_run_in_its_thread(any_harness):
     h = any_harness
-    created = await h.sim("POST", "/sim/runs/bulk", {"count": 50, "workflow": "wf_payouts", "status": "failed",
-                                                     "error_code": "provider_unavailable", "webhooks": True})
+    created = await h.sim(
+        "POST",
+        "/sim/runs/bulk",
+        {
+            "count": 50,
+            "workflow": "wf_payouts",
+            "status": "failed",
+            "error_code": "provider_unavailable",
+            "webhooks": True,
+        },
+    )
     ids = created["ids"]
 
     def storm_cards():
@@ -269,16 +325,28 @@ async def test_a_storm_of_50_failures_becomes_one_grouped_alert_with_every_run_i
         assert {r.id for r in await failed_runs(s, workflow="wf_payouts", limit=100)} == set(ids)
 
     recovered = await h.start_run("wf_payouts", "succeed", gate=False)
-    await h.wait_for(lambda: "Recovered" in blocks_text(h.slack.message("C0ALERTS", card.ts)), timeout=30,
-                     what="the storm card to say the workflow recovered")
+    await h.wait_for(
+        lambda: "Recovered" in blocks_text(h.slack.message("C0ALERTS", card.ts)),
+        timeout=30,
+        what="the storm card to say the workflow recovered",
+    )
     assert recovered["id"] in blocks_text(h.slack.message("C0ALERTS", card.ts))
 
 
 @pytest.mark.parametrize("settings_overrides", [{"STORM_THRESHOLD": 2, "STORM_WINDOW_SECONDS": 5.0}])
 async def test_a_failure_after_the_storm_window_has_passed_is_alerted_on_its_own(harness):
     h = harness
-    created = await h.sim("POST", "/sim/runs/bulk", {"count": 4, "workflow": "wf_payouts", "status": "failed",
-                                                     "error_code": "provider_unavailable", "webhooks": True})
+    created = await h.sim(
+        "POST",
+        "/sim/runs/bulk",
+        {
+            "count": 4,
+            "workflow": "wf_payouts",
+            "status": "failed",
+            "error_code": "provider_unavailable",
+            "webhooks": True,
+        },
+    )
 
     def storm_cards():
         return [m for m in h.slack.messages("C0ALERTS", top_level=True) if "with provider_unavailable over" in m.text]
@@ -291,8 +359,11 @@ async def test_a_failure_after_the_storm_window_has_passed_is_alerted_on_its_own
         storm = (await s.scalars(select(SlackMessage).where(SlackMessage.kind == "storm"))).one()
     last_at = datetime.fromisoformat(storm.state["last_at"])
     window = timedelta(seconds=h.settings.STORM_WINDOW_SECONDS)
-    await h.wait_for(lambda: datetime.now(timezone.utc) > last_at + window + timedelta(seconds=0.5), timeout=30,
-                     what="the storm window to pass with no failure of that kind")
+    await h.wait_for(
+        lambda: datetime.now(timezone.utc) > last_at + window + timedelta(seconds=0.5),
+        timeout=30,
+        what="the storm window to pass with no failure of that kind",
+    )
     late = await h.start_run("wf_payouts", "fail", error_code="provider_unavailable", gate=False)
     alert = await wait_for_alert(h, late["id"], timeout=30)
     assert alert.ts != card.ts
@@ -301,6 +372,9 @@ async def test_a_failure_after_the_storm_window_has_passed_is_alerted_on_its_own
     card = h.slack.message("C0ALERTS", card.ts)
     assert late["id"] not in blocks_text(card) and late["id"] not in " ".join(m.text for m in thread(h, card))
     assert "failed 4 times" in card.text
-    individual = [m for m in h.slack.messages("C0ALERTS", top_level=True)
-                  if any(f"failed: {rid}" in m.text for rid in created["ids"])]
+    individual = [
+        m
+        for m in h.slack.messages("C0ALERTS", top_level=True)
+        if any(f"failed: {rid}" in m.text for rid in created["ids"])
+    ]
     assert len(individual) == 2  # STORM_THRESHOLD alerted one by one before the storm; none since

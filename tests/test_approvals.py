@@ -29,9 +29,15 @@ async def card_of(h, run_id: str, channel: str = CHANNEL, timeout: float = 20):
             task = (await s.scalars(select(Approval).where(Approval.run_id == run_id))).first()
             if task is None:
                 return None
-            row = (await s.scalars(select(SlackMessage).where(
-                SlackMessage.kind == "approval", SlackMessage.subject == task.id,
-                SlackMessage.channel == channel))).first()
+            row = (
+                await s.scalars(
+                    select(SlackMessage).where(
+                        SlackMessage.kind == "approval",
+                        SlackMessage.subject == task.id,
+                        SlackMessage.channel == channel,
+                    )
+                )
+            ).first()
             if row is None or row.ts is None:
                 return None
             return task, h.slack.message(channel, row.ts)
@@ -44,8 +50,13 @@ def action_ids(message) -> list[str]:
 
 
 def element(message, action_id: str) -> dict:
-    return next(el for b in message.blocks if b.get("type") == "actions" for el in b["elements"]
-                if el.get("action_id") == action_id)
+    return next(
+        el
+        for b in message.blocks
+        if b.get("type") == "actions"
+        for el in b["elements"]
+        if el.get("action_id") == action_id
+    )
 
 
 def text_of(message) -> str:
@@ -70,8 +81,9 @@ async def platform_task(h, approval_id: str) -> dict:
 
 async def decide_calls(h, verb: str = "approve") -> int:
     stats = await h.sim("GET", "/sim/stats")
-    return sum(n for key, n in stats["requests"].items()
-               if key.startswith("POST /v1/approvals/") and key.endswith(verb))
+    return sum(
+        n for key, n in stats["requests"].items() if key.startswith("POST /v1/approvals/") and key.endswith(verb)
+    )
 
 
 def answers(h, user: str, channel: str = CHANNEL) -> list[str]:
@@ -79,14 +91,18 @@ def answers(h, user: str, channel: str = CHANNEL) -> list[str]:
 
 
 async def answer_to(h, user: str, words: str, channel: str = CHANNEL) -> str:
-    return await h.wait_for(lambda: next((t for t in answers(h, user, channel) if words in t), None),
-                            timeout=15, what=f"an answer to {user} saying {words!r}")
+    return await h.wait_for(
+        lambda: next((t for t in answers(h, user, channel) if words in t), None),
+        timeout=15,
+        what=f"an answer to {user} saying {words!r}",
+    )
 
 
 async def audit_rows(h, target: str) -> list[AuditEntry]:
     async with h.svc.sessions() as s:
-        return list((await s.scalars(select(AuditEntry).where(AuditEntry.target == target)
-                                     .order_by(AuditEntry.id))).all())
+        return list(
+            (await s.scalars(select(AuditEntry).where(AuditEntry.target == target).order_by(AuditEntry.id))).all()
+        )
 
 
 # The request
@@ -107,14 +123,16 @@ async def test_a_gated_run_posts_a_card_and_approve_lets_it_run_with_a_receipt(h
 
     await h.slack.click(card, "approval_approve", user_id="U0ANA")
 
-    await h.wait_for(lambda: "Approved by <@U0ANA> at <!date^" in text_of(card), timeout=15,
-                     what="the card's receipt")
+    await h.wait_for(lambda: "Approved by <@U0ANA> at <!date^" in text_of(card), timeout=15, what="the card's receipt")
     assert "approval_approve" not in action_ids(card) and "approval_reject" not in action_ids(card)
     decided = await platform_task(h, task.id)
     assert decided["status"] == "approved" and decided["decided_by"] == "slack:U0ANA (Ana Ruiz)"
     # The run's progress follows in the thread.
-    await h.wait_for(lambda: any("completed" in (m.text or "") for m in h.slack.messages(CHANNEL, thread_ts=card.ts)),
-                     timeout=20, what="the run's completion in the card's thread")
+    await h.wait_for(
+        lambda: any("completed" in (m.text or "") for m in h.slack.messages(CHANNEL, thread_ts=card.ts)),
+        timeout=20,
+        what="the run's completion in the card's thread",
+    )
     assert [e.result for e in await audit_rows(h, task.id)] == ["ok"]
 
 
@@ -168,15 +186,21 @@ async def test_reject_opens_a_modal_whose_reason_is_required_and_sent_as_the_com
     assert (await platform_task(h, task.id))["status"] == "pending"
 
     await h.slack.submit_view(modal, {"reason": {"reason_input": "Refund already issued by hand"}})
-    await h.wait_for(lambda: "Rejected by <@U0BEN>: Refund already issued by hand" in text_of(card), timeout=15,
-                     what="the rejection receipt")
+    await h.wait_for(
+        lambda: "Rejected by <@U0BEN>: Refund already issued by hand" in text_of(card),
+        timeout=15,
+        what="the rejection receipt",
+    )
     assert action_ids(card) == []
     decided = await platform_task(h, task.id)
     assert decided["status"] == "rejected" and decided["comment"] == "Refund already issued by hand"
     assert decided["decided_by"] == "slack:U0BEN (Ben Okafor)"
     await answer_to(h, "U0BEN", "Rejected")
-    await h.wait_for(lambda: any("cancelled" in (m.text or "") for m in h.slack.messages(CHANNEL, thread_ts=card.ts)),
-                     timeout=20, what="the run's cancellation in the thread")
+    await h.wait_for(
+        lambda: any("cancelled" in (m.text or "") for m in h.slack.messages(CHANNEL, thread_ts=card.ts)),
+        timeout=20,
+        what="the run's cancellation in the thread",
+    )
 
 
 async def test_a_non_approver_is_refused_ephemerally_naming_the_approvers_and_audited(harness):
@@ -186,12 +210,15 @@ async def test_a_non_approver_is_refused_ephemerally_naming_the_approvers_and_au
     refusal = await answer_to(h, "U0CAROL", "Only approvers")
     assert "<@U0ANA>" in refusal and "<@U0BEN>" in refusal
     await h.slack.click(card, "approval_reject", user_id="U0CAROL")
-    await h.wait_for(lambda: len([t for t in answers(h, "U0CAROL") if "Only approvers" in t]) == 2,
-                     what="the second refusal")
+    await h.wait_for(
+        lambda: len([t for t in answers(h, "U0CAROL") if "Only approvers" in t]) == 2, what="the second refusal"
+    )
     assert h.slack.open_views("U0CAROL") == []
     rows = await audit_rows(h, task.id)
     assert [(r.user_id, r.action, r.result) for r in rows] == [
-        ("U0CAROL", "approval.approve", "refused"), ("U0CAROL", "approval.reject", "refused")]
+        ("U0CAROL", "approval.approve", "refused"),
+        ("U0CAROL", "approval.reject", "refused"),
+    ]
     assert (await platform_task(h, task.id))["status"] == "pending"
     assert await decide_calls(h) == 0
     assert "approval_approve" in action_ids(card)
@@ -222,8 +249,9 @@ async def test_nobody_approves_a_run_they_triggered_but_may_reject_it(harness):
     await h.slack.click(card, "approval_reject", user_id="U0ANA")
     modal = await h.wait_for(lambda: next(iter(h.slack.open_views("U0ANA")), None), what="the reject modal")
     await h.slack.submit_view(modal, {"reason": {"reason_input": "Started by mistake"}})
-    await h.wait_for(lambda: "Rejected by <@U0ANA>: Started by mistake" in text_of(card), timeout=15,
-                     what="the self-rejection")
+    await h.wait_for(
+        lambda: "Rejected by <@U0ANA>: Started by mistake" in text_of(card), timeout=15, what="the self-rejection"
+    )
 
 
 @pytest.mark.parametrize("settings_overrides", [{"APPROVALS_REQUIRED_BY": "kind:spend=2"}])
@@ -255,8 +283,11 @@ async def test_approvals_counted_before_the_task_changed_no_longer_count(harness
     await h.wait_for(lambda: "1 of 2: <@U0ANA>" in text_of(card), timeout=15, what="the count on the card")
     await h.sim("POST", f"/sim/approvals/{task.id}/modify", {"action": "Send refund of $4,200 to ACME"})
     await h.slack.click(card, "approval_approve", user_id="U0BEN")
-    await h.wait_for(lambda: "$4,200" in text_of(card) and "changed on the platform" in text_of(card), timeout=15,
-                     what="the rebuilt card")
+    await h.wait_for(
+        lambda: "$4,200" in text_of(card) and "changed on the platform" in text_of(card),
+        timeout=15,
+        what="the rebuilt card",
+    )
     assert "<@U0ANA>" not in text_of(card)
     assert await decide_calls(h) == 0
     assert (await platform_task(h, task.id))["status"] == "pending"
@@ -345,8 +376,11 @@ async def test_a_task_decided_in_the_console_updates_the_slack_message(harness):
     task, card = await card_of(h, (await gated_run(h))["id"])
     status, _ = await h.api("POST", f"/approvals/{task.id}/approve", {"actor": "console:ana"})
     assert status == 200
-    await h.wait_for(lambda: "Approved by console:ana at <!date^" in text_of(card), timeout=15,
-                     what="the card corrected from the approval.decided webhook")
+    await h.wait_for(
+        lambda: "Approved by console:ana at <!date^" in text_of(card),
+        timeout=15,
+        what="the card corrected from the approval.decided webhook",
+    )
     assert action_ids(card) == []
 
 
@@ -366,8 +400,9 @@ async def test_a_click_on_a_task_already_decided_in_the_console_reports_it(harne
 # Expiry and reminders
 
 
-@pytest.mark.parametrize("settings_overrides", [{"APPROVAL_REMINDER_SECONDS": 4.0,
-                                                 "APPROVAL_ESCALATION_GROUP": "S0ONCALL"}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{"APPROVAL_REMINDER_SECONDS": 4.0, "APPROVAL_ESCALATION_GROUP": "S0ONCALL"}]
+)
 async def test_expiry_with_one_reminder_and_none_for_a_task_posted_too_close_to_expiry(harness):
     h = harness
     # No approval.expired webhook: the bot marks the card expired on its own.
@@ -379,16 +414,20 @@ async def test_expiry_with_one_reminder_and_none_for_a_task_posted_too_close_to_
     def thread(card):
         return [m for m in h.slack.messages(CHANNEL, thread_ts=card.ts) if m.ts != card.ts]
 
-    await h.wait_for(lambda: "Expired" in text_of(late) and "Expired" in text_of(reminded), timeout=60,
-                     what="both cards to expire")
+    await h.wait_for(
+        lambda: "Expired" in text_of(late) and "Expired" in text_of(reminded), timeout=60, what="both cards to expire"
+    )
     assert action_ids(reminded) == [] and action_ids(late) == []
     reminders = [m for m in thread(reminded) if "expires" in (m.text or "")]
     assert len(reminders) == 1
     assert "<@U0ANA>" in reminders[0].text and "<!subteam^S0ONCALL>" in reminders[0].text
     assert not [m for m in thread(late) if "expires" in (m.text or "")]
     ticks = h.scheduler.ran.get("approvals", 0)
-    await h.wait_for(lambda: h.scheduler.ran.get("approvals", 0) >= ticks + 3, timeout=30,
-                     what="three more runs of the approvals job")  # still one reminder after them
+    await h.wait_for(
+        lambda: h.scheduler.ran.get("approvals", 0) >= ticks + 3,
+        timeout=30,
+        what="three more runs of the approvals job",
+    )  # still one reminder after them
     assert len([m for m in thread(reminded) if "expires" in (m.text or "")]) == 1
     async with h.svc.sessions() as s:
         for t in (reminded_task, late_task):
@@ -403,27 +442,40 @@ async def test_app_home_lists_pending_tasks_with_a_count_and_is_republished_when
     first, card = await card_of(h, (await gated_run(h))["id"])
     second, _ = await card_of(h, (await gated_run(h, "wf_tools"))["id"])
     await h.slack.open_home("U0ANA")
-    await h.wait_for(lambda: h.slack.home("U0ANA") and "2 pending" in str(h.slack.home("U0ANA").blocks),
-                     timeout=15, what="App Home with two pending tasks")
+    await h.wait_for(
+        lambda: h.slack.home("U0ANA") and "2 pending" in str(h.slack.home("U0ANA").blocks),
+        timeout=15,
+        what="App Home with two pending tasks",
+    )
     home = str(h.slack.home("U0ANA").blocks)
     assert "Send refund of $420 to ACME" in home and "issue_store_credit" in home and "approval_approve" in home
 
     await h.slack.click(card, "approval_approve", user_id="U0BEN")
-    await h.wait_for(lambda: "1 pending" in str(h.slack.home("U0ANA").blocks), timeout=15,
-                     what="App Home republished to approvers")
+    await h.wait_for(
+        lambda: "1 pending" in str(h.slack.home("U0ANA").blocks), timeout=15, what="App Home republished to approvers"
+    )
     assert "Send refund of $420" not in str(h.slack.home("U0ANA").blocks)
     # Every approver, not only those who opened it (each person's home is a delivery of its own).
-    await h.wait_for(lambda: h.slack.home("U0BEN") and "1 pending" in str(h.slack.home("U0BEN").blocks),
-                     timeout=15, what="App Home published to an approver who never opened it")
+    await h.wait_for(
+        lambda: h.slack.home("U0BEN") and "1 pending" in str(h.slack.home("U0BEN").blocks),
+        timeout=15,
+        what="App Home published to an approver who never opened it",
+    )
 
     await h.slack.open_home("U0CAROL")
-    await h.wait_for(lambda: h.slack.home("U0CAROL") and "only approvers decide" in str(h.slack.home("U0CAROL").blocks),
-                     timeout=15, what="a non-approver's App Home")
+    await h.wait_for(
+        lambda: h.slack.home("U0CAROL") and "only approvers decide" in str(h.slack.home("U0CAROL").blocks),
+        timeout=15,
+        what="a non-approver's App Home",
+    )
     # A click in App Home has no response_url: the answer comes by direct message.
     await h.slack.click(h.slack.home("U0CAROL"), "approval_approve", user_id="U0CAROL")
     dm = h.slack.dm_channel_id("U0CAROL")
-    await h.wait_for(lambda: any("Only approvers" in (m.text or "") for m in h.slack.messages(dm)), timeout=15,
-                     what="the refusal by direct message")
+    await h.wait_for(
+        lambda: any("Only approvers" in (m.text or "") for m in h.slack.messages(dm)),
+        timeout=15,
+        what="the refusal by direct message",
+    )
     assert (await platform_task(h, second.id))["status"] == "pending"
 
 
@@ -433,8 +485,11 @@ async def test_a_slow_app_home_publish_never_lands_over_a_newer_one(harness):
     Each publish takes a version before it reads the tasks, so the newest state ends on screen."""
     h = harness
     await card_of(h, (await gated_run(h))["id"])
-    await h.wait_for(lambda: h.slack.home("U0ANA") and "1 pending" in str(h.slack.home("U0ANA").blocks),
-                     timeout=20, what="App Home with one pending task")
+    await h.wait_for(
+        lambda: h.slack.home("U0ANA") and "1 pending" in str(h.slack.home("U0ANA").blocks),
+        timeout=20,
+        what="App Home with one pending task",
+    )
 
     stalled, release = asyncio.Event(), asyncio.Event()
     real_is_member = h.svc.people.is_member
@@ -449,8 +504,11 @@ async def test_a_slow_app_home_publish_never_lands_over_a_newer_one(harness):
     slow = asyncio.create_task(reactions.publish_home(h.svc, Actor.of(h.svc, "U0ANA")))
     await h.wait_for(stalled.is_set, what="the publish to stall")
     await card_of(h, (await gated_run(h, "wf_tools"))["id"])
-    await h.wait_for(lambda: "2 pending" in str(h.slack.home("U0ANA").blocks), timeout=20,
-                     what="App Home republished with both tasks")
+    await h.wait_for(
+        lambda: "2 pending" in str(h.slack.home("U0ANA").blocks),
+        timeout=20,
+        what="App Home republished with both tasks",
+    )
     release.set()
     await slow
     await h.settled()
@@ -474,8 +532,12 @@ async def test_runs_approvals_lists_pending_tasks_whose_buttons_decide(harness):
     task, card = await card_of(h, (await gated_run(h))["id"])
     result = await h.slack.send_command("approvals", user_id="U0ANA", channel_id="C0GENERAL")
     assert result.ok
-    inbox = await h.wait_for(lambda: next((e for e in h.slack.ephemerals("C0GENERAL", user="U0ANA")
-                                           if "approval_approve" in str(e.blocks)), None), what="the inbox")
+    inbox = await h.wait_for(
+        lambda: next(
+            (e for e in h.slack.ephemerals("C0GENERAL", user="U0ANA") if "approval_approve" in str(e.blocks)), None
+        ),
+        what="the inbox",
+    )
     assert "Send refund of $420 to ACME" in str(inbox.blocks)
     await h.slack.click(inbox, "approval_approve", user_id="U0ANA")
     await h.wait_for(lambda: "Approved by <@U0ANA>" in text_of(card), timeout=15, what="the card's receipt")

@@ -16,8 +16,24 @@ def _row(report, figure: str, workload: str = ""):
 
 def test_the_suite_runs_at_tiny_sizes_and_writes_its_table(tmp_path):
     results = tmp_path / "RESULTS.md"
-    report = suite.main(["--quick", "--runs", "2000", "--requests", "4", "--ingest-seconds", "1", "--alerts", "2",
-                         "--tracking-runs", "150", "--no-profile", "--results", str(results)])
+    report = suite.main(
+        [
+            "--quick",
+            "--runs",
+            "2000",
+            "--requests",
+            "4",
+            "--ingest-seconds",
+            "1",
+            "--alerts",
+            "2",
+            "--tracking-runs",
+            "150",
+            "--no-profile",
+            "--results",
+            str(results),
+        ]
+    )
 
     text = results.read_text()
     assert "| figure | workload | p50 | p99 |" in text
@@ -31,11 +47,14 @@ def test_the_suite_runs_at_tiny_sizes_and_writes_its_table(tmp_path):
         row = _row(report, "slash command to answer", f"`{label}`, one client")
         # Measured against the Bolt floor of the same run, or reported as not measurable, saying why.
         assert ("Bolt p50" in row.floor and row.verdict in ("ok", "MISS")) or (
-            row.verdict == "n/a" and "could not be measured" in row.note), row
+            row.verdict == "n/a" and "could not be measured" in row.note
+        ), row
 
     ingest = _row(report, "webhook ingest")
-    acked, stored = map(lambda s: int(s.replace(",", "")),
-                        re.search(r"([\d,]+) acknowledged, ([\d,]+) of them stored", ingest.note).groups())
+    acked, stored = map(
+        lambda s: int(s.replace(",", "")),
+        re.search(r"([\d,]+) acknowledged, ([\d,]+) of them stored", ingest.note).groups(),
+    )
     assert acked > 0 and stored == acked, ingest.note
     assert "ceiling" in ingest.floor
 
@@ -53,7 +72,11 @@ def test_a_short_soak_checks_what_it_promises(tmp_path):
     text = soak.main(["--seconds", "4", "--results", str(results)])
 
     assert results.read_text().count("<!-- soak -->") == 1
-    for check in ("every acknowledged webhook is stored", "every alert delivered exactly once",
-                  "memory did not grow", "the bot is still ready"):
+    for check in (
+        "every acknowledged webhook is stored",
+        "every alert delivered exactly once",
+        "memory did not grow",
+        "the bot is still ready",
+    ):
         assert re.search(rf"\| {re.escape(check)} \| ok \|", text), (check, text)
     assert "FAIL" not in text, text

@@ -40,21 +40,39 @@ COMMANDS = ("serve", "start", "demo", "db", "sync", "manifest", "platform", "che
 
 
 def clean_env(env_extra=None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_", "OPERATORS", "APPROVERS", "PUBLIC_URL", "PORT",
-                                "HOST", "LOG_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("SLACK_", "PLATFORM_", "DATABASE_", "OPERATORS", "APPROVERS", "PUBLIC_URL", "PORT", "HOST", "LOG_")
+        )
+    }
     env.update(env_extra or {})
     return env
 
 
 def runbot(args, env_extra=None, cwd=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
-                          env=clean_env(env_extra), cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(env_extra),
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 async def start_runbot(args, env_extra, cwd) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, cwd=cwd, env=clean_env(env_extra),
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=clean_env(env_extra),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 async def stop_runbot(proc: asyncio.subprocess.Process) -> int:
@@ -78,8 +96,12 @@ def test_serve_names_each_missing_setting_on_one_line(tmp_path):
     result = runbot(["serve"], {"SLACK_BOT_TOKEN": BOT_TOKEN}, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert [line.split()[1] for line in lines] == ["SLACK_SIGNING_SECRET", "PLATFORM_API_URL", "PLATFORM_API_TOKEN",
-                                                   "PLATFORM_WEBHOOK_SECRET"]
+    assert [line.split()[1] for line in lines] == [
+        "SLACK_SIGNING_SECRET",
+        "PLATFORM_API_URL",
+        "PLATFORM_API_TOKEN",
+        "PLATFORM_WEBHOOK_SECRET",
+    ]
 
 
 def test_socket_mode_does_not_require_a_signing_secret(tmp_path):
@@ -122,17 +144,25 @@ def test_db_upgrade_creates_the_schema(tmp_path):
 
 async def test_check_passes_against_reachable_slack_and_platform(harness, tmp_path):
     h = harness
-    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": h.slack.api_url,
-           "PLATFORM_API_URL": h.platform.base_url, "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
-           "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET, "OPERATORS": "U0ANA", "APPROVERS": "U0ANA",
-           "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"}
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": h.slack.api_url,
+        "PLATFORM_API_URL": h.platform.base_url,
+        "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
+        "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "OPERATORS": "U0ANA",
+        "APPROVERS": "U0ANA",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db",
+    }
     import asyncio
 
     ok = await asyncio.to_thread(runbot, ["check"], env, tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "OK    slack" in ok.stdout and "OK    platform" in ok.stdout and "OK    database" in ok.stdout
-    bad = await asyncio.to_thread(runbot, ["check"], {**env, "PLATFORM_API_TOKEN": "wrong-token",
-                                                      "SLACK_BOT_TOKEN": "xoxb-wrong"}, tmp_path)
+    bad = await asyncio.to_thread(
+        runbot, ["check"], {**env, "PLATFORM_API_TOKEN": "wrong-token", "SLACK_BOT_TOKEN": "xoxb-wrong"}, tmp_path
+    )
     assert bad.returncode == 1
     assert "FAIL  slack: auth.test refused: invalid_auth" in bad.stdout
     assert "FAIL  platform: 401" in bad.stdout
@@ -175,15 +205,24 @@ async def test_the_bot_serves_where_the_reference_package_is_not_installed(comma
     await slack.start()
     await platform.start()
     port = free_port()
-    env = {**isolation, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_API_URL": slack.api_url, "PLATFORM_API_URL": platform.base_url, "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
-           "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/serve.db",
-           "HOST": "127.0.0.1", "LOG_LEVEL": "INFO"}
+    env = {
+        **isolation,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "PLATFORM_API_URL": platform.base_url,
+        "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
+        "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "INFO",
+    }
     if command == "serve":
         proc = await start_runbot(["serve"], {**env, "PORT": str(port)}, tmp_path)
     else:
         proc = await start_runbot(["start", "--port", str(port)], env, tmp_path)
     try:
+
         async def healthy():
             try:
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
@@ -218,9 +257,15 @@ async def test_runbot_start_first_says_that_the_platform_and_slack_are_simulated
 async def test_runbot_start_with_slack_settings_and_no_platform_says_only_the_platform_is_simulated(tmp_path):
     their_slack = SlackStandIn(bot_token="xoxb-their-workspace", signing_secret="their-signing-secret")
     await their_slack.start()
-    env = {"SLACK_BOT_TOKEN": "xoxb-their-workspace", "SLACK_SIGNING_SECRET": "their-signing-secret",
-           "SLACK_API_URL": their_slack.api_url, "ALERT_CHANNEL": "C0ALERTS", "HOST": "127.0.0.1",
-           "PORT": str(free_port()), "LOG_LEVEL": "INFO"}
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-their-workspace",
+        "SLACK_SIGNING_SECRET": "their-signing-secret",
+        "SLACK_API_URL": their_slack.api_url,
+        "ALERT_CHANNEL": "C0ALERTS",
+        "HOST": "127.0.0.1",
+        "PORT": str(free_port()),
+        "LOG_LEVEL": "INFO",
+    }
     proc = await start_runbot(["start"], env, tmp_path)
     try:
         first = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()

@@ -47,12 +47,16 @@ async def command(h, text: str, *, user: str = USER, channel: str = "C0GENERAL")
     result = await h.slack.send_command(text, user_id=user, channel_id=channel)
     assert result.ok, (result.status, result.error, result.body)
     assert isinstance(result.body, dict) and result.body.get("text"), result.body
-    return h.slack.ephemerals(channel, user)[-1] if result.body.get("response_type") != "in_channel" \
+    return (
+        h.slack.ephemerals(channel, user)[-1]
+        if result.body.get("response_type") != "in_channel"
         else h.slack.messages(channel)[-1]
+    )
 
 
 async def later(h, predicate, *, channel: str = "C0GENERAL", user: str = USER, what: str = "an answer"):
     """The first response_url answer (after "Working on it…") for which predicate holds."""
+
     def find(s):
         for e in s.ephemerals(channel, user):
             if e.source == "response_url" and predicate(shown(e)):
@@ -64,11 +68,13 @@ async def later(h, predicate, *, channel: str = "C0GENERAL", user: str = USER, w
 
 async def audit_rows(h, action: str) -> list[AuditEntry]:
     async with h.svc.sessions() as s:
-        return list((await s.scalars(select(AuditEntry).where(AuditEntry.action == action)
-                                     .order_by(AuditEntry.id))).all())
+        return list(
+            (await s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))).all()
+        )
 
 
 # The parser alone
+
 
 def test_the_parser_reads_quotes_durations_and_flags():
     cmd = parse('failed --since 24h --workflow "Invoice triage" --limit=5 --share')
@@ -78,17 +84,25 @@ def test_the_parser_reads_quotes_durations_and_flags():
     assert parse("list RUNNING canceled").args == ["running", "cancelled"]
     assert parse("subscribe Invoice triage --approvals").args == ["Invoice triage"]
     assert parse("").name == "help"
-    for bad, words in [("frobnicate", "not a subcommand"), ("faild", "Did you mean `failed`"),
-                       ("failed --since 2x", "not a duration"), ("failed --limit 500", "from 1 to 50"),
-                       ('replay 7Kq2 --prompt "open', "quote is not closed"), ("show", "needs a run ID"),
-                       ("show run_1 run_2", "but not `run_2`"), ("failed --colour red", "no `--colour` flag"),
-                       ("logs --severity loud", "debug, info, warn, error"), ("show ../../v1/x", "does not look like")]:
+    for bad, words in [
+        ("frobnicate", "not a subcommand"),
+        ("faild", "Did you mean `failed`"),
+        ("failed --since 2x", "not a duration"),
+        ("failed --limit 500", "from 1 to 50"),
+        ('replay 7Kq2 --prompt "open', "quote is not closed"),
+        ("show", "needs a run ID"),
+        ("show run_1 run_2", "but not `run_2`"),
+        ("failed --colour red", "no `--colour` flag"),
+        ("logs --severity loud", "debug, info, warn, error"),
+        ("show ../../v1/x", "does not look like"),
+    ]:
         with pytest.raises(BadInput) as exc:
             parse(bad)
         assert words in exc.value.message, (bad, exc.value.message)
 
 
 # Help and bad input, answered in the acknowledgement
+
 
 async def test_help_and_helpful_errors_come_back_in_the_acknowledgement(harness):
     h = harness
@@ -107,6 +121,7 @@ async def test_help_and_helpful_errors_come_back_in_the_acknowledgement(harness)
 
 
 # Reading runs from the store
+
 
 async def test_failed_lists_newest_first_with_step_code_and_links_and_pages(harness):
     h = harness
@@ -204,6 +219,7 @@ async def test_logs_ask_the_platform(harness):
 
 # Control
 
+
 async def test_pause_resume_and_confirmed_cancel_go_to_the_platform(harness):
     h = harness
     await running_run(h, "run_ctl00001")
@@ -285,11 +301,13 @@ async def test_replay_with_changes_opens_a_prefilled_modal_and_answers_in_it(har
     await failed_run(h, "run_mod00001")
     choice = await command(h, "replay mod00001")
     await h.slack.click(choice, "run_replay_changes")
-    modal = await h.slack.wait_for(lambda s: next((v for v in s.open_views(USER) if v.callback_id == "replay_modal"),
-                                                  None))
+    modal = await h.slack.wait_for(
+        lambda s: next((v for v in s.open_views(USER) if v.callback_id == "replay_modal"), None)
+    )
     assert "Classify the invoice" in json.dumps(modal.blocks)  # prefilled with the run's prompt
-    result = await h.slack.submit_view(modal, {"prompt": {"value": "Classify in one word"},
-                                               "model": {"value": "gpt-4.1-nano"}})
+    result = await h.slack.submit_view(
+        modal, {"prompt": {"value": "Classify in one word"}, "model": {"value": "gpt-4.1-nano"}}
+    )
     assert result.ok and result.body["response_action"] == "update"
     await h.slack.wait_for(lambda s: s.views[modal.id].title == "Replayed")
     new = (await _replays(h, "run_mod00001"))[0]
@@ -299,6 +317,7 @@ async def test_replay_with_changes_opens_a_prefilled_modal_and_answers_in_it(har
 
 
 # Approvals, subscriptions, watches, audit
+
 
 async def test_approvals_lists_the_pending_tasks(harness):
     h = harness

@@ -30,9 +30,16 @@ async def http():
 
 @pytest.fixture
 async def demo(tmp_path):
-    pieces = await start_demo(load_settings(_env_file=None), fixed_ports=False, speed=10.0, seed=5,
-                              demo_interval_seconds=4.0, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
-                              TRACK_INTERVAL_SECONDS=1.0, MESSAGE_EDIT_INTERVAL_SECONDS=0.2)
+    pieces = await start_demo(
+        load_settings(_env_file=None),
+        fixed_ports=False,
+        speed=10.0,
+        seed=5,
+        demo_interval_seconds=4.0,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+        TRACK_INTERVAL_SECONDS=1.0,
+        MESSAGE_EDIT_INTERVAL_SECONDS=0.2,
+    )
     try:
         yield pieces
     finally:
@@ -78,8 +85,9 @@ async def test_the_sandbox_page_and_its_permalinks_are_served_by_the_stand_in(de
     for asset in ("app.js", "app.css"):
         async with http.get(f"{base}/sandbox/static/{asset}") as resp:
             assert resp.status == 200 and len(await resp.read()) > 1000
-    async with http.post(f"{demo.slack.api_url}auth.test",
-                         headers={"Authorization": f"Bearer {demo.settings.SLACK_BOT_TOKEN}"}) as resp:
+    async with http.post(
+        f"{demo.slack.api_url}auth.test", headers={"Authorization": f"Bearer {demo.settings.SLACK_BOT_TOKEN}"}
+    ) as resp:
         assert (await resp.json())["url"] == f"{base}/sandbox/"
 
 
@@ -97,8 +105,9 @@ async def test_the_sandbox_event_stream_announces_changes(demo, http):
 
 
 async def test_a_slash_command_typed_in_the_sandbox_reaches_the_bot_signed(demo, http):
-    async with http.post(f"{demo.slack.base_url}/sandbox/api/command",
-                         json={"text": "/runs help", "channel": "C0GENERAL"}) as resp:
+    async with http.post(
+        f"{demo.slack.base_url}/sandbox/api/command", json={"text": "/runs help", "channel": "C0GENERAL"}
+    ) as resp:
         assert (await resp.json())["ok"] is True
     command = next(i for i in demo.slack.interactions if i.kind == "slash_command")
     assert command.status == 200 and command.payload["text"] == "help" and command.payload["user_id"] == "U0SANDBOX"
@@ -109,11 +118,23 @@ async def test_a_slash_command_typed_in_the_sandbox_reaches_the_bot_signed(demo,
 async def test_with_slack_settings_and_no_platform_the_reference_platform_starts_beside_the_bot(tmp_path, http):
     their_slack = SlackStandIn(bot_token="xoxb-their-workspace", signing_secret="their-signing-secret")
     await their_slack.start()
-    settings = load_settings(_env_file=None, SLACK_BOT_TOKEN="xoxb-their-workspace",
-                             SLACK_SIGNING_SECRET="their-signing-secret", SLACK_API_URL=their_slack.api_url,
-                             ALERT_CHANNEL="C0ALERTS", HOST="127.0.0.1")
-    pieces = await start_demo(settings, fixed_ports=False, speed=10.0, seed=5, demo_interval_seconds=4.0,
-                              database_url=f"sqlite+aiosqlite:///{tmp_path / 'real.db'}", TRACK_INTERVAL_SECONDS=1.0)
+    settings = load_settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN="xoxb-their-workspace",
+        SLACK_SIGNING_SECRET="their-signing-secret",
+        SLACK_API_URL=their_slack.api_url,
+        ALERT_CHANNEL="C0ALERTS",
+        HOST="127.0.0.1",
+    )
+    pieces = await start_demo(
+        settings,
+        fixed_ports=False,
+        speed=10.0,
+        seed=5,
+        demo_interval_seconds=4.0,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'real.db'}",
+        TRACK_INTERVAL_SECONDS=1.0,
+    )
     try:
         assert pieces.slack is None and pieces.sandbox_url is None
         assert pieces.settings.SLACK_BOT_TOKEN == "xoxb-their-workspace"
@@ -139,8 +160,16 @@ async def test_runbot_demo_prints_one_line_with_the_url_and_stops_cleanly_on_sig
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_URL"))}
     port = free_port()
     env.update(PORT=str(port), PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "demo", cwd=tmp_path, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "demo",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         url = re.search(r"open (http://127\.0\.0\.1:\d+/sandbox/)", line)

@@ -19,8 +19,16 @@ from bot.config import load_settings
 from bot.demo import start_demo
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 WAIT_MS = 30_000
@@ -29,17 +37,27 @@ WAIT_MS = 30_000
 @pytest.fixture
 def chromium() -> str:
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: the browser test needs Debian's chromium package "
-                    "(`make test` installs it; or run `apt-get install -y chromium`)", pytrace=False)
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the browser test needs Debian's chromium package "
+            "(`make test` installs it; or run `apt-get install -y chromium`)",
+            pytrace=False,
+        )
     return CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
 
 
 @pytest.fixture
 async def demo(tmp_path):
     pieces = await start_demo(
-        load_settings(_env_file=None), fixed_ports=False, speed=8.0, seed=11, demo_interval_seconds=8.0,
+        load_settings(_env_file=None),
+        fixed_ports=False,
+        speed=8.0,
+        seed=11,
+        demo_interval_seconds=8.0,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
-        TRACK_INTERVAL_SECONDS=1.0, MESSAGE_EDIT_INTERVAL_SECONDS=0.2, OUTBOX_BACKOFF_MAX_SECONDS=1.0)
+        TRACK_INTERVAL_SECONDS=1.0,
+        MESSAGE_EDIT_INTERVAL_SECONDS=0.2,
+        OUTBOX_BACKOFF_MAX_SECONDS=1.0,
+    )
     try:
         yield pieces
     finally:
@@ -64,8 +82,9 @@ async def page(chromium):
 
 async def platform_get(demo, path: str) -> dict:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{demo.platform.base_url}/v1{path}",
-                            headers={"Authorization": f"Bearer {demo.platform.api_token}"}) as resp:
+        async with http.get(
+            f"{demo.platform.base_url}/v1{path}", headers={"Authorization": f"Bearer {demo.platform.api_token}"}
+        ) as resp:
             return await resp.json()
 
 
@@ -136,8 +155,9 @@ async def update_readme_screenshot(page) -> None:
 
 async def slack_api(demo, method: str, **args) -> dict:
     async with aiohttp.ClientSession() as http:
-        async with http.post(demo.slack.api_url + method, json=args,
-                             headers={"Authorization": f"Bearer {demo.settings.SLACK_BOT_TOKEN}"}) as resp:
+        async with http.post(
+            demo.slack.api_url + method, json=args, headers={"Authorization": f"Bearer {demo.settings.SLACK_BOT_TOKEN}"}
+        ) as resp:
             body = await resp.json()
     assert body["ok"], body
     return body
@@ -148,21 +168,44 @@ async def test_the_sandbox_renders_block_kit_threads_edits_confirms_and_modals_l
     moment = 1_800_000_000  # 2027-01-15 08:00 UTC
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "Sandbox check"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": (
-            f"*bold* _italic_ `code_span` <https://example.test/a_b|a link> <@U0SAMPLE1> "
-            f"<!subteam^S0ONCALL> <!date^{moment}^{{date_num}} {{time}}|fallback>")},
-         "fields": [{"type": "mrkdwn", "text": "*Field one*\n1"}, {"type": "mrkdwn", "text": "*Field two*\n2"}]},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": (
+                    f"*bold* _italic_ `code_span` <https://example.test/a_b|a link> <@U0SAMPLE1> "
+                    f"<!subteam^S0ONCALL> <!date^{moment}^{{date_num}} {{time}}|fallback>"
+                ),
+            },
+            "fields": [{"type": "mrkdwn", "text": "*Field one*\n1"}, {"type": "mrkdwn", "text": "*Field two*\n2"}],
+        },
         {"type": "divider"},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "context words"}]},
-        {"type": "actions", "elements": [
-            {"type": "button", "action_id": "sandbox_danger", "style": "danger", "value": "v1",
-             "text": {"type": "plain_text", "text": "Dangerous"},
-             "confirm": {"title": {"type": "plain_text", "text": "Really?"},
-                         "text": {"type": "mrkdwn", "text": "This is *serious*."},
-                         "confirm": {"type": "plain_text", "text": "Do it"},
-                         "deny": {"type": "plain_text", "text": "Keep it"}, "style": "danger"}},
-            {"type": "button", "action_id": "sandbox_link", "url": "https://example.test/console",
-             "text": {"type": "plain_text", "text": "Open console"}}]},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "sandbox_danger",
+                    "style": "danger",
+                    "value": "v1",
+                    "text": {"type": "plain_text", "text": "Dangerous"},
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Really?"},
+                        "text": {"type": "mrkdwn", "text": "This is *serious*."},
+                        "confirm": {"type": "plain_text", "text": "Do it"},
+                        "deny": {"type": "plain_text", "text": "Keep it"},
+                        "style": "danger",
+                    },
+                },
+                {
+                    "type": "button",
+                    "action_id": "sandbox_link",
+                    "url": "https://example.test/console",
+                    "text": {"type": "plain_text", "text": "Open console"},
+                },
+            ],
+        },
     ]
     posted = await slack_api(demo, "chat.postMessage", channel="C0GENERAL", text="Sandbox check", blocks=blocks)
     ts = posted["ts"]
@@ -185,12 +228,16 @@ async def test_the_sandbox_renders_block_kit_threads_edits_confirms_and_modals_l
     await expect(message.locator("hr.divider")).to_have_count(1)
     await expect(message.locator('button[data-action-id="sandbox_danger"]')).to_have_class(re.compile(r"\bdanger\b"))
     await expect(message.locator('a[data-action-id="sandbox_link"]')).to_have_attribute(
-        "href", "https://example.test/console")
+        "href", "https://example.test/console"
+    )
 
     # A confirm dialog comes first: "Keep it" sends nothing, "Do it" sends the click to the bot.
     def clicks():
-        return [i for i in slack.interactions if i.kind == "block_actions"
-                and i.payload["actions"][0]["action_id"] == "sandbox_danger"]
+        return [
+            i
+            for i in slack.interactions
+            if i.kind == "block_actions" and i.payload["actions"][0]["action_id"] == "sandbox_danger"
+        ]
 
     await message.locator('button[data-action-id="sandbox_danger"]').click()
     dialog = page.locator("#confirm-root .dialog")
@@ -208,21 +255,46 @@ async def test_the_sandbox_renders_block_kit_threads_edits_confirms_and_modals_l
     # Threads open in the side pane; an edit shows in place with "(edited)".
     await message.locator(".thread-link").click()
     await expect(page.locator('#thread[data-pane="thread"] #thread-messages')).to_contain_text("first reply")
-    await slack_api(demo, "chat.update", channel="C0GENERAL", ts=ts, text="Sandbox check, edited",
-                    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Now *edited*"}}])
+    await slack_api(
+        demo,
+        "chat.update",
+        channel="C0GENERAL",
+        ts=ts,
+        text="Sandbox check, edited",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Now *edited*"}}],
+    )
     await expect(message).to_contain_text("Now edited")
     await expect(message.locator(".edited")).to_have_text("(edited)")
 
     # A modal opened by views.open shows its inputs; the submission reaches the bot with what was typed.
-    view = {"type": "modal", "callback_id": "sandbox_modal", "title": {"type": "plain_text", "text": "Replay run"},
-            "submit": {"type": "plain_text", "text": "Replay"},
-            "blocks": [
-                {"type": "input", "block_id": "prompt", "label": {"type": "plain_text", "text": "Prompt"},
-                 "element": {"type": "plain_text_input", "action_id": "value", "multiline": True}},
-                {"type": "input", "block_id": "model", "label": {"type": "plain_text", "text": "Model"},
-                 "optional": True, "element": {"type": "static_select", "action_id": "value", "options": [
-                     {"text": {"type": "plain_text", "text": "gpt-4.1"}, "value": "gpt-4.1"},
-                     {"text": {"type": "plain_text", "text": "claude-sonnet"}, "value": "claude-sonnet"}]}}]}
+    view = {
+        "type": "modal",
+        "callback_id": "sandbox_modal",
+        "title": {"type": "plain_text", "text": "Replay run"},
+        "submit": {"type": "plain_text", "text": "Replay"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "prompt",
+                "label": {"type": "plain_text", "text": "Prompt"},
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            },
+            {
+                "type": "input",
+                "block_id": "model",
+                "label": {"type": "plain_text", "text": "Model"},
+                "optional": True,
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": [
+                        {"text": {"type": "plain_text", "text": "gpt-4.1"}, "value": "gpt-4.1"},
+                        {"text": {"type": "plain_text", "text": "claude-sonnet"}, "value": "claude-sonnet"},
+                    ],
+                },
+            },
+        ],
+    }
     opened = await slack_api(demo, "views.open", trigger_id=slack.issue_trigger("U0SANDBOX"), view=view)
     modal = page.locator(f'#modal-root form[data-view-id="{opened["view"]["id"]}"]')
     await expect(modal).to_contain_text("Replay run")

@@ -20,20 +20,49 @@ from reference.platform import ReferencePlatform
 from reference.slack import SlackStandIn
 from store.db import create_engine, sessionmaker
 from store.models import OutboxItem, Run, WebhookDelivery
-from tests.support.harness import (APP_TOKEN, BOT_TOKEN, PLATFORM_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, free_port,
-                                   sign_webhook, start_harness, wait_for)
+from tests.support.harness import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    PLATFORM_TOKEN,
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    free_port,
+    sign_webhook,
+    start_harness,
+    wait_for,
+)
 from tests.support.postgres import create_database
 
 
 def failed_run(run_id: str) -> dict:
     now = datetime.now(timezone.utc).isoformat()
-    step = {"id": "step_2", "index": 1, "name": "Summarise with LLM", "type": "llm", "status": "failed",
-            "error": {"code": "provider_timeout", "message": "Upstream timed out", "provider": "openai",
-                      "provider_status": 504, "retryable": True}}
-    return {"id": run_id, "workflow": {"id": "wf_faults", "name": "Fault drill"}, "status": "failed",
-            "created_at": now, "started_at": now, "completed_at": now, "updated_at": now,
-            "progress": {"total_steps": 3, "completed_steps": 1}, "failed_step_id": "step_2", "steps": [step],
-            "trigger": {"type": "api", "payload": {}}}
+    step = {
+        "id": "step_2",
+        "index": 1,
+        "name": "Summarise with LLM",
+        "type": "llm",
+        "status": "failed",
+        "error": {
+            "code": "provider_timeout",
+            "message": "Upstream timed out",
+            "provider": "openai",
+            "provider_status": 504,
+            "retryable": True,
+        },
+    }
+    return {
+        "id": run_id,
+        "workflow": {"id": "wf_faults", "name": "Fault drill"},
+        "status": "failed",
+        "created_at": now,
+        "started_at": now,
+        "completed_at": now,
+        "updated_at": now,
+        "progress": {"total_steps": 3, "completed_steps": 1},
+        "failed_step_id": "step_2",
+        "steps": [step],
+        "trigger": {"type": "api", "payload": {}},
+    }
 
 
 def webhook(run_id: str) -> tuple[str, str]:
@@ -42,11 +71,17 @@ def webhook(run_id: str) -> tuple[str, str]:
     return f"msg_{run_id}", json.dumps({"type": "run.failed", "timestamp": run["updated_at"], "data": {"run": run}})
 
 
-async def deliver(session: aiohttp.ClientSession, url: str, msg_id: str, body: str, *, timeout: float = 10) -> int | None:
+async def deliver(
+    session: aiohttp.ClientSession, url: str, msg_id: str, body: str, *, timeout: float = 10
+) -> int | None:
     """One delivery try, as the platform makes it: the status, or None when there was no answer."""
     try:
-        async with session.post(f"{url}/webhooks/platform", data=body.encode(), headers=sign_webhook(body, msg_id=msg_id),
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        async with session.post(
+            f"{url}/webhooks/platform",
+            data=body.encode(),
+            headers=sign_webhook(body, msg_id=msg_id),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
             await resp.read()
             return resp.status
     except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError):
@@ -89,6 +124,7 @@ async def outbox_counts(sessions) -> dict[str, int]:
 
 # SIGKILL in the middle of a burst ------------------------------------------------------------------------
 
+
 class BotProcess:
     """`runbot serve` as its own process, killed and restarted on the same database."""
 
@@ -100,8 +136,13 @@ class BotProcess:
         self.log = open(cwd / f"{name}.log", "a+")
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=self.cwd, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env={**self.env, "PORT": str(self.port)})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"],
+            cwd=self.cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**self.env, "PORT": str(self.port)},
+        )
 
     def output(self) -> str:
         self.log.flush()
@@ -141,14 +182,27 @@ async def test_sigkill_mid_burst_then_restart_processes_every_acknowledged_webho
     await slack.start()
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'runbot.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_"))}
-    env.update({
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,
-        "PLATFORM_API_URL": platform.base_url, "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
-        "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET, "ALERT_CHANNEL": "C0ALERTS", "OPERATORS": "U0SANDBOX",
-        "APPROVERS": "U0SANDBOX", "DATABASE_URL": database_url, "HOST": "127.0.0.1", "STORM_THRESHOLD": "100000",
-        "TRACK_INTERVAL_SECONDS": "1", "OUTBOX_BACKOFF_MAX_SECONDS": "1", "OUTBOX_CLAIM_SECONDS": "2",
-        "MESSAGE_EDIT_INTERVAL_SECONDS": "0.2", "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "PLATFORM_API_URL": platform.base_url,
+            "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
+            "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "ALERT_CHANNEL": "C0ALERTS",
+            "OPERATORS": "U0SANDBOX",
+            "APPROVERS": "U0SANDBOX",
+            "DATABASE_URL": database_url,
+            "HOST": "127.0.0.1",
+            "STORM_THRESHOLD": "100000",
+            "TRACK_INTERVAL_SECONDS": "1",
+            "OUTBOX_BACKOFF_MAX_SECONDS": "1",
+            "OUTBOX_CLAIM_SECONDS": "2",
+            "MESSAGE_EDIT_INTERVAL_SECONDS": "0.2",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     bot = BotProcess(env, tmp_path, "bot")
     session = aiohttp.ClientSession()
     engine = create_engine(database_url)
@@ -166,8 +220,12 @@ async def test_sigkill_mid_burst_then_restart_processes_every_acknowledged_webho
                     acknowledged.add(msg_id)
 
         async def killer() -> None:
-            await wait_for(lambda: len(acknowledged) >= 40, timeout=60, interval=0.01,
-                           what="a part of the burst to be acknowledged")
+            await wait_for(
+                lambda: len(acknowledged) >= 40,
+                timeout=60,
+                interval=0.01,
+                what="a part of the burst to be acknowledged",
+            )
             bot.kill()
 
         ids = list(events)
@@ -188,8 +246,9 @@ async def test_sigkill_mid_burst_then_restart_processes_every_acknowledged_webho
         await wait_for(lambda: _all_processed(sessions, set(ids)), timeout=60, what="every webhook to be processed")
         async with sessions() as s:
             assert await s.scalar(select(func.count()).select_from(WebhookDelivery)) == len(ids)
-            failed = await s.scalar(select(func.count()).select_from(Run).where(Run.id.in_(run_ids),
-                                                                                 Run.status == "failed"))
+            failed = await s.scalar(
+                select(func.count()).select_from(Run).where(Run.id.in_(run_ids), Run.status == "failed")
+            )
             assert failed == len(run_ids)
         await slack.wait_for(lambda s: len(alerts_per_run(s, run_ids)) == len(run_ids), timeout=60)
         await wait_for(lambda: _outbox_empty(sessions), timeout=60, what="the outbox to hold nothing pending")
@@ -214,6 +273,7 @@ async def _all_processed(sessions, ids: set[str]) -> bool:
 
 # PostgreSQL restarted under load ------------------------------------------------------------------------
 
+
 async def test_postgres_restarted_under_load_loses_no_acknowledged_webhook(pg_cluster, pg_admin_url):
     url = await create_database(pg_admin_url, f"runbot_faults_{os.getpid()}")
     h = await start_harness(database_url=url, STORM_THRESHOLD=100000)
@@ -221,6 +281,7 @@ async def test_postgres_restarted_under_load_loses_no_acknowledged_webhook(pg_cl
     events = dict(webhook(r) for r in run_ids)
     refused = 0
     try:
+
         async def sender(ids: list[str]) -> None:
             nonlocal refused
             for msg_id in ids:
@@ -235,8 +296,11 @@ async def test_postgres_restarted_under_load_loses_no_acknowledged_webhook(pg_cl
         await asyncio.gather(restart(), *(sender(ids[i::3]) for i in range(3)))
         assert refused > 0, "no webhook met the restart: the test did not test it"
 
-        await h.wait_for(lambda: _all_processed(h.svc.sessions, set(ids)), timeout=60,
-                         what="every acknowledged webhook to be processed")
+        await h.wait_for(
+            lambda: _all_processed(h.svc.sessions, set(ids)),
+            timeout=60,
+            what="every acknowledged webhook to be processed",
+        )
 
         async def ready():
             async with h.http.get(f"{h.bot_url}/readyz") as resp:
@@ -255,6 +319,7 @@ async def test_postgres_restarted_under_load_loses_no_acknowledged_webhook(pg_cl
 
 # Slack down, the platform down ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("settings_overrides", [{"STORM_THRESHOLD": 100000}])
 async def test_alerts_wait_for_slack_to_come_back_and_arrive_once(harness):
     h = harness
@@ -263,8 +328,9 @@ async def test_alerts_wait_for_slack_to_come_back_and_arrive_once(harness):
     for run_id in run_ids[:2]:
         msg_id, body = webhook(run_id)
         assert await deliver(h.http, h.bot_url, msg_id, body) == 200
-    await h.slack.wait_for(lambda s: any(c.method == "chat.postMessage" and c.status == 503 for c in s.calls),
-                           timeout=30)
+    await h.slack.wait_for(
+        lambda s: any(c.method == "chat.postMessage" and c.status == 503 for c in s.calls), timeout=30
+    )
     assert alerts_per_run(h.slack, run_ids) == {}
     # Then Slack rate-limits for a while: Retry-After is honoured, nothing is dropped.
     h.slack.clear_faults()
@@ -272,8 +338,9 @@ async def test_alerts_wait_for_slack_to_come_back_and_arrive_once(harness):
     for run_id in run_ids[2:]:
         msg_id, body = webhook(run_id)
         assert await deliver(h.http, h.bot_url, msg_id, body) == 200
-    await h.slack.wait_for(lambda s: any(c.method == "chat.postMessage" and c.status == 429 for c in s.calls),
-                           timeout=30)
+    await h.slack.wait_for(
+        lambda s: any(c.method == "chat.postMessage" and c.status == 429 for c in s.calls), timeout=30
+    )
     h.slack.clear_faults()
     await h.slack.wait_for(lambda s: len(alerts_per_run(s, run_ids)) == len(run_ids), timeout=60)
     await h.settled()

@@ -36,6 +36,7 @@ async def test_readyz_is_503_while_postgresql_is_down_and_ready_again_when_it_is
         assert status == 200 and body["checks"]["database"] == {"ok": True, "dialect": "postgresql"}
         await loop.run_in_executor(None, stop_server, pg_cluster)
         try:
+
             async def not_ready():
                 status, body = await readyz(h)
                 return status == 503 and body
@@ -67,8 +68,9 @@ async def test_readyz_is_503_when_the_scheduler_stops(harness):
     assert body["checks"]["database"]["ok"] is True  # only the scheduler is at fault
 
 
-@pytest.mark.parametrize("settings_overrides", [{"TRACK_INTERVAL_SECONDS": INTERVAL,
-                                                 "TRACK_BACKOFF_MAX_SECONDS": INTERVAL}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{"TRACK_INTERVAL_SECONDS": INTERVAL, "TRACK_BACKOFF_MAX_SECONDS": INTERVAL}]
+)
 async def test_the_tracker_lag_grows_while_the_platform_is_down_and_falls_when_it_is_back(harness):
     h = harness
     scheduler = h.scheduler
@@ -76,6 +78,7 @@ async def test_the_tracker_lag_grows_while_the_platform_is_down_and_falls_when_i
     last_good = scheduler.tracker.last_success
     await h.sim("POST", "/sim/stall", {"seconds": 3600, "status": 503})  # until the test ends it
     try:
+
         async def stale():
             lag = await metric(h, "runbot_tracker_lag_seconds")
             return lag is not None and lag > 3 * INTERVAL and lag

@@ -22,11 +22,44 @@ USER = "U0SANDBOX"
 STARTER = "U0ANA"  # a well-formed trigger.actor.slack_user_id: the bot mentions it on purpose
 ESCALATION = "S0OPS"
 HOSTILE_PIECES = [
-    "<!channel>", "<!here>", "<!everyone>", "<@U123>", "<@W999|boss>", "<!subteam^S1>", "<!subteam^S1|@ops>",
-    "<#C123>", "<https://evil.example|Click to approve>", "<https://evil.example/x>", "<mailto:a@evil.example|x>",
-    "<!date^1^{date}|x>", "&lt;!channel&gt;", "&amp;", "&", "<", ">", "|", "`", "```", "*", "_", "~",
-    "\n", "\r\n", "\t", "\x00", "\x1b[31m", "\u202e", "\u2066", "\u200b", "\u200d", "\ufeff",
-    "r1><!channel><https://evil.example/x|Approve", "` <!here> `", "```<!channel>```", "Ana", "payments",
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "<@U123>",
+    "<@W999|boss>",
+    "<!subteam^S1>",
+    "<!subteam^S1|@ops>",
+    "<#C123>",
+    "<https://evil.example|Click to approve>",
+    "<https://evil.example/x>",
+    "<mailto:a@evil.example|x>",
+    "<!date^1^{date}|x>",
+    "&lt;!channel&gt;",
+    "&amp;",
+    "&",
+    "<",
+    ">",
+    "|",
+    "`",
+    "```",
+    "*",
+    "_",
+    "~",
+    "\n",
+    "\r\n",
+    "\t",
+    "\x00",
+    "\x1b[31m",
+    "\u202e",
+    "\u2066",
+    "\u200b",
+    "\u200d",
+    "\ufeff",
+    "r1><!channel><https://evil.example/x|Approve",
+    "` <!here> `",
+    "```<!channel>```",
+    "Ana",
+    "payments",
 ]
 BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 hostile = st.one_of(
@@ -40,7 +73,7 @@ ALLOWED_DATE = re.compile(r"^!date\^-?\d+\^[A-Za-z0-9_{}:,. -]+\|[0-9: UTC-]+$")
 
 def bounded(text: str, limit: int, tag: str) -> str:
     """An id within the contract's bounds, still hostile, and unique to this example."""
-    return text[:limit - len(tag)] + tag
+    return text[: limit - len(tag)] + tag
 
 
 def iso(moment: datetime) -> str:
@@ -51,38 +84,95 @@ def run_body(s: dict, run_id: str, *, status: str = "failed", replay_of: str | N
     now = datetime.now(timezone.utc)
     failed = status == "failed"
     return {
-        "id": run_id, "workflow": {"id": s["workflow_id"], "name": s["workflow_name"]}, "status": status,
-        "created_at": iso(now), "started_at": iso(now), "updated_at": iso(now),
-        "completed_at": iso(now) if status in ("failed", "completed") else None, "duration_ms": 1200,
-        "trigger": {"type": s["trigger_type"], "payload": {"note": s["text"], s["text"][:40]: [s["name"]]},
-                    "actor": {"name": s["name"], "email": s["email"], "slack_user_id": s["slack_user_id"]}},
-        "progress": {"total_steps": 2, "completed_steps": 1}, "model": s["model"], "prompt": s["text"],
-        "failed_step_id": s["step_id"] if failed else None, "replay_of": replay_of,
-        "steps": [{"id": s["step_id"] + "0", "index": 0, "name": s["name"], "type": s["step_type"],
-                   "status": "completed", "error": None},
-                  {"id": s["step_id"], "index": 1, "name": s["step_name"], "type": s["step_type"],
-                   "status": "failed" if failed else "completed",
-                   "error": {"code": s["code"], "message": s["message"], "provider": s["provider"],
-                             "provider_status": 502, "retryable": s["retryable"]} if failed else None}],
+        "id": run_id,
+        "workflow": {"id": s["workflow_id"], "name": s["workflow_name"]},
+        "status": status,
+        "created_at": iso(now),
+        "started_at": iso(now),
+        "updated_at": iso(now),
+        "completed_at": iso(now) if status in ("failed", "completed") else None,
+        "duration_ms": 1200,
+        "trigger": {
+            "type": s["trigger_type"],
+            "payload": {"note": s["text"], s["text"][:40]: [s["name"]]},
+            "actor": {"name": s["name"], "email": s["email"], "slack_user_id": s["slack_user_id"]},
+        },
+        "progress": {"total_steps": 2, "completed_steps": 1},
+        "model": s["model"],
+        "prompt": s["text"],
+        "failed_step_id": s["step_id"] if failed else None,
+        "replay_of": replay_of,
+        "steps": [
+            {
+                "id": s["step_id"] + "0",
+                "index": 0,
+                "name": s["name"],
+                "type": s["step_type"],
+                "status": "completed",
+                "error": None,
+            },
+            {
+                "id": s["step_id"],
+                "index": 1,
+                "name": s["step_name"],
+                "type": s["step_type"],
+                "status": "failed" if failed else "completed",
+                "error": {
+                    "code": s["code"],
+                    "message": s["message"],
+                    "provider": s["provider"],
+                    "provider_status": 502,
+                    "retryable": s["retryable"],
+                }
+                if failed
+                else None,
+            },
+        ],
     }
 
 
 def approval_body(s: dict, approval_id: str, run: dict, status: str, expires_at: datetime) -> dict:
     decided = status != "pending"
-    return {"id": approval_id, "run_id": run["id"], "step_id": s["step_id"], "workflow": run["workflow"],
-            "kind": s["kind"], "action": s["action"], "requested_by": s["name"], "requested_at": run["created_at"],
-            "expires_at": iso(expires_at), "status": status,
-            "decided_by": s["decided_by"] if decided else None,
-            "decided_at": run["created_at"] if decided else None, "comment": s["text"] if decided else None}
+    return {
+        "id": approval_id,
+        "run_id": run["id"],
+        "step_id": s["step_id"],
+        "workflow": run["workflow"],
+        "kind": s["kind"],
+        "action": s["action"],
+        "requested_by": s["name"],
+        "requested_at": run["created_at"],
+        "expires_at": iso(expires_at),
+        "status": status,
+        "decided_by": s["decided_by"] if decided else None,
+        "decided_at": run["created_at"] if decided else None,
+        "comment": s["text"] if decided else None,
+    }
 
 
-short_fields = st.fixed_dictionaries({
-    "workflow_id": hostile, "workflow_name": hostile, "run_id": hostile, "trigger_type": hostile, "name": hostile,
-    "email": hostile, "slack_user_id": st.sampled_from([STARTER]) | hostile, "model": hostile, "text": hostile,
-    "step_id": hostile, "step_name": hostile, "step_type": hostile, "code": hostile, "message": hostile,
-    "provider": hostile, "retryable": st.sampled_from([True, False, None]), "kind": hostile, "action": hostile,
-    "decided_by": st.sampled_from([f"slack:{STARTER} (Ana)"]) | hostile,
-})
+short_fields = st.fixed_dictionaries(
+    {
+        "workflow_id": hostile,
+        "workflow_name": hostile,
+        "run_id": hostile,
+        "trigger_type": hostile,
+        "name": hostile,
+        "email": hostile,
+        "slack_user_id": st.sampled_from([STARTER]) | hostile,
+        "model": hostile,
+        "text": hostile,
+        "step_id": hostile,
+        "step_name": hostile,
+        "step_type": hostile,
+        "code": hostile,
+        "message": hostile,
+        "provider": hostile,
+        "retryable": st.sampled_from([True, False, None]),
+        "kind": hostile,
+        "action": hostile,
+        "decided_by": st.sampled_from([f"slack:{STARTER} (Ana)"]) | hostile,
+    }
+)
 
 
 @st.composite
@@ -131,7 +221,7 @@ def foreign_sequences(text: str, *, people: set[str], channels: set[str], consol
     for token in re.findall(r"<([^<>]*)>", text):
         if token.startswith("@") and token[1:] in people:
             continue
-        if token.startswith("!subteam^") and token[len("!subteam^"):] in people:
+        if token.startswith("!subteam^") and token[len("!subteam^") :] in people:
             continue
         if token.startswith("#") and token[1:] in channels:
             continue
@@ -148,9 +238,12 @@ def foreign_sequences(text: str, *, people: set[str], channels: set[str], consol
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    harness = LiveHarness(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('hostile') / 'hostile.db'}",
-                          STORM_THRESHOLD=2, APPROVAL_ESCALATION_GROUP=ESCALATION,
-                          slack_kwargs={"ack_timeout": 30.0})  # a loaded test machine is no slow ack
+    harness = LiveHarness(
+        f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('hostile') / 'hostile.db'}",
+        STORM_THRESHOLD=2,
+        APPROVAL_ESCALATION_GROUP=ESCALATION,
+        slack_kwargs={"ack_timeout": 30.0},
+    )  # a loaded test machine is no slow ack
     try:
         yield harness
     finally:
@@ -173,19 +266,34 @@ async def send_everything(h, s: dict, n: int) -> list[str]:
     assert (await h.post_webhook("run.step.updated", {"run": step_run, "step": step_run["steps"][1]})).status == 200
     later = datetime.now(timezone.utc) + timedelta(hours=2)
     waiting = {**run_body(s, bounded(s["run_id"], 64, f"{tag}.a"), status="waiting")}
-    for i, (event, status) in enumerate((("approval.requested", "pending"), ("approval.decided", "rejected"),
-                                         ("approval.decided", "approved"), ("approval.expired", "expired"))):
+    for i, (event, status) in enumerate(
+        (
+            ("approval.requested", "pending"),
+            ("approval.decided", "rejected"),
+            ("approval.decided", "approved"),
+            ("approval.expired", "expired"),
+        )
+    ):
         approval_id = bounded(s["run_id"], 64, f"{tag}.p{i}")
         if status != "pending":  # a card first, then its decision
-            assert (await h.post_webhook("approval.requested", {"run": waiting, "approval": approval_body(
-                s, approval_id, waiting, "pending", later)})).status == 200
+            assert (
+                await h.post_webhook(
+                    "approval.requested",
+                    {"run": waiting, "approval": approval_body(s, approval_id, waiting, "pending", later)},
+                )
+            ).status == 200
         body = approval_body(s, approval_id, waiting, status, later)
         assert (await h.post_webhook(event, {"run": waiting, "approval": body})).status == 200
     recovered = run_body(s, bounded(s["run_id"], 64, f"{tag}.ok"), status="completed")
     assert (await h.post_webhook("run.completed", {"run": recovered})).status == 200
     await h.settled(timeout=60)
-    for text in ("failed", "list failed", "approvals", "subscriptions", *(f"show {r}" for r in ids[:1]
-                                                                          if not re.search(r"\s|\"|'", r))):
+    for text in (
+        "failed",
+        "list failed",
+        "approvals",
+        "subscriptions",
+        *(f"show {r}" for r in ids[:1] if not re.search(r"\s|\"|'", r)),
+    ):
         before = len(h.slack.responses())
         result = await h.slack.send_command(text, user_id=USER, channel_id="C0GENERAL")
         assert result.ok, (text, result.status, result.error, result.body)
@@ -196,8 +304,13 @@ async def send_everything(h, s: dict, n: int) -> list[str]:
 
 
 # Few examples (each runs the whole pipeline), no shrinking (an example takes seconds), no example database.
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-          phases=(Phase.explicit, Phase.generate))
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+    phases=(Phase.explicit, Phase.generate),
+)
 @given(s=fields())
 def test_hostile_platform_text_never_reaches_slack_as_markup(live, s):
     h = live.h
@@ -218,8 +331,7 @@ def test_hostile_platform_text_never_reaches_slack_as_markup(live, s):
     assert len(alerts) >= 2, f"expected an alert and a storm card, got {len(alerts)}"
     assert any(p.get("channel") == "C0APPROVALS" for p in posts)
     seen = [(c.method, text) for c in shown for text in mrkdwn_texts(c.args)]
-    seen += [("response_url", text) for body in h.slack.responses()[responses_before:]
-             for text in mrkdwn_texts(body)]
+    seen += [("response_url", text) for body in h.slack.responses()[responses_before:] for text in mrkdwn_texts(body)]
     seen += [("ack", e.text) for e in h.slack.ephemerals("C0GENERAL", USER)[-8:]]
     assert seen
     for where, text in seen:

@@ -39,7 +39,7 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
             for alias in node.names:
                 # `from bot import events` imports the module bot.events; `from bot.runs import merge_run` bot.runs
                 target = f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else _known(base, known)
@@ -63,7 +63,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     def visit(module: str, path: list[str], on_path: set[str]) -> None:
         for target in sorted(graph.get(module, ())):
             if target in on_path:
-                cycle = path[path.index(target):] + [target]
+                cycle = path[path.index(target) :] + [target]
                 if frozenset(cycle) not in seen_cycles:
                     seen_cycles.add(frozenset(cycle))
                     found.append(cycle)
@@ -81,8 +81,9 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_bot_handlers_and_store_import_without_cycles():
     graph = import_graph(ROOT)
-    assert {"bot.app", "bot.commands.grammar", "bot.approvals.decisions", "handlers.actions",
-            "store.approvals"} <= set(graph), "the graph lost modules it must read"
+    assert {"bot.app", "bot.commands.grammar", "bot.approvals.decisions", "handlers.actions", "store.approvals"} <= set(
+        graph
+    ), "the graph lost modules it must read"
     assert "bot.events" in graph["bot.approvals.decisions"], "the graph lost edges it must read"
     found = cycles(graph)
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(c) for c in found)

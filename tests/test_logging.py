@@ -25,12 +25,23 @@ async def slack():
 async def test_json_logs_with_every_secret_masked(tmp_path, slack):
     # A platform URL that carries the app token and answers nothing: tracking logs its failure, URL and all.
     platform_url = f"http://127.0.0.1:{free_port()}/{APP_TOKEN}"
-    env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                    SLACK_API_URL=slack.api_url, PLATFORM_API_URL=platform_url, PLATFORM_API_TOKEN=PLATFORM_TOKEN,
-                    PLATFORM_WEBHOOK_SECRET=WEBHOOK_SECRET, ALERT_CHANNEL="C0ALERTS",
-                    DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}", HOST="127.0.0.1",
-                    PORT=str(free_port()), TRACK_INTERVAL_SECONDS="0.5", TRACK_BACKOFF_MAX_SECONDS="0.5",
-                    LOG_FORMAT="json", LOG_LEVEL="DEBUG")
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_APP_TOKEN=APP_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        PLATFORM_API_URL=platform_url,
+        PLATFORM_API_TOKEN=PLATFORM_TOKEN,
+        PLATFORM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        ALERT_CHANNEL="C0ALERTS",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}",
+        HOST="127.0.0.1",
+        PORT=str(free_port()),
+        TRACK_INTERVAL_SECONDS="0.5",
+        TRACK_BACKOFF_MAX_SECONDS="0.5",
+        LOG_FORMAT="json",
+        LOG_LEVEL="DEBUG",
+    )
     proc = Process(["-m", "bot", "serve"], env=env, cwd=tmp_path, name="serve")
     try:
         await slack.wait_for_socket(timeout=60)

@@ -39,18 +39,27 @@ async def outbox_rows(h, **where) -> list[OutboxItem]:
 
 async def alert_row(h, run_id: str, channel: str = "C0ALERTS") -> OutboxItem | None:
     async with h.svc.sessions() as s:
-        message = (await s.scalars(select(SlackMessage).where(
-            SlackMessage.kind == "alert", SlackMessage.subject == run_id, SlackMessage.channel == channel))).first()
+        message = (
+            await s.scalars(
+                select(SlackMessage).where(
+                    SlackMessage.kind == "alert", SlackMessage.subject == run_id, SlackMessage.channel == channel
+                )
+            )
+        ).first()
         if message is None:
             return None
-        return (await s.scalars(select(OutboxItem).where(OutboxItem.message_id == message.id,
-                                                         OutboxItem.method == "post"))).first()
+        return (
+            await s.scalars(select(OutboxItem).where(OutboxItem.message_id == message.id, OutboxItem.method == "post"))
+        ).first()
 
 
 def posts_of(h, outbox_id: int, *, ok: bool | None = None) -> list:
-    return [c for c in h.slack.calls_to("chat.postMessage")
-            if ((c.args.get("metadata") or {}).get("event_payload") or {}).get("outbox_id") == outbox_id
-            and (ok is None or c.ok == ok)]
+    return [
+        c
+        for c in h.slack.calls_to("chat.postMessage")
+        if ((c.args.get("metadata") or {}).get("event_payload") or {}).get("outbox_id") == outbox_id
+        and (ok is None or c.ok == ok)
+    ]
 
 
 async def test_after_a_slack_outage_of_429s_then_500s_every_alert_arrives_exactly_once(harness):
@@ -66,6 +75,7 @@ async def test_after_a_slack_outage_of_429s_then_500s_every_alert_arrives_exactl
                 if row is None or not any(c.status == status for c in posts_of(h, row.id)):
                     return False
             return True
+
         return every_alert_refused
 
     await h.wait_for(refused_with(429), timeout=60, what="every alert refused with a 429")
@@ -93,8 +103,13 @@ async def test_blocks_slack_rejects_are_sent_again_as_plain_text(harness):
     h = harness
     too_many = [{"type": "section", "text": {"type": "mrkdwn", "text": f"line {i}"}} for i in range(60)]
     async with h.svc.sessions.begin() as s:
-        message = await outbox.post(s, channel="C0ALERTS", kind="alert", subject="run_PlainText01",
-                                    payload={"text": "❌ Invoice triage failed: run_PlainText01", "blocks": too_many})
+        message = await outbox.post(
+            s,
+            channel="C0ALERTS",
+            kind="alert",
+            subject="run_PlainText01",
+            payload={"text": "❌ Invoice triage failed: run_PlainText01", "blocks": too_many},
+        )
     posted = await h.wait_for(lambda: alerts_for(h, "run_PlainText01"), timeout=20, what="the plain-text alert")
     assert posted[0].blocks is None and posted[0].text.startswith("❌ Invoice triage failed")
     assert [c.error for c in h.slack.calls_to("chat.postMessage")][:2] == ["invalid_blocks", None]
@@ -121,8 +136,11 @@ async def test_an_unknown_channel_is_marked_failed_shown_in_readyz_and_metrics_a
     assert row.last_error == "channel_not_found"
     # The run is replayed: the edit and the thread reply of the refused message give up too, not loop.
     await click_replay(h, alerts_for(h, run["id"])[0], "U0ANA")
-    await h.wait_for(lambda: "Replayed by" in blocks_text(alerts_for(h, run["id"])[0]), timeout=20,
-                     what="the reachable alert to show the replay")
+    await h.wait_for(
+        lambda: "Replayed by" in blocks_text(alerts_for(h, run["id"])[0]),
+        timeout=20,
+        what="the reachable alert to show the replay",
+    )
     await settled(h)
     gone = [r for r in await outbox_rows(h, channel="C0GONE")]
     assert {r.status for r in gone} == {"failed"}
@@ -175,8 +193,12 @@ async def test_a_post_slack_accepted_just_before_a_crash_is_found_and_not_posted
     row = await h.wait_for(in_flight, timeout=20, what="the alert's post to be in flight")
     await h.runner.cleanup()  # the process dies ...
     # ... right after Slack accepted the post, before the outbox could mark it sent.
-    accepted = h.slack.add_message("C0ALERTS", row.payload["text"], blocks=row.payload.get("blocks"),
-                                   metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_id": row.id}})
+    accepted = h.slack.add_message(
+        "C0ALERTS",
+        row.payload["text"],
+        blocks=row.payload.get("blocks"),
+        metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_id": row.id}},
+    )
     h.slack.clear_faults()
     await restart_bot(h)
 
@@ -190,8 +212,11 @@ async def test_a_post_slack_accepted_just_before_a_crash_is_found_and_not_posted
     assert h.slack.calls_to("conversations.history")
     # The message Slack already had is the alert the bot keeps up to date.
     replay = await click_replay(h, accepted, "U0ANA")
-    await h.wait_for(lambda: replay["id"] in blocks_text(h.slack.message("C0ALERTS", accepted.ts)), timeout=20,
-                     what="the adopted alert to be updated")
+    await h.wait_for(
+        lambda: replay["id"] in blocks_text(h.slack.message("C0ALERTS", accepted.ts)),
+        timeout=20,
+        what="the adopted alert to be updated",
+    )
     await h.wait_for(lambda: thread(h, accepted), timeout=20, what="a thread reply under the adopted alert")
     await settled(h)
     assert len(alerts_for(h, run["id"])) == 1
@@ -201,11 +226,15 @@ async def test_a_post_slack_accepted_just_before_a_crash_is_found_and_not_posted
 async def test_a_burst_of_edits_within_the_edit_interval_becomes_one_edit_with_the_newest_text(harness):
     h = harness
     async with h.svc.sessions.begin() as s:
-        message = await outbox.post(s, channel="C0ALERTS", kind="alert", subject="run_EditBurst01",
-                                    payload={"text": "version 0"})
+        message = await outbox.post(
+            s, channel="C0ALERTS", kind="alert", subject="run_EditBurst01", payload={"text": "version 0"}
+        )
     h.svc.deliverer.kick()
-    posted = (await h.wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if m.text == "version 0"],
-                               timeout=20, what="the message"))[0]
+    posted = (
+        await h.wait_for(
+            lambda: [m for m in h.slack.messages("C0ALERTS") if m.text == "version 0"], timeout=20, what="the message"
+        )
+    )[0]
 
     def edits():
         return [c for c in h.slack.calls_to("chat.update") if c.args.get("ts") == posted.ts and c.ok]
@@ -219,8 +248,11 @@ async def test_a_burst_of_edits_within_the_edit_interval_becomes_one_edit_with_t
     await h.wait_for(lambda: len(edits()) == 1, timeout=20, what="the first edit")
     for i in range(2, 12):  # ten more changes within the edit interval that follows the first edit
         await edit(f"version {i}")
-    await h.wait_for(lambda: h.slack.message("C0ALERTS", posted.ts).text == "version 11", timeout=30,
-                     what="the newest version in Slack")
+    await h.wait_for(
+        lambda: h.slack.message("C0ALERTS", posted.ts).text == "version 11",
+        timeout=30,
+        what="the newest version in Slack",
+    )
     await settled(h)
     assert [c.args.get("text") for c in edits()] == ["version 1", "version 11"]
 

@@ -20,8 +20,9 @@ async def click_replay_as(h, user: str) -> tuple[dict, str]:
     before = len(h.slack.ephemerals(user=user))
     result = await h.slack.click(alert, "run_replay", user_id=user)
     assert result.ok, result
-    told = await h.wait_for(lambda: h.slack.ephemerals(user=user)[before:], timeout=20,
-                            what=f"an answer to {user}'s click")
+    told = await h.wait_for(
+        lambda: h.slack.ephemerals(user=user)[before:], timeout=20, what=f"an answer to {user}'s click"
+    )
     return run, told[-1].text or ""
 
 

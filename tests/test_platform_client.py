@@ -51,8 +51,9 @@ async def test_errors_carry_the_platforms_code_and_message(platform, client):
     with pytest.raises(PlatformError) as missing:
         await client.get_run("run_doesnotexist")
     assert missing.value.status == 404 and missing.value.code == "not_found"
-    run = await sim(platform, "/sim/runs", {"workflow": "wf_summaries", "outcome": "succeed", "frozen": True,
-                                            "status": "completed"})
+    run = await sim(
+        platform, "/sim/runs", {"workflow": "wf_summaries", "outcome": "succeed", "frozen": True, "status": "completed"}
+    )
     with pytest.raises(PlatformError) as conflict:
         await client.cancel(run["id"], "slack:U0ANA (Ana)")
     assert conflict.value.status == 409 and conflict.value.code == "invalid_transition"
@@ -117,8 +118,9 @@ async def test_a_hanging_platform_times_out(platform):
 
 
 async def test_approvals_and_logs(platform, client):
-    run = await sim(platform, "/sim/runs", {"workflow": "wf_refunds", "outcome": "approval",
-                                            "approval_ttl_seconds": 300})
+    run = await sim(
+        platform, "/sim/runs", {"workflow": "wf_refunds", "outcome": "approval", "approval_ttl_seconds": 300}
+    )
     for _ in range(100):
         tasks = await client.all_approvals()
         if any(t["run_id"] == run["id"] for t in tasks):

@@ -17,8 +17,16 @@ from sqlalchemy import text
 from reference.platform import ReferencePlatform
 from reference.slack import SlackStandIn
 from store.db import create_engine
-from tests.support.harness import (APP_TOKEN, BOT_TOKEN, PLATFORM_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, free_port,
-                                   sign_webhook, wait_for)
+from tests.support.harness import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    PLATFORM_TOKEN,
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    free_port,
+    sign_webhook,
+    wait_for,
+)
 
 INTERVAL = 0.5
 LEASE = 4.0
@@ -29,8 +37,13 @@ class BotProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(cwd / f"{name}.log", "w+")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=cwd, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env={**env, "PORT": str(self.port)})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"],
+            cwd=cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**env, "PORT": str(self.port)},
+        )
 
     def output(self) -> str:
         self.log.flush()
@@ -59,14 +72,27 @@ async def replicas(pg_url, tmp_path):
     slack = SlackStandIn(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN)
     await slack.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_"))}
-    env.update({
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url,
-        "PLATFORM_API_URL": platform.base_url, "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
-        "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET, "ALERT_CHANNEL": "C0ALERTS", "APPROVAL_CHANNEL": "C0APPROVALS",
-        "OPERATORS": "U0SANDBOX", "APPROVERS": "U0SANDBOX", "DATABASE_URL": pg_url, "HOST": "127.0.0.1",
-        "TRACK_INTERVAL_SECONDS": str(INTERVAL), "LEASE_SECONDS": str(LEASE), "MESSAGE_EDIT_INTERVAL_SECONDS": "0.2",
-        "OUTBOX_BACKOFF_MAX_SECONDS": "1", "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "PLATFORM_API_URL": platform.base_url,
+            "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
+            "PLATFORM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "ALERT_CHANNEL": "C0ALERTS",
+            "APPROVAL_CHANNEL": "C0APPROVALS",
+            "OPERATORS": "U0SANDBOX",
+            "APPROVERS": "U0SANDBOX",
+            "DATABASE_URL": pg_url,
+            "HOST": "127.0.0.1",
+            "TRACK_INTERVAL_SECONDS": str(INTERVAL),
+            "LEASE_SECONDS": str(LEASE),
+            "MESSAGE_EDIT_INTERVAL_SECONDS": "0.2",
+            "OUTBOX_BACKOFF_MAX_SECONDS": "1",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     bots = [BotProcess(env, tmp_path, "a"), BotProcess(env, tmp_path, "b")]
     session = aiohttp.ClientSession()
 
@@ -110,8 +136,9 @@ async def test_jobs_run_once_per_interval_across_replicas_and_move_when_the_hold
         ticks = [now[i]["ticks"].get("track", 0) - before[i]["ticks"].get("track", 0) for i in range(2)]
         return now if min(ticks) >= count else None
 
-    after = await wait_for(lambda: ticked(10), timeout=60, interval=0.2,
-                           what="both replicas' schedulers to tick the tracker ten times")
+    after = await wait_for(
+        lambda: ticked(10), timeout=60, interval=0.2, what="both replicas' schedulers to tick the tracker ten times"
+    )
     ticks = [after[i]["ticks"].get("track", 0) - before[i]["ticks"].get("track", 0) for i in range(2)]
     ran = [after[i]["ran"].get("track", 0) - before[i]["ran"].get("track", 0) for i in range(2)]
     # Each replica ticks every interval; the lease lets one tick per interval run. Without it the sum would be
@@ -130,8 +157,11 @@ async def test_jobs_run_once_per_interval_across_replicas_and_move_when_the_hold
     survivor = next(b for b in bots if b is not victim)
     victim.kill()
     start = (await scheduler_ran(session, survivor)).get("track", 0)
-    await wait_for(lambda: _ran_more(session, survivor, start + 3), timeout=LEASE * 6 + 5,
-                   what="the surviving replica to take over the tracking lease")
+    await wait_for(
+        lambda: _ran_more(session, survivor, start + 3),
+        timeout=LEASE * 6 + 5,
+        what="the surviving replica to take over the tracking lease",
+    )
 
 
 async def _ran_more(session, bot, count):
@@ -140,13 +170,33 @@ async def _ran_more(session, bot, count):
 
 def failed_run(i: int) -> dict:
     now = datetime.now(timezone.utc).isoformat()
-    step = {"id": "step_3", "index": 2, "name": "Summarise with LLM", "type": "llm", "status": "failed",
-            "error": {"code": "provider_rate_limited", "message": "Rate limit reached", "provider": "openai",
-                      "provider_status": 429, "retryable": True}}
-    return {"id": f"run_Replica{i:04d}", "workflow": {"id": f"wf_burst_{i % 7}", "name": f"Burst {i % 7}"},
-            "status": "failed", "created_at": now, "started_at": now, "completed_at": now, "updated_at": now,
-            "progress": {"total_steps": 5, "completed_steps": 2}, "failed_step_id": "step_3", "steps": [step],
-            "trigger": {"type": "api", "payload": {}}}
+    step = {
+        "id": "step_3",
+        "index": 2,
+        "name": "Summarise with LLM",
+        "type": "llm",
+        "status": "failed",
+        "error": {
+            "code": "provider_rate_limited",
+            "message": "Rate limit reached",
+            "provider": "openai",
+            "provider_status": 429,
+            "retryable": True,
+        },
+    }
+    return {
+        "id": f"run_Replica{i:04d}",
+        "workflow": {"id": f"wf_burst_{i % 7}", "name": f"Burst {i % 7}"},
+        "status": "failed",
+        "created_at": now,
+        "started_at": now,
+        "completed_at": now,
+        "updated_at": now,
+        "progress": {"total_steps": 5, "completed_steps": 2},
+        "failed_step_id": "step_3",
+        "steps": [step],
+        "trigger": {"type": "api", "payload": {}},
+    }
 
 
 async def test_a_burst_delivered_to_both_replicas_gives_one_alert_per_failed_run(replicas):
@@ -155,8 +205,9 @@ async def test_a_burst_delivered_to_both_replicas_gives_one_alert_per_failed_run
 
     async def deliver(run, bot, msg_id):
         body = json.dumps({"type": "run.failed", "timestamp": run["updated_at"], "data": {"run": run}})
-        async with session.post(f"{bot.url}/webhooks/platform", data=body,
-                                headers=sign_webhook(body, msg_id=msg_id)) as resp:
+        async with session.post(
+            f"{bot.url}/webhooks/platform", data=body, headers=sign_webhook(body, msg_id=msg_id)
+        ) as resp:
             return resp.status
 
     statuses = await asyncio.gather(*(deliver(run, bot, f"msg_burst_{run['id']}") for run in runs for bot in bots))
@@ -176,8 +227,9 @@ async def test_a_burst_delivered_to_both_replicas_gives_one_alert_per_failed_run
 
     async def delivered():
         async with engine.connect() as conn:
-            unprocessed = (await conn.execute(text(
-                "SELECT count(*) FROM webhook_deliveries WHERE processed_at IS NULL"))).scalar_one()
+            unprocessed = (
+                await conn.execute(text("SELECT count(*) FROM webhook_deliveries WHERE processed_at IS NULL"))
+            ).scalar_one()
             pending = (await conn.execute(text("SELECT count(*) FROM outbox WHERE status = 'pending'"))).scalar_one()
         return unprocessed == 0 and pending == 0
 

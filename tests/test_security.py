@@ -20,22 +20,33 @@ from sqlalchemy import func, select
 
 from reference.slack.state import ActionResult
 from store.models import Approval, AuditEntry, Run, WebhookDelivery
-from tests.support.harness import (BOT_TOKEN, PLATFORM_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, sign_webhook)
+from tests.support.harness import BOT_TOKEN, PLATFORM_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, sign_webhook
 
 NEW_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"runbot-rotated-webhook-secret-9876543210").decode()
 STRANGER_SECRET = "whsec_" + base64.b64encode(b"not-our-secret-not-our-secret-0000").decode()
-SECRETS = [BOT_TOKEN, SIGNING_SECRET, PLATFORM_TOKEN, WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_"),
-           NEW_WEBHOOK_SECRET.removeprefix("whsec_")]
+SECRETS = [
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    PLATFORM_TOKEN,
+    WEBHOOK_SECRET,
+    WEBHOOK_SECRET.removeprefix("whsec_"),
+    NEW_WEBHOOK_SECRET.removeprefix("whsec_"),
+]
 POSTING = ("chat.postMessage", "chat.postEphemeral", "chat.update", "views.open", "views.publish", "views.update")
 
 
 # Helpers ------------------------------------------------------------------------------------------------
 
-def slack_headers(body: str, content_type: str, *, timestamp: int | None = None,
-                  secret: str = SIGNING_SECRET) -> dict[str, str]:
+
+def slack_headers(
+    body: str, content_type: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET
+) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)}
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body),
+    }
 
 
 async def post_slack(h, body: str, headers: dict) -> int:
@@ -45,10 +56,22 @@ async def post_slack(h, body: str, headers: dict) -> int:
 
 
 def command_body(h, text: str, *, user_id: str = "U0SANDBOX", team_id: str = "T0SANDBOX") -> str:
-    return urlencode({"token": "x", "team_id": team_id, "team_domain": "sandbox", "channel_id": "C0ALERTS",
-                      "channel_name": "run-alerts", "user_id": user_id, "user_name": user_id.lower(),
-                      "command": "/runs", "text": text, "api_app_id": h.slack.app_id,
-                      "response_url": h.slack._new_response_url(_origin(user_id)), "trigger_id": "1.2.3"})
+    return urlencode(
+        {
+            "token": "x",
+            "team_id": team_id,
+            "team_domain": "sandbox",
+            "channel_id": "C0ALERTS",
+            "channel_name": "run-alerts",
+            "user_id": user_id,
+            "user_name": user_id.lower(),
+            "command": "/runs",
+            "text": text,
+            "api_app_id": h.slack.app_id,
+            "response_url": h.slack._new_response_url(_origin(user_id)),
+            "trigger_id": "1.2.3",
+        }
+    )
 
 
 def _origin(user_id: str):
@@ -106,22 +129,36 @@ def captured_text(caplog) -> str:
 
 def a_run(run_id: str = "run_Sec0001", status: str = "running") -> dict:
     now = datetime.now(timezone.utc).isoformat()
-    return {"id": run_id, "workflow": {"id": "wf_invoices", "name": "Invoice triage"}, "status": status,
-            "created_at": now, "updated_at": now, "steps": [], "progress": {"total_steps": 5, "completed_steps": 1}}
+    return {
+        "id": run_id,
+        "workflow": {"id": "wf_invoices", "name": "Invoice triage"},
+        "status": status,
+        "created_at": now,
+        "updated_at": now,
+        "steps": [],
+        "progress": {"total_steps": 5, "completed_steps": 1},
+    }
 
 
 def event_body(event_type: str = "run.started", data: dict | None = None) -> str:
-    return json.dumps({"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(),
-                       "data": data if data is not None else {"run": a_run()}})
+    return json.dumps(
+        {
+            "type": event_type,
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "data": data if data is not None else {"run": a_run()},
+        }
+    )
 
 
 async def post_raw_webhook(h, body: bytes | str, headers: dict) -> tuple[int, dict]:
-    async with h.http.post(f"{h.bot_url}/webhooks/platform", data=body if isinstance(body, bytes) else body.encode(),
-                           headers=headers) as resp:
+    async with h.http.post(
+        f"{h.bot_url}/webhooks/platform", data=body if isinstance(body, bytes) else body.encode(), headers=headers
+    ) as resp:
         return resp.status, await resp.json(content_type=None)
 
 
 # Slack requests ------------------------------------------------------------------------------------------
+
 
 async def test_forged_slack_requests_are_refused_with_one_log_line_and_nothing_acted_on(harness, caplog):
     h = harness
@@ -159,8 +196,9 @@ async def test_forged_slack_requests_are_refused_with_one_log_line_and_nothing_a
 
     # The same request, signed by slack_sdk's own verifier, is accepted and acted on.
     assert await post_slack(h, body, slack_headers(body, ctype)) == 200
-    paused = await h.wait_for(lambda: audit_rows(h, action="pause", result="ok"), timeout=15,
-                                 what="the genuine pause to be audited")
+    paused = await h.wait_for(
+        lambda: audit_rows(h, action="pause", result="ok"), timeout=15, what="the genuine pause to be audited"
+    )
     assert paused[0].target == run["id"] and paused[0].user_id == "U0SANDBOX"
 
 
@@ -174,10 +212,17 @@ async def test_a_request_from_another_workspace_is_refused(harness, caplog):
     ctype = "application/x-www-form-urlencoded"
     foreign = command_body(h, f"pause {run['id']}", team_id="T0SANDBOX")
     assert await post_slack(h, foreign, slack_headers(foreign, ctype)) == 401
-    click = {"type": "block_actions", "team": {"id": "T0ELSEWHERE", "domain": "x"}, "user": {"id": "U0SANDBOX"},
-             "api_app_id": h.slack.app_id, "trigger_id": "1.2.3", "actions": [
-                 {"action_id": "run_cancel", "block_id": "b", "type": "button", "value": run["id"],
-                  "action_ts": "1.2"}], "container": {"type": "message"}}
+    click = {
+        "type": "block_actions",
+        "team": {"id": "T0ELSEWHERE", "domain": "x"},
+        "user": {"id": "U0SANDBOX"},
+        "api_app_id": h.slack.app_id,
+        "trigger_id": "1.2.3",
+        "actions": [
+            {"action_id": "run_cancel", "block_id": "b", "type": "button", "value": run["id"], "action_ts": "1.2"}
+        ],
+        "container": {"type": "message"},
+    }
     assert await post_slack(h, interactive_body(click), slack_headers(interactive_body(click), ctype)) == 401
     lines = refusals(caplog, "bot.refusals")
     assert len(lines) == 2 and all("workspace" in line for line in lines), lines
@@ -190,11 +235,16 @@ async def test_a_request_from_another_workspace_is_refused(harness, caplog):
 
     ours = command_body(h, f"pause {run['id']}", team_id="T0OURS")
     assert await post_slack(h, ours, slack_headers(ours, ctype)) == 200
-    await h.wait_for(lambda: audit_rows(h, action="pause", result="ok"), timeout=15,
-                     what="the pause from our own workspace to be audited")
+    await h.wait_for(
+        lambda: audit_rows(h, action="pause", result="ok"),
+        timeout=15,
+        what="the pause from our own workspace to be audited",
+    )
 
 
-@pytest.mark.parametrize("settings_overrides", [{"SLACK_TEAM_ID": "T0SANDBOX", "SLACK_APP_TOKEN": "xapp-test-app-token"}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{"SLACK_TEAM_ID": "T0SANDBOX", "SLACK_APP_TOKEN": "xapp-test-app-token"}]
+)
 async def test_socket_mode_envelopes_from_another_workspace_are_ignored(harness, caplog):
     h = harness
     caplog.set_level(logging.INFO)
@@ -215,11 +265,15 @@ async def test_socket_mode_envelopes_from_another_workspace_are_ignored(harness,
     h.slack.ack_timeout = 3.0
     accepted = await h.slack.send_command(f"pause {run['id']}", via="socket")
     assert accepted.ack is not None
-    await h.wait_for(lambda: audit_rows(h, action="pause", result="ok"), timeout=15,
-                     what="the pause from our own workspace to be audited")
+    await h.wait_for(
+        lambda: audit_rows(h, action="pause", result="ok"),
+        timeout=15,
+        what="the pause from our own workspace to be audited",
+    )
 
 
 # Platform webhooks ---------------------------------------------------------------------------------------
+
 
 async def test_webhooks_with_missing_wrong_stale_or_future_signatures_are_refused(harness, caplog):
     h = harness
@@ -269,8 +323,14 @@ async def test_while_the_webhook_secret_rotates_either_secret_signs_validly(harn
     assert (await post_raw_webhook(h, body, sign_webhook(body, secret=STRANGER_SECRET)))[0] == 401
     # The platform sends both signatures, space-separated, while it rotates: one good one is enough.
     both = sign_webhook(body, secret=STRANGER_SECRET, msg_id="msg_both")
-    both["webhook-signature"] += " " + sign_webhook(body, secret=NEW_WEBHOOK_SECRET, msg_id="msg_both",
-                                                    )["webhook-signature"]
+    both["webhook-signature"] += (
+        " "
+        + sign_webhook(
+            body,
+            secret=NEW_WEBHOOK_SECRET,
+            msg_id="msg_both",
+        )["webhook-signature"]
+    )
     assert (await post_raw_webhook(h, body, both))[0] == 200
     assert await deliveries(h) == 3
 
@@ -301,11 +361,13 @@ async def test_an_oversized_webhook_is_413_before_its_signature_and_without_read
     assert len(refusals(caplog, "handlers.webhooks")) == 1
 
     header_lines = "".join(f"{k}: {v}\r\n" for k, v in forged.items())
-    declared = (f"POST /webhooks/platform HTTP/1.1\r\nHost: bot\r\n{header_lines}"
-                f"Content-Length: {100 * 1024 * 1024}\r\n\r\n").encode()
+    declared = (
+        f"POST /webhooks/platform HTTP/1.1\r\nHost: bot\r\n{header_lines}Content-Length: {100 * 1024 * 1024}\r\n\r\n"
+    ).encode()
     assert await _status_line_of(h, declared, b"{" * 1024) == 413
-    chunked = (f"POST /webhooks/platform HTTP/1.1\r\nHost: bot\r\n{header_lines}"
-               f"Transfer-Encoding: chunked\r\n\r\n").encode()
+    chunked = (
+        f"POST /webhooks/platform HTTP/1.1\r\nHost: bot\r\n{header_lines}Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
     chunk = b"{" * 16384
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(limit // len(chunk) + 2))
     assert await _status_line_of(h, chunked, chunks) == 413
@@ -322,15 +384,18 @@ async def test_webhook_checks_come_in_the_contract_order(harness, caplog):
     caplog.set_level(logging.INFO)
     body = event_body()
     # A bad signature is 401 even when the content type is wrong too.
-    status, _ = await post_raw_webhook(h, body, {**sign_webhook(body, secret=STRANGER_SECRET),
-                                                 "content-type": "text/plain"})
+    status, _ = await post_raw_webhook(
+        h, body, {**sign_webhook(body, secret=STRANGER_SECRET), "content-type": "text/plain"}
+    )
     assert status == 401
     # A good signature with another content type is 415 (parameters such as charset are allowed).
     caplog.clear()
     status, answer = await post_raw_webhook(h, body, {**sign_webhook(body), "content-type": "text/plain"})
     assert status == 415 and answer["error"]["code"] == "unsupported_media_type"
     assert len(refusals(caplog, "handlers.webhooks")) == 1
-    assert (await post_raw_webhook(h, body, {**sign_webhook(body), "content-type": "application/x-www-form-urlencoded"}))[0] == 415
+    assert (
+        await post_raw_webhook(h, body, {**sign_webhook(body), "content-type": "application/x-www-form-urlencoded"})
+    )[0] == 415
     # Bodies that do not match the contract are 400 and name the field.
     bad_run = a_run()
     del bad_run["workflow"]["id"]
@@ -344,8 +409,9 @@ async def test_webhook_checks_come_in_the_contract_order(harness, caplog):
         ("not json at all", "body"),
         ('"a string"', "body"),
     ):
-        status, answer = await post_raw_webhook(h, sent, {**sign_webhook(sent),
-                                                          "content-type": "application/json; charset=utf-8"})
+        status, answer = await post_raw_webhook(
+            h, sent, {**sign_webhook(sent), "content-type": "application/json; charset=utf-8"}
+        )
         assert status == 400, (field, answer)
         assert answer["error"]["code"] == "invalid_body" and answer["error"]["message"].startswith(field), answer
     assert await deliveries(h) == 0
@@ -359,16 +425,33 @@ async def test_webhook_checks_come_in_the_contract_order(harness, caplog):
 
 # Authorization against live state -----------------------------------------------------------------------
 
+
 def crafted_click(h, *, user_id: str, action_id: str, value: str, channel: str = "C0ALERTS") -> dict:
-    return {"type": "block_actions", "team": {"id": "T0SANDBOX", "domain": "sandbox"},
-            "user": {"id": user_id, "team_id": "T0SANDBOX"}, "api_app_id": h.slack.app_id, "token": "x",
-            "trigger_id": h.slack.issue_trigger(user_id),
-            "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": channel,
-                          "is_ephemeral": False},
-            "channel": {"id": channel, "name": "run-alerts"},
-            "response_url": response_url_for(h, user_id, channel),
-            "actions": [{"action_id": action_id, "block_id": "crafted", "type": "button", "value": value,
-                         "action_ts": f"{time.time():.6f}"}]}
+    return {
+        "type": "block_actions",
+        "team": {"id": "T0SANDBOX", "domain": "sandbox"},
+        "user": {"id": user_id, "team_id": "T0SANDBOX"},
+        "api_app_id": h.slack.app_id,
+        "token": "x",
+        "trigger_id": h.slack.issue_trigger(user_id),
+        "container": {
+            "type": "message",
+            "message_ts": "1700000000.000100",
+            "channel_id": channel,
+            "is_ephemeral": False,
+        },
+        "channel": {"id": channel, "name": "run-alerts"},
+        "response_url": response_url_for(h, user_id, channel),
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "crafted",
+                "type": "button",
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
 
 
 async def send_payload(h, payload: dict) -> int:
@@ -392,11 +475,13 @@ async def test_a_crafted_replay_button_from_a_non_operator_is_refused_and_audite
     run = await h.start_run("wf_invoices", "fail")
     await h.wait_for(lambda: _stored_status(h, run["id"], "failed"), timeout=20, what="the run to fail")
     assert await send_payload(h, crafted_click(h, user_id="U0CAROL", action_id="run_replay", value=run["id"])) == 200
-    refused = await h.wait_for(lambda: audit_rows(h, user_id="U0CAROL", target=run["id"]), timeout=10,
-                               what="the refusal to be audited")
+    refused = await h.wait_for(
+        lambda: audit_rows(h, user_id="U0CAROL", target=run["id"]), timeout=10, what="the refusal to be audited"
+    )
     assert refused[0].result == "refused" and refused[0].action == "replay"
-    await h.wait_for(lambda: "operator" in answers_to(h, "U0CAROL").lower(), timeout=10,
-                     what="the refusal to be answered in words")
+    await h.wait_for(
+        lambda: "operator" in answers_to(h, "U0CAROL").lower(), timeout=10, what="the refusal to be answered in words"
+    )
     assert not any(k.endswith("/replay") for k in await platform_writes(h))
     async with h.svc.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Run).where(Run.replay_of.is_not(None))) == 0
@@ -404,10 +489,11 @@ async def test_a_crafted_replay_button_from_a_non_operator_is_refused_and_audite
 
 async def test_a_crafted_replay_button_for_an_unknown_run_is_refused_by_role_first(harness):
     h = harness
-    assert await send_payload(h, crafted_click(h, user_id="U0CAROL", action_id="run_replay",
-                                               value="run_NotEvenReal")) == 200
-    refused = await h.wait_for(lambda: audit_rows(h, user_id="U0CAROL"), timeout=10,
-                               what="the refusal to be audited")
+    assert (
+        await send_payload(h, crafted_click(h, user_id="U0CAROL", action_id="run_replay", value="run_NotEvenReal"))
+        == 200
+    )
+    refused = await h.wait_for(lambda: audit_rows(h, user_id="U0CAROL"), timeout=10, what="the refusal to be audited")
     assert refused[0].result == "refused" and refused[0].action == "replay"
 
 
@@ -418,17 +504,23 @@ async def test_a_crafted_button_naming_a_run_in_another_state_gets_the_live_stat
     await h.wait_for(lambda: _stored_status(h, running["id"], "running"), timeout=20, what="the run to be stored")
     # An operator forges "Replay" for a run still in flight: the platform's live status refuses it.
     assert await send_payload(h, crafted_click(h, user_id="U0ANA", action_id="run_replay", value=running["id"])) == 200
-    row = (await h.wait_for(lambda: audit_rows(h, user_id="U0ANA", target=running["id"]), timeout=10,
-                            what="the refusal to be audited"))[0]
+    row = (
+        await h.wait_for(
+            lambda: audit_rows(h, user_id="U0ANA", target=running["id"]), timeout=10, what="the refusal to be audited"
+        )
+    )[0]
     assert row.result == "refused" and row.action == "replay"
     status, listed = await h.api("GET", "/runs?limit=200")
     assert status == 200 and not [r for r in listed["data"] if r.get("replay_of") == running["id"]]
     # A forged "Cancel" naming a malformed id is refused before anything is asked.
     writes = await platform_writes(h)
-    assert await send_payload(h, crafted_click(h, user_id="U0ANA", action_id="run_cancel",
-                                               value="../approvals/x/approve")) == 200
-    await h.wait_for(lambda: answers_to(h, "U0ANA").count('"text"') >= 2, timeout=10,
-                     what="an answer to the malformed id")
+    assert (
+        await send_payload(h, crafted_click(h, user_id="U0ANA", action_id="run_cancel", value="../approvals/x/approve"))
+        == 200
+    )
+    await h.wait_for(
+        lambda: answers_to(h, "U0ANA").count('"text"') >= 2, timeout=10, what="an answer to the malformed id"
+    )
     assert await platform_writes(h) == writes
 
 
@@ -467,8 +559,11 @@ async def test_replaying_an_approval_click_on_a_decided_task_does_nothing_twice(
     assert approve_calls(await platform_writes(h)) == 1
     # The same click, replayed later (a new signature, same payload), and by someone else.
     assert await send_payload(h, first.payload) == 200
-    again = {**first.payload, "user": {"id": "U0BEN", "team_id": "T0SANDBOX"},
-             "response_url": response_url_for(h, "U0BEN", "C0APPROVALS")}
+    again = {
+        **first.payload,
+        "user": {"id": "U0BEN", "team_id": "T0SANDBOX"},
+        "response_url": response_url_for(h, "U0BEN", "C0APPROVALS"),
+    }
     assert await send_payload(h, again) == 200
     await h.wait_for(lambda: len(answers_to(h, "U0BEN")) > 0, timeout=10, what="the second approver's answer")
     await asyncio.sleep(0.5)
@@ -490,13 +585,17 @@ async def test_a_crafted_approve_for_a_console_only_task_is_refused(harness):
     task = await h.wait_for(pending_task, timeout=20, what="the approval task to be stored")
     payload = crafted_click(h, user_id="U0ANA", action_id="approval_approve", value=task.id, channel="C0APPROVALS")
     assert await send_payload(h, payload) == 200
-    row = (await h.wait_for(lambda: audit_rows(h, user_id="U0ANA", target=task.id), timeout=10,
-                            what="the refusal to be audited"))[0]
+    row = (
+        await h.wait_for(
+            lambda: audit_rows(h, user_id="U0ANA", target=task.id), timeout=10, what="the refusal to be audited"
+        )
+    )[0]
     assert row.result == "refused"
     assert approve_calls(await platform_writes(h)) == 0
 
 
 # Secrets ------------------------------------------------------------------------------------------------
+
 
 async def test_secrets_never_reach_logs_errors_or_slack(harness, caplog):
     h = harness
@@ -512,9 +611,14 @@ async def test_secrets_never_reach_logs_errors_or_slack(harness, caplog):
     await h.slack.send_command("show run_DoesNotExist")
     h.slack.fail_next(500, count=2)
     await h.slack.send_command("list")
-    await h.wait_for(lambda: "unreachable" in answers_to(h, "U0SANDBOX").lower()
-                     or "could not be reached" in answers_to(h, "U0SANDBOX").lower(), timeout=15,
-                     what="the platform outage to be answered")
+    await h.wait_for(
+        lambda: (
+            "unreachable" in answers_to(h, "U0SANDBOX").lower()
+            or "could not be reached" in answers_to(h, "U0SANDBOX").lower()
+        ),
+        timeout=15,
+        what="the platform outage to be answered",
+    )
     assert_no_secret(captured_text(caplog), "the bot's log")
     for call in h.slack.calls:
         assert_no_secret(json.dumps(call.args, default=str), f"Slack call {call.method}")

@@ -36,7 +36,8 @@ async def test_deferred_answers_arrive_through_response_url_over_socket_mode(soc
     result = await h.slack.send_command("show run_nosuchrun", via="socket")
     assert result.ok and "Working on it" in result.body["text"]
     answer = await h.slack.wait_for(
-        lambda s: next((e for e in s.ephemerals("C0ALERTS") if "No run `run_nosuchrun`" in e.text), None), timeout=15)
+        lambda s: next((e for e in s.ephemerals("C0ALERTS") if "No run `run_nosuchrun`" in e.text), None), timeout=15
+    )
     assert answer.source == "response_url"
 
 
@@ -52,11 +53,17 @@ async def test_buttons_and_modal_submissions_over_socket_mode(socket_harness):
     rejected_task, rejected_card = await card_of(h, (await gated_run(h, "wf_tools"))["id"])
     click = await h.slack.click(rejected_card, "approval_reject", user_id="U0BEN", via="socket")
     assert click.ok and click.via == "socket", click.error
-    modal = await h.wait_for(lambda: next(iter(h.slack.open_views("U0BEN")), None), timeout=20,
-                             what="the reject modal, opened from a click over Socket Mode")
+    modal = await h.wait_for(
+        lambda: next(iter(h.slack.open_views("U0BEN")), None),
+        timeout=20,
+        what="the reject modal, opened from a click over Socket Mode",
+    )
     submitted = await h.slack.submit_view(modal, {"reason": {"reason_input": "Not this week"}}, via="socket")
     assert submitted.ok and submitted.via == "socket", submitted.error
-    await h.wait_for(lambda: "Rejected by <@U0BEN>: Not this week" in text_of(rejected_card), timeout=20,
-                     what="the rejection with its reason")
+    await h.wait_for(
+        lambda: "Rejected by <@U0BEN>: Not this week" in text_of(rejected_card),
+        timeout=20,
+        what="the rejection with its reason",
+    )
     task = await platform_task(h, rejected_task.id)
     assert task["status"] == "rejected" and task["comment"] == "Not this week"

@@ -68,30 +68,43 @@ async def _capture(h) -> list:
     await h.slack.click(alert, "run_show")
     await h.slack.click(alert, "run_jump")
     await h.slack.click(alert, "run_replay_changes")
-    modal = await h.wait_for(lambda: next((v for v in h.slack.open_views("U0SANDBOX")
-                                           if v.callback_id == "replay_modal"), None), what="the replay modal")
+    modal = await h.wait_for(
+        lambda: next((v for v in h.slack.open_views("U0SANDBOX") if v.callback_id == "replay_modal"), None),
+        what="the replay modal",
+    )
     await h.slack.submit_view(modal, {"prompt": {"value": "Classify in one word"}})
     _, card = await card_of(h, (await gated_run(h))["id"])
     await h.slack.click(card, "approval_review", user_id="U0BEN")
     await h.slack.click(card, "approval_reject", user_id="U0BEN")
-    reject = await h.wait_for(lambda: next((v for v in h.slack.open_views("U0BEN")
-                                            if v.callback_id == "reject_modal"), None), what="the reject modal")
+    reject = await h.wait_for(
+        lambda: next((v for v in h.slack.open_views("U0BEN") if v.callback_id == "reject_modal"), None),
+        what="the reject modal",
+    )
     await h.slack.submit_view(reject, {"reason": {"reason_input": "not now"}})
     for _ in range(3):
         await h.start_run("wf_invoices", "fail")
     await h.settled()
     listed = await h.slack.send_command("failed --limit 1")
-    page = await h.wait_for(lambda: next((e for e in h.slack.ephemerals("C0ALERTS", user="U0SANDBOX")
-                                          if "runs_next_page" in json.dumps(e.blocks)), None),
-                            what="a list with a next page")
+    page = await h.wait_for(
+        lambda: next(
+            (e for e in h.slack.ephemerals("C0ALERTS", user="U0SANDBOX") if "runs_next_page" in json.dumps(e.blocks)),
+            None,
+        ),
+        what="a list with a next page",
+    )
     await h.slack.click(page, "runs_next_page")
     await h.slack.open_home("U0ANA")
     await h.settled()
     seen, captured = set(), []
     for interaction in h.slack.interactions:
         p = interaction.payload
-        name = (interaction.kind, (p.get("actions") or [{}])[0].get("action_id"),
-                (p.get("view") or {}).get("callback_id"), p.get("command"), (p.get("event") or {}).get("type"))
+        name = (
+            interaction.kind,
+            (p.get("actions") or [{}])[0].get("action_id"),
+            (p.get("view") or {}).get("callback_id"),
+            p.get("command"),
+            (p.get("event") or {}).get("type"),
+        )
         if name not in seen:
             seen.add(name)
             captured.append((interaction.kind, p))
@@ -112,7 +125,10 @@ async def test_no_mutated_request_of_any_kind_gives_a_5xx_or_an_error_log(harnes
             assert status < 500, (kind, path, op[0], status)
             sent += 1
     await h.wait_for(lambda: not h.svc.background, timeout=120, what="the work spawned by the requests to end")
-    errors = [f"{r.name}: {r.getMessage()}" for r in caplog.records
-              if r.levelno >= logging.ERROR and r.name.split(".")[0] in ("bot", "handlers", "store")]
+    errors = [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name.split(".")[0] in ("bot", "handlers", "store")
+    ]
     assert errors == [], errors[:5]
     assert sent > 300

@@ -27,8 +27,9 @@ async def stored_run(h, run_id):
 
 async def alert_messages(h, run_id):
     async with h.svc.sessions() as s:
-        return (await s.scalars(select(SlackMessage).where(SlackMessage.kind == "alert",
-                                                           SlackMessage.subject == run_id))).all()
+        return (
+            await s.scalars(select(SlackMessage).where(SlackMessage.kind == "alert", SlackMessage.subject == run_id))
+        ).all()
 
 
 async def stop_scheduler(h):
@@ -46,8 +47,9 @@ async def test_a_failure_whose_webhook_was_suppressed_is_found_and_alerted(harne
     await h.sim("POST", "/sim/webhooks", {"mode": "suppress", "count": -1, "types": ["run.failed"]})
     run = await h.start_run("wf_invoices", "fail", error_code="provider_timeout")
     await h.wait_for(lambda: stored_run(h, run["id"]), what="the run to be known from its early webhooks")
-    stored = await h.wait_for(lambda: _status_is(h, run["id"], "failed"), timeout=15,
-                              what="tracking to find the failure no webhook reported")
+    stored = await h.wait_for(
+        lambda: _status_is(h, run["id"], "failed"), timeout=15, what="tracking to find the failure no webhook reported"
+    )
     assert stored.error_code == "provider_timeout"
 
     async def failure_suppressed():
@@ -59,10 +61,15 @@ async def test_a_failure_whose_webhook_was_suppressed_is_found_and_alerted(harne
     assert all(e["suppressed"] for e in entries), entries
     await h.settled()
     async with h.svc.sessions() as s:
-        assert await s.scalar(select(func.count()).select_from(WebhookDelivery)
-                              .where(WebhookDelivery.type == "run.failed")) == 0
-    await h.wait_for(lambda: slack_mentions(h, "C0ALERTS", run["id"]), timeout=15,
-                     what="the alert of a failure found by tracking")
+        assert (
+            await s.scalar(
+                select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.type == "run.failed")
+            )
+            == 0
+        )
+    await h.wait_for(
+        lambda: slack_mentions(h, "C0ALERTS", run["id"]), timeout=15, what="the alert of a failure found by tracking"
+    )
 
 
 async def _status_is(h, run_id, status):
@@ -75,20 +82,25 @@ async def test_a_run_none_of_whose_webhooks_arrived_is_still_found(harness):
     await tracking.track_cycle(h.svc)  # marks the first cycle, so the next asks for updated_after
     await h.sim("POST", "/sim/webhooks", {"mode": "suppress", "count": -1})
     run = await h.start_run("wf_invoices", "fail", error_code="invalid_request")
-    stored = await h.wait_for(lambda: _status_is(h, run["id"], "failed"), timeout=20,
-                              what="a run whose every webhook was lost to be found by updated_after")
+    stored = await h.wait_for(
+        lambda: _status_is(h, run["id"], "failed"),
+        timeout=20,
+        what="a run whose every webhook was lost to be found by updated_after",
+    )
     _, live = await h.api("GET", f"/runs/{run['id']}")
     assert live["failed_step_id"] and stored.failed_step_id == live["failed_step_id"]
     assert stored.error_code == "invalid_request"
-    await h.wait_for(lambda: slack_mentions(h, "C0ALERTS", run["id"]), timeout=15,
-                     what="the alert of a run no webhook ever reported")
+    await h.wait_for(
+        lambda: slack_mentions(h, "C0ALERTS", run["id"]), timeout=15, what="the alert of a run no webhook ever reported"
+    )
 
 
 async def test_a_pending_approval_whose_webhook_was_suppressed_is_posted(harness):
     h = harness
     await h.sim("POST", "/sim/webhooks", {"mode": "suppress", "count": -1, "types": ["approval.requested"]})
-    run = await h.start_run("wf_refunds", "approval", actor={"name": "Sam Rivera", "slack_user_id": "U0SAMPLE1"},
-                            approval_ttl_seconds=300)
+    run = await h.start_run(
+        "wf_refunds", "approval", actor={"name": "Sam Rivera", "slack_user_id": "U0SAMPLE1"}, approval_ttl_seconds=300
+    )
 
     async def task_known():
         async with h.svc.sessions() as s:
@@ -96,8 +108,11 @@ async def test_a_pending_approval_whose_webhook_was_suppressed_is_posted(harness
 
     task = await h.wait_for(task_known, timeout=15, what="tracking to find the pending approval")
     assert task.status == "pending"
-    await h.wait_for(lambda: slack_mentions(h, "C0APPROVALS", run["id"]) or slack_mentions(h, "C0APPROVALS", task.id),
-                     timeout=15, what="the approval card of a task found by tracking")
+    await h.wait_for(
+        lambda: slack_mentions(h, "C0APPROVALS", run["id"]) or slack_mentions(h, "C0APPROVALS", task.id),
+        timeout=15,
+        what="the approval card of a task found by tracking",
+    )
 
 
 async def test_a_completed_run_stops_being_polled(harness):
@@ -135,8 +150,9 @@ async def test_requests_grow_with_batches_not_runs(harness):
     assert stats.get("GET /v1/runs", 0) <= 3 + 3, stats
 
 
-@pytest.mark.parametrize("settings_overrides", [{"TRACK_INTERVAL_SECONDS": INTERVAL,
-                                                 "TRACK_BACKOFF_MAX_SECONDS": 8 * INTERVAL}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{"TRACK_INTERVAL_SECONDS": INTERVAL, "TRACK_BACKOFF_MAX_SECONDS": 8 * INTERVAL}]
+)
 async def test_a_platform_outage_backs_off_and_recovers(harness):
     h = harness
     scheduler = h.scheduler
@@ -152,8 +168,11 @@ async def test_a_platform_outage_backs_off_and_recovers(harness):
     async with h.http.get(f"{h.bot_url}/metrics") as resp:
         assert "runbot_tracker_errors_total" in await resp.text()
     # Backoff: while the outage lasts, the scheduler ticks every interval but the tracker tries far less often.
-    await h.wait_for(lambda: scheduler.ticks["track"] >= ticks_at_first_failure + 16, timeout=60,
-                     what="sixteen scheduler ticks during the outage")
+    await h.wait_for(
+        lambda: scheduler.ticks["track"] >= ticks_at_first_failure + 16,
+        timeout=60,
+        what="sixteen scheduler ticks during the outage",
+    )
     tries = scheduler.tracker.failures - failures_at_first
     ticks = scheduler.ticks["track"] - ticks_at_first_failure
     assert 1 <= tries <= ticks // 2, (tries, ticks)
@@ -165,10 +184,19 @@ async def test_a_platform_outage_backs_off_and_recovers(harness):
 async def test_out_of_order_events_do_not_roll_back_the_state(harness):
     h = harness
     now = datetime.now(timezone.utc)
-    run = {"id": "run_OutOfOrder1", "workflow": {"id": "wf_invoices", "name": "Invoice triage"},
-           "created_at": (now - timedelta(seconds=10)).isoformat(), "progress": {"total_steps": 5, "completed_steps": 2}}
-    newer = {**run, "status": "completed", "updated_at": now.isoformat(), "completed_at": now.isoformat(),
-             "progress": {"total_steps": 5, "completed_steps": 5}}
+    run = {
+        "id": "run_OutOfOrder1",
+        "workflow": {"id": "wf_invoices", "name": "Invoice triage"},
+        "created_at": (now - timedelta(seconds=10)).isoformat(),
+        "progress": {"total_steps": 5, "completed_steps": 2},
+    }
+    newer = {
+        **run,
+        "status": "completed",
+        "updated_at": now.isoformat(),
+        "completed_at": now.isoformat(),
+        "progress": {"total_steps": 5, "completed_steps": 5},
+    }
     older = {**run, "status": "running", "updated_at": (now - timedelta(seconds=5)).isoformat()}
     step = {"id": "step_2", "index": 1, "name": "Extract", "status": "running"}
     assert (await h.post_webhook("run.completed", {"run": newer})).status == 200

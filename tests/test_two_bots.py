@@ -25,12 +25,16 @@ async def test_one_approval_clicked_on_two_bots_at_once_is_decided_once(pg_harne
         value = element(card, "approval_approve")["value"]
 
         async def click(bot_url: str, user_id: str) -> int:
-            payload = crafted_click(h, user_id=user_id, action_id="approval_approve", value=value,
-                                    channel="C0APPROVALS")
+            payload = crafted_click(
+                h, user_id=user_id, action_id="approval_approve", value=value, channel="C0APPROVALS"
+            )
             payload["container"]["message_ts"] = card.ts
             body = interactive_body(payload)
-            async with h.http.post(f"{bot_url}/slack/events", data=body.encode(),
-                                   headers=slack_headers(body, "application/x-www-form-urlencoded")) as resp:
+            async with h.http.post(
+                f"{bot_url}/slack/events",
+                data=body.encode(),
+                headers=slack_headers(body, "application/x-www-form-urlencoded"),
+            ) as resp:
                 return resp.status
 
         statuses = await asyncio.gather(click(h.bot_url, "U0ANA"), click(f"http://127.0.0.1:{port}", "U0BEN"))
@@ -40,8 +44,9 @@ async def test_one_approval_clicked_on_two_bots_at_once_is_decided_once(pg_harne
         decided = await platform_task(h, task.id)
         assert decided["status"] == "approved"
         rows = await audit_rows(h, task.id)
-        assert sorted(r.result for r in rows if r.action == "approval.approve").count("ok") == 1, \
-            [(r.user_id, r.result) for r in rows]
+        assert sorted(r.result for r in rows if r.action == "approval.approve").count("ok") == 1, [
+            (r.user_id, r.result) for r in rows
+        ]
         winner = next(r.user_id for r in rows if r.result == "ok")
         card_text = text_of(card)
         assert card_text.count("Approved by") == 1 and f"Approved by <@{winner}>" in card_text

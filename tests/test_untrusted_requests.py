@@ -10,36 +10,47 @@ import logging
 import pytest
 
 from tests.test_alerts import wait_for_alert
-from tests.test_security import (audit_rows, interactive_body, platform_writes, post_slack, refusals,
-                                 slack_headers)
+from tests.test_security import audit_rows, interactive_body, platform_writes, post_slack, refusals, slack_headers
 
 FORM = "application/x-www-form-urlencoded"
 
 
 def replay_click(h, run_id: str, *, user_id: str = "U0SANDBOX", trigger: str = "7.7.7") -> dict:
-    return {"type": "block_actions", "team": {"id": "T0SANDBOX", "domain": "sandbox"},
-            "user": {"id": user_id, "team_id": "T0SANDBOX"}, "api_app_id": h.slack.app_id, "trigger_id": trigger,
-            "channel": {"id": "C0ALERTS"}, "container": {"type": "message", "channel_id": "C0ALERTS"},
-            "actions": [{"action_id": "run_replay", "block_id": "b", "type": "button", "value": run_id,
-                         "action_ts": "1.5"}]}
+    return {
+        "type": "block_actions",
+        "team": {"id": "T0SANDBOX", "domain": "sandbox"},
+        "user": {"id": user_id, "team_id": "T0SANDBOX"},
+        "api_app_id": h.slack.app_id,
+        "trigger_id": trigger,
+        "channel": {"id": "C0ALERTS"},
+        "container": {"type": "message", "channel_id": "C0ALERTS"},
+        "actions": [
+            {"action_id": "run_replay", "block_id": "b", "type": "button", "value": run_id, "action_ts": "1.5"}
+        ],
+    }
 
 
 def replays(writes: dict[str, int]) -> int:
     return sum(n for path, n in writes.items() if path.endswith("/replay"))
 
 
-@pytest.mark.parametrize("body, content_type", [
-    ("[" * 50_000 + "]" * 50_000, "application/json"),
-    ("payload=" + "%5B" * 50_000, FORM),
-    ("\x00\xff not json, not a form \x1b[2K", "application/octet-stream"),
-    ("", FORM),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        ("[" * 50_000 + "]" * 50_000, "application/json"),
+        ("payload=" + "%5B" * 50_000, FORM),
+        ("\x00\xff not json, not a form \x1b[2K", "application/octet-stream"),
+        ("", FORM),
+    ],
+)
 async def test_unsigned_bodies_are_refused_before_anything_parses_them(harness, caplog, body, content_type):
     h = harness
     caplog.set_level(logging.INFO)
-    async with h.http.post(f"{h.bot_url}/slack/events", data=body.encode("utf-8", "surrogateescape"),
-                           headers={"Content-Type": content_type, "X-Slack-Request-Timestamp": "1",
-                                    "X-Slack-Signature": "v0=00"}) as resp:
+    async with h.http.post(
+        f"{h.bot_url}/slack/events",
+        data=body.encode("utf-8", "surrogateescape"),
+        headers={"Content-Type": content_type, "X-Slack-Request-Timestamp": "1", "X-Slack-Signature": "v0=00"},
+    ) as resp:
         assert resp.status == 401
         assert "invalid_signature" in await resp.text()
     lines = refusals(caplog, "bot.refusals")
@@ -51,8 +62,7 @@ async def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(harne
     h = harness
     caplog.set_level(logging.INFO)
     huge = "payload=" + "x" * (h.settings.WEBHOOK_MAX_BYTES + 10)
-    async with h.http.post(f"{h.bot_url}/slack/events", data=huge.encode(),
-                           headers=slack_headers(huge, FORM)) as resp:
+    async with h.http.post(f"{h.bot_url}/slack/events", data=huge.encode(), headers=slack_headers(huge, FORM)) as resp:
         assert resp.status == 413
     assert len(refusals(caplog, "bot.refusals")) == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -73,8 +83,11 @@ async def test_one_signed_click_delivered_again_or_five_times_at_once_replays_on
     burst = interactive_body(replay_click(h, run2["id"], trigger="8.8.8"))
     statuses = await asyncio.gather(*(post_slack(h, burst, slack_headers(burst, FORM)) for _ in range(5)))
     assert statuses == [200] * 5
-    await h.wait_for(lambda: audit_rows(h, action="replay", target=run2["id"], result="ok"), timeout=20,
-                     what="the second run's replay audited")
+    await h.wait_for(
+        lambda: audit_rows(h, action="replay", target=run2["id"], result="ok"),
+        timeout=20,
+        what="the second run's replay audited",
+    )
     await h.settled()
     assert replays(await platform_writes(h)) - before == 2
     assert len(await audit_rows(h, action="replay")) == 2
@@ -84,9 +97,16 @@ async def test_an_event_redelivered_by_slack_is_acted_on_once(harness):
     h = harness
 
     def event(event_id: str, user: str) -> str:
-        return json.dumps({"type": "event_callback", "team_id": "T0SANDBOX", "api_app_id": h.slack.app_id,
-                           "event_id": event_id, "event_time": 1,
-                           "event": {"type": "app_home_opened", "user": user, "channel": "D0X", "tab": "home"}})
+        return json.dumps(
+            {
+                "type": "event_callback",
+                "team_id": "T0SANDBOX",
+                "api_app_id": h.slack.app_id,
+                "event_id": event_id,
+                "event_time": 1,
+                "event": {"type": "app_home_opened", "user": user, "channel": "D0X", "tab": "home"},
+            }
+        )
 
     def publishes(user: str) -> list:
         return [c for c in h.slack.calls if c.method == "views.publish" and c.args.get("user_id") == user]

@@ -13,12 +13,12 @@ import logging
 from bot import audit, events, outbox
 from bot.actors import DECIDE, Actor, refuse, require
 from bot.approvals.reactions import sync_cards, task_fingerprint, task_view
+from bot.contract import parse_time
 from bot.errors import BotError, NotAllowed, NotFound, WrongStatus, from_platform
 from bot.people import describe
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import approvals as render
 from bot.render.common import slack_date
-from bot.contract import parse_time
 from bot.services import Services
 from store import approvals as stored
 from store.models import Approval, Run, utcnow
@@ -49,13 +49,23 @@ async def _authorize(svc: Services, actor: Actor, task: Approval, run: Run | Non
     s = svc.settings
     action = f"approval.{decision}"
     if task.kind in s.APPROVAL_CONSOLE_ONLY_KINDS:
-        await refuse(svc, actor, action=action, target=task.id,
-                     message=render.console_only_refusal(task.kind, s.run_url(task.run_id, task.step_id)))
+        await refuse(
+            svc,
+            actor,
+            action=action,
+            target=task.id,
+            message=render.console_only_refusal(task.kind, s.run_url(task.run_id, task.step_id)),
+        )
     await require(svc, actor, DECIDE, action=action, target=task.id, what="decide approval tasks")
     if decision == "approve" and not s.ALLOW_SELF_APPROVAL and await _run_actor(svc, task, run) == actor.id:
-        await refuse(svc, actor, action=action, target=task.id,
-                     message=f"You started {task.run_id} yourself, so another approver must approve it "
-                             f"(you may still reject it). Approvers: {describe(s.APPROVERS)}.")
+        await refuse(
+            svc,
+            actor,
+            action=action,
+            target=task.id,
+            message=f"You started {task.run_id} yourself, so another approver must approve it "
+            f"(you may still reject it). Approvers: {describe(s.APPROVERS)}.",
+        )
 
 
 async def _run_actor(svc: Services, task: Approval, run: Run | None) -> str | None:
@@ -79,15 +89,20 @@ async def _fresh(svc: Services, task: Approval, shown: str | None) -> dict:
     try:
         fresh = await svc.platform.get_approval(task.id)
     except (PlatformError, PlatformUnreachable) as exc:
-        raise from_platform(exc, doing=f"to show the approval task {task.id}", unchanged="nothing was decided",
-                            missing=f"The platform no longer has the approval task {task.id}.") from None
+        raise from_platform(
+            exc,
+            doing=f"to show the approval task {task.id}",
+            unchanged="nothing was decided",
+            missing=f"The platform no longer has the approval task {task.id}.",
+        ) from None
     if fresh["status"] != "pending":
         await _merge_fresh(svc, fresh)
         raise WrongStatus(_decided_words(fresh))
     if task_fingerprint(fresh) != (shown or task.fingerprint):
         await _merge_fresh(svc, fresh)
-        raise WrongStatus("This request changed since you saw it; review it again: the message now shows "
-                          "the current request.")
+        raise WrongStatus(
+            "This request changed since you saw it; review it again: the message now shows the current request."
+        )
     return fresh
 
 
@@ -145,8 +160,9 @@ async def _names(svc: Services, users: list[str]) -> str:
     return ", ".join([f"{await svc.people.name(u)} ({u})" for u in users])
 
 
-async def decide(svc: Services, actor: Actor, approval_id: str, decision: str, *, shown: str | None = None,
-                 reason: str | None = None) -> str:
+async def decide(
+    svc: Services, actor: Actor, approval_id: str, decision: str, *, shown: str | None = None, reason: str | None = None
+) -> str:
     """Approve or reject a task as a Slack user. Returns what to tell them; raises a BotError when refused.
     `shown` is the fingerprint of the task on the card they clicked."""
     assert decision in ("approve", "reject")
@@ -165,8 +181,14 @@ async def decide(svc: Services, actor: Actor, approval_id: str, decision: str, *
                 votes, added = await _count_vote(svc, task, actor, required)
                 if len(votes) < required:
                     waiting = _quorum_words(votes, required, added)
-                    await audit.record_now(svc.sessions, user_id=actor.id, action=action, target=approval_id,
-                                           result="ok" if added else "refused", message=waiting)
+                    await audit.record_now(
+                        svc.sessions,
+                        user_id=actor.id,
+                        action=action,
+                        target=approval_id,
+                        result="ok" if added else "refused",
+                        message=waiting,
+                    )
                     return waiting
                 deciders = [u for u in votes if u != actor.id] + [actor.id]
         claim = await _claim(svc, approval_id, actor)
@@ -175,21 +197,36 @@ async def decide(svc: Services, actor: Actor, approval_id: str, decision: str, *
         result = await _send(svc, task, actor, claim, decision, deciders, reason)
     except BotError as exc:
         if not isinstance(exc, NotAllowed):
-            await audit.record_now(svc.sessions, user_id=actor.id, action=action, target=approval_id, detail=reason,
-                                   result=exc.result, message=exc.message)
+            await audit.record_now(
+                svc.sessions,
+                user_id=actor.id,
+                action=action,
+                target=approval_id,
+                detail=reason,
+                result=exc.result,
+                message=exc.message,
+            )
         raise
     async with svc.sessions.begin() as session:
         await events.on_approval(session, svc, result, source="slack")
-        await audit.record(session, user_id=actor.id, action=action, target=approval_id, detail=reason, result="ok",
-                           message=f"now {result['status']}")
+        await audit.record(
+            session,
+            user_id=actor.id,
+            action=action,
+            target=approval_id,
+            detail=reason,
+            result="ok",
+            message=f"now {result['status']}",
+        )
     log.info("approval %s %s from Slack by %s", approval_id, result["status"], actor.id)
     if result["status"] == "approved":
         return f"Approved: {task.run_id} continues."
     return f"Rejected: {task.run_id} is cancelled."
 
 
-async def _send(svc: Services, task: Approval, actor: Actor, claim: str, decision: str, deciders: list[str],
-                reason: str | None) -> dict:
+async def _send(
+    svc: Services, task: Approval, actor: Actor, claim: str, decision: str, deciders: list[str], reason: str | None
+) -> dict:
     """The one platform call, made by the holder of the claim; the claim is released if it fails transiently."""
     who = await actor.platform_name()
     comment = reason
@@ -210,8 +247,12 @@ async def _send(svc: Services, task: Approval, actor: Actor, claim: str, decisio
             await _release(svc, task.id, claim)
             raise WrongStatus(render.platform_refused(None, exc.message or exc.code)) from None
         await _release(svc, task.id, claim)
-        raise from_platform(exc, doing="the decision", unchanged="nothing was decided",
-                            missing=f"The platform no longer has the approval task {task.id}.") from None
+        raise from_platform(
+            exc,
+            doing="the decision",
+            unchanged="nothing was decided",
+            missing=f"The platform no longer has the approval task {task.id}.",
+        ) from None
     except PlatformUnreachable as exc:
         await _release(svc, task.id, claim)
         raise from_platform(exc, doing="the decision", unchanged="nothing was decided") from None
@@ -226,8 +267,14 @@ async def prepare_reject(svc: Services, actor: Actor, approval_id: str, shown: s
             raise WrongStatus(_decided_words(task))
     except BotError as exc:
         if not isinstance(exc, NotAllowed):
-            await audit.record_now(svc.sessions, user_id=actor.id, action="approval.reject", target=approval_id,
-                                   result=exc.result, message=exc.message)
+            await audit.record_now(
+                svc.sessions,
+                user_id=actor.id,
+                action="approval.reject",
+                target=approval_id,
+                result=exc.result,
+                message=exc.message,
+            )
         raise
     async with svc.sessions() as session:
         view = task_view(svc, task, await stored.votes(session, task.id))
@@ -240,4 +287,3 @@ async def tell(svc: Services, actor: Actor, text: str) -> None:
     """Answer someone who clicked where there is no response_url (App Home): a direct message."""
     async with svc.sessions.begin() as session:
         await outbox.direct_message(session, user=actor.id, payload={"text": text})
-

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.actors import Actor
+from bot.contract import parse_time, rfc3339
 from bot.people import describe, mention
 from bot.render import approvals as render
 from bot.render.home import home_view
-from bot.contract import parse_time, rfc3339
 from bot.runs import RunChange
 from bot.services import Services
 from store import approvals as stored
@@ -33,6 +33,7 @@ CLAIM_STALE_SECONDS = 120  # a claim older than this outlived its holder: releas
 
 
 # What a card shows
+
 
 def fingerprint(kind: str, action: str, run_id: str, expires_at: datetime | str | None) -> str:
     """The identity of a task as shown to approvers: if any of these change, the approval no longer holds."""
@@ -50,14 +51,28 @@ def task_fingerprint(task: Approval | dict) -> str:
 def task_view(svc: Services, task: Approval, votes: list[str], *, changed: bool = False) -> render.TaskView:
     s = svc.settings
     return render.TaskView(
-        id=task.id, run_id=task.run_id, step_id=task.step_id, workflow_id=task.workflow_id,
-        workflow_name=task.workflow_name, kind=task.kind, action=task.action, requested_by=task.requested_by,
-        expires_at=task.expires_at, status=task.status, fingerprint=task.fingerprint or task_fingerprint(task),
-        run_url=s.run_url(task.run_id), review_url=s.run_url(task.run_id, task.step_id),
-        decided_by=task.decided_by, decided_at=task.decided_at, comment=task.comment,
-        required=s.approvals_required(task.kind, task.workflow_id), votes=votes,
-        console_only=task.kind in s.APPROVAL_CONSOLE_ONLY_KINDS, confirm=task.kind in s.APPROVAL_CONFIRM_KINDS,
-        changed=changed)
+        id=task.id,
+        run_id=task.run_id,
+        step_id=task.step_id,
+        workflow_id=task.workflow_id,
+        workflow_name=task.workflow_name,
+        kind=task.kind,
+        action=task.action,
+        requested_by=task.requested_by,
+        expires_at=task.expires_at,
+        status=task.status,
+        fingerprint=task.fingerprint or task_fingerprint(task),
+        run_url=s.run_url(task.run_id),
+        review_url=s.run_url(task.run_id, task.step_id),
+        decided_by=task.decided_by,
+        decided_at=task.decided_at,
+        comment=task.comment,
+        required=s.approvals_required(task.kind, task.workflow_id),
+        votes=votes,
+        console_only=task.kind in s.APPROVAL_CONSOLE_ONLY_KINDS,
+        confirm=task.kind in s.APPROVAL_CONFIRM_KINDS,
+        changed=changed,
+    )
 
 
 def _digest(payload: dict) -> str:
@@ -80,14 +95,22 @@ async def sync_cards(session: AsyncSession, svc: Services, task: Approval, *, ch
     have = {c.channel for c in cards}
     for channel in await approval_channels(session, svc.settings, task.workflow_id):
         if channel not in have:
-            await outbox.post(session, channel=channel, payload=payload, kind=stored.CARD, subject=task.id,
-                              state={"digest": digest, "changed": changed, "run_id": task.run_id})
+            await outbox.post(
+                session,
+                channel=channel,
+                payload=payload,
+                kind=stored.CARD,
+                subject=task.id,
+                state={"digest": digest, "changed": changed, "run_id": task.run_id},
+            )
 
 
 # Entry points called by bot/events.py inside the event's transaction
 
-async def on_task_change(session: AsyncSession, svc: Services, task: Approval, old_status: str | None, *,
-                         source: str) -> None:
+
+async def on_task_change(
+    session: AsyncSession, svc: Services, task: Approval, old_status: str | None, *, source: str
+) -> None:
     """A task arrived from a webhook, a poll or a decision: post or correct its cards."""
     fp = task_fingerprint(task)
     changed = task.status == "pending" and task.fingerprint is not None and task.fingerprint != fp
@@ -112,9 +135,14 @@ async def on_run_change(session: AsyncSession, svc: Services, change: RunChange)
     cards = await stored.cards_of_run(session, run.id)
     if not cards:
         return
-    payload = render.run_progress(run_id=run.id, run_url=svc.settings.run_url(run.id), status=run.status,
-                                  completed_steps=run.completed_steps, total_steps=run.total_steps,
-                                  error_code=run.error_code if run.status == "failed" else None)
+    payload = render.run_progress(
+        run_id=run.id,
+        run_url=svc.settings.run_url(run.id),
+        status=run.status,
+        completed_steps=run.completed_steps,
+        total_steps=run.total_steps,
+        error_code=run.error_code if run.status == "failed" else None,
+    )
     for message in cards:
         await outbox.thread_reply(session, message, payload)
 
@@ -130,6 +158,7 @@ def stale_claim(task: Approval, now: datetime) -> bool:
 
 # Expiry, reminders, time left, App Home (the scheduler, every min(TRACK_INTERVAL_SECONDS, 5) s)
 
+
 async def expire_and_remind(svc: Services) -> None:
     now = utcnow()
     s = svc.settings
@@ -142,11 +171,17 @@ async def expire_and_remind(svc: Services) -> None:
                 log.info("approval %s expired at %s", task.id, task.expires_at)
             else:
                 if task.deciding_by and stale_claim(task, now):
-                    log.warning("approval %s: releasing the decision claim %r, left by a process that stopped",
-                                task.id, task.deciding_by)
+                    log.warning(
+                        "approval %s: releasing the decision claim %r, left by a process that stopped",
+                        task.id,
+                        task.deciding_by,
+                    )
                     task.deciding_by = None
-                if (not task.reminded and task.expires_at is not None
-                        and task.expires_at - timedelta(seconds=s.APPROVAL_REMINDER_SECONDS) <= now):
+                if (
+                    not task.reminded
+                    and task.expires_at is not None
+                    and task.expires_at - timedelta(seconds=s.APPROVAL_REMINDER_SECONDS) <= now
+                ):
                     task.reminded = True
                     await _remind(session, svc, task, now)
             await sync_cards(session, svc, task)
@@ -190,8 +225,12 @@ async def _publish_homes(svc: Services, actors: list[Actor]) -> list[render.Task
         views = await _pending_views(session, svc)
         now = utcnow()
         for user in users:
-            await outbox.publish_home(session, user=user, version=versions[user],
-                                      view=home_view(views, now, can_decide=deciders[user], approvers=approvers))
+            await outbox.publish_home(
+                session,
+                user=user,
+                version=versions[user],
+                view=home_view(views, now, can_decide=deciders[user], approvers=approvers),
+            )
     return views
 
 

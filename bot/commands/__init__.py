@@ -13,22 +13,55 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot.actors import Actor
-from bot.commands.answers import (Deferred, Reply, do_approvals, do_audit, do_failed, do_help, do_list, do_logs,
-                                  do_show, do_subscriptions, next_page)
+from bot.commands.answers import (
+    Deferred,
+    Reply,
+    do_approvals,
+    do_audit,
+    do_failed,
+    do_help,
+    do_list,
+    do_logs,
+    do_show,
+    do_subscriptions,
+    next_page,
+)
 from bot.commands.grammar import Command, check_run_id, parse, replay_request
 from bot.commands.lookup import replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
 from bot.services import Services
 
 # What the listeners use.
-__all__ = ["Command", "Deferred", "Reply", "act_reply", "answer", "check_run_id", "do_show", "next_page",
-           "replay_request", "replayable_run"]
+__all__ = [
+    "Command",
+    "Deferred",
+    "Reply",
+    "act_reply",
+    "answer",
+    "check_run_id",
+    "do_show",
+    "next_page",
+    "replay_request",
+    "replayable_run",
+]
 
 HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | Deferred]]] = {
-    "help": do_help, "failed": do_failed, "list": do_list, "show": do_show, "logs": do_logs,
-    "pause": do_control, "resume": do_control, "cancel": do_cancel, "replay": do_replay,
-    "approvals": do_approvals, "subscribe": do_subscribe, "unsubscribe": do_subscribe,
-    "subscriptions": do_subscriptions, "watch": do_watch, "unwatch": do_watch, "audit": do_audit,
+    "help": do_help,
+    "failed": do_failed,
+    "list": do_list,
+    "show": do_show,
+    "logs": do_logs,
+    "pause": do_control,
+    "resume": do_control,
+    "cancel": do_cancel,
+    "replay": do_replay,
+    "approvals": do_approvals,
+    "subscribe": do_subscribe,
+    "unsubscribe": do_subscribe,
+    "subscriptions": do_subscriptions,
+    "watch": do_watch,
+    "unwatch": do_watch,
+    "audit": do_audit,
 }
 
 

@@ -17,10 +17,10 @@ from bot.actors import Actor
 from bot.approvals.reactions import inbox_blocks
 from bot.commands.grammar import DEFAULT_LIMIT, EXAMPLES, MAX_LIMIT, SUBCOMMANDS, Command, clip
 from bot.commands.lookup import platform_run, stored_run
+from bot.contract import parse_time, rfc3339
 from bot.errors import BadInput, Unavailable, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import runs as render
-from bot.contract import parse_time, rfc3339
 from bot.services import Services
 from bot.views import view_of_run
 from store import queries
@@ -59,6 +59,7 @@ async def do_help(svc: Services, actor: Actor, command: Command, channel: str) -
 
 # Run lists: keyset pages whose state rides in the Next page button
 
+
 async def _workflow_id(session, name_or_id: str | None) -> str | None:
     if not name_or_id:
         return None
@@ -66,8 +67,11 @@ async def _workflow_id(session, name_or_id: str | None) -> str | None:
     if len(found) == 1:
         return found[0].id
     if len(found) > 1:
-        raise BadInput(f"Several workflows are named `{clip(name_or_id)}`: "
-                       + render.workflow_ids([w.id for w in found[:10]]) + ". Give the id instead.")
+        raise BadInput(
+            f"Several workflows are named `{clip(name_or_id)}`: "
+            + render.workflow_ids([w.id for w in found[:10]])
+            + ". Give the id instead."
+        )
     known = await queries.known_workflows(session, limit=25)
     names = render.workflow_names([(w.id, w.name) for w in known]) or "none yet (run `runbot sync`)"
     raise BadInput(f"No workflow `{clip(name_or_id)}` is known. Known workflows: {names}.")
@@ -81,18 +85,31 @@ def _since(flags: dict) -> datetime | None:
 async def do_failed(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
     async with svc.sessions() as session:
         workflow = await _workflow_id(session, command.flags.get("workflow"))
-    state = {"k": "failed", "wf": workflow, "code": command.flags.get("code"),
-             "since": rfc3339(_since(command.flags)), "n": command.flags.get("limit", DEFAULT_LIMIT),
-             "q": command.line, "share": command.share}
+    state = {
+        "k": "failed",
+        "wf": workflow,
+        "code": command.flags.get("code"),
+        "since": rfc3339(_since(command.flags)),
+        "n": command.flags.get("limit", DEFAULT_LIMIT),
+        "q": command.line,
+        "share": command.share,
+    }
     return Reply(await list_page(svc, state), command.share)
 
 
 async def do_list(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
     async with svc.sessions() as session:
         workflow = await _workflow_id(session, command.flags.get("workflow"))
-    state = {"k": "list", "st": sorted(set(command.args)), "wf": workflow, "model": command.flags.get("model"),
-             "since": rfc3339(_since(command.flags)), "n": command.flags.get("limit", DEFAULT_LIMIT),
-             "q": command.line, "share": command.share}
+    state = {
+        "k": "list",
+        "st": sorted(set(command.args)),
+        "wf": workflow,
+        "model": command.flags.get("model"),
+        "since": rfc3339(_since(command.flags)),
+        "n": command.flags.get("limit", DEFAULT_LIMIT),
+        "q": command.line,
+        "share": command.share,
+    }
     return Reply(await list_page(svc, state), command.share)
 
 
@@ -103,12 +120,19 @@ async def list_page(svc: Services, state: dict) -> dict:
     since = parse_time(state.get("since"))
     async with svc.sessions() as session:
         if state["k"] == "failed":
-            rows = await queries.failed_runs(session, since=since, workflow=state.get("wf"), code=state.get("code"),
-                                             limit=limit + 1, before=before)
+            rows = await queries.failed_runs(
+                session, since=since, workflow=state.get("wf"), code=state.get("code"), limit=limit + 1, before=before
+            )
         else:
-            rows = await queries.list_runs(session, statuses=state.get("st") or None, since=since,
-                                           workflow=state.get("wf"), model=state.get("model"), limit=limit + 1,
-                                           before=before)
+            rows = await queries.list_runs(
+                session,
+                statuses=state.get("st") or None,
+                since=since,
+                workflow=state.get("wf"),
+                model=state.get("model"),
+                limit=limit + 1,
+                before=before,
+            )
     page, more = rows[:limit], len(rows) > limit
     next_value = None
     if more:
@@ -119,12 +143,22 @@ async def list_page(svc: Services, state: dict) -> dict:
     title = "Failed runs" if failed else "Runs"
     if int(state.get("p", 1)) > 1:
         title += f", page {state['p']}"
-    hint = ("Try a longer `--since`, another `--workflow` or no `--code`." if failed
-            else "Try other statuses, a longer `--since` or no filter.")
+    hint = (
+        "Try a longer `--since`, another `--workflow` or no `--code`."
+        if failed
+        else "Try other statuses, a longer `--since` or no filter."
+    )
     if before is None and not page and not state.get("since") and not state.get("wf"):
         hint += " The store may still be filling: `runbot sync` fills it from the platform."
-    return render.run_list([view_of_run(r) for r in page], title=title, understood=state.get("q") or "/runs", run_url=svc.settings.run_url,
-                           next_value=next_value, failed_view=failed, empty_hint=hint)
+    return render.run_list(
+        [view_of_run(r) for r in page],
+        title=title,
+        understood=state.get("q") or "/runs",
+        run_url=svc.settings.run_url,
+        next_value=next_value,
+        failed_view=failed,
+        empty_hint=hint,
+    )
 
 
 async def next_page(svc: Services, value: str) -> Reply | Deferred:
@@ -146,6 +180,7 @@ async def next_page(svc: Services, value: str) -> Reply | Deferred:
 
 # One run
 
+
 async def do_show(svc: Services, actor: Actor, command: Command, channel: str) -> Reply | Deferred:
     token = command.args[0]
     run = await stored_run(svc, token)
@@ -166,31 +201,52 @@ async def do_show(svc: Services, actor: Actor, command: Command, channel: str) -
 
 # Logs: not stored, asked of the platform
 
+
 async def do_logs(svc: Services, actor: Actor, command: Command, channel: str) -> Reply | Deferred:
     run_id = command.flags.get("run")
     if run_id:
         run = await stored_run(svc, run_id)
         run_id = run.id if run is not None else (run_id if run_id.startswith("run_") else f"run_{run_id}")
-    state = {"k": "logs", "sev": command.flags.get("severity"), "ev": command.flags.get("event"), "run": run_id,
-             "since": rfc3339(_since(command.flags)), "n": command.flags.get("limit", 20), "q": command.line,
-             "share": command.share}
+    state = {
+        "k": "logs",
+        "sev": command.flags.get("severity"),
+        "ev": command.flags.get("event"),
+        "run": run_id,
+        "since": rfc3339(_since(command.flags)),
+        "n": command.flags.get("limit", 20),
+        "q": command.line,
+        "share": command.share,
+    }
     return Deferred(lambda: _logs_page(svc, state), command.share)
 
 
 async def _logs_page(svc: Services, state: dict) -> Reply:
     try:
-        page = await svc.platform.logs(severity=state.get("sev"), event_type=state.get("ev"), run_id=state.get("run"),
-                                       since=state.get("since"), limit=int(state.get("n") or 20),
-                                       cursor=state.get("c"))
+        page = await svc.platform.logs(
+            severity=state.get("sev"),
+            event_type=state.get("ev"),
+            run_id=state.get("run"),
+            since=state.get("since"),
+            limit=int(state.get("n") or 20),
+            cursor=state.get("c"),
+        )
     except (PlatformError, PlatformUnreachable) as exc:
         raise from_platform(exc, doing="the log search", unchanged="logs are not kept by the bot") from None
     cursor = page.get("next_cursor")
     next_value = render.button_value({**state, "c": cursor}) if cursor else None
-    return Reply(render.logs_list(page.get("data") or [], understood=state.get("q") or "/runs logs",
-                                  run_url=svc.settings.run_url, next_value=next_value), bool(state.get("share")))
+    return Reply(
+        render.logs_list(
+            page.get("data") or [],
+            understood=state.get("q") or "/runs logs",
+            run_url=svc.settings.run_url,
+            next_value=next_value,
+        ),
+        bool(state.get("share")),
+    )
 
 
 # Approvals
+
 
 async def do_approvals(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
     return Reply(render.message("Pending approval tasks", await inbox_blocks(svc, actor)), command.share)
@@ -198,15 +254,25 @@ async def do_approvals(svc: Services, actor: Actor, command: Command, channel: s
 
 # Subscriptions
 
+
 async def do_subscriptions(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
     async with svc.sessions() as session:
         subs = await queries.channel_subscriptions(session, channel)
         names = {w.id: w.name for w in await queries.workflows_by_id(session, [s.workflow_id for s in subs])}
-    return Reply(render.subscriptions_list(channel, subs, names, alert_channel=svc.settings.ALERT_CHANNEL,
-                                           approval_channel=svc.settings.APPROVAL_CHANNEL), command.share)
+    return Reply(
+        render.subscriptions_list(
+            channel,
+            subs,
+            names,
+            alert_channel=svc.settings.ALERT_CHANNEL,
+            approval_channel=svc.settings.APPROVAL_CHANNEL,
+        ),
+        command.share,
+    )
 
 
 # Audit
+
 
 async def do_audit(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
     target = None
@@ -214,10 +280,11 @@ async def do_audit(svc: Services, actor: Actor, command: Command, channel: str) 
         run = await stored_run(svc, command.args[0])
         target = run.id if run is not None else command.args[0]
     async with svc.sessions() as session:
-        entries = await queries.audit_entries(session, target=target, since=_since(command.flags),
-                                              limit=command.flags.get("limit", 20))
+        entries = await queries.audit_entries(
+            session, target=target, since=_since(command.flags), limit=command.flags.get("limit", 20)
+        )
         if not entries and target and not target.startswith("run_"):
-            entries = await queries.audit_entries(session, target=f"run_{target}", since=_since(command.flags),
-                                                  limit=command.flags.get("limit", 20))
+            entries = await queries.audit_entries(
+                session, target=f"run_{target}", since=_since(command.flags), limit=command.flags.get("limit", 20)
+            )
     return Reply(render.audit_list(entries, understood=command.line), command.share)
-

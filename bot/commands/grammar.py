@@ -22,9 +22,21 @@ RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 DURATION = re.compile(r"^(\d{1,7})\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|wk|wks)$", re.IGNORECASE)
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 SEVERITIES = ("debug", "info", "warn", "error")
-LOG_EVENTS = ("run.created", "run.started", "run.step.started", "run.step.completed", "run.step.failed",
-              "run.paused", "run.resumed", "run.completed", "run.failed", "run.cancelled",
-              "approval.requested", "approval.decided", "approval.expired")
+LOG_EVENTS = (
+    "run.created",
+    "run.started",
+    "run.step.started",
+    "run.step.completed",
+    "run.step.failed",
+    "run.paused",
+    "run.resumed",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+    "approval.requested",
+    "approval.decided",
+    "approval.expired",
+)
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'"})
 
 
@@ -33,52 +45,108 @@ class Sub:
     usage: str
     summary: str
     args: tuple[int, int | None] = (0, 0)  # least and most positional arguments (None: any)
-    flags: dict[str, str] = field(default_factory=dict)  # name -> kind: duration, limit, text, bool, severity, event, run
+    flags: dict[str, str] = field(
+        default_factory=dict
+    )  # name -> kind: duration, limit, text, bool, severity, event, run
     arg_kind: str = ""  # run, status, workflow, topic
 
 
 SUBCOMMANDS: dict[str, Sub] = {
     "help": Sub("/runs help [SUBCOMMAND]", "this help, or one subcommand's", (0, 1), arg_kind="topic"),
-    "failed": Sub("/runs failed [--since 24h] [--workflow NAME] [--code ERROR_CODE] [--limit N]",
-                  "failed runs, newest first, with the first failed step and its error code",
-                  flags={"since": "duration", "workflow": "text", "code": "text", "limit": "limit"}),
-    "list": Sub("/runs list [STATUS ...] [--since 24h] [--workflow NAME] [--model NAME] [--limit N]",
-                "runs of any status (pending, running, waiting, paused, completed, failed, cancelled)", (0, None),
-                flags={"since": "duration", "workflow": "text", "model": "text", "limit": "limit"}, arg_kind="status"),
-    "show": Sub("/runs show RUN_ID", "a run's overview, progress, trigger payload and step timeline", (1, 1),
-                arg_kind="run"),
-    "logs": Sub("/runs logs [--severity error] [--event run.failed] [--run RUN_ID] [--since 1h] [--limit N]",
-                "search the platform's logs across runs",
-                flags={"severity": "severity", "event": "event", "run": "run", "since": "duration", "limit": "limit"}),
+    "failed": Sub(
+        "/runs failed [--since 24h] [--workflow NAME] [--code ERROR_CODE] [--limit N]",
+        "failed runs, newest first, with the first failed step and its error code",
+        flags={"since": "duration", "workflow": "text", "code": "text", "limit": "limit"},
+    ),
+    "list": Sub(
+        "/runs list [STATUS ...] [--since 24h] [--workflow NAME] [--model NAME] [--limit N]",
+        "runs of any status (pending, running, waiting, paused, completed, failed, cancelled)",
+        (0, None),
+        flags={"since": "duration", "workflow": "text", "model": "text", "limit": "limit"},
+        arg_kind="status",
+    ),
+    "show": Sub(
+        "/runs show RUN_ID", "a run's overview, progress, trigger payload and step timeline", (1, 1), arg_kind="run"
+    ),
+    "logs": Sub(
+        "/runs logs [--severity error] [--event run.failed] [--run RUN_ID] [--since 1h] [--limit N]",
+        "search the platform's logs across runs",
+        flags={"severity": "severity", "event": "event", "run": "run", "since": "duration", "limit": "limit"},
+    ),
     "pause": Sub("/runs pause RUN_ID", "pause a running or waiting run (operators)", (1, 1), arg_kind="run"),
     "resume": Sub("/runs resume RUN_ID", "resume a paused run (operators)", (1, 1), arg_kind="run"),
-    "cancel": Sub("/runs cancel RUN_ID", "cancel a run in flight, after a confirmation (operators)", (1, 1),
-                  arg_kind="run"),
-    "replay": Sub("/runs replay RUN_ID [--prompt TEXT] [--model NAME]",
-                  "re-run a finished run as-is or with a new prompt or model (operators)", (1, 1),
-                  flags={"prompt": "text", "model": "text"}, arg_kind="run"),
+    "cancel": Sub(
+        "/runs cancel RUN_ID", "cancel a run in flight, after a confirmation (operators)", (1, 1), arg_kind="run"
+    ),
+    "replay": Sub(
+        "/runs replay RUN_ID [--prompt TEXT] [--model NAME]",
+        "re-run a finished run as-is or with a new prompt or model (operators)",
+        (1, 1),
+        flags={"prompt": "text", "model": "text"},
+        arg_kind="run",
+    ),
     "approvals": Sub("/runs approvals", "approval tasks waiting for a decision"),
-    "subscribe": Sub("/runs subscribe WORKFLOW [--failures] [--approvals]",
-                     "send this channel a workflow's failure alerts (default) and/or approval cards (operators)",
-                     (1, None), flags={"failures": "bool", "approvals": "bool"}, arg_kind="workflow"),
-    "unsubscribe": Sub("/runs unsubscribe WORKFLOW [--failures] [--approvals]",
-                       "stop them (both when no flag is given) (operators)", (1, None),
-                       flags={"failures": "bool", "approvals": "bool"}, arg_kind="workflow"),
+    "subscribe": Sub(
+        "/runs subscribe WORKFLOW [--failures] [--approvals]",
+        "send this channel a workflow's failure alerts (default) and/or approval cards (operators)",
+        (1, None),
+        flags={"failures": "bool", "approvals": "bool"},
+        arg_kind="workflow",
+    ),
+    "unsubscribe": Sub(
+        "/runs unsubscribe WORKFLOW [--failures] [--approvals]",
+        "stop them (both when no flag is given) (operators)",
+        (1, None),
+        flags={"failures": "bool", "approvals": "bool"},
+        arg_kind="workflow",
+    ),
     "subscriptions": Sub("/runs subscriptions", "what this channel receives"),
     "watch": Sub("/runs watch RUN_ID", "follow a run by direct message until it ends", (1, 1), arg_kind="run"),
     "unwatch": Sub("/runs unwatch RUN_ID", "stop following it", (1, 1), arg_kind="run"),
-    "audit": Sub("/runs audit [RUN_ID] [--since 7d] [--limit N]", "who did what from Slack, and the result",
-                 (0, 1), flags={"since": "duration", "limit": "limit"}, arg_kind="run"),
+    "audit": Sub(
+        "/runs audit [RUN_ID] [--since 7d] [--limit N]",
+        "who did what from Slack, and the result",
+        (0, 1),
+        flags={"since": "duration", "limit": "limit"},
+        arg_kind="run",
+    ),
 }
-ALIASES = {"ls": "list", "failures": "failed", "fail": "failed", "log": "logs", "subs": "subscriptions",
-           "approval": "approvals", "get": "show", "info": "show", "retry": "replay", "stop": "cancel",
-           "?": "help", "-h": "help", "--help": "help"}
-STATUS_ALIASES = {"canceled": "cancelled", "done": "completed", "succeeded": "completed", "success": "completed",
-                  "error": "failed", "errored": "failed", "queued": "pending", "active": "running"}
-EXAMPLES = ("/runs failed --since 24h", "/runs failed --workflow \"Invoice triage\" --code provider_rate_limited",
-            "/runs list running waiting --limit 20", "/runs show 7Kq2", "/runs logs --severity error --since 1h",
-            "/runs replay 7Kq2 --model gpt-4.1", "/runs subscribe wf_invoices --failures --approvals",
-            "/runs watch 7Kq2", "/runs audit --since 7d")
+ALIASES = {
+    "ls": "list",
+    "failures": "failed",
+    "fail": "failed",
+    "log": "logs",
+    "subs": "subscriptions",
+    "approval": "approvals",
+    "get": "show",
+    "info": "show",
+    "retry": "replay",
+    "stop": "cancel",
+    "?": "help",
+    "-h": "help",
+    "--help": "help",
+}
+STATUS_ALIASES = {
+    "canceled": "cancelled",
+    "done": "completed",
+    "succeeded": "completed",
+    "success": "completed",
+    "error": "failed",
+    "errored": "failed",
+    "queued": "pending",
+    "active": "running",
+}
+EXAMPLES = (
+    "/runs failed --since 24h",
+    '/runs failed --workflow "Invoice triage" --code provider_rate_limited',
+    "/runs list running waiting --limit 20",
+    "/runs show 7Kq2",
+    "/runs logs --severity error --since 1h",
+    "/runs replay 7Kq2 --model gpt-4.1",
+    "/runs subscribe wf_invoices --failures --approvals",
+    "/runs watch 7Kq2",
+    "/runs audit --since 7d",
+)
 SHARE = "share"
 
 
@@ -145,8 +213,10 @@ def tokenize(text: str) -> list[str]:
         return shlex.split(text, posix=True)
     except ValueError as exc:
         problem = "a quote is not closed" if "quotation" in str(exc) else "a backslash ends the text"
-        raise BadInput(f"I could not read `/runs {clip(text)}`: {problem}. Put text with spaces in straight "
-                       "double quotes, for example `/runs replay 7Kq2 --prompt \"Summarise in French\"`.") from None
+        raise BadInput(
+            f"I could not read `/runs {clip(text)}`: {problem}. Put text with spaces in straight "
+            'double quotes, for example `/runs replay 7Kq2 --prompt "Summarise in French"`.'
+        ) from None
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -165,8 +235,10 @@ def parse(text: str) -> Command:
         hint = _suggest(name, list(SUBCOMMANDS))
         if not hint and RUN_ID.match(word) and word.startswith("run_"):
             hint = f" To see that run, type `/runs show {clip(word)}`."
-        raise BadInput(f"`/runs {clip(word)}` is not a subcommand I know.{hint} "
-                       f"Type `/runs help` for the list; subcommands: {', '.join(SUBCOMMANDS)}.")
+        raise BadInput(
+            f"`/runs {clip(word)}` is not a subcommand I know.{hint} "
+            f"Type `/runs help` for the list; subcommands: {', '.join(SUBCOMMANDS)}."
+        )
     sub = SUBCOMMANDS[name]
     args: list[str] = []
     flags: dict[str, Any] = {}
@@ -185,33 +257,41 @@ def parse(text: str) -> Command:
             kind = sub.flags.get(flag)
             if kind is None:
                 known = ", ".join(f"`--{f}`" for f in (*sub.flags, SHARE))
-                raise BadInput(f"`/runs {name}` has no `--{clip(flag, 40)}` flag.{_suggest(flag, list(sub.flags))} "
-                               f"It takes {known}. Usage: `{sub.usage}`.")
+                raise BadInput(
+                    f"`/runs {name}` has no `--{clip(flag, 40)}` flag.{_suggest(flag, list(sub.flags))} "
+                    f"It takes {known}. Usage: `{sub.usage}`."
+                )
             if kind == "bool":
                 flags[flag] = True
                 continue
             if inline == "" and "=" not in token:
                 if i >= len(rest) or (rest[i].startswith("--") and len(rest[i]) > 2):
-                    raise BadInput(f"`--{flag}` needs a value, for example `{_flag_example(name, flag)}`. "
-                                   f"Usage: `{sub.usage}`.")
+                    raise BadInput(
+                        f"`--{flag}` needs a value, for example `{_flag_example(name, flag)}`. Usage: `{sub.usage}`."
+                    )
                 inline = rest[i]
                 i += 1
             flags[flag] = _flag_value(name, flag, kind, inline)
         elif token.startswith("-") and len(token) > 1 and not token.lstrip("-").isdigit():
-            raise BadInput(f"`{clip(token)}` is not a flag I read: flags start with two dashes, like "
-                           f"`-{clip(token.lstrip('-') or 'share')}`. Usage: `{sub.usage}`.")
+            raise BadInput(
+                f"`{clip(token)}` is not a flag I read: flags start with two dashes, like "
+                f"`-{clip(token.lstrip('-') or 'share')}`. Usage: `{sub.usage}`."
+            )
         else:
             args.append(token)
     low, high = sub.args
     if sub.arg_kind == "workflow" and args:
         args = [" ".join(args)]  # an unquoted name with spaces is still one workflow
     if len(args) < low:
-        raise BadInput(f"`/runs {name}` needs {_what(sub.arg_kind)}. Usage: `{sub.usage}`, for example "
-                       f"`{_example(name)}`.")
+        raise BadInput(
+            f"`/runs {name}` needs {_what(sub.arg_kind)}. Usage: `{sub.usage}`, for example `{_example(name)}`."
+        )
     if high is not None and len(args) > high:
         extra = " ".join(args[high:])
-        raise BadInput(f"I understood `/runs {name}{(' ' + ' '.join(args[:high])) if high else ''}`, but not "
-                       f"`{clip(extra)}`. Usage: `{sub.usage}`.")
+        raise BadInput(
+            f"I understood `/runs {name}{(' ' + ' '.join(args[:high])) if high else ''}`, but not "
+            f"`{clip(extra)}`. Usage: `{sub.usage}`."
+        )
     if sub.arg_kind == "run":
         args = [check_run_id(a) for a in args]
     elif sub.arg_kind == "status":
@@ -219,14 +299,18 @@ def parse(text: str) -> Command:
     elif sub.arg_kind == "topic" and args:
         topic = ALIASES.get(args[0].lower(), args[0].lower())
         if topic not in SUBCOMMANDS:
-            raise BadInput(f"There is no `/runs {clip(args[0])}` to explain.{_suggest(topic, list(SUBCOMMANDS))} "
-                           "Type `/runs help` for every subcommand.")
+            raise BadInput(
+                f"There is no `/runs {clip(args[0])}` to explain.{_suggest(topic, list(SUBCOMMANDS))} "
+                "Type `/runs help` for every subcommand."
+            )
         args = [topic]
     return Command(name, args, flags, share)
 
 
 def _what(kind: str) -> str:
-    return {"run": "a run ID (or a unique prefix of one)", "workflow": "a workflow's id or name"}.get(kind, "an argument")
+    return {"run": "a run ID (or a unique prefix of one)", "workflow": "a workflow's id or name"}.get(
+        kind, "an argument"
+    )
 
 
 def _example(name: str) -> str:
@@ -234,24 +318,36 @@ def _example(name: str) -> str:
 
 
 def _flag_example(name: str, flag: str) -> str:
-    sample = {"since": "24h", "workflow": "\"Invoice triage\"", "code": "provider_rate_limited", "limit": "20",
-              "model": "gpt-4.1", "severity": "error", "event": "run.failed", "run": "7Kq2",
-              "prompt": "\"Summarise in French\""}
+    sample = {
+        "since": "24h",
+        "workflow": '"Invoice triage"',
+        "code": "provider_rate_limited",
+        "limit": "20",
+        "model": "gpt-4.1",
+        "severity": "error",
+        "event": "run.failed",
+        "run": "7Kq2",
+        "prompt": '"Summarise in French"',
+    }
     return f"/runs {name} --{flag} {sample.get(flag, 'VALUE')}"
 
 
 def _status(word: str) -> str:
     status = STATUS_ALIASES.get(word.lower(), word.lower())
     if status not in RUN_STATUSES:
-        raise BadInput(f"`{clip(word)}` is not a run status.{_suggest(status, list(RUN_STATUSES))} "
-                       f"Statuses: {', '.join(RUN_STATUSES)}; for example `/runs list running waiting`.")
+        raise BadInput(
+            f"`{clip(word)}` is not a run status.{_suggest(status, list(RUN_STATUSES))} "
+            f"Statuses: {', '.join(RUN_STATUSES)}; for example `/runs list running waiting`."
+        )
     return status
 
 
 def check_run_id(token: str) -> str:
     if not RUN_ID.match(token):
-        raise BadInput(f"`{clip(token)}` does not look like a run ID. Run IDs look like `run_7Kq2x9`; a unique "
-                       "prefix such as `7Kq2` works too.")
+        raise BadInput(
+            f"`{clip(token)}` does not look like a run ID. Run IDs look like `run_7Kq2x9`; a unique "
+            "prefix such as `7Kq2` works too."
+        )
     return token
 
 
@@ -263,20 +359,25 @@ def _flag_value(name: str, flag: str, kind: str, value: str) -> Any:
             raise BadInput(f"{exc.message} For example `{_flag_example(name, flag)}`.") from None
     if kind == "limit":
         if not value.strip().isdigit() or not 1 <= int(value.strip()[:6]) <= MAX_LIMIT:
-            raise BadInput(f"`--limit` takes a number from 1 to {MAX_LIMIT}, not `{clip(value)}`; "
-                           f"for example `{_flag_example(name, flag)}`.")
+            raise BadInput(
+                f"`--limit` takes a number from 1 to {MAX_LIMIT}, not `{clip(value)}`; "
+                f"for example `{_flag_example(name, flag)}`."
+            )
         return int(value.strip())
     if kind == "severity":
         severity = {"warning": "warn", "err": "error", "fatal": "error"}.get(value.lower(), value.lower())
         if severity not in SEVERITIES:
-            raise BadInput(f"`--severity` is one of {', '.join(SEVERITIES)} (the least severe to show), "
-                           f"not `{clip(value)}`.")
+            raise BadInput(
+                f"`--severity` is one of {', '.join(SEVERITIES)} (the least severe to show), not `{clip(value)}`."
+            )
         return severity
     if kind == "event":
         event = value.lower()
         if event not in LOG_EVENTS:
-            raise BadInput(f"`{clip(value)}` is not a log event type.{_suggest(event, list(LOG_EVENTS))} "
-                           f"Event types: {', '.join(LOG_EVENTS)}.")
+            raise BadInput(
+                f"`{clip(value)}` is not a log event type.{_suggest(event, list(LOG_EVENTS))} "
+                f"Event types: {', '.join(LOG_EVENTS)}."
+            )
         return event
     if kind == "run":
         return check_run_id(value)

@@ -51,11 +51,14 @@ async def platform_run(svc: Services, token: str) -> dict:
             ids.extend(r["id"] for r in page.get("data", []) if r["id"] not in ids)
         run_id = _pick(token, ids)
         if run_id is None:
-            raise NotFound(f"No run `{token}` in the bot's store or on the platform. Check the ID, or find it with "
-                           "`/runs list` or `/runs failed`.")
+            raise NotFound(
+                f"No run `{token}` in the bot's store or on the platform. Check the ID, or find it with "
+                "`/runs list` or `/runs failed`."
+            )
         return await svc.platform.get_run(run_id)
     except (PlatformError, PlatformUnreachable) as exc:
         raise from_platform(exc, doing=f"the lookup of `{token}`") from None
+
 
 async def replayable_run(svc: Services, token: str) -> tuple[str, dict]:
     """The run a token names with its prompt and model, for the replay form: the store's copy when it has
@@ -70,4 +73,3 @@ async def resolve_run_id(svc: Services, token: str) -> str:
     """The full id of the run a token names, wherever it is known."""
     run = await stored_run(svc, token)
     return run.id if run is not None else str((await platform_run(svc, token))["id"])
-

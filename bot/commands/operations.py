@@ -24,12 +24,19 @@ async def do_control(svc: Services, actor: Actor, command: Command, channel: str
     run = await stored_run(svc, token)
     if run is not None and run.status in TERMINAL and run.status not in ALLOWED_FROM[action]:
         await control.act(svc, actor, action, run.id)  # raises WrongStatus, audited, no platform call
-    return Deferred(lambda: act_reply(svc, actor, action, run.id if run else token, share=command.share),
-                    command.share)
+    return Deferred(lambda: act_reply(svc, actor, action, run.id if run else token, share=command.share), command.share)
 
 
-async def act_reply(svc: Services, actor: Actor, action: str, token: str, *, share: bool = False,
-                    prompt: str | None = None, model: str | None = None) -> Reply:
+async def act_reply(
+    svc: Services,
+    actor: Actor,
+    action: str,
+    token: str,
+    *,
+    share: bool = False,
+    prompt: str | None = None,
+    model: str | None = None,
+) -> Reply:
     """Pause, resume, cancel or replay the run a token names (buttons, the replay form, `/runs`)."""
     # The role first: a crafted button naming any run, real or not, gets no further than a refusal.
     await control.require_operator(svc, actor, action, token)
@@ -50,8 +57,10 @@ async def do_cancel(svc: Services, actor: Actor, command: Command, channel: str)
         data = await platform_run(svc, token)
         if data["status"] in TERMINAL:
             await control.act(svc, actor, "cancel", data["id"])  # refused and audited, nothing sent
-        return Reply(render.cancel_confirm(data["id"], data["status"], (data.get("workflow") or {}).get("name", "")),
-                     command.share)
+        return Reply(
+            render.cancel_confirm(data["id"], data["status"], (data.get("workflow") or {}).get("name", "")),
+            command.share,
+        )
 
     return Deferred(ask_platform, command.share)
 
@@ -68,8 +77,10 @@ async def do_replay(svc: Services, actor: Actor, command: Command, channel: str)
             return Reply(render.replay_choice(run_id, status, workflow), command.share)
         value = render.button_value({"run": run_id, "prompt": prompt, "model": model})
         if value is None:
-            raise BadInput("That prompt is too long to carry in a button. Type `/runs replay "
-                           f"{run_id}` and choose *Replay with changes…* to edit it in a form.")
+            raise BadInput(
+                "That prompt is too long to carry in a button. Type `/runs replay "
+                f"{run_id}` and choose *Replay with changes…* to edit it in a form."
+            )
         return Reply(render.replay_confirm(run_id, prompt, model, value), command.share)
 
     if run is not None and run.status in TERMINAL:
@@ -84,16 +95,19 @@ async def do_replay(svc: Services, actor: Actor, command: Command, channel: str)
 
 # Subscriptions: operators only, audited
 
+
 async def do_subscribe(svc: Services, actor: Actor, command: Command, channel: str) -> Reply | Deferred:
     name = command.name
     target = command.args[0]
-    await require(svc, actor, OPERATE, action=name, target=target, what=f"{name} channels",
-                  detail=f"channel {channel}")
+    await require(svc, actor, OPERATE, action=name, target=target, what=f"{name} channels", detail=f"channel {channel}")
     async with svc.sessions() as session:
         found = await queries.resolve_workflow(session, target)
     if len(found) > 1:
-        raise BadInput(f"Several workflows are named `{clip(target)}`: "
-                       + render.workflow_ids([w.id for w in found[:10]]) + ". Give the id instead.")
+        raise BadInput(
+            f"Several workflows are named `{clip(target)}`: "
+            + render.workflow_ids([w.id for w in found[:10]])
+            + ". Give the id instead."
+        )
     if found:
         return await _subscribe(svc, actor, channel, command, found[0].id, found[0].name)
 
@@ -101,16 +115,25 @@ async def do_subscribe(svc: Services, actor: Actor, command: Command, channel: s
         try:
             workflows = await svc.platform.workflows()
         except (PlatformError, PlatformUnreachable) as exc:
-            raise from_platform(exc, doing=f"the list of workflows (no workflow `{clip(target)}` is in the store)") \
-                from None
+            raise from_platform(
+                exc, doing=f"the list of workflows (no workflow `{clip(target)}` is in the store)"
+            ) from None
         folded = target.casefold()
-        match = [w for w in workflows if w.get("id") == target] or \
-                [w for w in workflows if str(w.get("name", "")).casefold() == folded]
+        match = [w for w in workflows if w.get("id") == target] or [
+            w for w in workflows if str(w.get("name", "")).casefold() == folded
+        ]
         if len(match) != 1:
             names = render.workflow_names([(w.get("id"), w.get("name")) for w in workflows[:25]]) or "none"
             detail = "several match" if match else "none matches"
-            await audit.record_now(svc.sessions, user_id=actor.id, action=name, target=target,
-                                   detail=f"channel {channel}", result="not_found", message=detail)
+            await audit.record_now(
+                svc.sessions,
+                user_id=actor.id,
+                action=name,
+                target=target,
+                detail=f"channel {channel}",
+                result="not_found",
+                message=detail,
+            )
             raise BadInput(f"No single workflow is `{clip(target)}` ({detail}). Workflows: {names}.")
         async with svc.sessions.begin() as session:
             await follows.remember_workflow(session, match[0]["id"], match[0].get("name") or match[0]["id"])
@@ -119,28 +142,37 @@ async def do_subscribe(svc: Services, actor: Actor, command: Command, channel: s
     return Deferred(ask_platform, command.share)
 
 
-async def _subscribe(svc: Services, actor: Actor, channel: str, command: Command, workflow_id: str,
-                     workflow_name: str) -> Reply:
+async def _subscribe(
+    svc: Services, actor: Actor, channel: str, command: Command, workflow_id: str, workflow_name: str
+) -> Reply:
     failures, approvals = bool(command.flags.get("failures")), bool(command.flags.get("approvals"))
     subscribing = command.name == "subscribe"
     if not failures and not approvals:
         failures, approvals = (True, False) if subscribing else (True, True)
     async with svc.sessions.begin() as session:
         if subscribing:
-            now = await follows.subscribe(session, channel, workflow_id, failures=failures, approvals=approvals,
-                                          by=actor.id)
+            now = await follows.subscribe(
+                session, channel, workflow_id, failures=failures, approvals=approvals, by=actor.id
+            )
         else:
             now = await follows.unsubscribe(session, channel, workflow_id, failures=failures, approvals=approvals)
         receives = " and ".join(w for w, on in zip(("failure alerts", "approval cards"), now) if on)
         outcome = f"receives {receives}" if receives else "receives nothing"
-        await audit.record(session, user_id=actor.id, action=command.name, target=workflow_id,
-                           detail=f"channel {channel} failures={failures} approvals={approvals}",
-                           result="ok", message=f"channel now {outcome}")
+        await audit.record(
+            session,
+            user_id=actor.id,
+            action=command.name,
+            target=workflow_id,
+            detail=f"channel {channel} failures={failures} approvals={approvals}",
+            result="ok",
+            message=f"channel now {outcome}",
+        )
     text = render.subscription_changed(channel, outcome, workflow_name, workflow_id, receives=bool(receives))
     return text_reply(text, share=command.share)
 
 
 # Watches: direct messages on each status change (bot/watches.py sends them)
+
 
 async def do_watch(svc: Services, actor: Actor, command: Command, channel: str) -> Reply | Deferred:
     token = command.args[0]
@@ -173,6 +205,5 @@ async def _watch(svc: Services, actor: Actor, command: Command, run_id: str, sta
         else:
             text = render.watch_reply("not_following", run_id, status)
             result = "not_found"
-        await audit.record(session, user_id=actor.id, action=command.name, target=run_id, result=result,
-                           message=text)
+        await audit.record(session, user_id=actor.id, action=command.name, target=run_id, result=result, message=text)
     return text_reply(text, share=command.share)

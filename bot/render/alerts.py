@@ -54,8 +54,15 @@ HEADER_LIMIT = 150
 NAME_LIMIT = 120  # names and codes the platform sends may be of any length; Slack's blocks are not
 # The bot's own actor string for the platform ("slack:U0ANA (Ana Ruiz)", see bot.people.People.actor).
 SLACK_ACTOR = re.compile(r"^slack:([UW][A-Z0-9]{2,})\b")
-REPLAY_MARK = {"pending": "🔄", "running": "🔄", "waiting": "✋", "paused": "⏸️", "completed": "✅",
-               "failed": "❌", "cancelled": "🚫"}
+REPLAY_MARK = {
+    "pending": "🔄",
+    "running": "🔄",
+    "waiting": "✋",
+    "paused": "⏸️",
+    "completed": "✅",
+    "failed": "❌",
+    "cancelled": "🚫",
+}
 
 
 def _header(text: str) -> HeaderBlock:
@@ -69,8 +76,9 @@ def _mrkdwn(text: Mrkdwn, limit: int = SECTION_LIMIT) -> MarkdownTextObject:
 
 # Pieces of a run, in words
 
+
 def step_position(run: RunView, step: StepView) -> str:
-    """"step 3 of 5" (the platform's `index` is 0-based)."""
+    """ "step 3 of 5" (the platform's `index` is 0-based)."""
     return f"step {step.index + 1} of {run.total_steps}"
 
 
@@ -131,16 +139,24 @@ def provider_words(error: ErrorView) -> Mrkdwn | None:
 
 # The alert
 
+
 def replay_line(replay: dict, run_url_of) -> Mrkdwn:
-    """"🔄 Replayed by <@U0ANA> as run_Y: running" with the replay's outcome once it ends."""
+    """ "🔄 Replayed by <@U0ANA> as run_Y: running" with the replay's outcome once it ends."""
     run_id = single_line(replay["run_id"], NAME_LIMIT)
     status = replay.get("status") or "pending"
-    line = mrkdwn("{mark} Replayed {by} as {run}", mark=REPLAY_MARK.get(status, "🔄"), by=_replay_by(replay),
-                  run=link(run_url_of(run_id), run_id))
+    line = mrkdwn(
+        "{mark} Replayed {by} as {run}",
+        mark=REPLAY_MARK.get(status, "🔄"),
+        by=_replay_by(replay),
+        run=link(run_url_of(run_id), run_id),
+    )
     if status in ("completed", "failed", "cancelled"):
         outcome = {"completed": "succeeded", "failed": "failed", "cancelled": "was cancelled"}[status]
-        detail = (mrkdwn(" ({code})", code=code_span(single_line(replay["error_code"], NAME_LIMIT)))
-                  if status == "failed" and replay.get("error_code") else "")
+        detail = (
+            mrkdwn(" ({code})", code=code_span(single_line(replay["error_code"], NAME_LIMIT)))
+            if status == "failed" and replay.get("error_code")
+            else ""
+        )
         return mrkdwn("{line}: the replay {outcome}{detail}", line=line, outcome=outcome, detail=detail)
     return mrkdwn("{line}: in progress", line=line)
 
@@ -151,13 +167,15 @@ def _replay_by(replay: dict) -> Mrkdwn:
 
 
 def replay_by_words(user: str | None, actor: ActorView | dict | None) -> Mrkdwn:
-    """"by <@U0ANA>" for a replay started from Slack; "from the console (by Dana)" otherwise."""
+    """ "by <@U0ANA>" for a replay started from Slack; "from the console (by Dana)" otherwise."""
     if is_user_id(user):
         return mrkdwn("by {who}", who=user_mention(user))
     if isinstance(actor, dict):
-        actor = ActorView(name=single_line(actor.get("name") or "", 200) or None,
-                          email=single_line(actor.get("email") or "", 200) or None,
-                          slack_user_id=actor.get("slack_user_id") if is_user_id(actor.get("slack_user_id")) else None)
+        actor = ActorView(
+            name=single_line(actor.get("name") or "", 200) or None,
+            email=single_line(actor.get("email") or "", 200) or None,
+            slack_user_id=actor.get("slack_user_id") if is_user_id(actor.get("slack_user_id")) else None,
+        )
     if actor is not None and slack_user_of(actor):
         return mrkdwn("by {who}", who=actor_words(actor))
     who = actor_words(actor)
@@ -171,18 +189,32 @@ def _buttons(run_id: str, *, retryable: bool, replay_allowed: bool, workflow: st
     # A confirmation dialog's text is mrkdwn.
     confirm = ConfirmObject(
         title="Replay this run?",
-        text=_mrkdwn(mrkdwn("A new run of {workflow} starts with the same input, prompt and model as {run}.",
-                            workflow=workflow, run=run_id), 300),
-        confirm="Replay", deny="Cancel")
-    replay = ButtonElement(text="Replay", action_id="run_replay", value=run_id, confirm=confirm,
-                           style="primary" if retryable else None)
-    changes = ButtonElement(text="Replay with changes…", action_id="run_replay_changes", value=run_id,
-                            style=None if retryable else "primary")
+        text=_mrkdwn(
+            mrkdwn(
+                "A new run of {workflow} starts with the same input, prompt and model as {run}.",
+                workflow=workflow,
+                run=run_id,
+            ),
+            300,
+        ),
+        confirm="Replay",
+        deny="Cancel",
+    )
+    replay = ButtonElement(
+        text="Replay", action_id="run_replay", value=run_id, confirm=confirm, style="primary" if retryable else None
+    )
+    changes = ButtonElement(
+        text="Replay with changes…",
+        action_id="run_replay_changes",
+        value=run_id,
+        style=None if retryable else "primary",
+    )
     return [replay, changes, show] if retryable else [changes, replay, show]
 
 
-def alert_message(run: RunView, *, run_url_of, step_url: str | None, owners: list[str],
-                  replays: list[dict] | None = None) -> dict:
+def alert_message(
+    run: RunView, *, run_url_of, step_url: str | None, owners: list[str], replays: list[dict] | None = None
+) -> dict:
     """A failed run's alert: what failed where, why, whether to retry, who owns it, what to do. `owners` are
     Slack user or group ids (or mentions of them); anything else is shown as text."""
     run_id = run.id
@@ -195,32 +227,61 @@ def alert_message(run: RunView, *, run_url_of, step_url: str | None, owners: lis
     failed_at = run.completed_at or run.updated_at
 
     blocks: list = [_header(f"❌ {workflow} failed")]
-    blocks.append(SectionBlock(fields=[
-        _mrkdwn(mrkdwn("*Run*\n{run}", run=link(run_url, run_id))),
-        _mrkdwn(mrkdwn("*Trigger*\n{trigger}", trigger=trigger_words(run))),
-        _mrkdwn(mrkdwn("*Started*\n{at}", at=slack_date(run.started_at or run.created_at))),
-        _mrkdwn(mrkdwn("*Failed*\n{at}", at=slack_date(failed_at))),
-        _mrkdwn(mrkdwn("*Duration*\n{d}", d=duration(run.duration_ms))),
-        _mrkdwn(mrkdwn("*Progress*\n{bar} steps done", bar=code_span(progress_bar(run.completed_steps,
-                                                                                    run.total_steps)))),
-    ]))
+    blocks.append(
+        SectionBlock(
+            fields=[
+                _mrkdwn(mrkdwn("*Run*\n{run}", run=link(run_url, run_id))),
+                _mrkdwn(mrkdwn("*Trigger*\n{trigger}", trigger=trigger_words(run))),
+                _mrkdwn(mrkdwn("*Started*\n{at}", at=slack_date(run.started_at or run.created_at))),
+                _mrkdwn(mrkdwn("*Failed*\n{at}", at=slack_date(failed_at))),
+                _mrkdwn(mrkdwn("*Duration*\n{d}", d=duration(run.duration_ms))),
+                _mrkdwn(
+                    mrkdwn(
+                        "*Progress*\n{bar} steps done",
+                        bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
+                    )
+                ),
+            ]
+        )
+    )
 
     if step is not None:
-        lines = [mrkdwn("*Failed at {where}: {name}*", where=step_position(run, step),
-                        name=shorten(step.name or step.id, NAME_LIMIT))]
+        lines = [
+            mrkdwn(
+                "*Failed at {where}: {name}*",
+                where=step_position(run, step),
+                name=shorten(step.name or step.id, NAME_LIMIT),
+            )
+        ]
         provider = provider_words(error)
-        lines.append(mrkdwn("*Error* {code}{provider}", code=code_span(shorten(error.code or "unknown", NAME_LIMIT)),
-                            provider=mrkdwn(" · {p}", p=provider) if provider else ""))
+        lines.append(
+            mrkdwn(
+                "*Error* {code}{provider}",
+                code=code_span(shorten(error.code or "unknown", NAME_LIMIT)),
+                provider=mrkdwn(" · {p}", p=provider) if provider else "",
+            )
+        )
         if error.message:
-            lines.append(mrkdwn("{message}{more}", message=code_span(trim_middle(error.message, ERROR_MESSAGE_LIMIT)),
-                                more=Mrkdwn(" _(whole message in the thread)_") if error_message_too_long(run) else ""))
+            lines.append(
+                mrkdwn(
+                    "{message}{more}",
+                    message=code_span(trim_middle(error.message, ERROR_MESSAGE_LIMIT)),
+                    more=Mrkdwn(" _(whole message in the thread)_") if error_message_too_long(run) else "",
+                )
+            )
         lines.append(mrkdwn("*{words}*", words=retryable_words(_error_words(error) or None)))
-        accessory = (ButtonElement(text="Jump to failed step", action_id="run_jump", url=encode_url(step_url))
-                     if step_url else None)
+        accessory = (
+            ButtonElement(text="Jump to failed step", action_id="run_jump", url=encode_url(step_url))
+            if step_url
+            else None
+        )
         blocks.append(SectionBlock(text=_mrkdwn(trim_middle(join("\n", lines), SECTION_LIMIT)), accessory=accessory))
     else:
-        blocks.append(SectionBlock(text=_mrkdwn(Mrkdwn("*The platform did not say which step failed.* "
-                                                       "Open the run for details."))))
+        blocks.append(
+            SectionBlock(
+                text=_mrkdwn(Mrkdwn("*The platform did not say which step failed.* Open the run for details."))
+            )
+        )
 
     context: list[Mrkdwn] = []
     if owners:
@@ -243,9 +304,18 @@ def alert_message(run: RunView, *, run_url_of, step_url: str | None, owners: lis
             text = mrkdwn("_{n} earlier replays in the thread_\n{text}", n=len(replays) - len(shown), text=text)
         blocks.append(SectionBlock(text=_mrkdwn(trim_middle(text, 2900))))
     if step is not None and not retryable and not replays:
-        blocks.append(ContextBlock(elements=[_mrkdwn(Mrkdwn(
-            "⚠️ Not retryable: replaying as-is will likely fail the same way. *Replay with changes…* lets you "
-            "change the prompt or the model."))]))
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    _mrkdwn(
+                        Mrkdwn(
+                            "⚠️ Not retryable: replaying as-is will likely fail the same way. *Replay with changes…* lets you "
+                            "change the prompt or the model."
+                        )
+                    )
+                ]
+            )
+        )
     # Once a replay succeeded, or while one runs, replaying again would start a second run of the same work.
     replay_allowed = not recovered and not replay_running
     elements = _buttons(run_id, retryable=retryable, replay_allowed=replay_allowed, workflow=workflow)
@@ -264,18 +334,28 @@ def alert_text(run: RunView, *, owners: list[str], replays: list[dict] | None = 
     if error.code:
         parts.append(mrkdwn("with {code}", code=error.code))
     provider = provider_words(error)
-    text = mrkdwn("{parts}{provider}.", parts=join(" ", parts), provider=mrkdwn(", {p}", p=provider) if provider else "")
+    text = mrkdwn(
+        "{parts}{provider}.", parts=join(" ", parts), provider=mrkdwn(", {p}", p=provider) if provider else ""
+    )
     if error.message:
-        text = mrkdwn("{text} {message}.", text=text,
-                      message=Mrkdwn(escape(single_line(trim_middle(error.message, 300))).rstrip(".")))
+        text = mrkdwn(
+            "{text} {message}.",
+            text=text,
+            message=Mrkdwn(escape(single_line(trim_middle(error.message, 300))).rstrip(".")),
+        )
     if step is not None:
         text = mrkdwn("{text} {words}.", text=text, words=retryable_words(_error_words(error) or None))
     text = mrkdwn("{text} Triggered {trigger}.", text=text, trigger=trigger_words(run))
     if owners:
         text = mrkdwn("{text} Owner: {who}.", text=text, who=join(" ", [mention_of(o) for o in owners]))
     for replay in (replays or [])[-1:]:
-        text = mrkdwn("{text} Replayed {by} as {run}: {status}.", text=text, by=_replay_by(replay),
-                      run=single_line(replay["run_id"], NAME_LIMIT), status=replay.get("status"))
+        text = mrkdwn(
+            "{text} Replayed {by} as {run}: {status}.",
+            text=text,
+            by=_replay_by(replay),
+            run=single_line(replay["run_id"], NAME_LIMIT),
+            status=replay.get("status"),
+        )
     return text
 
 
@@ -296,42 +376,65 @@ def full_error_replies(run: RunView) -> list[dict]:
     replies = []
     for n, chunk in enumerate(chunks, 1):
         label = "Whole error message" + (f" ({n}/{len(chunks)})" if len(chunks) > 1 else "")
-        replies.append({"text": mrkdwn("{label} of {run}:\n{block}", label=label, run=run.id,
-                                       block=code_block(chunk))})
+        replies.append({"text": mrkdwn("{label} of {run}:\n{block}", label=label, run=run.id, block=code_block(chunk))})
     return replies
 
 
 def replay_started_reply(run_id: str, replay_id: str, by: Mrkdwn, replay_url: str) -> dict:
     """`by` is what `replay_by_words` made."""
-    return {"text": mrkdwn("🔄 {run} was replayed {by} as {replay}.", run=single_line(run_id, NAME_LIMIT),
-                           by=Mrkdwn(by), replay=link(replay_url, single_line(replay_id, NAME_LIMIT)))}
+    return {
+        "text": mrkdwn(
+            "🔄 {run} was replayed {by} as {replay}.",
+            run=single_line(run_id, NAME_LIMIT),
+            by=Mrkdwn(by),
+            replay=link(replay_url, single_line(replay_id, NAME_LIMIT)),
+        )
+    }
 
 
 def replay_ended_reply(replay: dict, replay_url: str) -> dict:
     status = replay.get("status")
     words = {"completed": "succeeded", "failed": "failed", "cancelled": "was cancelled"}.get(status, status)
-    detail = (mrkdwn(" with {code}", code=code_span(single_line(replay["error_code"], NAME_LIMIT)))
-              if status == "failed" and replay.get("error_code") else "")
-    return {"text": mrkdwn("{mark} The replay {run} {words}{detail}.", mark=REPLAY_MARK.get(status, "•"),
-                           run=link(replay_url, single_line(replay["run_id"], NAME_LIMIT)),
-                           words=single_line(words, 32), detail=detail)}
+    detail = (
+        mrkdwn(" with {code}", code=code_span(single_line(replay["error_code"], NAME_LIMIT)))
+        if status == "failed" and replay.get("error_code")
+        else ""
+    )
+    return {
+        "text": mrkdwn(
+            "{mark} The replay {run} {words}{detail}.",
+            mark=REPLAY_MARK.get(status, "•"),
+            run=link(replay_url, single_line(replay["run_id"], NAME_LIMIT)),
+            words=single_line(words, 32),
+            detail=detail,
+        )
+    }
 
 
 # Storms
 
+
 def storm_entry(run: RunView) -> dict:
     """What a storm's thread lists of one failed run (kept in the storm's state)."""
     at = run.completed_at or run.updated_at
-    return {"run_id": run.id, "step": step_position(run, run.failed_step) if run.failed_step else None,
-            "at": at.isoformat() if at else None}
+    return {
+        "run_id": run.id,
+        "step": step_position(run, run.failed_step) if run.failed_step else None,
+        "at": at.isoformat() if at else None,
+    }
 
 
 def storm_note(*, count: int, workflow_name: str, code: str, window_seconds: float) -> Mrkdwn:
     """The first storm reply's note: why the thread exists."""
-    return mrkdwn("*{count} failures of {workflow} with {code} within {window}s.* The first {earlier} were alerted "
-                  "one by one; from now on new ones are listed here.", count=count,
-                  workflow=single_line(workflow_name, NAME_LIMIT), code=code_span(single_line(code, NAME_LIMIT)),
-                  window=f"{window_seconds:g}", earlier=count - 1)
+    return mrkdwn(
+        "*{count} failures of {workflow} with {code} within {window}s.* The first {earlier} were alerted "
+        "one by one; from now on new ones are listed here.",
+        count=count,
+        workflow=single_line(workflow_name, NAME_LIMIT),
+        code=code_span(single_line(code, NAME_LIMIT)),
+        window=f"{window_seconds:g}",
+        earlier=count - 1,
+    )
 
 
 def storm_message(storm: StormView, *, run_url_of, workflow_url: str | None = None) -> dict:
@@ -341,36 +444,72 @@ def storm_message(storm: StormView, *, run_url_of, workflow_url: str | None = No
     span = duration(int((last - first).total_seconds() * 1000)) if first and last else "—"
     recovered = storm.recovered_run_id
     blocks: list = [_header(f"{'✅' if recovered else '🌩️'} {workflow}: {count} failures with {code}")]
-    retryable = 'yes' if storm.retryable else 'no' if storm.retryable is False else 'unknown'
-    blocks.append(SectionBlock(fields=[
-        _mrkdwn(mrkdwn("*Failures*\n{n}", n=count)),
-        _mrkdwn(mrkdwn("*Error*\n{code}", code=code_span(code))),
-        _mrkdwn(mrkdwn("*First*\n{at}", at=slack_date(first))),
-        _mrkdwn(mrkdwn("*Newest*\n{at}", at=slack_date(last))),
-        _mrkdwn(mrkdwn("*Over*\n{span}", span=span)),
-        _mrkdwn(mrkdwn("*Retryable*\n{r}", r=retryable)),
-    ]))
+    retryable = "yes" if storm.retryable else "no" if storm.retryable is False else "unknown"
+    blocks.append(
+        SectionBlock(
+            fields=[
+                _mrkdwn(mrkdwn("*Failures*\n{n}", n=count)),
+                _mrkdwn(mrkdwn("*Error*\n{code}", code=code_span(code))),
+                _mrkdwn(mrkdwn("*First*\n{at}", at=slack_date(first))),
+                _mrkdwn(mrkdwn("*Newest*\n{at}", at=slack_date(last))),
+                _mrkdwn(mrkdwn("*Over*\n{span}", span=span)),
+                _mrkdwn(mrkdwn("*Retryable*\n{r}", r=retryable)),
+            ]
+        )
+    )
     newest = list(storm.newest)[-STORM_NEWEST:]
     if newest:
-        lines = join("\n", [mrkdwn("{mark} {run}", mark=mark("failed"), run=link(run_url_of(rid), rid))
-                            for rid in reversed(newest)])
+        lines = join(
+            "\n",
+            [mrkdwn("{mark} {run}", mark=mark("failed"), run=link(run_url_of(rid), rid)) for rid in reversed(newest)],
+        )
         blocks.append(SectionBlock(text=_mrkdwn(mrkdwn("*Newest runs*\n{lines}", lines=lines))))
     if recovered:
-        blocks.append(SectionBlock(text=_mrkdwn(mrkdwn(
-            "✅ *Recovered*: {run} completed {at}.", run=link(run_url_of(recovered), recovered),
-            at=slack_date(storm.recovered_at)))))
+        blocks.append(
+            SectionBlock(
+                text=_mrkdwn(
+                    mrkdwn(
+                        "✅ *Recovered*: {run} completed {at}.",
+                        run=link(run_url_of(recovered), recovered),
+                        at=slack_date(storm.recovered_at),
+                    )
+                )
+            )
+        )
     else:
-        blocks.append(ContextBlock(elements=[_mrkdwn(mrkdwn(
-            "Grouped to spare the channel: every run of this burst is listed in the thread, and "
-            "{command} finds them all.", command=code_span(f"/runs failed {storm.workflow_id}")))]))
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    _mrkdwn(
+                        mrkdwn(
+                            "Grouped to spare the channel: every run of this burst is listed in the thread, and "
+                            "{command} finds them all.",
+                            command=code_span(f"/runs failed {storm.workflow_id}"),
+                        )
+                    )
+                ]
+            )
+        )
     newest_id = newest[-1] if newest else None
     if newest_id:
-        blocks.append(ActionsBlock(block_id=f"storm:{storm.workflow_id}:{code}"[:255], elements=[
-            ButtonElement(text="Show newest run", action_id="run_show", value=newest_id),
-        ]))
-    text = mrkdwn("{recovered}{workflow} failed {count} times with {code} over {span}; newest {newest}. "
-                  "The runs are listed in the thread.", recovered="Recovered: " if recovered else "",
-                  workflow=workflow, count=count, code=code, span=span, newest=newest_id or "—")
+        blocks.append(
+            ActionsBlock(
+                block_id=f"storm:{storm.workflow_id}:{code}"[:255],
+                elements=[
+                    ButtonElement(text="Show newest run", action_id="run_show", value=newest_id),
+                ],
+            )
+        )
+    text = mrkdwn(
+        "{recovered}{workflow} failed {count} times with {code} over {span}; newest {newest}. "
+        "The runs are listed in the thread.",
+        recovered="Recovered: " if recovered else "",
+        workflow=workflow,
+        count=count,
+        code=code,
+        span=span,
+        newest=newest_id or "—",
+    )
     return {"text": text, "blocks": [b.to_dict() for b in blocks]}
 
 
@@ -381,16 +520,26 @@ def storm_runs_reply(runs: list[dict], *, run_url_of, note: str | None = None) -
     for r in runs:
         run_id = single_line(r["run_id"], NAME_LIMIT)
         where = mrkdwn(" at {step}", step=single_line(r["step"], NAME_LIMIT)) if r.get("step") else ""
-        lines.append(mrkdwn("{mark} {run}{where} · {at}", mark=mark("failed"), run=link(run_url_of(run_id), run_id),
-                            where=where, at=slack_date(_parse(r.get("at")), "{time_secs}")))
+        lines.append(
+            mrkdwn(
+                "{mark} {run}{where} · {at}",
+                mark=mark("failed"),
+                run=link(run_url_of(run_id), run_id),
+                where=where,
+                at=slack_date(_parse(r.get("at")), "{time_secs}"),
+            )
+        )
     note = Mrkdwn(note) if note else None
     blocks: list = []
     if note:
         blocks.append(SectionBlock(text=_mrkdwn(note)))
     for i in range(0, len(lines), STORM_LIST_PER_SECTION):
-        blocks.append(SectionBlock(text=_mrkdwn(join("\n", lines[i:i + STORM_LIST_PER_SECTION]))))
-    text = mrkdwn("{note}Failed: {runs}", note=mrkdwn("{n} ", n=note) if note else "",
-                  runs=", ".join(single_line(r["run_id"], NAME_LIMIT) for r in runs))
+        blocks.append(SectionBlock(text=_mrkdwn(join("\n", lines[i : i + STORM_LIST_PER_SECTION]))))
+    text = mrkdwn(
+        "{note}Failed: {runs}",
+        note=mrkdwn("{n} ", n=note) if note else "",
+        runs=", ".join(single_line(r["run_id"], NAME_LIMIT) for r in runs),
+    )
     return {"text": trim_middle(text, THREAD_TEXT_LIMIT), "blocks": [b.to_dict() for b in blocks]}
 
 

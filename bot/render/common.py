@@ -11,8 +11,17 @@ from bot.render.mrkdwn import Mrkdwn, code, date_token, escape, link, mrkdwn
 __all__ = ["Mrkdwn", "escape", "link", "mrkdwn"]
 
 STATUS_MARK = {
-    "pending": "⏳", "running": "🔄", "waiting": "✋", "paused": "⏸️", "completed": "✅", "failed": "❌",
-    "cancelled": "🚫", "skipped": "⏭️", "approved": "✅", "rejected": "🚫", "expired": "⌛",
+    "pending": "⏳",
+    "running": "🔄",
+    "waiting": "✋",
+    "paused": "⏸️",
+    "completed": "✅",
+    "failed": "❌",
+    "cancelled": "🚫",
+    "skipped": "⏭️",
+    "approved": "✅",
+    "rejected": "🚫",
+    "expired": "⌛",
 }
 
 RETRYABLE_WORDS = {
@@ -63,7 +72,7 @@ def duration(ms: int | None) -> str:
 
 
 def relative(seconds: float) -> str:
-    """"in 42 minutes" / "3 minutes ago"."""
+    """ "in 42 minutes" / "3 minutes ago"."""
     future = seconds >= 0
     s = abs(int(seconds))
     if s < 60:
@@ -80,7 +89,7 @@ def relative(seconds: float) -> str:
 def shorten(text: object, limit: int) -> str:
     """Cut to `limit` characters at the end, marked with an ellipsis."""
     text = str(text or "")
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def trim_middle(text: str, limit: int) -> str:

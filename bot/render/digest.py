@@ -22,8 +22,9 @@ def digest_message(entries: list[tuple[str, str, str, int]], day: datetime) -> d
     total = sum(per_code.values())
     workflows = sorted(per_workflow.items(), key=lambda kv: (-kv[1], kv[0][1]))[:WORKFLOWS_SHOWN]
     codes = sorted(per_code.items(), key=lambda kv: (-kv[1], kv[0]))[:CODES_SHOWN]
-    lines = "\n".join(f"• *{escape(name)}* (`{escape(wid)}`): {n} failure{'s' if n != 1 else ''}"
-                      for (wid, name), n in workflows)
+    lines = "\n".join(
+        f"• *{escape(name)}* (`{escape(wid)}`): {n} failure{'s' if n != 1 else ''}" for (wid, name), n in workflows
+    )
     top = ", ".join(f"`{escape(code)}` ×{n}" for code, n in codes)
     title = f"Daily digest for {day.date().isoformat()}: {total} failed run{'s' if total != 1 else ''}"
     blocks = [

@@ -27,16 +27,27 @@ def home_view(views: list[TaskView], now: datetime, *, can_decide: bool, approve
     title = f"Approvals · {count} pending" if count else "Approvals · none pending"
     blocks: list = [HeaderBlock(text=PlainTextObject(text=title, emoji=True))]
     if not can_decide:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=mrkdwn(
-            "You can follow these tasks; only approvers decide them: {who}.", who=Mrkdwn(approvers)))]))
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=mrkdwn(
+                            "You can follow these tasks; only approvers decide them: {who}.", who=Mrkdwn(approvers)
+                        )
+                    )
+                ]
+            )
+        )
     if not views:
-        blocks.append(SectionBlock(text=MarkdownTextObject(
-            text=f"{mark('approved')} Nothing is waiting for a decision.")))
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=f"{mark('approved')} Nothing is waiting for a decision."))
+        )
     for view in views[:HOME_TASK_LIMIT]:
         blocks.append(DividerBlock())
         blocks.extend(summary_blocks(view, now))
     if count > HOME_TASK_LIMIT:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=f"…and {count - HOME_TASK_LIMIT} more in the console.")]))
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=f"…and {count - HOME_TASK_LIMIT} more in the console.")])
+        )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=mrkdwn("Updated {at}", at=slack_date(now)))]))
     return View(type="home", callback_id="home", blocks=blocks).to_dict()

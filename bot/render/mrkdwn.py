@@ -85,7 +85,7 @@ def single_line(value: Any, limit: int | None = None) -> str:
             out.append(ch)
     text = "".join(out)
     if limit is not None and len(text) > limit:
-        text = text[:limit - 1] + "…"
+        text = text[: limit - 1] + "…"
     return text
 
 

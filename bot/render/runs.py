@@ -86,16 +86,34 @@ def _header(text: str) -> dict:
     return HeaderBlock(text=PlainTextObject(text=plain(text, 150), emoji=True)).to_dict()
 
 
-def _button(label: str, action_id: str, value: str | None = None, *, style: str | None = None,
-            confirm: ConfirmObject | None = None, url: str | None = None) -> ButtonElement:
-    return ButtonElement(text=PlainTextObject(text=plain(label, 75), emoji=True), action_id=action_id, value=value,
-                         style=style, confirm=confirm, url=url)
+def _button(
+    label: str,
+    action_id: str,
+    value: str | None = None,
+    *,
+    style: str | None = None,
+    confirm: ConfirmObject | None = None,
+    url: str | None = None,
+) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=plain(label, 75), emoji=True),
+        action_id=action_id,
+        value=value,
+        style=style,
+        confirm=confirm,
+        url=url,
+    )
 
 
 def _confirm(title: str, text: Mrkdwn, confirm: str, deny: str, style: str | None = None) -> ConfirmObject:
     """A confirmation dialog: its text is mrkdwn (300 characters at most)."""
-    return ConfirmObject(title=plain(title, 100), text=MarkdownTextObject(text=trim_middle(escape(text), 300)),
-                         confirm=confirm, deny=deny, style=style)
+    return ConfirmObject(
+        title=plain(title, 100),
+        text=MarkdownTextObject(text=trim_middle(escape(text), 300)),
+        confirm=confirm,
+        deny=deny,
+        style=style,
+    )
 
 
 def _chunked_sections(lines: Iterable[Mrkdwn], limit: int = SECTION_LIMIT) -> list[dict]:
@@ -121,6 +139,7 @@ def _step_words(step: StepView | None, total: int) -> Mrkdwn:
 
 # Lists of runs
 
+
 def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False) -> Mrkdwn:
     """One run on one line: mark, linked id, workflow, and what matters for its status."""
     parts: list = [mrkdwn("{mark} {run}", mark=mark(run.status), run=link(run_url(run.id), run.id)), run.workflow_name]
@@ -144,15 +163,26 @@ def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False) -> Mrk
     return join(" · ", parts)
 
 
-def run_list(runs: Sequence[RunView], *, title: str, understood: str, run_url: RunUrl, next_value: str | None,
-             failed_view: bool = False, empty_hint: str = "") -> dict:
+def run_list(
+    runs: Sequence[RunView],
+    *,
+    title: str,
+    understood: str,
+    run_url: RunUrl,
+    next_value: str | None,
+    failed_view: bool = False,
+    empty_hint: str = "",
+) -> dict:
     """A compact page of runs with a Next page button when there are more. `empty_hint` is the code's words."""
     if not runs:
-        text = mrkdwn("No runs match {q}.{hint}", q=code_span(understood),
-                      hint=Mrkdwn(" " + empty_hint) if empty_hint else "")
+        text = mrkdwn(
+            "No runs match {q}.{hint}", q=code_span(understood), hint=Mrkdwn(" " + empty_hint) if empty_hint else ""
+        )
         return message(text, [_section(text)])
-    blocks = [_section(mrkdwn("*{title}*", title=title)),
-              *_chunked_sections(run_line(r, run_url, failed_view=failed_view) for r in runs)]
+    blocks = [
+        _section(mrkdwn("*{title}*", title=title)),
+        *_chunked_sections(run_line(r, run_url, failed_view=failed_view) for r in runs),
+    ]
     blocks.append(_context(mrkdwn("{q} · {n} shown, newest first", q=code_span(understood), n=len(runs))))
     if next_value:
         blocks.append(ActionsBlock(elements=[_button("Next page", "runs_next_page", next_value)]).to_dict())
@@ -162,22 +192,38 @@ def run_list(runs: Sequence[RunView], *, title: str, understood: str, run_url: R
 
 # One run: the timeline of `/runs show`
 
+
 def run_buttons(run_id: str, status: str) -> list[ButtonElement]:
     from bot.contract import allowed_actions
 
     buttons = []
     for action in allowed_actions(status):
         if action == "replay":
-            buttons.append(_button("Replay as-is", "run_replay", run_id, confirm=_confirm(
-                "Replay this run?", mrkdwn("Start a new run of {run} with the same input.", run=run_id),
-                "Replay", "Not now")))
+            buttons.append(
+                _button(
+                    "Replay as-is",
+                    "run_replay",
+                    run_id,
+                    confirm=_confirm(
+                        "Replay this run?",
+                        mrkdwn("Start a new run of {run} with the same input.", run=run_id),
+                        "Replay",
+                        "Not now",
+                    ),
+                )
+            )
             buttons.append(_button("Replay with changes…", "run_replay_changes", run_id))
         else:
             label, action_id, style = CONTROL_BUTTONS[action]
             confirm = None
             if action == "cancel":
-                confirm = _confirm("Cancel this run?", mrkdwn("{run} will stop and end cancelled.", run=run_id),
-                                   "Cancel run", "Keep it running", style="danger")
+                confirm = _confirm(
+                    "Cancel this run?",
+                    mrkdwn("{run} will stop and end cancelled.", run=run_id),
+                    "Cancel run",
+                    "Keep it running",
+                    style="danger",
+                )
             buttons.append(_button(label, action_id, run_id, style=style, confirm=confirm))
     return buttons
 
@@ -200,12 +246,19 @@ def run_detail(run: RunView, run_url: RunUrl) -> dict:
         fields.append(mrkdwn("*Model*\n{model}", model=run.model))
     if run.replay_of:
         fields.append(mrkdwn("*Replay of*\n{run}", run=link(run_url(run.replay_of), run.replay_of)))
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=link(run_url(run_id), "Open in the console")),
-                               fields=[MarkdownTextObject(text=trim_middle(f, 2000)) for f in fields[:10]]).to_dict())
+    blocks.append(
+        SectionBlock(
+            text=MarkdownTextObject(text=link(run_url(run_id), "Open in the console")),
+            fields=[MarkdownTextObject(text=trim_middle(f, 2000)) for f in fields[:10]],
+        ).to_dict()
+    )
     blocks.append(_section(mrkdwn("*Progress*  {bar}", bar=code_span(progress_bar(done, total)))))
     if run.payload_json is not None:
-        blocks.append(_section(mrkdwn("*Trigger payload*\n{payload}",
-                                      payload=code_block(trim_middle(run.payload_json, PAYLOAD_LIMIT)))))
+        blocks.append(
+            _section(
+                mrkdwn("*Trigger payload*\n{payload}", payload=code_block(trim_middle(run.payload_json, PAYLOAD_LIMIT)))
+            )
+        )
     failed = run.failed_step
     if run.steps:
         lines = []
@@ -213,9 +266,17 @@ def run_detail(run: RunView, run_url: RunUrl) -> dict:
             took = ""
             if step.started_at and step.completed_at:
                 took = f" · {duration(int((step.completed_at - step.started_at).total_seconds() * 1000))}"
-            lines.append(mrkdwn("{mark} {n}. {name} _({type}, {status})_{took}", mark=mark(step.status),
-                                n=step.index + 1, name=step.name or step.id, type=step.type or "step",
-                                status=step.status or "unknown", took=took))
+            lines.append(
+                mrkdwn(
+                    "{mark} {n}. {name} _({type}, {status})_{took}",
+                    mark=mark(step.status),
+                    n=step.index + 1,
+                    name=step.name or step.id,
+                    type=step.type or "step",
+                    status=step.status or "unknown",
+                    took=took,
+                )
+            )
         blocks.append(_section(Mrkdwn("*Steps*")))
         blocks.extend(_chunked_sections(lines)[:30])
     elif total:
@@ -226,21 +287,42 @@ def run_detail(run: RunView, run_url: RunUrl) -> dict:
     buttons = run_buttons(run_id, status)
     if buttons:
         blocks.append(ActionsBlock(elements=buttons).to_dict())
-    text = mrkdwn("{run} ({workflow}): {status}, {done}/{total} steps", run=run_id, workflow=run.workflow_name,
-                  status=status, done=done, total=total)
+    text = mrkdwn(
+        "{run} ({workflow}): {status}, {done}/{total} steps",
+        run=run_id,
+        workflow=run.workflow_name,
+        status=status,
+        done=done,
+        total=total,
+    )
     return message(text, blocks)
 
 
 def failed_step_text(run_id: str, step: StepView, total: int, run_url: RunUrl) -> Mrkdwn:
     error = step.error or ErrorView()
-    lines = [mrkdwn("❌ *Failed at {where}* · {jump}", where=_step_words(step, total),
-                    jump=link(run_url(run_id, step.id), "Jump to failed step"))]
+    lines = [
+        mrkdwn(
+            "❌ *Failed at {where}* · {jump}",
+            where=_step_words(step, total),
+            jump=link(run_url(run_id, step.id), "Jump to failed step"),
+        )
+    ]
     if error.code:
-        lines.append(mrkdwn("Error: {code}{message}", code=code_span(error.code),
-                            message=mrkdwn(" {m}", m=trim_middle(error.message, 1500)) if error.message else ""))
+        lines.append(
+            mrkdwn(
+                "Error: {code}{message}",
+                code=code_span(error.code),
+                message=mrkdwn(" {m}", m=trim_middle(error.message, 1500)) if error.message else "",
+            )
+        )
     if error.provider or error.provider_status is not None:
-        lines.append(mrkdwn("Provider: {provider}{status}", provider=error.provider or "—",
-                            status=f", HTTP {error.provider_status}" if error.provider_status is not None else ""))
+        lines.append(
+            mrkdwn(
+                "Provider: {provider}{status}",
+                provider=error.provider or "—",
+                status=f", HTTP {error.provider_status}" if error.provider_status is not None else "",
+            )
+        )
     retry = {"code": error.code, "retryable": error.retryable} if error.code or error.retryable is not None else {}
     lines.append(escape(retryable_words(retry)))
     return join("\n", lines)
@@ -248,12 +330,22 @@ def failed_step_text(run_id: str, step: StepView, total: int, run_url: RunUrl) -
 
 # Control, replay and cancel prompts
 
+
 def replay_choice(run_id: str, status: str, workflow: str) -> dict:
     run_id, status, workflow = single_line(run_id, ID_LIMIT), single_line(status, 32), single_line(workflow, NAME_LIMIT)
     text = mrkdwn("Replay {run} ({workflow}, {status})?", run=run_id, workflow=workflow, status=status)
-    blocks = [_section(mrkdwn("Replay {run} ({workflow}, {mark} {status}): as it was, or with a new prompt or model?",
-                              run=code_span(run_id), workflow=workflow, mark=mark(status), status=status)),
-              ActionsBlock(elements=[b for b in run_buttons(run_id, "completed")]).to_dict()]
+    blocks = [
+        _section(
+            mrkdwn(
+                "Replay {run} ({workflow}, {mark} {status}): as it was, or with a new prompt or model?",
+                run=code_span(run_id),
+                workflow=workflow,
+                mark=mark(status),
+                status=status,
+            )
+        ),
+        ActionsBlock(elements=[b for b in run_buttons(run_id, "completed")]).to_dict(),
+    ]
     return message(text, blocks)
 
 
@@ -266,20 +358,54 @@ def replay_confirm(run_id: str, prompt: str | None, model: str | None, value: st
         changes.append(mrkdwn("*Model* {model}", model=code_span(single_line(model, NAME_LIMIT))))
     what = " and ".join(w for w, v in (("prompt", prompt), ("model", model)) if v)
     text = mrkdwn("Replay {run} with a new {what}?", run=run_id, what=what)
-    blocks = [_section(mrkdwn("Replay {run} with:\n{changes}", run=code_span(run_id), changes=join("\n", changes))),
-              ActionsBlock(elements=[_button("Replay", "run_replay_confirmed", value, style="primary",
-                                             confirm=_confirm("Replay this run?", text, "Replay", "Not now"))]).to_dict()]
+    blocks = [
+        _section(mrkdwn("Replay {run} with:\n{changes}", run=code_span(run_id), changes=join("\n", changes))),
+        ActionsBlock(
+            elements=[
+                _button(
+                    "Replay",
+                    "run_replay_confirmed",
+                    value,
+                    style="primary",
+                    confirm=_confirm("Replay this run?", text, "Replay", "Not now"),
+                )
+            ]
+        ).to_dict(),
+    ]
     return message(text, blocks)
 
 
 def cancel_confirm(run_id: str, status: str, workflow: str) -> dict:
     run_id, status, workflow = single_line(run_id, ID_LIMIT), single_line(status, 32), single_line(workflow, NAME_LIMIT)
     text = mrkdwn("Cancel {run} ({workflow}, {status})?", run=run_id, workflow=workflow, status=status)
-    blocks = [_section(mrkdwn("{mark} {run} ({workflow}) is {status}. Cancel it? The button asks once more.",
-                              mark=mark(status), run=code_span(run_id), workflow=workflow, status=status)),
-              ActionsBlock(elements=[_button("Cancel run…", "run_cancel", run_id, style="danger", confirm=_confirm(
-                  "Cancel this run?", mrkdwn("{run} will stop and end cancelled.", run=run_id), "Cancel run",
-                  "Keep it running", style="danger"))]).to_dict()]
+    blocks = [
+        _section(
+            mrkdwn(
+                "{mark} {run} ({workflow}) is {status}. Cancel it? The button asks once more.",
+                mark=mark(status),
+                run=code_span(run_id),
+                workflow=workflow,
+                status=status,
+            )
+        ),
+        ActionsBlock(
+            elements=[
+                _button(
+                    "Cancel run…",
+                    "run_cancel",
+                    run_id,
+                    style="danger",
+                    confirm=_confirm(
+                        "Cancel this run?",
+                        mrkdwn("{run} will stop and end cancelled.", run=run_id),
+                        "Cancel run",
+                        "Keep it running",
+                        style="danger",
+                    ),
+                )
+            ]
+        ).to_dict(),
+    ]
     return message(text, blocks)
 
 
@@ -290,33 +416,65 @@ def control_result(action: str, old_run_id: str, result: RunView, run_url: RunUr
     status = result.status
     if action == "replay":
         new_id = result.id
-        text = mrkdwn("🔁 {who} replayed {old} as {new} ({status}).", who=who, old=old_run_id, new=new_id,
-                      status=status)
-        rich = mrkdwn("🔁 {who} replayed {old} as {new} ({mark} {status}).", who=who,
-                      old=link(run_url(old_run_id), old_run_id), new=link(run_url(new_id), new_id),
-                      mark=mark(status), status=status)
+        text = mrkdwn(
+            "🔁 {who} replayed {old} as {new} ({status}).", who=who, old=old_run_id, new=new_id, status=status
+        )
+        rich = mrkdwn(
+            "🔁 {who} replayed {old} as {new} ({mark} {status}).",
+            who=who,
+            old=link(run_url(old_run_id), old_run_id),
+            new=link(run_url(new_id), new_id),
+            mark=mark(status),
+            status=status,
+        )
     else:
         verb = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
-        text = mrkdwn("{mark} {who} {verb} {run}: it is now {status}.", mark=mark(status), who=who, verb=verb,
-                      run=old_run_id, status=status)
-        rich = mrkdwn("{mark} {who} {verb} {run}: it is now *{status}*.", mark=mark(status), who=who, verb=verb,
-                      run=link(run_url(old_run_id), old_run_id), status=status)
+        text = mrkdwn(
+            "{mark} {who} {verb} {run}: it is now {status}.",
+            mark=mark(status),
+            who=who,
+            verb=verb,
+            run=old_run_id,
+            status=status,
+        )
+        rich = mrkdwn(
+            "{mark} {who} {verb} {run}: it is now *{status}*.",
+            mark=mark(status),
+            who=who,
+            verb=verb,
+            run=link(run_url(old_run_id), old_run_id),
+            status=status,
+        )
     return message(text, [_section(rich)])
 
 
 def replay_modal(run_id: str, prompt: str, model: str, private_metadata: str) -> dict:
     return View(
-        type="modal", callback_id="replay_modal", title=PlainTextObject(text="Replay with changes"),
-        submit=PlainTextObject(text="Replay"), close=PlainTextObject(text="Cancel"),
+        type="modal",
+        callback_id="replay_modal",
+        title=PlainTextObject(text="Replay with changes"),
+        submit=PlainTextObject(text="Replay"),
+        close=PlainTextObject(text="Cancel"),
         private_metadata=private_metadata,
         blocks=[
-            _section(mrkdwn("A new run of {run} with this prompt and model.", run=code_span(single_line(run_id, ID_LIMIT)))),
-            InputBlock(block_id="prompt", label=PlainTextObject(text="Prompt"),
-                       element=PlainTextInputElement(action_id="value", multiline=True, max_length=PROMPT_LIMIT,
-                                                     initial_value=prompt[:PROMPT_LIMIT] or None)),
-            InputBlock(block_id="model", label=PlainTextObject(text="Model"),
-                       element=PlainTextInputElement(action_id="value", max_length=128,
-                                                     initial_value=model[:128] or None)),
+            _section(
+                mrkdwn("A new run of {run} with this prompt and model.", run=code_span(single_line(run_id, ID_LIMIT)))
+            ),
+            InputBlock(
+                block_id="prompt",
+                label=PlainTextObject(text="Prompt"),
+                element=PlainTextInputElement(
+                    action_id="value",
+                    multiline=True,
+                    max_length=PROMPT_LIMIT,
+                    initial_value=prompt[:PROMPT_LIMIT] or None,
+                ),
+            ),
+            InputBlock(
+                block_id="model",
+                label=PlainTextObject(text="Model"),
+                element=PlainTextInputElement(action_id="value", max_length=128, initial_value=model[:128] or None),
+            ),
         ],
     ).to_dict()
 
@@ -324,8 +482,13 @@ def replay_modal(run_id: str, prompt: str, model: str, private_metadata: str) ->
 def modal_notice(title: str, text: str) -> dict:
     """A modal that only says something: "Replaying…", then the outcome. `text` is mrkdwn the bot made (a
     `Mrkdwn`, an error's message or a section it rendered)."""
-    return View(type="modal", callback_id="replay_modal_notice", title=PlainTextObject(text=plain(title, 24)),
-                close=PlainTextObject(text="Close"), blocks=[_section(Mrkdwn(text))]).to_dict()
+    return View(
+        type="modal",
+        callback_id="replay_modal_notice",
+        title=PlainTextObject(text=plain(title, 24)),
+        close=PlainTextObject(text="Close"),
+        blocks=[_section(Mrkdwn(text))],
+    ).to_dict()
 
 
 # Logs
@@ -336,19 +499,25 @@ SEVERITY_MARK = {"debug": "·", "info": "ℹ️", "warn": "⚠️", "error": "�
 def logs_list(entries: Sequence[dict], *, understood: str, run_url: RunUrl, next_value: str | None) -> dict:
     """The platform's log entries (its dicts are read field by field, every field escaped)."""
     if not entries:
-        text = mrkdwn("No log entries match {q}. Try a lower `--severity` or a longer `--since`.",
-                      q=code_span(understood))
+        text = mrkdwn(
+            "No log entries match {q}. Try a lower `--severity` or a longer `--since`.", q=code_span(understood)
+        )
         return message(text, [_section(text)])
     lines = []
     for e in entries:
         run_id = single_line(e.get("run_id"), ID_LIMIT) if e.get("run_id") else None
         step_id = single_line(e.get("step_id"), ID_LIMIT) if e.get("step_id") else None
         where = mrkdwn(" {run}", run=link(run_url(run_id, step_id), run_id)) if run_id else ""
-        lines.append(mrkdwn("{mark} {at} {event}{where} {message}",
-                            mark=SEVERITY_MARK.get(e.get("severity"), "•"),
-                            at=slack_date(_time(e.get("timestamp")), "{time_secs}"),
-                            event=code_span(single_line(e.get("event_type") or "?", NAME_LIMIT)), where=where,
-                            message=single_line(trim_middle(str(e.get("message") or ""), 300))))
+        lines.append(
+            mrkdwn(
+                "{mark} {at} {event}{where} {message}",
+                mark=SEVERITY_MARK.get(e.get("severity"), "•"),
+                at=slack_date(_time(e.get("timestamp")), "{time_secs}"),
+                event=code_span(single_line(e.get("event_type") or "?", NAME_LIMIT)),
+                where=where,
+                message=single_line(trim_middle(str(e.get("message") or ""), 300)),
+            )
+        )
     blocks = [_section(Mrkdwn("*Platform logs*")), *_chunked_sections(lines)]
     blocks.append(_context(mrkdwn("{q} · {n} entries, newest first", q=code_span(understood), n=len(entries))))
     if next_value:
@@ -367,6 +536,7 @@ def _time(value: Any):
 
 # Audit, subscriptions, approvals
 
+
 def audit_list(entries: Sequence[Any], *, understood: str) -> dict:
     """The bot's own audit rows (who did what in Slack); every field is escaped, people are mentioned by id."""
     if not entries:
@@ -375,39 +545,56 @@ def audit_list(entries: Sequence[Any], *, understood: str) -> dict:
     result_mark = {"ok": "✅", "refused": "🚫", "not_found": "❓", "bad_input": "✏️", "unavailable": "📡", "error": "⚠️"}
     lines = []
     for e in entries:
-        line = mrkdwn("{mark} {at} {who} *{action}*{target}: {result}", mark=result_mark.get(e.result, "•"),
-                      at=slack_date(e.at), who=mention_of(e.user_id), action=single_line(e.action, NAME_LIMIT),
-                      target=mrkdwn(" {t}", t=code_span(single_line(e.target, ID_LIMIT))) if e.target else "",
-                      result=single_line(e.result, 32))
+        line = mrkdwn(
+            "{mark} {at} {who} *{action}*{target}: {result}",
+            mark=result_mark.get(e.result, "•"),
+            at=slack_date(e.at),
+            who=mention_of(e.user_id),
+            action=single_line(e.action, NAME_LIMIT),
+            target=mrkdwn(" {t}", t=code_span(single_line(e.target, ID_LIMIT))) if e.target else "",
+            result=single_line(e.result, 32),
+        )
         if e.message:
             line = mrkdwn("{line}, {m}", line=line, m=single_line(trim_middle(e.message, 300)))
         if e.detail:
             line = mrkdwn("{line} _({d})_", line=line, d=single_line(trim_middle(e.detail, 300)))
         lines.append(line)
-    blocks = [_section(Mrkdwn("*Audit trail*")), *_chunked_sections(lines),
-              _context(mrkdwn("{q} · {n} entries, newest first", q=code_span(understood), n=len(entries)))]
+    blocks = [
+        _section(Mrkdwn("*Audit trail*")),
+        *_chunked_sections(lines),
+        _context(mrkdwn("{q} · {n} entries, newest first", q=code_span(understood), n=len(entries))),
+    ]
     return message(mrkdwn("{n} audit entries for {q}", n=len(entries), q=single_line(understood, 300)), blocks)
 
 
-def subscriptions_list(channel: str, subs: Sequence[Any], names: dict[str, str], *, alert_channel: str | None,
-                       approval_channel: str | None) -> dict:
+def subscriptions_list(
+    channel: str, subs: Sequence[Any], names: dict[str, str], *, alert_channel: str | None, approval_channel: str | None
+) -> dict:
     lines = []
     for s in subs:
         what = " and ".join(w for w, on in (("failure alerts", s.failures), ("approval cards", s.approvals)) if on)
-        lines.append(mrkdwn("• *{name}* ({id}): {what}", name=single_line(names.get(s.workflow_id, s.workflow_id),
-                                                                           NAME_LIMIT),
-                            id=code_span(single_line(s.workflow_id, ID_LIMIT)), what=what))
+        lines.append(
+            mrkdwn(
+                "• *{name}* ({id}): {what}",
+                name=single_line(names.get(s.workflow_id, s.workflow_id), NAME_LIMIT),
+                id=code_span(single_line(s.workflow_id, ID_LIMIT)),
+                what=what,
+            )
+        )
     if channel == alert_channel:
         lines.append(Mrkdwn("• every workflow's failure alerts (this is `ALERT_CHANNEL`)"))
     if channel == approval_channel:
         lines.append(Mrkdwn("• every workflow's approval cards (this is `APPROVAL_CHANNEL`)"))
     if not lines:
-        text = Mrkdwn("This channel receives no failure alerts or approval cards. Subscribe with "
-                      "`/runs subscribe WORKFLOW` (failures) or `/runs subscribe WORKFLOW --approvals`.")
+        text = Mrkdwn(
+            "This channel receives no failure alerts or approval cards. Subscribe with "
+            "`/runs subscribe WORKFLOW` (failures) or `/runs subscribe WORKFLOW --approvals`."
+        )
         return message(text, [_section(text)])
     text = mrkdwn("This channel receives:\n{lines}", lines=join("\n", lines))
-    return message(text, [_section(mrkdwn("*{channel} receives*", channel=_channel(channel))),
-                          *_chunked_sections(lines)])
+    return message(
+        text, [_section(mrkdwn("*{channel} receives*", channel=_channel(channel))), *_chunked_sections(lines)]
+    )
 
 
 def _channel(channel: str) -> Mrkdwn:
@@ -421,21 +608,29 @@ def subscription_changed(channel: str, outcome: str, workflow_name: str, workflo
     """The answer to `/runs subscribe` and `/runs unsubscribe`."""
     workflow_id = single_line(workflow_id, ID_LIMIT)
     again = mrkdwn(" Subscribe again with {command}.", command=code_span(f"/runs subscribe {workflow_id}"))
-    return mrkdwn("{channel} now {outcome} of *{name}* ({id}).{again}", channel=_channel(channel), outcome=outcome,
-                  name=single_line(workflow_name, NAME_LIMIT), id=code_span(workflow_id),
-                  again="" if receives else again)
+    return mrkdwn(
+        "{channel} now {outcome} of *{name}* ({id}).{again}",
+        channel=_channel(channel),
+        outcome=outcome,
+        name=single_line(workflow_name, NAME_LIMIT),
+        id=code_span(workflow_id),
+        again="" if receives else again,
+    )
 
 
 def approvals_list(tasks: Sequence[ApprovalView], run_url: RunUrl) -> dict:
     if not tasks:
         text = Mrkdwn("No approval task is waiting for a decision.")
         return message(text, [_section(text)])
-    blocks = [_section(mrkdwn("*{n} pending approval task{s}*", n=len(tasks), s="s" if len(tasks) != 1 else "")),
-              *_chunked_sections(approvals_list_lines(list(tasks), run_url))]
+    blocks = [
+        _section(mrkdwn("*{n} pending approval task{s}*", n=len(tasks), s="s" if len(tasks) != 1 else "")),
+        *_chunked_sections(approvals_list_lines(list(tasks), run_url)),
+    ]
     return message(mrkdwn("{n} pending approval tasks", n=len(tasks)), blocks)
 
 
 # Watches
+
 
 def watch_update(run: RunView, old_status: str | None, run_url: RunUrl) -> dict:
     """The direct message a watcher gets when a run's status changes (and when it ends)."""
@@ -443,22 +638,37 @@ def watch_update(run: RunView, old_status: str | None, run_url: RunUrl) -> dict:
 
     status = run.status
     ended = status in TERMINAL
-    head = mrkdwn("{mark} {run} ({workflow}) is now *{status}*", mark=mark(status), run=link(run_url(run.id), run.id),
-                  workflow=run.workflow_name, status=status)
+    head = mrkdwn(
+        "{mark} {run} ({workflow}) is now *{status}*",
+        mark=mark(status),
+        run=link(run_url(run.id), run.id),
+        workflow=run.workflow_name,
+        status=status,
+    )
     if old_status:
         head = mrkdwn("{head} (was {old})", head=head, old=single_line(old_status, 32))
     lines = [mrkdwn("{head}.", head=head)]
     if status == "failed" and run.failed_step:
         lines.append(failed_step_text(run.id, run.failed_step, run.total_steps, run_url))
     if ended:
-        lines.append(mrkdwn("The run has ended ({d}): you will get no more messages about it.",
-                            d=duration(run.duration_ms)))
+        lines.append(
+            mrkdwn("The run has ended ({d}): you will get no more messages about it.", d=duration(run.duration_ms))
+        )
     else:
-        lines.append(mrkdwn("{bar} · {command} to stop.", bar=code_span(progress_bar(run.completed_steps,
-                                                                                   run.total_steps)),
-                            command=code_span(f"/runs unwatch {run.id}")))
-    text = mrkdwn("{run} ({workflow}) is now {status}{end}", run=run.id, workflow=run.workflow_name, status=status,
-                  end=": it has ended." if ended else ".")
+        lines.append(
+            mrkdwn(
+                "{bar} · {command} to stop.",
+                bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
+                command=code_span(f"/runs unwatch {run.id}"),
+            )
+        )
+    text = mrkdwn(
+        "{run} ({workflow}) is now {status}{end}",
+        run=run.id,
+        workflow=run.workflow_name,
+        status=status,
+        end=": it has ended." if ended else ".",
+    )
     return message(text, [_section(join("\n", lines))])
 
 
@@ -471,7 +681,7 @@ def watch_reply(outcome: str, run_id: str, status: str) -> Mrkdwn:
         "ended": "{run} has already ended ({status}): there is nothing to follow. {show} shows it.",
         "already": "You already follow {run} ({status}); {unwatch} stops it.",
         "started": "👀 You follow {run} (now {status}): I will send you a direct message at each status change "
-                   "and when it ends. {unwatch} stops it.",
+        "and when it ends. {unwatch} stops it.",
         "not_following": "You were not following {run}.",
         "stopped": "You no longer follow {run}.",
     }
@@ -480,23 +690,35 @@ def watch_reply(outcome: str, run_id: str, status: str) -> Mrkdwn:
 
 # Answers to control actions
 
+
 def status_refusal(run_id: str, status: str, allowed: Sequence[str], wanted: str) -> Mrkdwn:
-    """"run_7Kq2 is completed: it can be replayed, not cancelled" (`allowed` and `wanted` are verbs)."""
+    """ "run_7Kq2 is completed: it can be replayed, not cancelled" (`allowed` and `wanted` are verbs)."""
     can = f"it can be {' or '.join(allowed)}" if allowed else "nothing can be done with it"
-    return mrkdwn("{run} is {status}: {can}, not {wanted}", run=single_line(run_id, ID_LIMIT),
-                  status=single_line(status, 32), can=can, wanted=wanted)
+    return mrkdwn(
+        "{run} is {status}: {can}, not {wanted}",
+        run=single_line(run_id, ID_LIMIT),
+        status=single_line(status, 32),
+        can=can,
+        wanted=wanted,
+    )
 
 
 def control_conflict(message: str, code: str | None) -> Mrkdwn:
     """A control action the platform refused as a conflict: the refusal (`Mrkdwn` from `status_refusal`, or the
     platform's message) and the platform's code."""
-    return mrkdwn("{message} (the platform said {code})", message=message if isinstance(message, Mrkdwn)
-                  else single_line(trim_middle(message or "", 500)), code=single_line(code, 64))
+    return mrkdwn(
+        "{message} (the platform said {code})",
+        message=message if isinstance(message, Mrkdwn) else single_line(trim_middle(message or "", 500)),
+        code=single_line(code, 64),
+    )
 
 
 def platform_refused(code: str | None, message: str | None) -> Mrkdwn:
-    return mrkdwn("The platform refused: {code}: {message}", code=single_line(code, 64),
-                  message=single_line(trim_middle(message or "", 500)))
+    return mrkdwn(
+        "The platform refused: {code}: {message}",
+        code=single_line(code, 64),
+        message=single_line(trim_middle(message or "", 500)),
+    )
 
 
 def no_such_run(run_id: str) -> Mrkdwn:
@@ -504,6 +726,7 @@ def no_such_run(run_id: str) -> Mrkdwn:
 
 
 # Answers to what a person typed
+
 
 def typed(text: object, limit: int = 80) -> Mrkdwn:
     """Text a person typed, quoted back in an answer (inside backticks or not): one line, escaped."""
@@ -515,12 +738,18 @@ def workflow_ids(ids: Sequence[str]) -> Mrkdwn:
 
 
 def workflow_names(workflows: Sequence[tuple[Any, Any]]) -> Mrkdwn:
-    """"`wf_invoices` (Invoices), …" from (id, name) pairs, as the store or the platform names them."""
-    return join(", ", [mrkdwn("{id} ({name})", id=code_span(single_line(i, ID_LIMIT)), name=single_line(n, NAME_LIMIT))
-                       for i, n in workflows])
+    """ "`wf_invoices` (Invoices), …" from (id, name) pairs, as the store or the platform names them."""
+    return join(
+        ", ",
+        [
+            mrkdwn("{id} ({name})", id=code_span(single_line(i, ID_LIMIT)), name=single_line(n, NAME_LIMIT))
+            for i, n in workflows
+        ],
+    )
 
 
 # Help
+
 
 def help_message(entries: Sequence[tuple[str, str]], examples: Sequence[str], *, intro: str = "") -> dict:
     """`entries` and `examples` are the code's own; `intro` is mrkdwn the bot made."""
@@ -532,10 +761,19 @@ def help_message(entries: Sequence[tuple[str, str]], examples: Sequence[str], *,
     blocks.extend(_chunked_sections(lines))
     if examples:
         blocks.append(_section(mrkdwn("*Examples*\n{examples}", examples=join("\n", [code_span(e) for e in examples]))))
-    blocks.append(_context(Mrkdwn("Run IDs may be shortened to a unique prefix (the `run_` part may be left out). "
-                                  "Answers are only for you unless you add `--share`.")))
-    text = mrkdwn("{intro}/runs subcommands:\n{usages}", intro=Mrkdwn(intro + "\n") if intro else "",
-                  usages="\n".join(u for u, _ in entries))
+    blocks.append(
+        _context(
+            Mrkdwn(
+                "Run IDs may be shortened to a unique prefix (the `run_` part may be left out). "
+                "Answers are only for you unless you add `--share`."
+            )
+        )
+    )
+    text = mrkdwn(
+        "{intro}/runs subcommands:\n{usages}",
+        intro=Mrkdwn(intro + "\n") if intro else "",
+        usages="\n".join(u for u, _ in entries),
+    )
     return message(text, blocks)
 
 

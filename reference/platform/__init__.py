@@ -70,7 +70,7 @@ Pages: ``GET /`` (runs index), ``GET /{workspace}/monitoring/workflow-runs/{run_
 step in ``<details id="step-{step_id}">``, the failed one open). ``platform.run_url(run_id, step_id)``.
 """
 
-from reference.platform.model import Approval, ApiError, Run, Step, fmt_ts, parse_ts
+from reference.platform.model import ApiError, Approval, Run, Step, fmt_ts, parse_ts
 from reference.platform.server import ReferencePlatform
 
 __all__ = ["ReferencePlatform", "ApiError", "Approval", "Run", "Step", "fmt_ts", "parse_ts"]

@@ -45,8 +45,9 @@ class RunActions:
         self._emit("run.resumed", run)
         if run.status == "running":
             cur = run.current_step()
-            delay = run.remaining if run.remaining is not None else (
-                self._step_duration(run, cur.index) if cur else 0.0)
+            delay = (
+                run.remaining if run.remaining is not None else (self._step_duration(run, cur.index) if cur else 0.0)
+            )
             self._schedule_run(run, delay)
         run.remaining = None
         return run
@@ -78,20 +79,35 @@ class RunActions:
     def replay(self, run_id: str, actor: str, prompt: str | None = None, model: str | None = None) -> Run:
         old = self._get_run(run_id)
         if old.status not in TERMINAL:
-            raise ApiError(409, "not_replayable", f"cannot replay a {old.status} run (only completed, failed or cancelled)")
+            raise ApiError(
+                409, "not_replayable", f"cannot replay a {old.status} run (only completed, failed or cancelled)"
+            )
         kw: dict[str, Any] = {}
         if old.replay_outcome == "fail":
             kw = {"outcome": "fail", "error_code": old.error_code}
         elif old.replay_outcome == "same":
-            kw = {"outcome": old.outcome, "error_code": old.error_code, "then": old.then,
-                  "fail_step": old.fail_index if old.outcome == "fail" else None}
+            kw = {
+                "outcome": old.outcome,
+                "error_code": old.error_code,
+                "then": old.then,
+                "fail_step": old.fail_index if old.outcome == "fail" else None,
+            }
         new = self.create_run(
-            workflow=old.workflow["id"], actor={"name": actor} if actor else None, trigger_type="manual",
+            workflow=old.workflow["id"],
+            actor={"name": actor} if actor else None,
+            trigger_type="manual",
             payload=json.loads(json.dumps(old.trigger["payload"])),
-            prompt=prompt if prompt is not None else old.prompt, model=model or old.model,
-            step_seconds=old.step_seconds, approval_ttl_seconds=old.approval_ttl,
-            approval_kind=old.approval_kind, approval_action=old.approval_action,
-            replay_of=old.id, replay_outcome=old.replay_outcome, gate=old.gate_enabled, **kw)
+            prompt=prompt if prompt is not None else old.prompt,
+            model=model or old.model,
+            step_seconds=old.step_seconds,
+            approval_ttl_seconds=old.approval_ttl,
+            approval_kind=old.approval_kind,
+            approval_action=old.approval_action,
+            replay_of=old.id,
+            replay_outcome=old.replay_outcome,
+            gate=old.gate_enabled,
+            **kw,
+        )
         return new
 
     def decide(self, approval_id: str, decision: str, actor: str, comment: str | None = None) -> Approval:
@@ -110,7 +126,14 @@ class RunActions:
         a.decided_at = t
         a.comment = comment
         step = run.step(a.step_id)
-        self._log("info", "approval.decided", run, step, f"Approval {a.status} by {actor}" + (f": {comment}" if comment else ""), t)
+        self._log(
+            "info",
+            "approval.decided",
+            run,
+            step,
+            f"Approval {a.status} by {actor}" + (f": {comment}" if comment else ""),
+            t,
+        )
         self._emit("approval.decided", run, approval=a)
         if run.status in TERMINAL:
             return a
@@ -121,8 +144,14 @@ class RunActions:
                     t = self._touch(run)
                     step.status = "running"
                     run.status = "running"
-                    self._log("info", "run.step.started", run, step,
-                              f"Step {step.index + 1} of {len(run.steps)} \"{step.name}\" approved, running", t)
+                    self._log(
+                        "info",
+                        "run.step.started",
+                        run,
+                        step,
+                        f'Step {step.index + 1} of {len(run.steps)} "{step.name}" approved, running',
+                        t,
+                    )
                     self._emit("run.step.updated", run, step=step)
                     self._schedule_run(run, self._step_duration(run, step.index))
                 elif run.status == "paused":
@@ -135,8 +164,9 @@ class RunActions:
             self._cancel_run(run, actor, f"Run cancelled: approval rejected by {actor}")
         return a
 
-    def _force(self, run: Run, status: str, *, error_code: str | None = None, emit: bool = True,
-               actor: str = "sim") -> None:
+    def _force(
+        self, run: Run, status: str, *, error_code: str | None = None, emit: bool = True, actor: str = "sim"
+    ) -> None:
         """Force a run into ``status`` (sim control), keeping steps consistent."""
         old = run.status
         self._unschedule(run)

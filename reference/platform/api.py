@@ -43,9 +43,11 @@ class PublicApi:
             self._stats[f"{request.method} {canonical}"] += 1
             if time.monotonic() < self._stall_until:
                 if self._stall_status is not None:
-                    return error_response(self._stall_status,
-                                  "unavailable" if self._stall_status == 503 else "stalled",
-                                  "platform is stalled (simulated)")
+                    return error_response(
+                        self._stall_status,
+                        "unavailable" if self._stall_status == 503 else "stalled",
+                        "platform is stalled (simulated)",
+                    )
                 while (left := self._stall_until - time.monotonic()) > 0:
                     await asyncio.sleep(min(left, 0.05))
             auth = request.headers.get("Authorization", "")

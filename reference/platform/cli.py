@@ -26,12 +26,22 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def _run() -> None:
-        plat = ReferencePlatform(api_token=args.api_token, webhook_url=args.webhook_url,
-                                 webhook_secret=args.webhook_secret, seed=args.seed, speed=args.speed,
-                                 workspace=args.workspace, demo=args.demo, approval_ttl_seconds=args.approval_ttl)
+        plat = ReferencePlatform(
+            api_token=args.api_token,
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret,
+            seed=args.seed,
+            speed=args.speed,
+            workspace=args.workspace,
+            demo=args.demo,
+            approval_ttl_seconds=args.approval_ttl,
+        )
         url = await plat.start(args.host, args.port)
-        print(f"Reference platform: API {url}/v1 (Bearer token set), UI {url}/, "
-              f"webhooks -> {args.webhook_url or '(none)'}{' [demo]' if args.demo else ''}", flush=True)
+        print(
+            f"Reference platform: API {url}/v1 (Bearer token set), UI {url}/, "
+            f"webhooks -> {args.webhook_url or '(none)'}{' [demo]' if args.demo else ''}",
+            flush=True,
+        )
         try:
             await asyncio.Event().wait()
         finally:

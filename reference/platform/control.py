@@ -69,8 +69,12 @@ class SimControl:
         if not isinstance(count, int) or count < -1:
             raise ApiError(400, "bad_request", "count must be an integer >= -1")
         types = body.get("types")
-        self._webhook_rules = {"mode": mode, "count": count, "types": list(types) if types else None,
-                               "delay_seconds": float(body.get("delay_seconds", 1.0))}
+        self._webhook_rules = {
+            "mode": mode,
+            "count": count,
+            "types": list(types) if types else None,
+            "delay_seconds": float(body.get("delay_seconds", 1.0)),
+        }
         return web.json_response({"ok": True, "rules": self._webhook_rules})
 
     async def _sim_webhooks_reset(self, request: web.Request) -> web.Response:
@@ -125,13 +129,25 @@ class SimControl:
             self.speed = speed
         if "approval_ttl_seconds" in body:
             self.approval_ttl_seconds = float(body["approval_ttl_seconds"])
-        return web.json_response({"webhook_url": self.webhook_url, "webhook_secret_set": bool(self.webhook_secret),
-                                  "speed": self.speed, "approval_ttl_seconds": self.approval_ttl_seconds})
+        return web.json_response(
+            {
+                "webhook_url": self.webhook_url,
+                "webhook_secret_set": bool(self.webhook_secret),
+                "speed": self.speed,
+                "approval_ttl_seconds": self.approval_ttl_seconds,
+            }
+        )
 
     async def _sim_stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"requests": dict(self._stats), "total": sum(self._stats.values()),
-                                  "runs": len(self._runs), "approvals": len(self._approvals),
-                                  "webhooks_sent": len(self._webhook_log)})
+        return web.json_response(
+            {
+                "requests": dict(self._stats),
+                "total": sum(self._stats.values()),
+                "runs": len(self._runs),
+                "approvals": len(self._approvals),
+                "webhooks_sent": len(self._webhook_log),
+            }
+        )
 
     async def _sim_stats_reset(self, request: web.Request) -> web.Response:
         self._stats.clear()

@@ -15,9 +15,19 @@ TERMINAL = frozenset({"completed", "failed", "cancelled"})
 APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired")
 SEVERITIES = {"debug": 0, "info": 1, "warn": 2, "error": 3}
 LOG_EVENT_TYPES = (
-    "run.created", "run.started", "run.step.started", "run.step.completed", "run.step.failed",
-    "run.paused", "run.resumed", "run.completed", "run.failed", "run.cancelled",
-    "approval.requested", "approval.decided", "approval.expired",
+    "run.created",
+    "run.started",
+    "run.step.started",
+    "run.step.completed",
+    "run.step.failed",
+    "run.paused",
+    "run.resumed",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+    "approval.requested",
+    "approval.decided",
+    "approval.expired",
 )
 WEBHOOK_MODES = ("suppress", "duplicate", "delay", "reorder")
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -84,6 +94,7 @@ def bad_filter(param: str, message: str) -> ApiError:
 
 # ----------------------------------------------------------------------------- model
 
+
 class Step:
     __slots__ = ("id", "index", "name", "type", "provider", "status", "started_at", "completed_at", "error", "gate")
 
@@ -101,8 +112,12 @@ class Step:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "index": self.index, "name": self.name, "type": self.type,
-            "status": self.status, "started_at": fmt_ts(self.started_at),
+            "id": self.id,
+            "index": self.index,
+            "name": self.name,
+            "type": self.type,
+            "status": self.status,
+            "started_at": fmt_ts(self.started_at),
             "completed_at": fmt_ts(self.completed_at),
             "error": dict(self.error) if self.error else None,
         }
@@ -110,11 +125,38 @@ class Step:
 
 class Run:
     __slots__ = (
-        "id", "workflow", "status", "created_at", "started_at", "completed_at", "updated_at",
-        "trigger", "model", "prompt", "failed_step_id", "replay_of", "steps", "frozen",
-        "step_seconds", "outcome", "fail_index", "error_code", "then", "gate_index", "gate_enabled",
-        "gate_passed", "approval_kind", "approval_action", "approval_ttl", "paused_from", "gen",
-        "due", "remaining", "replay_outcome", "approval_id", "key",
+        "id",
+        "workflow",
+        "status",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "updated_at",
+        "trigger",
+        "model",
+        "prompt",
+        "failed_step_id",
+        "replay_of",
+        "steps",
+        "frozen",
+        "step_seconds",
+        "outcome",
+        "fail_index",
+        "error_code",
+        "then",
+        "gate_index",
+        "gate_enabled",
+        "gate_passed",
+        "approval_kind",
+        "approval_action",
+        "approval_ttl",
+        "paused_from",
+        "gen",
+        "due",
+        "remaining",
+        "replay_outcome",
+        "approval_id",
+        "key",
     )
 
     def __init__(self) -> None:
@@ -166,8 +208,10 @@ class Run:
             "updated_at": fmt_ts(self.updated_at),
             "duration_ms": duration,
             "trigger": trigger,
-            "progress": {"total_steps": len(self.steps),
-                         "completed_steps": sum(1 for s in self.steps if s.status == "completed")},
+            "progress": {
+                "total_steps": len(self.steps),
+                "completed_steps": sum(1 for s in self.steps if s.status == "completed"),
+            },
             "model": self.model,
             "prompt": self.prompt,
             "failed_step_id": self.failed_step_id,
@@ -179,14 +223,37 @@ class Run:
 
 
 class Approval:
-    __slots__ = ("id", "run_id", "step_id", "workflow", "kind", "action", "requested_by", "requested_at",
-                 "expires_at", "status", "decided_by", "decided_at", "comment", "version", "seq")
+    __slots__ = (
+        "id",
+        "run_id",
+        "step_id",
+        "workflow",
+        "kind",
+        "action",
+        "requested_by",
+        "requested_at",
+        "expires_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "comment",
+        "version",
+        "seq",
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "run_id": self.run_id, "step_id": self.step_id, "workflow": dict(self.workflow),
-            "kind": self.kind, "action": self.action, "requested_by": self.requested_by,
-            "requested_at": fmt_ts(self.requested_at), "expires_at": fmt_ts(self.expires_at),
-            "status": self.status, "decided_by": self.decided_by, "decided_at": fmt_ts(self.decided_at),
+            "id": self.id,
+            "run_id": self.run_id,
+            "step_id": self.step_id,
+            "workflow": dict(self.workflow),
+            "kind": self.kind,
+            "action": self.action,
+            "requested_by": self.requested_by,
+            "requested_at": fmt_ts(self.requested_at),
+            "expires_at": fmt_ts(self.expires_at),
+            "status": self.status,
+            "decided_by": self.decided_by,
+            "decided_at": fmt_ts(self.decided_at),
             "comment": self.comment,
         }

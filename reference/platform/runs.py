@@ -14,14 +14,32 @@ from reference.platform.samples import WORKFLOWS_BY_ID, provider_for_model
 class RunStateMachine:
     """Part of ``ReferencePlatform``: run creation and the state machine."""
 
-    def create_run(self, *, workflow: str = "wf_invoices", outcome: str = "succeed", error_code: str | None = None,
-                   fail_step: int | str | None = None, actor: dict[str, Any] | str | None = None,
-                   trigger_type: str = "manual", payload: dict[str, Any] | None = None,
-                   prompt: str | None = None, model: str | None = None, step_seconds: float | None = None,
-                   approval_ttl_seconds: float | None = None, approval_kind: str | None = None,
-                   approval_action: str | None = None, then: str = "succeed", frozen: bool = False,
-                   status: str | None = None, replay_of: str | None = None, replay_outcome: str = "succeed",
-                   gate: bool = True, id: str | None = None, emit: bool = True, **_ignored: Any) -> Run:
+    def create_run(
+        self,
+        *,
+        workflow: str = "wf_invoices",
+        outcome: str = "succeed",
+        error_code: str | None = None,
+        fail_step: int | str | None = None,
+        actor: dict[str, Any] | str | None = None,
+        trigger_type: str = "manual",
+        payload: dict[str, Any] | None = None,
+        prompt: str | None = None,
+        model: str | None = None,
+        step_seconds: float | None = None,
+        approval_ttl_seconds: float | None = None,
+        approval_kind: str | None = None,
+        approval_action: str | None = None,
+        then: str = "succeed",
+        frozen: bool = False,
+        status: str | None = None,
+        replay_of: str | None = None,
+        replay_outcome: str = "succeed",
+        gate: bool = True,
+        id: str | None = None,
+        emit: bool = True,
+        **_ignored: Any,
+    ) -> Run:
         wf = WORKFLOWS_BY_ID.get(workflow)
         if wf is None:
             raise ApiError(400, "bad_request", f"unknown workflow {workflow!r}")
@@ -44,9 +62,15 @@ class RunStateMachine:
         gate_index = next((i for i, s in enumerate(specs) if s.get("gate")), None)
         if gate_index is None and (outcome == "approval" or status == "waiting"):
             gate_index = max(0, len(specs) - 1)
-            specs.insert(gate_index, {"name": "Human review", "type": "approval", "provider": None,
-                                      "gate": {"kind": "tool_call",
-                                               "action": f"Run step {specs[-1]['name']!r} of {wf['name']}"}})
+            specs.insert(
+                gate_index,
+                {
+                    "name": "Human review",
+                    "type": "approval",
+                    "provider": None,
+                    "gate": {"kind": "tool_call", "action": f"Run step {specs[-1]['name']!r} of {wf['name']}"},
+                },
+            )
         run = Run()
         run.id = id or self._rand_id("run_")
         run.workflow = wf
@@ -70,8 +94,10 @@ class RunStateMachine:
             run.fail_index = gate_index
         if isinstance(actor, str):
             actor = {"name": actor}
-        trig: dict[str, Any] = {"type": trigger_type,
-                                "payload": payload if payload is not None else dict(wf["payload"])}
+        trig: dict[str, Any] = {
+            "type": trigger_type,
+            "payload": payload if payload is not None else dict(wf["payload"]),
+        }
         if actor:
             trig["actor"] = {k: actor[k] for k in ("name", "email", "slack_user_id") if actor.get(k) is not None}
         run.trigger = trig
@@ -80,7 +106,7 @@ class RunStateMachine:
         run.status = "pending"
         run.created_at = now_ms()
         if self._keys and run.created_at < self._keys[-1][0]:
-            run.created_at = self._keys[-1][0]           # wall clock went back: keep order sane
+            run.created_at = self._keys[-1][0]  # wall clock went back: keep order sane
         run.updated_at = run.created_at
         run.key = (run.created_at, run.id)
         self._runs[run.id] = run
@@ -90,8 +116,14 @@ class RunStateMachine:
             bisect.insort(self._keys, run.key)
         who = f" by {actor.get('name') or actor.get('email') or actor.get('slack_user_id')}" if actor else ""
         extra = f" (replay of {replay_of})" if replay_of else ""
-        self._log("info", "run.created", run, None, f"Run of {wf['name']} created{who} via {trigger_type}{extra}",
-                  run.created_at)
+        self._log(
+            "info",
+            "run.created",
+            run,
+            None,
+            f"Run of {wf['name']} created{who} via {trigger_type}{extra}",
+            run.created_at,
+        )
         if emit:
             self._emit("run.created", run)
         if status is None and frozen:
@@ -156,11 +188,22 @@ class RunStateMachine:
         cur.status = "completed"
         cur.completed_at = t
         if cur.type == "llm":
-            self._log("debug", "run.step.completed", run, cur,
-                      f"{provider_for_model(run.model)} {run.model}: {200 + (zlib.crc32(run.id.encode()) % 600)} completion tokens",
-                      t)
-        self._log("info", "run.step.completed", run, cur,
-                  f"Step {cur.index + 1} of {len(run.steps)} \"{cur.name}\" completed", t)
+            self._log(
+                "debug",
+                "run.step.completed",
+                run,
+                cur,
+                f"{provider_for_model(run.model)} {run.model}: {200 + (zlib.crc32(run.id.encode()) % 600)} completion tokens",
+                t,
+            )
+        self._log(
+            "info",
+            "run.step.completed",
+            run,
+            cur,
+            f'Step {cur.index + 1} of {len(run.steps)} "{cur.name}" completed',
+            t,
+        )
         self._emit("run.step.updated", run, step=cur)
         nxt = run.next_pending()
         if nxt is None:
@@ -175,19 +218,31 @@ class RunStateMachine:
         if step.index == run.gate_index and not run.gate_passed:
             step.status = "waiting"
             run.status = "waiting"
-            self._log("info", "run.step.started", run, step,
-                      f"Step {step.index + 1} of {n} \"{step.name}\" waiting for approval", t)
+            self._log(
+                "info",
+                "run.step.started",
+                run,
+                step,
+                f'Step {step.index + 1} of {n} "{step.name}" waiting for approval',
+                t,
+            )
             self._emit("run.step.updated", run, step=step)
             self._request_approval(run, step)
             return
         step.status = "running"
         if step.type == "llm":
-            self._log("debug", "run.step.started", run, step,
-                      f"Calling {provider_for_model(run.model)} {run.model} "
-                      f"(prompt {800 + (zlib.crc32(step.id.encode() + run.id.encode()) % 1200)} tokens)", t)
+            self._log(
+                "debug",
+                "run.step.started",
+                run,
+                step,
+                f"Calling {provider_for_model(run.model)} {run.model} "
+                f"(prompt {800 + (zlib.crc32(step.id.encode() + run.id.encode()) % 1200)} tokens)",
+                t,
+            )
         elif step.provider:
-            self._log("debug", "run.step.started", run, step, f"Calling {step.provider} for \"{step.name}\"", t)
-        self._log("info", "run.step.started", run, step, f"Step {step.index + 1} of {n} \"{step.name}\" started", t)
+            self._log("debug", "run.step.started", run, step, f'Calling {step.provider} for "{step.name}"', t)
+        self._log("info", "run.step.started", run, step, f'Step {step.index + 1} of {n} "{step.name}" started', t)
         self._emit("run.step.updated", run, step=step)
         self._schedule_run(run, self._step_duration(run, step.index))
 
@@ -198,8 +253,14 @@ class RunStateMachine:
         if step.started_at is None:
             step.started_at = t
         step.error = self._error_for(run, step, code)
-        self._log("error", "run.step.failed", run, step,
-                  f"Step {step.index + 1} of {len(run.steps)} \"{step.name}\" failed: {code}: {step.error['message']}", t)
+        self._log(
+            "error",
+            "run.step.failed",
+            run,
+            step,
+            f'Step {step.index + 1} of {len(run.steps)} "{step.name}" failed: {code}: {step.error["message"]}',
+            t,
+        )
         self._emit("run.step.updated", run, step=step)
         t = self._touch(run)
         for s in run.steps:
@@ -214,7 +275,7 @@ class RunStateMachine:
         if run.failed_step_id is None:
             run.failed_step_id = step.id
         self._unschedule(run)
-        self._log("error", "run.failed", run, step, f"Run of {run.workflow['name']} failed at \"{step.name}\": {code}", t)
+        self._log("error", "run.failed", run, step, f'Run of {run.workflow["name"]} failed at "{step.name}": {code}', t)
         self._emit("run.failed", run)
 
     def _complete_run(self, run: Run) -> None:
@@ -263,8 +324,9 @@ class RunStateMachine:
         t = self._touch(run)
         a.status = "expired"
         a.decided_at = t
-        self._log("warn", "approval.expired", run, run.step(a.step_id),
-                  f"Approval expired without a decision: {a.action}", t)
+        self._log(
+            "warn", "approval.expired", run, run.step(a.step_id), f"Approval expired without a decision: {a.action}", t
+        )
         self._emit("approval.expired", run, approval=a)
         if run.status in TERMINAL:
             return
@@ -281,8 +343,9 @@ class RunStateMachine:
         a.status = "expired"
         a.decided_at = t
         a.comment = f"Run {run.status} by {actor} before a decision"
-        self._log("info", "approval.expired", run, run.step(a.step_id),
-                  f"Approval closed: run {run.status} by {actor}", t)
+        self._log(
+            "info", "approval.expired", run, run.step(a.step_id), f"Approval closed: run {run.status} by {actor}", t
+        )
         self._emit("approval.expired", run, approval=a)
 
     def _maybe_expire(self, a: Approval) -> None:

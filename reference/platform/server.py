@@ -31,10 +31,20 @@ log = logging.getLogger("runbot.reference.platform")
 class ReferencePlatform(RunStateMachine, RunActions, WebhookSender, PublicApi, SimControl, Pages):
     """The whole contract over HTTP, in memory; each part lives in the module of its mixin."""
 
-    def __init__(self, *, api_token: str, webhook_url: str | None = None, webhook_secret: str | None = None,
-                 seed: int = 0, speed: float = 1.0, workspace: str = "default", demo: bool = False,
-                 approval_ttl_seconds: float = 3600.0, step_seconds: float = 2.0,
-                 demo_interval_seconds: float = 8.0) -> None:
+    def __init__(
+        self,
+        *,
+        api_token: str,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        seed: int = 0,
+        speed: float = 1.0,
+        workspace: str = "default",
+        demo: bool = False,
+        approval_ttl_seconds: float = 3600.0,
+        step_seconds: float = 2.0,
+        demo_interval_seconds: float = 8.0,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.api_token = api_token
@@ -50,9 +60,9 @@ class ReferencePlatform(RunStateMachine, RunActions, WebhookSender, PublicApi, S
         self.base_url = ""
         self._rng = random.Random(seed)
         self._runs: dict[str, Run] = {}
-        self._keys: list[tuple[datetime, str]] = []          # sorted ascending (created_at, id)
+        self._keys: list[tuple[datetime, str]] = []  # sorted ascending (created_at, id)
         self._approvals: dict[str, Approval] = {}
-        self._approval_order: list[str] = []                   # creation order
+        self._approval_order: list[str] = []  # creation order
         self._logs: list[dict[str, Any]] = []
         self._logs_by_run: dict[str, list[int]] = {}
         self._logs_last_ts: datetime | None = None
@@ -110,8 +120,10 @@ class ReferencePlatform(RunStateMachine, RunActions, WebhookSender, PublicApi, S
         if self._queue is None:
             self._queue = asyncio.Queue()
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-        self._tasks = [asyncio.create_task(self._scheduler_loop(), name="platform-scheduler"),
-                       asyncio.create_task(self._deliver_loop(), name="platform-webhooks")]
+        self._tasks = [
+            asyncio.create_task(self._scheduler_loop(), name="platform-scheduler"),
+            asyncio.create_task(self._deliver_loop(), name="platform-webhooks"),
+        ]
         if self.demo:
             self._tasks.append(asyncio.create_task(self._demo_loop(), name="platform-demo"))
 
@@ -179,8 +191,15 @@ class ReferencePlatform(RunStateMachine, RunActions, WebhookSender, PublicApi, S
         run.gen += 1
         run.due = None
 
-    def _log(self, severity: str, event_type: str, run: Run | None, step: Step | None, message: str,
-             ts: datetime | None = None) -> None:
+    def _log(
+        self,
+        severity: str,
+        event_type: str,
+        run: Run | None,
+        step: Step | None,
+        message: str,
+        ts: datetime | None = None,
+    ) -> None:
         idx = len(self._logs)
         ts = ts or now_ms()
         if self._logs_last_ts is not None and ts < self._logs_last_ts:
@@ -202,12 +221,18 @@ class ReferencePlatform(RunStateMachine, RunActions, WebhookSender, PublicApi, S
 
     def _error_for(self, run: Run, step: Step, code: str) -> dict[str, Any]:
         message, pstatus, retryable, from_provider = ERROR_CATALOG.get(
-            code, (f"Step failed with {code}", None, False, False))
+            code, (f"Step failed with {code}", None, False, False)
+        )
         provider = None
         if from_provider:
             provider = provider_for_model(run.model) if step.type == "llm" else (step.provider or "http")
-        return {"code": code, "message": message, "provider": provider,
-                "provider_status": pstatus, "retryable": retryable}
+        return {
+            "code": code,
+            "message": message,
+            "provider": provider,
+            "provider_status": pstatus,
+            "retryable": retryable,
+        }
 
     # ------------------------------------------------------------------ background loops
 

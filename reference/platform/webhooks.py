@@ -35,11 +35,15 @@ class WebhookSender:
             self._queue = asyncio.Queue()
         msg_id = f"msg_{uuid.uuid4().hex}"
         self._undelivered[msg_id] += 1
-        self._queue.put_nowait({
-            "id": msg_id, "type": type_, "run_id": run.id,
-            "approval_id": approval.id if approval else None,
-            "body": json.dumps(body, separators=(",", ":")),
-        })
+        self._queue.put_nowait(
+            {
+                "id": msg_id,
+                "type": type_,
+                "run_id": run.id,
+                "approval_id": approval.id if approval else None,
+                "body": json.dumps(body, separators=(",", ":")),
+            }
+        )
 
     def _take_mode(self, ev: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         rules = self._webhook_rules
@@ -100,10 +104,19 @@ class WebhookSender:
 
     @staticmethod
     def _wlog(ev: dict[str, Any], status: int | None, attempts: int, **flags: Any) -> dict[str, Any]:
-        return {"id": ev["id"], "type": ev["type"], "run_id": ev["run_id"], "approval_id": ev["approval_id"],
-                "status_code": status, "attempts": attempts, "suppressed": flags.get("suppressed", False),
-                "duplicate": flags.get("duplicate", False), "delayed": flags.get("delayed", False),
-                "reordered": flags.get("reordered", False), "error": flags.get("error")}
+        return {
+            "id": ev["id"],
+            "type": ev["type"],
+            "run_id": ev["run_id"],
+            "approval_id": ev["approval_id"],
+            "status_code": status,
+            "attempts": attempts,
+            "suppressed": flags.get("suppressed", False),
+            "duplicate": flags.get("duplicate", False),
+            "delayed": flags.get("delayed", False),
+            "reordered": flags.get("reordered", False),
+            "error": flags.get("error"),
+        }
 
     def sign(self, msg_id: str, ts: datetime, body: str) -> str | None:
         if not self.webhook_secret:
@@ -122,8 +135,12 @@ class WebhookSender:
                 break
             attempts += 1
             ts = datetime.now(timezone.utc)
-            headers = {"Content-Type": "application/json", "webhook-id": ev["id"],
-                       "webhook-timestamp": str(int(ts.timestamp())), "User-Agent": "runbot-reference-platform/1"}
+            headers = {
+                "Content-Type": "application/json",
+                "webhook-id": ev["id"],
+                "webhook-timestamp": str(int(ts.timestamp())),
+                "User-Agent": "runbot-reference-platform/1",
+            }
             sig = self.sign(ev["id"], ts, ev["body"])
             if sig:
                 headers["webhook-signature"] = sig

@@ -30,8 +30,24 @@ from reference.slack.state import (
 )
 
 __all__ = [
-    "SlackStandIn", "Origin", "Call", "Message", "Ephemeral", "Channel", "View", "User", "ResponsePost",
-    "InteractionResult", "CommandResult", "ActionResult", "ApiError",
-    "DEFAULT_USERS", "DEFAULT_USERGROUPS", "DEFAULT_CHANNELS",
-    "BOT_USER_ID", "BOT_ID", "APP_ID", "SANDBOX_USER_ID",
+    "SlackStandIn",
+    "Origin",
+    "Call",
+    "Message",
+    "Ephemeral",
+    "Channel",
+    "View",
+    "User",
+    "ResponsePost",
+    "InteractionResult",
+    "CommandResult",
+    "ActionResult",
+    "ApiError",
+    "DEFAULT_USERS",
+    "DEFAULT_USERGROUPS",
+    "DEFAULT_CHANNELS",
+    "BOT_USER_ID",
+    "BOT_ID",
+    "APP_ID",
+    "SANDBOX_USER_ID",
 ]

@@ -21,8 +21,20 @@ MODAL_TITLE_MAX = 24
 PRIVATE_METADATA_MAX = 3000
 
 KNOWN_BLOCKS = {
-    "section", "header", "divider", "actions", "context", "image", "input", "rich_text",
-    "markdown", "video", "file", "call", "table", "context_actions",
+    "section",
+    "header",
+    "divider",
+    "actions",
+    "context",
+    "image",
+    "input",
+    "rich_text",
+    "markdown",
+    "video",
+    "file",
+    "call",
+    "table",
+    "context_actions",
 }
 TEXT_TYPES = {"plain_text", "mrkdwn"}
 
@@ -150,8 +162,11 @@ def validate_message(args: dict, *, require_content: bool = True) -> None:
         raise ApiError("invalid_attachments")
     md = args.get("metadata")
     if md is not None:
-        if (not isinstance(md, dict) or not isinstance(md.get("event_type"), str)
-                or not isinstance(md.get("event_payload"), dict)):
+        if (
+            not isinstance(md, dict)
+            or not isinstance(md.get("event_type"), str)
+            or not isinstance(md.get("event_payload"), dict)
+        ):
             raise ApiError("invalid_metadata_format")
 
 
@@ -161,12 +176,16 @@ def validate_view(view: Any) -> None:
         raise ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: view"]})
     vtype = view.get("type")
     if vtype not in ("modal", "home"):
-        raise ApiError("invalid_arguments",
-                       response_metadata={"messages": ["[ERROR] must be one of: modal, home [json-pointer:/view/type]"]})
+        raise ApiError(
+            "invalid_arguments",
+            response_metadata={"messages": ["[ERROR] must be one of: modal, home [json-pointer:/view/type]"]},
+        )
     blocks = view.get("blocks")
     if not isinstance(blocks, list):
-        raise ApiError("invalid_arguments",
-                       response_metadata={"messages": ["[ERROR] missing required field: blocks [json-pointer:/view]"]})
+        raise ApiError(
+            "invalid_arguments",
+            response_metadata={"messages": ["[ERROR] missing required field: blocks [json-pointer:/view]"]},
+        )
     try:
         validate_blocks(blocks, max_blocks=MAX_VIEW_BLOCKS, in_view=True)
     except ApiError as e:
@@ -182,10 +201,22 @@ def validate_view(view: Any) -> None:
         except ApiError as e:
             raise ApiError("invalid_arguments", response_metadata=e.extra.get("response_metadata")) from None
         if any(b.get("type") == "input" for b in blocks) and not view.get("submit"):
-            raise ApiError("invalid_arguments", response_metadata={
-                "messages": ["[ERROR] must provide submit when input blocks are present [json-pointer:/view/submit]"]})
+            raise ApiError(
+                "invalid_arguments",
+                response_metadata={
+                    "messages": [
+                        "[ERROR] must provide submit when input blocks are present [json-pointer:/view/submit]"
+                    ]
+                },
+            )
     pm = view.get("private_metadata")
     if pm is not None and (not isinstance(pm, str) or len(pm) > PRIVATE_METADATA_MAX):
-        raise ApiError("invalid_arguments", response_metadata={
-            "messages": [f"[ERROR] must be less than {PRIVATE_METADATA_MAX + 1} characters "
-                         "[json-pointer:/view/private_metadata]"]})
+        raise ApiError(
+            "invalid_arguments",
+            response_metadata={
+                "messages": [
+                    f"[ERROR] must be less than {PRIVATE_METADATA_MAX + 1} characters "
+                    "[json-pointer:/view/private_metadata]"
+                ]
+            },
+        )

@@ -25,13 +25,15 @@ class Fault:
 class Faults:
     """Part of ``SlackStandIn``: fault injection and the /_sim inspection endpoints."""
 
-    def fail_next(self, status: int, count: int = 1, retry_after: int | None = None,
-                  *, method: str | None = None) -> None:
+    def fail_next(
+        self, status: int, count: int = 1, retry_after: int | None = None, *, method: str | None = None
+    ) -> None:
         """Answer the next ``count`` Web API calls (optionally only to ``method``) with ``status``."""
         self._faults.append(Fault(status, count, None, retry_after, method))
 
-    def fail_for(self, status: int, seconds: float, retry_after: int | None = None,
-                 *, method: str | None = None) -> None:
+    def fail_for(
+        self, status: int, seconds: float, retry_after: int | None = None, *, method: str | None = None
+    ) -> None:
         """Answer every Web API call for ``seconds`` with ``status``."""
         self._faults.append(Fault(status, None, time.monotonic() + seconds, retry_after, method))
 

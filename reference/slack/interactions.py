@@ -77,9 +77,12 @@ class Interactions:
             self._session = aiohttp.ClientSession()
         url = self.bot_url.rstrip("/") + "/slack/events"
         try:
-            async with self._session.post(url, data=body.encode("utf-8"),
-                                          headers=self.signed_headers(body, content_type),
-                                          timeout=aiohttp.ClientTimeout(total=self.ack_timeout)) as resp:
+            async with self._session.post(
+                url,
+                data=body.encode("utf-8"),
+                headers=self.signed_headers(body, content_type),
+                timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
+            ) as resp:
                 text = await resp.text()
                 parsed: Any = None
                 if text.strip():
@@ -93,11 +96,20 @@ class Interactions:
         except aiohttp.ClientError as e:
             return None, None, f"connection_error: {e}"
 
-    async def _deliver(self, kind: str, payload: dict, via: str, *, form_fields: dict | None = None,
-                       response_url: str | None = None, trigger_id: str | None = None) -> InteractionResult:
+    async def _deliver(
+        self,
+        kind: str,
+        payload: dict,
+        via: str,
+        *,
+        form_fields: dict | None = None,
+        response_url: str | None = None,
+        trigger_id: str | None = None,
+    ) -> InteractionResult:
         """Deliver to the app: HTTP (signed form/JSON POST) or Socket Mode envelope."""
-        result = InteractionResult(kind=kind, via=via, payload=payload, response_url=response_url,
-                                   trigger_id=trigger_id)
+        result = InteractionResult(
+            kind=kind, via=via, payload=payload, response_url=response_url, trigger_id=trigger_id
+        )
         if via == "socket":
             stype = {"slash_command": "slash_commands", "event": "events_api"}.get(kind, "interactive")
             env_id, ack, error = await self._send_envelope(stype, payload)
@@ -117,8 +129,15 @@ class Interactions:
         self._emit("interaction", kind=kind, via=via, ok=result.ok)
         return result
 
-    async def send_command(self, text: str, *, user_id: str = SANDBOX_USER_ID, channel_id: str = "C0ALERTS",
-                           command: str = "/runs", via: str | None = None) -> CommandResult:
+    async def send_command(
+        self,
+        text: str,
+        *,
+        user_id: str = SANDBOX_USER_ID,
+        channel_id: str = "C0ALERTS",
+        command: str = "/runs",
+        via: str | None = None,
+    ) -> CommandResult:
         """Run a slash command as ``user_id`` in ``channel_id``; returns the app's ack.
 
         An ack body with text/blocks is shown like Slack does (ephemeral, or
@@ -143,8 +162,9 @@ class Interactions:
             "response_url": response_url,
             "trigger_id": trigger_id,
         }
-        result = await self._deliver("slash_command", dict(fields), via, form_fields=fields,
-                                     response_url=response_url, trigger_id=trigger_id)
+        result = await self._deliver(
+            "slash_command", dict(fields), via, form_fields=fields, response_url=response_url, trigger_id=trigger_id
+        )
         if result.ok and isinstance(result.body, dict) and (result.body.get("text") or result.body.get("blocks")):
             try:
                 self._apply_response(None, Origin("slash_command", ch.id, user_id), result.body, source="ack")
@@ -173,8 +193,15 @@ class Interactions:
                 return m
         raise LookupError(f"cannot find a message or view for {target!r}")
 
-    async def click(self, message_or_view: Any, action_id: str, *, user_id: str = SANDBOX_USER_ID,
-                    value: str | None = None, via: str | None = None) -> ActionResult:
+    async def click(
+        self,
+        message_or_view: Any,
+        action_id: str,
+        *,
+        user_id: str = SANDBOX_USER_ID,
+        value: str | None = None,
+        via: str | None = None,
+    ) -> ActionResult:
         """Click a button (or choose ``value`` in a select/overflow) identified by ``action_id``.
 
         ``message_or_view``: a Message, Ephemeral, View, a message ts, a view id or (channel, ts)."""
@@ -187,8 +214,12 @@ class Interactions:
             raise LookupError(f"no element with action_id {action_id!r}; available: {available}")
         block, el = found
         action_ts = self._clock.next()
-        action: dict[str, Any] = {"action_id": action_id, "block_id": block.get("block_id") or uuid.uuid4().hex[:5],
-                                  "type": el.get("type"), "action_ts": action_ts}
+        action: dict[str, Any] = {
+            "action_id": action_id,
+            "block_id": block.get("block_id") or uuid.uuid4().hex[:5],
+            "type": el.get("type"),
+            "action_ts": action_ts,
+        }
         etype = el.get("type")
         if etype == "button":
             action["text"] = copy.deepcopy(el.get("text"))
@@ -231,18 +262,27 @@ class Interactions:
         else:
             ch = self.channel(target.channel)
             is_eph = isinstance(target, Ephemeral)
-            payload["container"] = {"type": "message", "message_ts": target.ts, "channel_id": ch.id,
-                                    "is_ephemeral": is_eph}
+            payload["container"] = {
+                "type": "message",
+                "message_ts": target.ts,
+                "channel_id": ch.id,
+                "is_ephemeral": is_eph,
+            }
             if target.thread_ts:
                 payload["container"]["thread_ts"] = target.thread_ts
             payload["channel"] = {"id": ch.id, "name": "directmessage" if ch.is_im else ch.name}
             if not is_eph:
                 payload["message"] = target.to_api(include_metadata=True)
-            response_url = self._new_response_url(Origin(
-                "block_actions", ch.id, user_id,
-                message_ts=None if is_eph else target.ts,
-                ephemeral_id=target.id if is_eph else None,
-                thread_ts=target.thread_ts))
+            response_url = self._new_response_url(
+                Origin(
+                    "block_actions",
+                    ch.id,
+                    user_id,
+                    message_ts=None if is_eph else target.ts,
+                    ephemeral_id=target.id if is_eph else None,
+                    thread_ts=target.thread_ts,
+                )
+            )
             payload["response_url"] = response_url
         return await self._deliver("block_actions", payload, via, response_url=response_url, trigger_id=trigger_id)
 
@@ -266,8 +306,7 @@ class Interactions:
         for bid, block in inputs.items():
             el = block["element"]
             entry = state[bid][el.get("action_id")]
-            if not block.get("optional", False) and all(
-                    entry.get(k) in (None, "", []) for k in entry if k != "type"):
+            if not block.get("optional", False) and all(entry.get(k) in (None, "", []) for k in entry if k != "type"):
                 raise ValueError(f"required input {bid!r} is empty (Slack would not submit the modal)")
         return state
 
@@ -314,8 +353,14 @@ class Interactions:
             return {"type": t, "selected_conversation": v}
         return {"type": t, "value": v}
 
-    async def submit_view(self, view_id: str | View, values: dict[str, dict[str, Any]] | None = None, *,
-                          user_id: str | None = None, via: str | None = None) -> InteractionResult:
+    async def submit_view(
+        self,
+        view_id: str | View,
+        values: dict[str, dict[str, Any]] | None = None,
+        *,
+        user_id: str | None = None,
+        via: str | None = None,
+    ) -> InteractionResult:
         """Submit a modal with ``values`` = {block_id: {action_id: value}}; applies the app's response_action."""
         via = self._resolve_via(via)
         view = view_id if isinstance(view_id, View) else self.views.get(str(view_id))
@@ -351,8 +396,9 @@ class Interactions:
         elif action == "update" and isinstance(body.get("view"), dict):
             self._replace_view(view, body["view"])
         elif action == "push" and isinstance(body.get("view"), dict):
-            result.view = self._new_view(body["view"], "modal", user_id,
-                                         root_view_id=view.root_view_id or view.id, previous_view_id=view.id)
+            result.view = self._new_view(
+                body["view"], "modal", user_id, root_view_id=view.root_view_id or view.id, previous_view_id=view.id
+            )
             self._emit("view_opened", view_id=result.view.id, user=user_id)
         elif action == "clear":
             for v in self.open_views(view.user):
@@ -363,8 +409,9 @@ class Interactions:
             self._emit("view_closed", view_id=view.id, user=view.user)
         return result
 
-    async def close_view(self, view_id: str | View, *, user_id: str | None = None,
-                         via: str | None = None) -> InteractionResult | None:
+    async def close_view(
+        self, view_id: str | View, *, user_id: str | None = None, via: str | None = None
+    ) -> InteractionResult | None:
         """The user closes a modal; sends view_closed if the view has notify_on_close."""
         view = view_id if isinstance(view_id, View) else self.views.get(str(view_id))
         if view is None:
@@ -398,15 +445,29 @@ class Interactions:
             "type": "event_callback",
             "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
             "event_time": int(time.time()),
-            "authorizations": [{"enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
-                                "is_bot": True, "is_enterprise_install": False}],
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
             "is_ext_shared_channel": False,
         }
         return await self._deliver("event", payload, self._resolve_via(via))
 
-    async def post_user_message(self, channel: str, text: str, *, user_id: str = SANDBOX_USER_ID,
-                                thread_ts: str | None = None, via: str | None = None,
-                                deliver: bool = True) -> tuple[Message, InteractionResult | None]:
+    async def post_user_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user_id: str = SANDBOX_USER_ID,
+        thread_ts: str | None = None,
+        via: str | None = None,
+        deliver: bool = True,
+    ) -> tuple[Message, InteractionResult | None]:
         """A human posts a (non-command) message; also delivers a ``message`` event to the app
         when it is reachable (bot_url set or Socket Mode connected) and ``deliver`` is true."""
         msg = self.add_message(channel, text, user=user_id, bot=False, thread_ts=thread_ts, source="user")
@@ -414,8 +475,13 @@ class Interactions:
             return msg, None
         ch = self.channel(msg.channel)
         event: dict[str, Any] = {
-            "type": "message", "channel": ch.id, "user": user_id, "text": text, "ts": msg.ts,
-            "team": self.team_id, "event_ts": msg.ts,
+            "type": "message",
+            "channel": ch.id,
+            "user": user_id,
+            "text": text,
+            "ts": msg.ts,
+            "team": self.team_id,
+            "event_ts": msg.ts,
             "channel_type": "im" if ch.is_im else "mpim" if ch.is_mpim else "channel",
         }
         if msg.thread_ts:
@@ -425,8 +491,12 @@ class Interactions:
     async def open_home(self, user_id: str = SANDBOX_USER_ID, *, via: str | None = None) -> InteractionResult:
         """The user opens the App Home tab (sends app_home_opened)."""
         home = self.homes.get(user_id)
-        event: dict[str, Any] = {"type": "app_home_opened", "user": user_id,
-                                 "channel": self.dm_channel_id(user_id), "tab": "home"}
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": self.dm_channel_id(user_id),
+            "tab": "home",
+        }
         if home is not None:
             event["view"] = home.to_api()
         return await self.send_event(event, via=via)

@@ -46,8 +46,12 @@ class WebApiMethods:
             # Slack accepts an unknown (well-formed) thread_ts and posts a top-level message
             thread_ts = None
         msg = self.add_message(
-            ch.id, args.get("text") or "", blocks=args.get("blocks"), thread_ts=thread_ts,
-            metadata=args.get("metadata"), attachments=args.get("attachments"),
+            ch.id,
+            args.get("text") or "",
+            blocks=args.get("blocks"),
+            thread_ts=thread_ts,
+            metadata=args.get("metadata"),
+            attachments=args.get("attachments"),
             reply_broadcast=bool(thread_ts) and as_bool(args.get("reply_broadcast", False)),
         )
         return {"channel": ch.id, "ts": msg.ts, "message": msg.to_api(include_metadata=True)}
@@ -62,8 +66,13 @@ class WebApiMethods:
         validate_message(args, require_content=False)
         if args.get("text") is None and args.get("blocks") is None and args.get("attachments") is None:
             raise ApiError("no_text")
-        self._update_message(msg, text=args.get("text"), blocks=args.get("blocks"),
-                             attachments=args.get("attachments"), metadata=args.get("metadata"))
+        self._update_message(
+            msg,
+            text=args.get("text"),
+            blocks=args.get("blocks"),
+            attachments=args.get("attachments"),
+            metadata=args.get("metadata"),
+        )
         return {"channel": ch.id, "ts": msg.ts, "text": msg.text, "message": msg.to_api(include_metadata=True)}
 
     def _chat_delete(self, args: dict) -> dict:
@@ -80,9 +89,14 @@ class WebApiMethods:
         ch = self._channel_or_error(args.get("channel"))
         user = self._user_or_error(args.get("user"))
         validate_message(args)
-        eph = self._add_ephemeral(ch, user.id, args.get("text") or "", args.get("blocks"),
-                                  thread_ts=args.get("thread_ts") or None,
-                                  attachments=args.get("attachments"))
+        eph = self._add_ephemeral(
+            ch,
+            user.id,
+            args.get("text") or "",
+            args.get("blocks"),
+            thread_ts=args.get("thread_ts") or None,
+            attachments=args.get("attachments"),
+        )
         return {"message_ts": eph.id}
 
     def permalink(self, channel: str, ts: str) -> str:
@@ -104,17 +118,25 @@ class WebApiMethods:
     # -- views --------------------------------------------------------------
 
     def _new_view(self, view: dict, vtype: str, user: str, **kw: Any) -> View:
-        v = View(id=self._next_id("V"), type=vtype, user=user, view=copy.deepcopy(view),
-                 hash=uuid.uuid4().hex[:16], external_id=view.get("external_id") or None,
-                 team=self.team_id, **kw)
+        v = View(
+            id=self._next_id("V"),
+            type=vtype,
+            user=user,
+            view=copy.deepcopy(view),
+            hash=uuid.uuid4().hex[:16],
+            external_id=view.get("external_id") or None,
+            team=self.team_id,
+            **kw,
+        )
         self.views[v.id] = v
         return v
 
     def _take_trigger(self, args: dict) -> str:
         trigger = args.get("trigger_id")
         if not trigger:
-            raise ApiError("invalid_arguments",
-                           response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]})
+            raise ApiError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]}
+            )
         user = self._triggers.pop(str(trigger), None)
         if user is None:
             raise ApiError("invalid_trigger_id" if not str(trigger).startswith("exp") else "expired_trigger_id")
@@ -149,8 +171,9 @@ class WebApiMethods:
         elif external_id:
             v = next((x for x in reversed(list(self.views.values())) if x.external_id == str(external_id)), None)
         else:
-            raise ApiError("invalid_arguments",
-                           response_metadata={"messages": ["[ERROR] view_id or external_id is required"]})
+            raise ApiError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] view_id or external_id is required"]}
+            )
         if v is None:
             raise ApiError("not_found")
         return v
@@ -178,7 +201,9 @@ class WebApiMethods:
         user = self._user_or_error(args.get("user_id"))
         validate_view(view)
         if view.get("type") != "home":
-            raise ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] views.publish needs a home view"]})
+            raise ApiError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] views.publish needs a home view"]}
+            )
         v = self.homes.get(user.id)
         if v is not None:
             if args.get("hash") and args["hash"] != v.hash:
@@ -202,8 +227,14 @@ class WebApiMethods:
         groups = []
         for gid, members in self.usergroups.items():
             handle = gid[2:].lower() if gid.startswith("S0") else gid.lower()
-            g = {"id": gid, "team_id": self.team_id, "name": handle, "handle": handle, "is_usergroup": True,
-                 "user_count": len(members)}
+            g = {
+                "id": gid,
+                "team_id": self.team_id,
+                "name": handle,
+                "handle": handle,
+                "is_usergroup": True,
+                "user_count": len(members),
+            }
             if as_bool(args.get("include_users", False)):
                 g["users"] = list(members)
             groups.append(g)
@@ -276,7 +307,7 @@ class WebApiMethods:
             offset = int(args.get("cursor") or 0)
         except (TypeError, ValueError):
             raise ApiError("invalid_cursor") from None
-        page = sel[offset:offset + limit]
+        page = sel[offset : offset + limit]
         has_more = offset + limit < len(sel)
         return page, has_more, (str(offset + limit) if has_more else "")
 

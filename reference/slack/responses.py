@@ -100,8 +100,13 @@ class Responses:
             if origin.message_ts:
                 msg = self._find_message(ch, origin.message_ts)
                 if msg is not None:
-                    self._update_message(msg, text=body.get("text", ""), blocks=body.get("blocks") or [],
-                                         attachments=body.get("attachments"), count_edit=False)
+                    self._update_message(
+                        msg,
+                        text=body.get("text", ""),
+                        blocks=body.get("blocks") or [],
+                        attachments=body.get("attachments"),
+                        count_edit=False,
+                    )
                     return
             target = None
             if origin.ephemeral_id:
@@ -114,10 +119,22 @@ class Responses:
                 self._emit("ephemeral_changed", channel=ch.id, id=target.id)
                 return
         if body.get("response_type") == "in_channel":
-            self.add_message(ch.id, body.get("text") or "", blocks=body.get("blocks"),
-                             attachments=body.get("attachments"),
-                             thread_ts=body.get("thread_ts") or origin.thread_ts, source=source)
+            self.add_message(
+                ch.id,
+                body.get("text") or "",
+                blocks=body.get("blocks"),
+                attachments=body.get("attachments"),
+                thread_ts=body.get("thread_ts") or origin.thread_ts,
+                source=source,
+            )
         else:
-            self._add_ephemeral(ch, origin.user, body.get("text") or "", body.get("blocks"),
-                                thread_ts=body.get("thread_ts") or origin.thread_ts, source=source,
-                                response_url=url, attachments=body.get("attachments"))
+            self._add_ephemeral(
+                ch,
+                origin.user,
+                body.get("text") or "",
+                body.get("blocks"),
+                thread_ts=body.get("thread_ts") or origin.thread_ts,
+                source=source,
+                response_url=url,
+                attachments=body.get("attachments"),
+            )

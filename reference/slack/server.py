@@ -35,8 +35,8 @@ from reference.slack.socket_mode import SocketMode
 from reference.slack.state import (
     APP_ID,
     BOT_ID,
-    BOT_USERNAME,
     BOT_USER_ID,
+    BOT_USERNAME,
     DEFAULT_CHANNELS,
     DEFAULT_USERGROUPS,
     DEFAULT_USERS,
@@ -89,8 +89,10 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         self.users: dict[str, User] = {}
         for uid, spec in (DEFAULT_USERS if users is None else users).items():
             self.users[uid] = User.build(uid, spec, team_id)
-        self.users.setdefault(BOT_USER_ID, User(id=BOT_USER_ID, real_name="runbot", name=BOT_USERNAME,
-                                                is_bot=True, team_id=team_id, email=""))
+        self.users.setdefault(
+            BOT_USER_ID,
+            User(id=BOT_USER_ID, real_name="runbot", name=BOT_USERNAME, is_bot=True, team_id=team_id, email=""),
+        )
         self.usergroups: dict[str, list[str]] = {
             k: list(v) for k, v in (DEFAULT_USERGROUPS if usergroups is None else usergroups).items()
         }
@@ -316,8 +318,9 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
 
     def open_views(self, user: str | None = None) -> list[View]:
         """Modals currently open (oldest first)."""
-        return [v for v in self.views.values()
-                if v.type == "modal" and not v.closed and (user is None or v.user == user)]
+        return [
+            v for v in self.views.values() if v.type == "modal" and not v.closed and (user is None or v.user == user)
+        ]
 
     def home(self, user: str = SANDBOX_USER_ID) -> View | None:
         return self.homes.get(user)

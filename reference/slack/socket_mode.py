@@ -24,12 +24,14 @@ class SocketMode:
         await ws.prepare(request)
         self._sockets.append(ws)
         self._emit("socket_connected", connections=len(self._sockets))
-        await ws.send_json({
-            "type": "hello",
-            "num_connections": len(self._sockets),
-            "debug_info": {"host": "sandbox-socket", "build_number": 1, "approximate_connection_time": 18060},
-            "connection_info": {"app_id": self.app_id},
-        })
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self._sockets),
+                "debug_info": {"host": "sandbox-socket", "build_number": 1, "approximate_connection_time": 18060},
+                "connection_info": {"app_id": self.app_id},
+            }
+        )
         try:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
@@ -60,8 +62,7 @@ class SocketMode:
         """Send Slack's ``disconnect`` message (the app should reconnect) and close."""
         for ws in list(self._sockets):
             if not ws.closed:
-                await ws.send_json({"type": "disconnect", "reason": reason,
-                                    "debug_info": {"host": "sandbox-socket"}})
+                await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "sandbox-socket"}})
         await self._close_sockets()
 
     async def _send_envelope(self, type_: str, payload: dict) -> tuple[str, dict | None, str | None]:
@@ -72,9 +73,16 @@ class SocketMode:
         fut = asyncio.get_running_loop().create_future()
         self._pending_acks[env_id] = fut
         try:
-            await ws.send_json({"envelope_id": env_id, "type": type_, "payload": payload,
-                                "accepts_response_payload": type_ != "events_api", "retry_attempt": 0,
-                                "retry_reason": ""})
+            await ws.send_json(
+                {
+                    "envelope_id": env_id,
+                    "type": type_,
+                    "payload": payload,
+                    "accepts_response_payload": type_ != "events_api",
+                    "retry_attempt": 0,
+                    "retry_reason": "",
+                }
+            )
             try:
                 ack = await asyncio.wait_for(fut, self.ack_timeout)
             except asyncio.TimeoutError:

@@ -133,8 +133,13 @@ class User:
         }
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "real_name": self.real_name, "name": self.name,
-                "email": self.email, "is_bot": self.is_bot}
+        return {
+            "id": self.id,
+            "real_name": self.real_name,
+            "name": self.name,
+            "email": self.email,
+            "is_bot": self.is_bot,
+        }
 
 
 @dataclass
@@ -176,8 +181,13 @@ class Message:
         if self.bot_id:
             d["bot_id"] = self.bot_id
             d["app_id"] = self.app_id or APP_ID
-            d["bot_profile"] = {"id": self.bot_id, "app_id": d["app_id"], "name": BOT_USERNAME,
-                                "team_id": self.team, "deleted": False}
+            d["bot_profile"] = {
+                "id": self.bot_id,
+                "app_id": d["app_id"],
+                "name": BOT_USERNAME,
+                "team_id": self.team,
+                "deleted": False,
+            }
         if self.blocks is not None:
             d["blocks"] = copy.deepcopy(self.blocks)
         if self.attachments is not None:
@@ -201,8 +211,13 @@ class Message:
 
     def to_dict(self) -> dict:
         d = self.to_api(include_metadata=True)
-        d.update(channel=self.channel, edited_count=self.edited, source=self.source,
-                 is_reply=self.is_reply, replies=[r.ts for r in self.replies])
+        d.update(
+            channel=self.channel,
+            edited_count=self.edited,
+            source=self.source,
+            is_reply=self.is_reply,
+            replies=[r.ts for r in self.replies],
+        )
         return d
 
 
@@ -226,8 +241,7 @@ class Ephemeral:
         return self.id
 
     def to_api(self) -> dict:
-        d: dict[str, Any] = {"type": "message", "ts": self.id, "text": self.text,
-                             "bot_id": BOT_ID, "user": BOT_USER_ID}
+        d: dict[str, Any] = {"type": "message", "ts": self.id, "text": self.text, "bot_id": BOT_ID, "user": BOT_USER_ID}
         if self.blocks is not None:
             d["blocks"] = copy.deepcopy(self.blocks)
         if self.thread_ts:
@@ -236,8 +250,13 @@ class Ephemeral:
 
     def to_dict(self) -> dict:
         d = self.to_api()
-        d.update(channel=self.channel, visible_to=self.user, source=self.source,
-                 response_url=self.response_url, deleted=self.deleted)
+        d.update(
+            channel=self.channel,
+            visible_to=self.user,
+            source=self.source,
+            response_url=self.response_url,
+            deleted=self.deleted,
+        )
         return d
 
 
@@ -254,9 +273,14 @@ class Channel:
 
     def to_api(self) -> dict:
         d: dict[str, Any] = {
-            "id": self.id, "name": self.name, "is_channel": not (self.is_im or self.is_mpim),
-            "is_im": self.is_im, "is_mpim": self.is_mpim, "is_private": self.is_im or self.is_mpim,
-            "is_member": True, "is_archived": False,
+            "id": self.id,
+            "name": self.name,
+            "is_channel": not (self.is_im or self.is_mpim),
+            "is_im": self.is_im,
+            "is_mpim": self.is_mpim,
+            "is_private": self.is_im or self.is_mpim,
+            "is_member": True,
+            "is_archived": False,
         }
         if self.is_im:
             d["user"] = self.im_user
@@ -265,7 +289,10 @@ class Channel:
 
     def to_dict(self) -> dict:
         return {
-            "id": self.id, "name": self.name, "is_im": self.is_im, "is_mpim": self.is_mpim,
+            "id": self.id,
+            "name": self.name,
+            "is_im": self.is_im,
+            "is_mpim": self.is_mpim,
             "im_user": self.im_user,
             "messages": [m.to_dict() for m in self.messages],
             "ephemerals": [e.to_dict() for e in self.ephemerals if not e.deleted],
@@ -352,8 +379,14 @@ class Call:
     response: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "args": self.args, "ok": self.ok, "error": self.error,
-                "at": self.at, "status": self.status}
+        return {
+            "method": self.method,
+            "args": self.args,
+            "ok": self.ok,
+            "error": self.error,
+            "at": self.at,
+            "status": self.status,
+        }
 
 
 @dataclass
@@ -367,8 +400,13 @@ class ResponsePost:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return {"response_url": self.response_url, "body": self.body, "at": self.at,
-                "status": self.status, "error": self.error}
+        return {
+            "response_url": self.response_url,
+            "body": self.body,
+            "at": self.at,
+            "status": self.status,
+            "error": self.error,
+        }
 
 
 @dataclass

@@ -70,8 +70,14 @@ class WebApi:
                 try:
                     args[key] = json.loads(v)
                 except ValueError:
-                    raise ApiError({"blocks": "invalid_blocks_format", "attachments": "invalid_attachments",
-                                    "metadata": "invalid_metadata_format", "view": "invalid_arguments"}[key]) from None
+                    raise ApiError(
+                        {
+                            "blocks": "invalid_blocks_format",
+                            "attachments": "invalid_attachments",
+                            "metadata": "invalid_metadata_format",
+                            "view": "invalid_arguments",
+                        }[key]
+                    ) from None
         return args
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -93,8 +99,9 @@ class WebApi:
             if fault.status == 429:
                 retry_after = fault.retry_after if fault.retry_after is not None else 1
                 self._record(Call(method, args, False, "ratelimited", at, status=429, token=token))
-                return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                         headers={"Retry-After": str(retry_after)})
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}
+                )
             error = ERROR_NAMES.get(fault.status, f"http_{fault.status}")
             self._record(Call(method, args, False, error, at, status=fault.status, token=token))
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
@@ -191,10 +198,20 @@ class WebApi:
         name = u.name if u else user_id.lower()
         return {"id": user_id, "username": name, "name": name, "team_id": self.team_id}
 
-    def add_message(self, channel: str, text: str = "", *, blocks: list | None = None,
-                    thread_ts: str | None = None, metadata: dict | None = None,
-                    user: str | None = None, bot: bool = True, attachments: list | None = None,
-                    reply_broadcast: bool = False, source: str = "api") -> Message:
+    def add_message(
+        self,
+        channel: str,
+        text: str = "",
+        *,
+        blocks: list | None = None,
+        thread_ts: str | None = None,
+        metadata: dict | None = None,
+        user: str | None = None,
+        bot: bool = True,
+        attachments: list | None = None,
+        reply_broadcast: bool = False,
+        source: str = "api",
+    ) -> Message:
         """Store a message (no validation) - used by the Web API and by UIs/tests to seed state.
 
         ``bot=False`` with ``user=...`` stores a human message."""
@@ -205,13 +222,19 @@ class WebApi:
             if parent is not None and parent.is_reply:  # replying to a reply joins its thread
                 parent = self._find_message(ch, parent.thread_ts)
         msg = Message(
-            ts=self._clock.next(), channel=ch.id, text=text or "", blocks=copy.deepcopy(blocks),
+            ts=self._clock.next(),
+            channel=ch.id,
+            text=text or "",
+            blocks=copy.deepcopy(blocks),
             attachments=copy.deepcopy(attachments),
             thread_ts=(parent.ts if parent else (str(thread_ts) if thread_ts else None)),
             metadata=copy.deepcopy(metadata),
             user=(self.bot_user_id if bot else (user or SANDBOX_USER_ID)),
-            bot_id=self.bot_id if bot else None, app_id=self.app_id if bot else None,
-            reply_broadcast=reply_broadcast, source=source, team=self.team_id,
+            bot_id=self.bot_id if bot else None,
+            app_id=self.app_id if bot else None,
+            reply_broadcast=reply_broadcast,
+            source=source,
+            team=self.team_id,
             parent_user_id=parent.user if parent else None,
         )
         if parent is not None:
@@ -221,20 +244,46 @@ class WebApi:
         self._emit("message", channel=ch.id, ts=msg.ts, thread_ts=msg.thread_ts)
         return msg
 
-    def _add_ephemeral(self, ch: Channel, user: str, text: str, blocks: list | None, *,
-                       thread_ts: str | None = None, source: str = "api",
-                       response_url: str | None = None, attachments: list | None = None) -> Ephemeral:
-        eph = Ephemeral(id=self._clock.next(), channel=ch.id, user=user, text=text or "",
-                        blocks=copy.deepcopy(blocks), attachments=copy.deepcopy(attachments),
-                        thread_ts=thread_ts, source=source, response_url=response_url)
+    def _add_ephemeral(
+        self,
+        ch: Channel,
+        user: str,
+        text: str,
+        blocks: list | None,
+        *,
+        thread_ts: str | None = None,
+        source: str = "api",
+        response_url: str | None = None,
+        attachments: list | None = None,
+    ) -> Ephemeral:
+        eph = Ephemeral(
+            id=self._clock.next(),
+            channel=ch.id,
+            user=user,
+            text=text or "",
+            blocks=copy.deepcopy(blocks),
+            attachments=copy.deepcopy(attachments),
+            thread_ts=thread_ts,
+            source=source,
+            response_url=response_url,
+        )
         ch.ephemerals.append(eph)
         self._emit("ephemeral", channel=ch.id, user=user, id=eph.id)
         return eph
 
-    def _update_message(self, msg: Message, *, text: Any = None, blocks: Any = None,
-                        attachments: Any = None, metadata: Any = None, count_edit: bool = True) -> None:
-        msg.versions.append({"text": msg.text, "blocks": copy.deepcopy(msg.blocks),
-                             "metadata": copy.deepcopy(msg.metadata)})
+    def _update_message(
+        self,
+        msg: Message,
+        *,
+        text: Any = None,
+        blocks: Any = None,
+        attachments: Any = None,
+        metadata: Any = None,
+        count_edit: bool = True,
+    ) -> None:
+        msg.versions.append(
+            {"text": msg.text, "blocks": copy.deepcopy(msg.blocks), "metadata": copy.deepcopy(msg.metadata)}
+        )
         if text is not None:
             msg.text = str(text)
         if blocks is not None:

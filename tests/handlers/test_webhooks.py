@@ -12,9 +12,15 @@ from tests.support.harness import sign_webhook
 
 
 def a_run(run_id="run_Webhook001", status="running", updated="2026-11-25T10:00:01.000Z"):
-    return {"id": run_id, "workflow": {"id": "wf_invoices", "name": "Invoice triage"}, "status": status,
-            "created_at": "2026-11-25T10:00:00Z", "updated_at": updated, "steps": [],
-            "progress": {"total_steps": 5, "completed_steps": 1}}
+    return {
+        "id": run_id,
+        "workflow": {"id": "wf_invoices", "name": "Invoice triage"},
+        "status": status,
+        "created_at": "2026-11-25T10:00:00Z",
+        "updated_at": updated,
+        "steps": [],
+        "progress": {"total_steps": 5, "completed_steps": 1},
+    }
 
 
 async def count_deliveries(h) -> int:
@@ -41,16 +47,18 @@ async def test_a_signed_webhook_sent_twice_is_stored_and_processed_once(harness)
 
 async def test_forged_and_stale_webhooks_are_refused_with_401(harness):
     h = harness
-    forged = await h.post_webhook("run.started", {"run": a_run()},
-                                  secret="whsec_" + "Zm9yZ2VkLXNlY3JldC1mb3JnZWQtc2VjcmV0")
+    forged = await h.post_webhook(
+        "run.started", {"run": a_run()}, secret="whsec_" + "Zm9yZ2VkLXNlY3JldC1mb3JnZWQtc2VjcmV0"
+    )
     assert forged.status == 401
     body = json.dumps({"type": "run.started", "timestamp": "2026-11-25T10:00:00Z", "data": {"run": a_run()}})
     stale = sign_webhook(body, timestamp=datetime.now(timezone.utc) - timedelta(minutes=6))
     async with h.http.post(f"{h.bot_url}/webhooks/platform", data=body, headers=stale) as resp:
         assert resp.status == 401
         assert (await resp.json())["error"]["code"] == "invalid_signature"
-    async with h.http.post(f"{h.bot_url}/webhooks/platform", data=body,
-                           headers={"content-type": "application/json"}) as resp:
+    async with h.http.post(
+        f"{h.bot_url}/webhooks/platform", data=body, headers={"content-type": "application/json"}
+    ) as resp:
         assert resp.status == 401
     assert await count_deliveries(h) == 0
 

@@ -65,8 +65,7 @@ class Receiver:
             await self._runner.cleanup()
 
     def of(self, type_: str, run_id: str | None = None) -> list[dict]:
-        return [e for e in self.events if e["type"] == type_
-                and (run_id is None or e["data"]["run"]["id"] == run_id)]
+        return [e for e in self.events if e["type"] == type_ and (run_id is None or e["data"]["run"]["id"] == run_id)]
 
 
 @pytest.fixture
@@ -132,6 +131,7 @@ async def pending_approval(http, run_id: str) -> dict:
 
 # ----------------------------------------------------------------------------- runs and failures
 
+
 async def test_failing_run_reaches_failed_and_sends_signed_webhook(http, receiver):
     actor = {"name": "Ana Ruiz", "email": "ana@acme.test", "slack_user_id": "U024BE7LH"}
     run = await sim_run(http, workflow="wf_invoices", outcome="fail", actor=actor)
@@ -142,8 +142,13 @@ async def test_failing_run_reaches_failed_and_sends_signed_webhook(http, receive
     assert done["progress"] == {"total_steps": 5, "completed_steps": 2}
     failed = done["steps"][2]
     assert failed["index"] == 2 and failed["type"] == "llm" and failed["status"] == "failed"
-    assert failed["error"] == {"code": "provider_rate_limited", "message": "Rate limit reached for requests",
-                               "provider": "openai", "provider_status": 429, "retryable": True}
+    assert failed["error"] == {
+        "code": "provider_rate_limited",
+        "message": "Rate limit reached for requests",
+        "provider": "openai",
+        "provider_status": 429,
+        "retryable": True,
+    }
     assert [s["status"] for s in done["steps"][3:]] == ["skipped", "skipped"]
     assert done["duration_ms"] is not None and done["completed_at"]
     evs = await wait_for(lambda: receiver.of("run.failed", run["id"]))
@@ -159,11 +164,14 @@ async def test_failing_run_reaches_failed_and_sends_signed_webhook(http, receive
     assert len(set(receiver.ids)) == len(receiver.ids)
 
 
-@pytest.mark.parametrize("code,status,retryable,provider", [
-    ("content_policy", 400, False, "openai"),
-    ("step_timeout", None, True, None),
-    ("provider_unavailable", 503, True, "stripe"),
-])
+@pytest.mark.parametrize(
+    "code,status,retryable,provider",
+    [
+        ("content_policy", 400, False, "openai"),
+        ("step_timeout", None, True, None),
+        ("provider_unavailable", 503, True, "stripe"),
+    ],
+)
 async def test_error_codes_and_fail_step(http, code, status, retryable, provider):
     body = {"workflow": "wf_invoices", "outcome": "fail", "error_code": code}
     if provider == "stripe":
@@ -193,6 +201,7 @@ async def test_fail_step_index_and_succeeding_run(http):
 
 
 # ----------------------------------------------------------------------------- approvals
+
 
 async def test_approval_gate_approve_completes(http, receiver):
     run = await sim_run(http, workflow="wf_refunds")
@@ -235,8 +244,10 @@ async def test_approval_expiry_fails_run(http, receiver):
     a = await pending_approval(http, run["id"])
     assert a["kind"] == "tool_call"
     assert (await get_run(http, run["id"]))["status"] == "waiting"  # an hour to go: not expired yet
-    r = await http.post(f"/sim/approvals/{a['id']}/modify",
-                        json={"expires_at": fmt_ts(datetime.now(timezone.utc) - timedelta(seconds=1))})
+    r = await http.post(
+        f"/sim/approvals/{a['id']}/modify",
+        json={"expires_at": fmt_ts(datetime.now(timezone.utc) - timedelta(seconds=1))},
+    )
     assert r.status == 200
     done = await wait_status(http, run["id"], "failed", timeout=20)
     step = next(s for s in done["steps"] if s["id"] == done["failed_step_id"])
@@ -267,6 +278,7 @@ async def test_modify_approval_and_404(http):
 
 
 # ----------------------------------------------------------------------------- transitions
+
 
 async def test_transitions_pause_resume_cancel_and_409(http, receiver):
     # Frozen while it is paused, so the pause cannot lose a race with the run's own steps.
@@ -335,6 +347,7 @@ async def test_replay(http, receiver):
 
 # ----------------------------------------------------------------------------- lists
 
+
 async def test_list_filters_prefix_ids_updated_after_and_cursor(http, platform):
     r = await http.post("/sim/runs/bulk", json={"count": 120, "workflow": "wf_invoices", "status": "running"})
     ids = (await r.json())["ids"]
@@ -393,8 +406,13 @@ async def test_list_filters_prefix_ids_updated_after_and_cursor(http, platform):
     assert (await r.json())["data"] == []
 
     # bad filters name the parameter
-    for params, name in [({"limit": "0"}, "limit"), ({"limit": "201"}, "limit"), ({"status": "nope"}, "status"),
-                         ({"updated_after": "yesterday"}, "updated_after"), ({"cursor": "!!"}, "cursor")]:
+    for params, name in [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "201"}, "limit"),
+        ({"status": "nope"}, "status"),
+        ({"updated_after": "yesterday"}, "updated_after"),
+        ({"cursor": "!!"}, "cursor"),
+    ]:
         r = await http.get("/v1/runs", params=params, headers=AUTH)
         body = await r.json()
         assert r.status == 400 and body["error"]["code"] == "bad_filter" and name in body["error"]["message"]
@@ -423,14 +441,16 @@ async def test_logs_severity_minimum_and_event_type(http):
     assert [e["run_id"] for e in (await r.json())["data"]] == [ok["id"]]
     # pagination
     p1 = await (await http.get("/v1/logs", params={"limit": "5", "run_id": ok["id"]}, headers=AUTH)).json()
-    p2 = await (await http.get("/v1/logs", params={"limit": "5", "run_id": ok["id"], "cursor": p1["next_cursor"]},
-                               headers=AUTH)).json()
+    p2 = await (
+        await http.get("/v1/logs", params={"limit": "5", "run_id": ok["id"], "cursor": p1["next_cursor"]}, headers=AUTH)
+    ).json()
     assert not {e["id"] for e in p1["data"]} & {e["id"] for e in p2["data"]}
     r = await http.get("/v1/logs", params={"severity": "loud"}, headers=AUTH)
     assert r.status == 400 and "severity" in (await r.json())["error"]["message"]
 
 
 # ----------------------------------------------------------------------------- auth, stall, sim controls
+
 
 async def test_unauthorized(http):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
@@ -456,8 +476,12 @@ async def test_webhook_suppress_duplicate_and_retry(http, receiver, platform):
     await http.post("/sim/webhooks", json={"mode": "duplicate", "count": 1, "types": ["run.completed"]})
     ok = await sim_run(http, workflow="wf_summaries")
     await wait_status(http, ok["id"], "completed")
-    evs = await wait_for(lambda: len(receiver.of("run.completed", ok["id"])) == 2 and receiver.of("run.completed", ok["id"]))
-    idx = [i for i, e in enumerate(receiver.events) if e["type"] == "run.completed" and e["data"]["run"]["id"] == ok["id"]]
+    evs = await wait_for(
+        lambda: len(receiver.of("run.completed", ok["id"])) == 2 and receiver.of("run.completed", ok["id"])
+    )
+    idx = [
+        i for i, e in enumerate(receiver.events) if e["type"] == "run.completed" and e["data"]["run"]["id"] == ok["id"]
+    ]
     assert receiver.ids[idx[0]] == receiver.ids[idx[1]] and evs[0] == evs[1]
 
     # the receiver answers 500 twice: the platform retries with the same webhook-id
@@ -531,10 +555,12 @@ async def test_advance_frozen_run_one_step(http):
 
 # ----------------------------------------------------------------------------- determinism and demo
 
+
 async def test_deterministic_ids_and_demo():
     async def first_ids(seed):
         p = ReferencePlatform(api_token=TOKEN, seed=seed, speed=50)
         return [p.create_run(workflow="wf_invoices", frozen=True).id for _ in range(3)]
+
     assert await first_ids(3) == await first_ids(3) != await first_ids(4)
 
     p = ReferencePlatform(api_token=TOKEN, seed=1, speed=50, demo=True, demo_interval_seconds=2)
@@ -549,8 +575,12 @@ async def test_deterministic_ids_and_demo():
 
 async def test_the_platform_command_serves_the_api_with_the_given_token_and_seed(tmp_path):
     port = free_port()
-    proc = Process(["-m", "reference.platform", "--port", str(port), "--seed", "3", "--api-token", "cli-token"],
-                   env=clean_env(), cwd=tmp_path, name="platform")
+    proc = Process(
+        ["-m", "reference.platform", "--port", str(port), "--seed", "3", "--api-token", "cli-token"],
+        env=clean_env(),
+        cwd=tmp_path,
+        name="platform",
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         workflows = await proc.wait_http(f"{base}/v1/workflows", headers={"Authorization": "Bearer cli-token"})
@@ -584,13 +614,15 @@ async def test_approvals_list_pagination_and_filters(http):
     ids = [a["id"] for a in p1["data"]]
     cursor = p1["next_cursor"]
     while cursor:
-        page = await (await http.get("/v1/approvals", params={"status": "pending", "limit": "2", "cursor": cursor},
-                                     headers=AUTH)).json()
+        page = await (
+            await http.get("/v1/approvals", params={"status": "pending", "limit": "2", "cursor": cursor}, headers=AUTH)
+        ).json()
         ids += [a["id"] for a in page["data"]]
         cursor = page["next_cursor"]
     assert len(ids) == 5 == len(set(ids))
-    assert [a["run_id"] for a in [await (await http.get(f"/v1/approvals/{i}", headers=AUTH)).json() for i in ids]] \
-        == [r["id"] for r in reversed(runs)]  # newest first
+    assert [a["run_id"] for a in [await (await http.get(f"/v1/approvals/{i}", headers=AUTH)).json() for i in ids]] == [
+        r["id"] for r in reversed(runs)
+    ]  # newest first
     r = await http.get("/v1/approvals", params={"status": "approved"}, headers=AUTH)
     assert (await r.json())["data"] == []
     r = await http.get("/v1/approvals", params={"status": "maybe"}, headers=AUTH)

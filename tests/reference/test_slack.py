@@ -61,12 +61,25 @@ MODAL = {
     "title": {"type": "plain_text", "text": "Filter runs"},
     "submit": {"type": "plain_text", "text": "Apply"},
     "blocks": [
-        {"type": "input", "block_id": "wf", "label": {"type": "plain_text", "text": "Workflow"},
-         "element": {"type": "plain_text_input", "action_id": "name"}},
-        {"type": "input", "block_id": "st", "label": {"type": "plain_text", "text": "Status"},
-         "element": {"type": "static_select", "action_id": "status", "options": [
-             {"text": {"type": "plain_text", "text": "Failed"}, "value": "failed"},
-             {"text": {"type": "plain_text", "text": "Running"}, "value": "running"}]}},
+        {
+            "type": "input",
+            "block_id": "wf",
+            "label": {"type": "plain_text", "text": "Workflow"},
+            "element": {"type": "plain_text_input", "action_id": "name"},
+        },
+        {
+            "type": "input",
+            "block_id": "st",
+            "label": {"type": "plain_text", "text": "Status"},
+            "element": {
+                "type": "static_select",
+                "action_id": "status",
+                "options": [
+                    {"text": {"type": "plain_text", "text": "Failed"}, "value": "failed"},
+                    {"text": {"type": "plain_text", "text": "Running"}, "value": "running"},
+                ],
+            },
+        },
     ],
 }
 
@@ -80,13 +93,15 @@ async def test_auth_test_and_post_update_thread_history(slack, client):
     auth = await client.auth_test()
     assert auth["user_id"] == "U0RUNBOT" and auth["bot_id"] == "B0RUNBOT" and auth["team_id"] == "T0SANDBOX"
 
-    r = await client.chat_postMessage(channel="C0ALERTS", text="Run 42 failed",
-                                      blocks=[section("*Run 42* failed"), buttons("retry", "ack")])
+    r = await client.chat_postMessage(
+        channel="C0ALERTS", text="Run 42 failed", blocks=[section("*Run 42* failed"), buttons("retry", "ack")]
+    )
     ts = r["ts"]
     assert r["channel"] == "C0ALERTS" and ts.count(".") == 1 and len(ts.split(".")[1]) == 6
 
-    up = await client.chat_update(channel="C0ALERTS", ts=ts, text="Run 42 failed (acked)",
-                                  blocks=[section("*Run 42* acked")])
+    up = await client.chat_update(
+        channel="C0ALERTS", ts=ts, text="Run 42 failed (acked)", blocks=[section("*Run 42* acked")]
+    )
     assert up["ts"] == ts
     md = {"event_type": "run_tracking", "event_payload": {"run_id": "42"}}
     reply = await client.chat_postMessage(channel="C0ALERTS", thread_ts=ts, text="retrying", metadata=md)
@@ -94,7 +109,11 @@ async def test_auth_test_and_post_update_thread_history(slack, client):
     r2 = await client.chat_postMessage(channel="run-alerts", text="second")  # by name too
 
     [parent, rep, second] = slack.messages("C0ALERTS")
-    assert parent.edited == 1 and parent.text == "Run 42 failed (acked)" and parent.blocks[0]["text"]["text"] == "*Run 42* acked"
+    assert (
+        parent.edited == 1
+        and parent.text == "Run 42 failed (acked)"
+        and parent.blocks[0]["text"]["text"] == "*Run 42* acked"
+    )
     assert parent.versions[0]["text"] == "Run 42 failed"
     assert parent.replies == [rep] and rep.thread_ts == ts and rep.metadata == md and rep.is_reply
     assert [m.ts for m in slack.messages("C0ALERTS", top_level=True)] == [ts, r2["ts"]]
@@ -140,7 +159,9 @@ async def test_ephemeral_views_users_groups_dm(slack, client):
     vid = opened["view"]["id"]
     assert vid.startswith("V") and opened["view"]["callback_id"] == "runs_filter"
     assert slack.open_views("U0SANDBOX")[0].id == vid
-    updated = await client.views_update(view_id=vid, view={**MODAL, "title": {"type": "plain_text", "text": "Filter 2"}})
+    updated = await client.views_update(
+        view_id=vid, view={**MODAL, "title": {"type": "plain_text", "text": "Filter 2"}}
+    )
     assert updated["view"]["title"]["text"] == "Filter 2" and slack.views[vid].updates == 1
     with pytest.raises(SlackApiError) as e:
         await client.views_update(view_id="V0NOPE", view=MODAL)
@@ -178,8 +199,9 @@ async def test_validation_and_auth_errors(slack, client):
         return e.value.response["error"]
 
     assert await err(client.chat_postMessage(channel="C0NOPE", text="x")) == "channel_not_found"
-    assert await err(client.chat_postMessage(channel="C0ALERTS", text="x",
-                                             blocks=[section("b")] * 51)) == "invalid_blocks"
+    assert (
+        await err(client.chat_postMessage(channel="C0ALERTS", text="x", blocks=[section("b")] * 51)) == "invalid_blocks"
+    )
     with pytest.raises(SlackApiError) as e:
         await client.chat_postMessage(channel="C0ALERTS", text="x", blocks=[section("a" * 3001)])
     assert e.value.response["error"] == "invalid_blocks"
@@ -210,10 +232,11 @@ async def test_form_encoded_requests(slack):
     blocks = [section("from a form")]
     md = {"event_type": "t", "event_payload": {"k": 1}}
     async with aiohttp.ClientSession() as s:
-        async with s.post(slack.api_url + "chat.postMessage",
-                          data={"channel": "C0GENERAL", "text": "hi", "blocks": json.dumps(blocks),
-                                "metadata": json.dumps(md)},
-                          headers={"Authorization": f"Bearer {BOT_TOKEN}"}) as resp:
+        async with s.post(
+            slack.api_url + "chat.postMessage",
+            data={"channel": "C0GENERAL", "text": "hi", "blocks": json.dumps(blocks), "metadata": json.dumps(md)},
+            headers={"Authorization": f"Bearer {BOT_TOKEN}"},
+        ) as resp:
             body = await resp.json()
         assert resp.status == 200 and body["ok"] is True
         # legacy token-in-form also works
@@ -236,8 +259,9 @@ async def test_rate_limit_is_seen_and_retried(slack, client):
     call = slack.calls_to("chat.postMessage")[0]
     assert call.ok is False and call.error == "ratelimited" and call.status == 429
 
-    retrying = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url,
-                              retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
+    retrying = AsyncWebClient(
+        token=BOT_TOKEN, base_url=slack.api_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
+    )
     slack.fail_next(429, retry_after=0)
     r = await retrying.chat_postMessage(channel="C0ALERTS", text="after retry")
     assert r["ok"] is True
@@ -325,8 +349,11 @@ def make_bolt_app(slack: SlackStandIn, seen: list) -> AsyncApp:
             await client.views_open(trigger_id=command["trigger_id"], view=MODAL)
             return
         await ack(text=f"Looking up {command['text']}")
-        await respond(response_type="in_channel", text=f"Run {command['text']}: failed",
-                      blocks=[section(f"Run {command['text']}: failed"), buttons("approve", "reject")])
+        await respond(
+            response_type="in_channel",
+            text=f"Run {command['text']}: failed",
+            blocks=[section(f"Run {command['text']}: failed"), buttons("approve", "reject")],
+        )
 
     @app.action("approve")
     async def approve(ack, body, respond):
@@ -379,12 +406,21 @@ async def exercise_bot(slack: SlackStandIn, seen: list, via: str) -> None:
     assert click.ok, click
     body = seen[1][1]
     assert body["type"] == "block_actions" and body["user"]["id"] == "U0CAROL"
-    assert body["container"] == {"type": "message", "message_ts": msg.ts, "channel_id": "C0ALERTS",
-                                 "is_ephemeral": False}
+    assert body["container"] == {
+        "type": "message",
+        "message_ts": msg.ts,
+        "channel_id": "C0ALERTS",
+        "is_ephemeral": False,
+    }
     assert body["message"]["ts"] == msg.ts and body["channel"]["id"] == "C0ALERTS"
     assert body["actions"][0] | {"action_ts": None} == {
-        "action_id": "approve", "block_id": "acts", "value": "v-approve", "type": "button",
-        "text": {"type": "plain_text", "text": "Approve"}, "action_ts": None}
+        "action_id": "approve",
+        "block_id": "acts",
+        "value": "v-approve",
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Approve"},
+        "action_ts": None,
+    }
     assert slack.responses(click.response_url) == [{"replace_original": True, "text": "Approved by <@U0CAROL>"}]
     assert slack.messages("C0ALERTS")[0].text == "Approved by <@U0CAROL>"
 
@@ -401,8 +437,12 @@ async def exercise_bot(slack: SlackStandIn, seen: list, via: str) -> None:
     assert vbody["view"]["private_metadata"] == '{"origin": "C0ALERTS"}'
     assert vbody["view"]["state"]["values"] == {
         "wf": {"name": {"type": "plain_text_input", "value": "nightly"}},
-        "st": {"status": {"type": "static_select", "selected_option": {
-            "text": {"type": "plain_text", "text": "Failed"}, "value": "failed"}}},
+        "st": {
+            "status": {
+                "type": "static_select",
+                "selected_option": {"text": {"type": "plain_text", "text": "Failed"}, "value": "failed"},
+            }
+        },
     }
 
 
@@ -416,8 +456,9 @@ async def test_bolt_app_over_http(slack):
         # requests are signed like Slack's
         body = "token=x&text=1"
         headers = slack.signed_headers(body, "application/x-www-form-urlencoded")
-        assert SignatureVerifier(SECRET).is_valid(body, headers["X-Slack-Request-Timestamp"],
-                                                   headers["X-Slack-Signature"])
+        assert SignatureVerifier(SECRET).is_valid(
+            body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
+        )
         # a wrongly signed stand-in is rejected by Bolt
         other = SlackStandIn(bot_token=BOT_TOKEN, signing_secret="wrong", bot_url=url)
         await other.start()
@@ -449,8 +490,9 @@ async def test_bolt_app_over_socket_mode(slack):
 async def test_unacked_socket_command_times_out(slack):
     slack.ack_timeout = 0.2
     async with aiohttp.ClientSession() as s:
-        url = (await AsyncWebClient(token=APP_TOKEN, base_url=slack.api_url).apps_connections_open(
-            app_token=APP_TOKEN))["url"]
+        url = (
+            await AsyncWebClient(token=APP_TOKEN, base_url=slack.api_url).apps_connections_open(app_token=APP_TOKEN)
+        )["url"]
         async with s.ws_connect(url) as ws:
             hello = await ws.receive_json()
             assert hello["type"] == "hello" and hello["connection_info"]["app_id"] == "A0RUNBOT"
@@ -463,15 +505,19 @@ async def test_unacked_socket_command_times_out(slack):
 
 async def test_home_ephemeral_click_events_and_reconnect(slack):
     """App Home + ephemeral buttons + user messages over Socket Mode; Slack-initiated reconnect."""
-    app = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url),
-                   process_before_response=True)
+    app = AsyncApp(
+        signing_secret=SECRET,
+        client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url),
+        process_before_response=True,
+    )
     seen: list = []
 
     @app.event("app_home_opened")
     async def home(event, client):
         seen.append(event)
-        await client.views_publish(user_id=event["user"], view={"type": "home",
-                                                                "blocks": [section("hi"), buttons("refresh")]})
+        await client.views_publish(
+            user_id=event["user"], view={"type": "home", "blocks": [section("hi"), buttons("refresh")]}
+        )
 
     @app.event("message")
     async def on_message(event):
@@ -481,8 +527,9 @@ async def test_home_ephemeral_click_events_and_reconnect(slack):
     async def refresh(ack, body, client):
         await ack()
         seen.append(body)
-        await client.chat_postEphemeral(channel="C0ALERTS", user=body["user"]["id"], text="eph",
-                                        blocks=[buttons("dismiss")])
+        await client.chat_postEphemeral(
+            channel="C0ALERTS", user=body["user"]["id"], text="eph", blocks=[buttons("dismiss")]
+        )
 
     @app.action("dismiss")
     async def dismiss(ack, body, respond):

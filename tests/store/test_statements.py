@@ -60,13 +60,16 @@ async def test_a_lease_is_held_by_one_holder_until_it_expires(sessions):
     async with sessions.begin() as s:
         assert await take_lease(s, "track", "replica-a", now=now, until=now + timedelta(seconds=30))
     async with sessions.begin() as s:
-        assert not await take_lease(s, "track", "replica-b", now=now + timedelta(seconds=1),
-                                    until=now + timedelta(seconds=31))
-        assert await take_lease(s, "track", "replica-a", now=now + timedelta(seconds=1),
-                                until=now + timedelta(seconds=31))  # renewed by its holder
+        assert not await take_lease(
+            s, "track", "replica-b", now=now + timedelta(seconds=1), until=now + timedelta(seconds=31)
+        )
+        assert await take_lease(
+            s, "track", "replica-a", now=now + timedelta(seconds=1), until=now + timedelta(seconds=31)
+        )  # renewed by its holder
     async with sessions.begin() as s:
-        assert await take_lease(s, "track", "replica-b", now=now + timedelta(seconds=32),
-                                until=now + timedelta(seconds=62))  # expired: taken over
+        assert await take_lease(
+            s, "track", "replica-b", now=now + timedelta(seconds=32), until=now + timedelta(seconds=62)
+        )  # expired: taken over
     async with sessions() as s:
         assert (await s.get(Lease, "track")).holder == "replica-b"
     async with sessions.begin() as s:

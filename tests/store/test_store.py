@@ -16,12 +16,20 @@ from store.models import Run, SlackMessage, Step, WebhookDelivery
 
 def run_data(run_id="run_AbC123", status="running", updated="2026-11-25T10:00:01.000Z", steps=None, **kw):
     data = {
-        "id": run_id, "workflow": {"id": "wf_invoices", "name": "Invoice triage"}, "status": status,
-        "created_at": "2026-11-25T10:00:00Z", "started_at": "2026-11-25T10:00:01Z", "completed_at": None,
-        "updated_at": updated, "duration_ms": None, "trigger": {"type": "manual", "payload": {},
-                                                               "actor": {"slack_user_id": "U0SAMPLE1"}},
-        "progress": {"total_steps": 5, "completed_steps": 2}, "model": "gpt-4.1-mini", "prompt": "Classify",
-        "failed_step_id": None, "replay_of": None,
+        "id": run_id,
+        "workflow": {"id": "wf_invoices", "name": "Invoice triage"},
+        "status": status,
+        "created_at": "2026-11-25T10:00:00Z",
+        "started_at": "2026-11-25T10:00:01Z",
+        "completed_at": None,
+        "updated_at": updated,
+        "duration_ms": None,
+        "trigger": {"type": "manual", "payload": {}, "actor": {"slack_user_id": "U0SAMPLE1"}},
+        "progress": {"total_steps": 5, "completed_steps": 2},
+        "model": "gpt-4.1-mini",
+        "prompt": "Classify",
+        "failed_step_id": None,
+        "replay_of": None,
     }
     if steps is not None:
         data["steps"] = steps
@@ -53,16 +61,34 @@ async def test_migrations_apply_twice_and_concurrently(db_url):
 
 
 async def test_newer_state_wins_and_late_event_never_rolls_back(sessions):
-    failed_step = {"id": "step_3", "index": 2, "name": "Summarise with LLM", "type": "llm", "status": "failed",
-                   "error": {"code": "provider_rate_limited", "message": "Rate limit", "provider": "openai",
-                             "provider_status": 429, "retryable": True}}
+    failed_step = {
+        "id": "step_3",
+        "index": 2,
+        "name": "Summarise with LLM",
+        "type": "llm",
+        "status": "failed",
+        "error": {
+            "code": "provider_rate_limited",
+            "message": "Rate limit",
+            "provider": "openai",
+            "provider_status": 429,
+            "retryable": True,
+        },
+    }
     async with sessions.begin() as s:
         first = await merge_run(s, run_data(status="running", updated="2026-11-25T10:00:05.000Z"))
         assert first.is_new and first.changed
     async with sessions.begin() as s:
-        failed = await merge_run(s, run_data(status="failed", updated="2026-11-25T10:00:09.000Z",
-                                             failed_step_id="step_3", steps=[failed_step],
-                                             completed_at="2026-11-25T10:00:09Z"))
+        failed = await merge_run(
+            s,
+            run_data(
+                status="failed",
+                updated="2026-11-25T10:00:09.000Z",
+                failed_step_id="step_3",
+                steps=[failed_step],
+                completed_at="2026-11-25T10:00:09Z",
+            ),
+        )
         assert failed.old_status == "running" and failed.new_status == "failed"
     async with sessions.begin() as s:
         late = await merge_run(s, run_data(status="running", updated="2026-11-25T10:00:07.000Z"))
@@ -87,16 +113,28 @@ async def test_a_list_without_steps_keeps_the_known_steps(sessions):
 
 
 async def test_decided_approval_is_never_reopened_by_a_late_request(sessions):
-    task = {"id": "apr_1", "run_id": "run_AbC123", "step_id": "step_2", "workflow": {"id": "wf_refunds", "name": "R"},
-            "kind": "spend", "action": "Send refund", "requested_by": "step", "requested_at": "2026-11-25T10:00:00Z",
-            "expires_at": "2026-11-25T11:00:00Z", "status": "approved", "decided_by": "console:ana",
-            "decided_at": "2026-11-25T10:05:00Z", "comment": None}
+    task = {
+        "id": "apr_1",
+        "run_id": "run_AbC123",
+        "step_id": "step_2",
+        "workflow": {"id": "wf_refunds", "name": "R"},
+        "kind": "spend",
+        "action": "Send refund",
+        "requested_by": "step",
+        "requested_at": "2026-11-25T10:00:00Z",
+        "expires_at": "2026-11-25T11:00:00Z",
+        "status": "approved",
+        "decided_by": "console:ana",
+        "decided_at": "2026-11-25T10:05:00Z",
+        "comment": None,
+    }
     async with sessions.begin() as s:
         _, old = await merge_approval(s, ApprovalModel.model_validate(task))
         assert old is None
     async with sessions.begin() as s:
-        stored, old = await merge_approval(s, ApprovalModel.model_validate({**task, "status": "pending",
-                                                                            "decided_by": None}))
+        stored, old = await merge_approval(
+            s, ApprovalModel.model_validate({**task, "status": "pending", "decided_by": None})
+        )
         assert old == "approved" and stored.status == "approved"
 
 
@@ -127,8 +165,13 @@ async def test_one_run_merged_several_times_in_one_transaction(sessions):
     step = {"id": "step_1", "index": 0, "name": "Fetch", "status": "running"}
     async with sessions.begin() as s:
         await merge_run(s, run_data(updated="2026-11-25T10:00:01.000Z", steps=[step]))
-        await merge_run(s, run_data(updated="2026-11-25T10:00:02.000Z", steps=[{**step, "status": "completed"},
-                                                                               {**step, "id": "step_2", "index": 1}]))
+        await merge_run(
+            s,
+            run_data(
+                updated="2026-11-25T10:00:02.000Z",
+                steps=[{**step, "status": "completed"}, {**step, "id": "step_2", "index": 1}],
+            ),
+        )
         await merge_run(s, run_data(updated="2026-11-25T10:00:03.000Z", steps=[{**step, "status": "completed"}]))
     async with sessions() as s:
         steps = (await s.scalars(select(Step).where(Step.run_id == "run_AbC123"))).all()
@@ -144,8 +187,11 @@ async def test_the_same_new_run_merged_by_two_transactions_at_once(sessions):
             await asyncio.sleep(0.05)  # hold the transaction open while the other one starts
             return change.is_new
 
-    results = await asyncio.gather(merge("2026-11-25T10:00:01.000Z", "running"),
-                                   merge("2026-11-25T10:00:02.000Z", "failed"), return_exceptions=True)
+    results = await asyncio.gather(
+        merge("2026-11-25T10:00:01.000Z", "running"),
+        merge("2026-11-25T10:00:02.000Z", "failed"),
+        return_exceptions=True,
+    )
     assert not any(isinstance(r, Exception) for r in results), results
     assert sorted(results) == [False, True]
     async with sessions() as s:

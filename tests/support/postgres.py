@@ -33,8 +33,9 @@ def _as_postgres(args: list[str]) -> list[str]:
 class Cluster:
     def __init__(self) -> None:
         if not (PG_BIN / "initdb").exists():
-            raise PostgresUnavailable(f"PostgreSQL binaries not found in {PG_BIN} (set RUNBOT_TEST_DATABASE_URL "
-                                      "to use another server)")
+            raise PostgresUnavailable(
+                f"PostgreSQL binaries not found in {PG_BIN} (set RUNBOT_TEST_DATABASE_URL to use another server)"
+            )
         self.dir = Path(tempfile.mkdtemp(prefix="runbot-pg-"))
         self.data = self.dir / "data"
         self.port = _free_port()
@@ -49,12 +50,25 @@ class Cluster:
         return result
 
     def start(self) -> str:
-        self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                   "--no-sync"])
-        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-t", "60",
-                   "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                         f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-                   "start"])
+        self._run(
+            [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        )
+        self._run(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.dir / "log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                "start",
+            ]
+        )
         return self.url("postgres")
 
     def url(self, database: str) -> str:
@@ -64,15 +78,30 @@ class Cluster:
         """Stop the server (fast), optionally wait, start it again: connections drop under the bot."""
         self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
         time.sleep(down_seconds)
-        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-t", "60",
-                   "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                         f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-                   "start"])
+        self._run(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.dir / "log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                "start",
+            ]
+        )
 
     def stop(self) -> None:
         try:
-            subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
-                                         "stop"]), capture_output=True, timeout=60)
+            subprocess.run(
+                _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
+                capture_output=True,
+                timeout=60,
+            )
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -98,7 +127,19 @@ def stop_server(cluster: Cluster) -> None:
 
 def start_server(cluster: Cluster) -> None:
     """Start a server stopped by `stop_server` again, on the same port."""
-    cluster._run([str(PG_BIN / "pg_ctl"), "-D", str(cluster.data), "-l", str(cluster.dir / "log"), "-w", "-t", "60",
-                  "-o", f"-p {cluster.port} -k {cluster.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                        f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-                  "start"])
+    cluster._run(
+        [
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(cluster.data),
+            "-l",
+            str(cluster.dir / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {cluster.port} -k {cluster.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            "start",
+        ]
+    )

@@ -27,8 +27,9 @@ class Process:
     def __init__(self, args: list[str], *, env: dict[str, str], cwd: Path, name: str):
         self.log_path = cwd / f"{name}.log"
         self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, *args], cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, env=env
+        )
 
     def output(self) -> str:
         if not self.log.closed:
@@ -41,20 +42,24 @@ class Process:
         return True
 
     async def wait_output(self, pattern: str, timeout: float = 60) -> re.Match:
-        return await wait_for(lambda: self.alive() and re.search(pattern, self.output()), timeout=timeout,
-                              interval=0.2, what=f"{pattern!r} in the output")
+        return await wait_for(
+            lambda: self.alive() and re.search(pattern, self.output()),
+            timeout=timeout,
+            interval=0.2,
+            what=f"{pattern!r} in the output",
+        )
 
     async def wait_http(self, url: str, *, status: int = 200, headers: dict | None = None, timeout: float = 60):
         """Wait until `url` answers `status`; the answer's JSON (or text)."""
         async with aiohttp.ClientSession() as http:
+
             async def answered():
                 self.alive()
                 try:
                     async with http.get(url, headers=headers) as resp:
                         if resp.status != status:
                             return None
-                        return await resp.json(content_type=None) if "json" in resp.content_type \
-                            else await resp.text()
+                        return await resp.json(content_type=None) if "json" in resp.content_type else await resp.text()
                 except aiohttp.ClientError:
                     return None
 

@@ -4,6 +4,7 @@ run within a window is done once, whoever clicks)
 Revision ID: 0003
 Revises: 0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 
