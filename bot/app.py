@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -42,7 +43,7 @@ from bot.services import Services
 from bot.sync import start_first_sync
 from handlers import register_listeners
 from handlers.once import register as register_once
-from handlers.shape import PayloadShape
+from handlers.shape import PayloadShape, problem_of
 from handlers.webhooks import VERIFIER, WebhookVerifier
 from handlers.webhooks import register as register_webhooks
 from store.db import create_engine, ping, sessionmaker, upgrade
@@ -287,9 +288,24 @@ async def slack_events(request: web.Request) -> web.Response:
         reason = unverified_reason(request.headers)
         refusals.warning("slack-401:" + reason[:40], "Slack request refused (401): %s", reason)
         return web.json_response({"ok": False, "error": "invalid_signature"}, status=401)
-    bolt_req = AsyncBoltRequest(
-        body=raw.decode("utf-8", errors="replace"), query=request.query_string, headers=request.headers
-    )  # type: ignore[arg-type]
+    text = raw.decode("utf-8", errors="replace")
+    # Bolt reads routing fields while it builds its request object, before any middleware: the payload's
+    # shape is checked first (handlers/shape.py), so a malformed signed payload is acknowledged, not a 500.
+    try:
+        parsed = parse_body(text, request.headers.get("Content-Type"))
+    except ValueError:
+        parsed = None
+    problem = problem_of(parsed)
+    if problem:
+        refusals.warning("shape:" + problem[:60], "Slack request acknowledged and not acted on: %s", problem)
+        return web.Response(status=200)
+    try:
+        bolt_req = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:  # Bolt reading its routing fields
+        refusals.warning(
+            "shape:bolt", "Slack request acknowledged and not acted on: Bolt cannot read it (%s)", type(exc).__name__
+        )
+        return web.Response(status=200)
     return await to_aiohttp_response(await request.app[BOLT].async_dispatch(bolt_req))
 
 

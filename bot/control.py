@@ -9,16 +9,20 @@ Every attempt, allowed or refused, lands in the audit trail.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from datetime import timedelta
 
 from bot import audit, events
 from bot.actors import OPERATE, Actor, require
 from bot.contract import ALLOWED_FROM, TERMINAL, status_refusal
-from bot.errors import BotError, NotAllowed, WrongStatus, from_platform
+from bot.errors import AlreadyDone, BotError, NotAllowed, WrongStatus, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import runs as render
 from bot.services import Services
-from store.models import Run
+from store import receipts
+from store.models import Run, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,30 @@ async def _known_run(svc: Services, run_id: str) -> Run | dict:
         raise from_platform(exc, doing=f"the lookup of {run_id}", missing=f"No run {run_id} on the platform.") from None
 
 
+def _replay_subject(run_id: str, prompt: str | None, model: str | None) -> str:
+    """One replay of one run with one prompt and model: what two people pressing Replay both ask for."""
+    changes = hashlib.sha256(json.dumps([prompt, model]).encode()).hexdigest()[:16]
+    return f"replay:{run_id}:{changes}"
+
+
+async def _claim_replay(svc: Services, actor: Actor, subject: str, run_id: str) -> bool:
+    """Claim this replay for `actor` (False: claims are off). Raises AlreadyDone naming who did it, and when."""
+    window = svc.settings.DEDUPE_REPLAY_WINDOW_SECONDS
+    if not window:
+        return False
+    async with svc.sessions.begin() as session:
+        held = await receipts.claim_operation(session, subject, actor.id, window=timedelta(seconds=window))
+    if held is not None:
+        ago = max(0, int((utcnow() - held.claimed_at).total_seconds()))
+        raise AlreadyDone(render.replayed_already(held.actor, ago, run_id, held.result, svc.settings.run_url))
+    return True
+
+
+async def _settle_replay(svc: Services, actor: Actor, subject: str, new_run_id: str | None) -> None:
+    async with svc.sessions.begin() as session:
+        await receipts.settle_operation(session, subject, actor.id, new_run_id)
+
+
 async def act(
     svc: Services, actor: Actor, action: str, run_id: str, *, prompt: str | None = None, model: str | None = None
 ) -> dict:
@@ -51,9 +79,18 @@ async def act(
         if status in TERMINAL and status not in ALLOWED_FROM[action]:
             raise WrongStatus(status_refusal(run_id, status, action))
         who = await actor.platform_name()
+        subject = _replay_subject(run_id, prompt, model) if action == "replay" else None
+        claimed = subject is not None and await _claim_replay(svc, actor, subject, run_id)
         try:
             if action == "replay":
-                result = await svc.platform.replay(run_id, who, prompt=prompt, model=model)
+                try:
+                    result = await svc.platform.replay(run_id, who, prompt=prompt, model=model)
+                except BaseException:
+                    if claimed:  # nothing was replayed: the next click may try again
+                        await _settle_replay(svc, actor, subject, None)
+                    raise
+                if claimed:
+                    await _settle_replay(svc, actor, subject, str(result.get("id")))
             else:
                 result = await getattr(svc.platform, action)(run_id, who)
         except PlatformError as exc:

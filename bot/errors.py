@@ -34,6 +34,12 @@ class WrongStatus(BotError):
     result = "refused"
 
 
+class AlreadyDone(BotError):
+    """Someone did the same non-idempotent operation a moment ago (two people pressing Replay)."""
+
+    result = "duplicate"
+
+
 class BadInput(BotError):
     result = "bad_input"
 

@@ -85,6 +85,18 @@ class Responder:
             return None
         return url
 
+    async def __call__(
+        self,
+        *,
+        text: str = "",
+        blocks: list | None = None,
+        replace_original: bool = False,
+        response_type: str = "ephemeral",
+        **_ignored,
+    ) -> None:
+        """Answer like Bolt's `respond`, under the rules above."""
+        await self.send(text=text, blocks=blocks, replace_original=replace_original, response_type=response_type)
+
     async def send(
         self, *, text: str, blocks: list | None = None, replace_original: bool = False, response_type: str = "ephemeral"
     ) -> None:

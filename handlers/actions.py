@@ -9,10 +9,11 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 
-from bot import commands, outbox
+from bot import commands
 from bot.actors import Actor
 from bot.errors import BotError
 from bot.render import runs as render
+from bot.responder import Responder
 from handlers.commands import finish
 from handlers.errors import user_message
 
@@ -31,20 +32,10 @@ def _on_ephemeral(body: dict) -> bool:
     return bool((body.get("container") or {}).get("is_ephemeral"))
 
 
-def _answer_to(svc, body: dict, respond, actor: Actor):
-    """Where the clicker hears back: the click's response_url, or, where a click has none (App Home, a
-    modal), a direct message through the outbox."""
-    if body.get("response_url"):
-        return respond
-
-    async def by_direct_message(*, text: str = "", blocks=None, replace_original: bool = False, **_ignored) -> None:
-        payload = {"text": text or "runbot"}
-        if blocks:
-            payload["blocks"] = blocks
-        async with svc.sessions.begin() as session:
-            await outbox.direct_message(session, user=actor.id, payload=payload)
-
-    return by_direct_message
+def _answer_to(svc, body: dict, respond, actor: Actor) -> Responder:
+    """Where the clicker hears back (bot/responder.py): the click's response_url while Slack accepts it and it
+    is Slack's own, else an ephemeral message in the conversation, else (App Home, a modal) a direct message."""
+    return Responder.for_request(svc, body)
 
 
 def register(app, svc) -> None:

@@ -8,27 +8,19 @@ from __future__ import annotations
 import json
 import logging
 
-from slack_sdk.webhook.async_client import AsyncWebhookClient
-
 from bot.actors import Actor
 from bot.approvals import decisions
 from bot.errors import BotError
 from bot.render import approvals as render
+from bot.responder import Responder
 from handlers.errors import user_message
 
 log = logging.getLogger(__name__)
 
 
-def _answerer(svc, actor: Actor, response_url: str | None):
+def _answerer(svc, responder: Responder):
     async def answer(text: str) -> None:
-        if response_url:
-            resp = await AsyncWebhookClient(response_url).send(
-                text=text, response_type="ephemeral", replace_original=False
-            )
-            if resp.status_code < 300:
-                return
-            log.warning("response_url answered %s; telling %s by direct message", resp.status_code, actor.id)
-        await decisions.tell(svc, actor, text)
+        await responder(text=text)
 
     return answer
 
@@ -45,11 +37,13 @@ async def _answered(work, answer) -> None:
 
 
 async def _open_reject(
-    svc, client, actor: Actor, approval_id: str, shown: str | None, trigger_id: str, response_url: str | None, answer
+    svc, client, actor: Actor, approval_id: str, shown: str | None, trigger_id: str, channel: str | None, answer
 ) -> None:
     try:
         view = await decisions.prepare_reject(svc, actor, approval_id, shown)
-        metadata = json.dumps({"a": approval_id, "fp": view.fingerprint, "r": response_url}, separators=(",", ":"))
+        # The answer after the form goes to the conversation by the Web API: the click's response_url may be
+        # past Slack's 30 minutes by then, and is never carried in a form a person could hand back altered.
+        metadata = json.dumps({"a": approval_id, "fp": view.fingerprint, "c": channel}, separators=(",", ":"))
         await client.views_open(
             trigger_id=trigger_id,
             view=render.reject_modal(
@@ -68,7 +62,7 @@ def register(app, svc) -> None:
         await ack()
         actor = context["actor"]
         approval_id, shown = render.parse_value(action.get("value"))
-        answer = _answerer(svc, actor, body.get("response_url"))
+        answer = _answerer(svc, Responder.for_request(svc, body))
         svc.spawn(
             _answered(decisions.decide(svc, actor, approval_id, "approve", shown=shown), answer),
             name=f"approve {approval_id}",
@@ -79,10 +73,10 @@ def register(app, svc) -> None:
         await ack()
         actor = context["actor"]
         approval_id, shown = render.parse_value(action.get("value"))
-        response_url = body.get("response_url")
-        answer = _answerer(svc, actor, response_url)
+        responder = Responder.for_request(svc, body)
+        answer = _answerer(svc, responder)
         svc.spawn(
-            _open_reject(svc, client, actor, approval_id, shown, body["trigger_id"], response_url, answer),
+            _open_reject(svc, client, actor, approval_id, shown, body["trigger_id"], responder.channel, answer),
             name=f"reject modal {approval_id}",
         )
 
@@ -116,7 +110,8 @@ def register(app, svc) -> None:
                 )
             )
             return
-        answer = _answerer(svc, actor, meta.get("r") if isinstance(meta.get("r"), str) else None)
+        channel = meta.get("c") if isinstance(meta.get("c"), str) else None
+        answer = _answerer(svc, Responder(svc=svc, user=actor.id, channel=channel))
         svc.spawn(
             _answered(decisions.decide(svc, actor, meta["a"], "reject", shown=meta.get("fp"), reason=reason), answer),
             name=f"reject {meta['a']}",

@@ -7,6 +7,7 @@ import logging
 
 from bot import commands
 from bot.errors import BotError
+from bot.responder import Responder
 from handlers.errors import user_message
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,6 @@ def register(app, svc) -> None:
             return
         if isinstance(outcome, commands.Deferred):
             await ack(text=outcome.notice, response_type="ephemeral")
-            svc.spawn(finish(outcome.work, respond), name="runs-command")
+            svc.spawn(finish(outcome.work, Responder.for_request(svc, command)), name="runs-command")
             return
         await ack(**outcome.message())

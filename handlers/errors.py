@@ -7,6 +7,7 @@ import logging
 import uuid
 
 from bot.errors import BotError
+from bot.responder import Responder
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,6 @@ def register(app, svc) -> None:
     async def on_error(error, body, respond, client, logger):
         text = user_message(error)
         try:
-            if body.get("response_url"):
-                await respond(text=text, response_type="ephemeral", replace_original=False)
-                return
-            channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
-            user = (body.get("user") or {}).get("id") or body.get("user_id")
-            if channel and user:
-                await client.chat_postEphemeral(channel=channel, user=user, text=text)
+            await Responder.for_request(svc, body)(text=text)
         except Exception:
             log.exception("could not tell the user about an error")

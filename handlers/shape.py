@@ -40,7 +40,32 @@ def _user(body: dict) -> str | None:
     return _first(_check(user, "id", _STR, required=True), _check(user, "team_id", _STR))
 
 
+def _ids(body: dict) -> str | None:
+    """Slack's ids (user, team, channel, the message a click came from) are short words, never text."""
+    for holder, field in (
+        ("user", "id"),
+        ("team", "id"),
+        ("channel", "id"),
+        ("container", "channel_id"),
+        ("container", "message_ts"),
+        ("container", "view_id"),
+    ):
+        obj = body.get(holder)
+        value = obj.get(field) if isinstance(obj, dict) else None
+        if value is not None and (
+            not isinstance(value, str) or len(value) > 64 or not value.strip() or any(c.isspace() for c in value)
+        ):
+            return f"{holder}.{field} is not a Slack id"
+    urls = body.get("response_urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, dict) for u in urls):
+        return "response_urls is not a list of objects"
+    return None
+
+
 def _common(body: dict, *, trigger: bool = True) -> str | None:
+    problem = _ids(body)
+    if problem:
+        return problem
     team = body.get("team")
     return _first(
         _user(body),
@@ -61,8 +86,10 @@ def _view(body: dict, *, required: bool) -> str | None:
     if not isinstance(view, dict):
         return f"view is {type(view).__name__}, not an object"
     state = view.get("state")
+    if state is None and required:
+        return "view.state is missing"
     if state is not None:
-        values = state.get("values", {}) if isinstance(state, dict) else None
+        values = state.get("values", None if required else {}) if isinstance(state, dict) else None
         # Slack's shape: {"values": {block_id: {action_id: {"type": ..., "value" or "selected_...": ...}}}}
         if not isinstance(values, dict) or not all(
             isinstance(block, dict) and all(isinstance(element, dict) for element in block.values())

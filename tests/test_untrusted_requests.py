@@ -8,6 +8,7 @@ import json
 import logging
 
 import pytest
+from aiohttp import web
 
 from tests.test_alerts import wait_for_alert
 from tests.test_security import audit_rows, interactive_body, platform_writes, post_slack, refusals, slack_headers
@@ -168,3 +169,87 @@ async def test_with_a_team_set_a_request_without_ours_everywhere_is_refused(harn
     assert await post_slack(h, body, slack_headers(body, FORM)) == 401
     await h.settled()
     assert await platform_writes(h) == before
+
+
+async def test_two_operators_pressing_replay_start_one_run_and_the_second_is_told(any_harness):
+    h = any_harness
+    run = await h.start_run("wf_invoices", "fail")
+    alert = await wait_for_alert(h, run["id"])
+    before = replays(await platform_writes(h))
+    first, second = await asyncio.gather(
+        h.slack.click(alert, "run_replay", user_id="U0SANDBOX"), h.slack.click(alert, "run_replay", user_id="U0ANA")
+    )
+    assert first.ok and second.ok
+
+    def told():
+        texts = [e.text or "" for e in h.slack.ephemerals("C0ALERTS")] + [
+            str(p.body) for p in h.slack.response_posts if p.status == 200
+        ]
+        return [t for t in texts if "It was not replayed again" in t or "it is not replayed twice" in t]
+
+    answer = await h.wait_for(told, timeout=20, what="the second operator told who replayed it")
+    assert "<@U0SANDBOX>" in answer[0] or "<@U0ANA>" in answer[0]
+    await h.settled()
+    assert replays(await platform_writes(h)) - before == 1
+    assert len(await audit_rows(h, action="replay", result="ok")) == 1
+    assert len(await audit_rows(h, action="replay", result="duplicate")) == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"DEDUPE_REPLAY_WINDOW_SECONDS": 0}])
+async def test_with_the_replay_window_off_two_replays_start_two_runs(harness):
+    h = harness
+    run = await h.start_run("wf_invoices", "fail")
+    alert = await wait_for_alert(h, run["id"])
+    before = replays(await platform_writes(h))
+    await h.slack.click(alert, "run_replay", user_id="U0SANDBOX")
+    await h.wait_for(lambda: audit_rows(h, action="replay", result="ok"), timeout=20, what="the first replay")
+    await h.slack.click(alert, "run_replay", user_id="U0ANA")
+    await h.wait_for(
+        lambda: _count(audit_rows(h, action="replay", result="ok"), 2), timeout=20, what="the second replay"
+    )
+    assert replays(await platform_writes(h)) - before == 2
+
+
+async def _count(rows, n):
+    return len(await rows) == n
+
+
+async def test_answers_never_go_to_a_response_url_outside_slack(harness, aiohttp_server):
+    h = harness
+    seen = []
+
+    async def record(request):
+        seen.append(await request.text())
+        return web.json_response({"ok": True})
+
+    elsewhere = web.Application()
+    elsewhere.router.add_post("/{tail:.*}", record)
+    evil = await aiohttp_server(elsewhere)
+    run = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, run["id"])
+    click = replay_click(h, run["id"], user_id="U0ANA", trigger="9.9.9")
+    click["actions"][0]["action_id"] = "run_show"
+    click["response_url"] = str(evil.make_url("/hooks/answer"))
+    body = interactive_body(click)
+    assert await post_slack(h, body, slack_headers(body, FORM)) == 200
+    shown = await h.wait_for(
+        lambda: [e for e in h.slack.ephemerals("C0ALERTS", user="U0ANA") if run["id"] in json.dumps(e.blocks or [])],
+        timeout=20,
+        what="the answer as an ephemeral message by the Web API",
+    )
+    assert shown and seen == []
+
+
+async def test_a_response_url_is_used_at_most_five_times_then_the_web_api_answers(harness):
+    h = harness
+    from bot.responder import Responder
+
+    result = await h.slack.send_command("help", user_id="U0ANA", channel_id="C0ALERTS")
+    url = result.response_url
+    responder = Responder(svc=h.svc, user="U0ANA", channel="C0ALERTS", response_url=url)
+    for i in range(7):
+        await responder(text=f"answer {i}")
+    through_url = [p for p in h.slack.response_posts if p.response_url == url]
+    assert len(through_url) == 5 and all(p.status == 200 for p in through_url)
+    by_api = [c for c in h.slack.calls if c.method == "chat.postEphemeral" and "answer" in str(c.args.get("text"))]
+    assert [c.args["text"] for c in by_api] == ["answer 5", "answer 6"]

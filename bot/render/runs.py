@@ -781,3 +781,22 @@ def button_value(data: dict) -> str | None:
     """State carried in a button, or None when it would not fit Slack's limit."""
     value = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return value if len(value) <= BUTTON_VALUE_LIMIT else None
+
+
+def replayed_already(actor_id: str, seconds_ago: int, run_id: str, new_run_id: str | None, run_url) -> Mrkdwn:
+    """Told to the second person who asks for the same replay within DEDUPE_REPLAY_WINDOW_SECONDS."""
+    who = mention_of(actor_id)
+    if new_run_id:
+        return mrkdwn(
+            "{who} replayed `{run}` {ago} s ago: {new}. It was not replayed again.",
+            who=who,
+            run=run_id,
+            ago=seconds_ago,
+            new=link(run_url(new_run_id), new_run_id),
+        )
+    return mrkdwn(
+        "{who} is replaying `{run}` (asked {ago} s ago); it is not replayed twice.",
+        who=who,
+        run=run_id,
+        ago=seconds_ago,
+    )
