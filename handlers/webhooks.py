@@ -3,6 +3,7 @@ signature 401, content type 415, body 400 naming the field), stored before the 2
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 
@@ -13,6 +14,17 @@ from bot.contract import ContractError, validate_event
 from bot.keys import INGEST, SERVICES
 
 log = logging.getLogger(__name__)
+
+STORED_ID_LENGTH = 128  # the width of webhook_deliveries.id
+
+
+def delivery_key(webhook_id: str) -> str:
+    """What a webhook is deduplicated by: its whole `webhook-id`. An id that fits is kept as it is; a longer one
+    (the contract sets no limit, and the platform does not retry a 4xx) is stored as a hash of all of it, so two
+    ids that share their first 128 characters are never taken for one."""
+    if len(webhook_id) <= STORED_ID_LENGTH and not webhook_id.startswith("sha256:"):
+        return webhook_id
+    return "sha256:" + hashlib.sha256(webhook_id.encode()).hexdigest()
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -107,7 +119,7 @@ async def platform_webhook(request: web.Request) -> web.Response:
         metrics.webhooks.labels("bad_body").inc()
         log.warning("webhook %s refused (400): %s: %s", headers["webhook-id"][:128], field, problem)
         return _error(400, "invalid_body", f"{field}: {problem}")
-    webhook_id = headers["webhook-id"][:128]
+    webhook_id = delivery_key(headers["webhook-id"])
     if event.data is None:
         log.info("webhook %s of unknown type %r accepted and ignored", webhook_id, event.type)
     try:

@@ -176,10 +176,13 @@ async def test_two_operators_pressing_replay_start_one_run_and_the_second_is_tol
     run = await h.start_run("wf_invoices", "fail")
     alert = await wait_for_alert(h, run["id"])
     before = replays(await platform_writes(h))
-    first, second = await asyncio.gather(
-        h.slack.click(alert, "run_replay", user_id="U0SANDBOX"), h.slack.click(alert, "run_replay", user_id="U0ANA")
-    )
-    assert first.ok and second.ok
+    assert alert is not None
+    presses = [
+        interactive_body(replay_click(h, run["id"], user_id=u, trigger=t))
+        for u, t in (("U0SANDBOX", "4.4.4"), ("U0ANA", "5.5.5"))
+    ]
+    statuses = await asyncio.gather(*(post_slack(h, b, slack_headers(b, FORM)) for b in presses))
+    assert statuses == [200, 200]
 
     def told():
         texts = [e.text or "" for e in h.slack.ephemerals("C0ALERTS")] + [
@@ -203,7 +206,9 @@ async def test_with_the_replay_window_off_two_replays_start_two_runs(harness):
     before = replays(await platform_writes(h))
     await h.slack.click(alert, "run_replay", user_id="U0SANDBOX")
     await h.wait_for(lambda: audit_rows(h, action="replay", result="ok"), timeout=20, what="the first replay")
-    await h.slack.click(alert, "run_replay", user_id="U0ANA")
+    # The alert shows the replay now (its Replay button is gone): the second press comes from an older copy.
+    body = interactive_body(replay_click(h, run["id"], user_id="U0ANA", trigger="6.6.6"))
+    assert await post_slack(h, body, slack_headers(body, FORM)) == 200
     await h.wait_for(
         lambda: _count(audit_rows(h, action="replay", result="ok"), 2), timeout=20, what="the second replay"
     )
@@ -253,3 +258,30 @@ async def test_a_response_url_is_used_at_most_five_times_then_the_web_api_answer
     assert len(through_url) == 5 and all(p.status == 200 for p in through_url)
     by_api = [c for c in h.slack.calls if c.method == "chat.postEphemeral" and "answer" in str(c.args.get("text"))]
     assert [c.args["text"] for c in by_api] == ["answer 5", "answer 6"]
+
+
+async def test_share_posts_only_escaped_text_and_names_who_shared_it(harness):
+    h = harness
+    typed = 'failed --code "<!channel> <https://evil.example|Click>" --share'
+    result = await h.slack.send_command(typed, user_id="U0CAROL", channel_id="C0GENERAL")
+    assert result.ok and result.body["response_type"] == "in_channel"
+    posted = await h.wait_for(
+        lambda: [m for m in h.slack.messages("C0GENERAL") if "Shared by" in json.dumps(m.blocks or [])],
+        timeout=20,
+        what="the shared answer in the channel",
+    )
+    everything = (posted[0].text or "") + json.dumps(posted[0].blocks)
+    assert "<!channel>" not in everything and "<https://evil.example" not in everything
+    assert "&lt;!channel&gt;" in everything  # shown, as text
+    assert "Shared by <@U0CAROL>" in everything
+
+
+@pytest.mark.parametrize("typed", ["audit --share", "approvals --share", "subscriptions --share", "help --share"])
+async def test_what_must_not_be_shared_is_refused_in_words_and_posts_nothing(harness, typed):
+    h = harness
+    before = len(h.slack.messages("C0GENERAL"))
+    result = await h.slack.send_command(typed, user_id="U0ANA", channel_id="C0GENERAL")
+    assert result.ok and result.body.get("response_type", "ephemeral") == "ephemeral"
+    assert "`--share` posts a read-only answer" in result.body["text"]
+    await h.settled()
+    assert len(h.slack.messages("C0GENERAL")) == before

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from bot.actors import Actor
 from bot.commands.answers import (
@@ -29,6 +30,8 @@ from bot.commands.answers import (
 from bot.commands.grammar import Command, check_run_id, parse, replay_request
 from bot.commands.lookup import replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
+from bot.errors import BadInput
+from bot.render.runs import SHAREABLE, share_refused
 from bot.services import Services
 
 # What the listeners use.
@@ -68,4 +71,17 @@ HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | 
 async def answer(svc: Services, actor: Actor, text: str, *, channel: str) -> Reply | Deferred:
     """The `/runs` command as typed in `channel`: parse, then the subcommand's core function."""
     command = parse(text)
-    return await HANDLERS[command.name](svc, actor, command, channel)
+    if command.share and command.name not in SHAREABLE:
+        raise BadInput(share_refused(command.name))
+    outcome = await HANDLERS[command.name](svc, actor, command, channel)
+    if not command.share:
+        return outcome
+    stamp = (actor.id, command.line)
+    if isinstance(outcome, Reply):
+        return replace(outcome, shared_by=stamp)
+    work = outcome.work
+
+    async def stamped() -> Reply:
+        return replace(await work(), shared_by=stamp)
+
+    return replace(outcome, work=stamped)

@@ -31,9 +31,11 @@ from store.models import utcnow
 class Reply:
     payload: dict  # text and blocks
     share: bool = False
+    shared_by: tuple[str, str] | None = None  # (who, what they typed) on a `--share` answer
 
     def message(self) -> dict:
-        return {**self.payload, "response_type": "in_channel" if self.share else "ephemeral"}
+        payload = render.shared_by(self.payload, *self.shared_by) if self.share and self.shared_by else self.payload
+        return {**payload, "response_type": "in_channel" if self.share else "ephemeral"}
 
 
 @dataclass

@@ -800,3 +800,30 @@ def replayed_already(actor_id: str, seconds_ago: int, run_id: str, new_run_id: s
         run=run_id,
         ago=seconds_ago,
     )
+
+
+SHAREABLE = ("failed", "list", "show", "logs")
+
+
+def shared_by(payload: dict, actor_id: str, line: str) -> dict:
+    """A `--share` answer posted in the channel, with who shared it and what they typed (escaped)."""
+    stamp = {
+        "type": "context",
+        "elements": [
+            {
+                "type": "mrkdwn",
+                "text": mrkdwn("Shared by {who} with `{line}`", who=mention_of(actor_id), line=single_line(line, 200)),
+            }
+        ],
+    }
+    blocks = list(payload.get("blocks") or [_section(Mrkdwn(payload.get("text") or ""))])[: MAX_BLOCKS - 1]
+    return {**payload, "blocks": [*blocks, stamp]}
+
+
+def share_refused(name: str) -> Mrkdwn:
+    return mrkdwn(
+        "`--share` posts a read-only answer in the channel: `/runs {shareable} --share`. `/runs {name}` is answered "
+        "to you alone (its buttons, the audit trail and changes are not for the whole channel).",
+        shareable=" | ".join(SHAREABLE),
+        name=single_line(name, 40),
+    )

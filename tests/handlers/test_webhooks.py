@@ -45,6 +45,23 @@ async def test_a_signed_webhook_sent_twice_is_stored_and_processed_once(harness)
     assert h.ingest.duplicates == 1
 
 
+async def test_two_long_webhook_ids_sharing_their_first_128_characters_are_two_events(harness):
+    h = harness
+    prefix = "msg_" + "x" * 200
+    first = await h.post_webhook("run.started", {"run": a_run("run_LongIdA")}, msg_id=prefix + "A")
+    second = await h.post_webhook("run.started", {"run": a_run("run_LongIdB")}, msg_id=prefix + "B")
+    again = await h.post_webhook("run.started", {"run": a_run("run_LongIdB")}, msg_id=prefix + "B")
+    assert (first.status, second.status, again.status) == (200, 200, 200)
+    assert await count_deliveries(h) == 2  # the whole id counts: both stored, the repeat of B is not
+
+    async def both_processed():
+        async with h.svc.sessions() as s:
+            return await s.get(Run, "run_LongIdA") is not None and await s.get(Run, "run_LongIdB") is not None
+
+    await h.wait_for(both_processed, what="both events processed")
+    assert h.ingest.duplicates == 1
+
+
 async def test_forged_and_stale_webhooks_are_refused_with_401(harness):
     h = harness
     forged = await h.post_webhook(
