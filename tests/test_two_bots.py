@@ -52,3 +52,49 @@ async def test_one_approval_clicked_on_two_bots_at_once_is_decided_once(pg_harne
         assert card_text.count("Approved by") == 1 and f"Approved by <@{winner}>" in card_text
     finally:
         await runner.cleanup()
+
+
+async def test_one_signed_click_delivered_to_both_bots_and_two_operators_on_both_replay_once(pg_harness):
+    """The same request sent to two replicas (a retry through another load-balancer path), and two operators
+    pressing Replay on two replicas at once: the store decides, so one replay reaches the platform."""
+    from tests.test_alerts import wait_for_alert
+    from tests.test_untrusted_requests import FORM, platform_writes, replay_click, replays
+
+    h = pg_harness
+    port = free_port()
+    other = create_app(h.settings.model_copy(update={"PORT": port}))
+    runner = web.AppRunner(other, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    bots = (h.bot_url, f"http://127.0.0.1:{port}")
+
+    async def post(bot_url: str, body: str) -> int:
+        async with h.http.post(f"{bot_url}/slack/events", data=body.encode(), headers=slack_headers(body, FORM)) as r:
+            return r.status
+
+    try:
+        run = await h.start_run("wf_invoices", "fail")
+        await wait_for_alert(h, run["id"])
+        before = replays(await platform_writes(h))
+        same = interactive_body(replay_click(h, run["id"], user_id="U0SANDBOX", trigger="3.3.3"))
+        assert await asyncio.gather(*(post(url, same) for url in bots)) == [200, 200]
+        await h.wait_for(lambda: audit_rows(h, run["id"]), timeout=20, what="the replay audited")
+
+        run2 = await h.start_run("wf_invoices", "fail")
+        await wait_for_alert(h, run2["id"])
+        presses = [
+            interactive_body(replay_click(h, run2["id"], user_id=user, trigger=trigger))
+            for user, trigger in (("U0SANDBOX", "2.2.2"), ("U0ANA", "2.2.3"))
+        ]
+        assert await asyncio.gather(*(post(url, body) for url, body in zip(bots, presses))) == [200, 200]
+        await h.wait_for(
+            lambda: _results(audit_rows(h, run2["id"]), {"ok", "duplicate"}), timeout=20, what="both presses audited"
+        )
+        await h.settled()
+        assert replays(await platform_writes(h)) - before == 2  # one for each run, never two for one
+    finally:
+        await runner.cleanup()
+
+
+async def _results(rows, wanted: set[str]) -> bool:
+    return {r.result for r in await rows if r.action == "replay"} >= wanted
