@@ -38,6 +38,7 @@ from bot.metrics import Metrics
 from bot.outbox import Deliverer
 from bot.people import People
 from bot.platform import PlatformClient
+from bot.render.mrkdwn import mrkdwn, single_line
 from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.sync import start_first_sync
@@ -261,6 +262,38 @@ async def _socket_mode(app: web.Application):
     await handler.close_async()
 
 
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,63}$")
+
+
+def _tell_about_malformed(svc: Services, body: object, problem: str) -> None:
+    """Where a person is waiting (a well-formed user and conversation can be read), tell them in words that
+    the request could not be read, by an ephemeral message; never through the payload's own response_url."""
+    if not isinstance(body, dict):
+        return
+    user, channel, container = body.get("user"), body.get("channel"), body.get("container")
+    user_id = user.get("id") if isinstance(user, dict) else body.get("user_id")
+    channel_id = (channel.get("id") if isinstance(channel, dict) else body.get("channel_id")) or (
+        container.get("channel_id") if isinstance(container, dict) else None
+    )
+    if not (isinstance(user_id, str) and PERSON_ID.match(user_id)):
+        return
+    if not (isinstance(channel_id, str) and CHANNEL_ID.match(channel_id)):
+        return
+    text = mrkdwn(
+        ":warning: runbot could not read that request ({problem}), so nothing was done. Try again, or type "
+        "`/runs help`.",
+        problem=single_line(problem, 200),
+    )
+
+    async def tell() -> None:
+        try:
+            await svc.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+        except Exception as exc:  # the person is not in that conversation, say: the log line above remains
+            log.info("could not tell %s that a request was unreadable: %s", user_id, type(exc).__name__)
+
+    svc.spawn(tell(), name="tell-malformed")
+
+
 async def slack_events(request: web.Request) -> web.Response:
     """Slack's requests: the size checked, then the signature verified on the raw bytes, before anything
     parses the body (a forged body, however deep or large, is never parsed); then Bolt."""
@@ -298,6 +331,7 @@ async def slack_events(request: web.Request) -> web.Response:
     problem = problem_of(parsed)
     if problem:
         refusals.warning("shape:" + problem[:60], "Slack request acknowledged and not acted on: %s", problem)
+        _tell_about_malformed(request.app[SERVICES], parsed, problem)
         return web.Response(status=200)
     try:
         bolt_req = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]

@@ -285,3 +285,24 @@ async def test_what_must_not_be_shared_is_refused_in_words_and_posts_nothing(har
     assert "`--share` posts a read-only answer" in result.body["text"]
     await h.settled()
     assert len(h.slack.messages("C0GENERAL")) == before
+
+
+async def test_a_malformed_click_is_acknowledged_and_the_person_told_in_words(harness, caplog):
+    h = harness
+    caplog.set_level(logging.INFO)
+    run = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, run["id"])
+    click = replay_click(h, run["id"], user_id="U0ANA", trigger="1.9.9")
+    click["actions"][0]["action_id"] = 12345  # a field of the wrong type
+    before = await platform_writes(h)
+    body = interactive_body(click)
+    assert await post_slack(h, body, slack_headers(body, FORM)) == 200
+    told = await h.wait_for(
+        lambda: [e for e in h.slack.ephemerals("C0ALERTS", user="U0ANA") if "could not read that request" in e.text],
+        timeout=20,
+        what="the person told in words",
+    )
+    assert "actions[0].action_id" in told[0].text
+    await h.settled()
+    assert await platform_writes(h) == before
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
