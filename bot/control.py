@@ -19,7 +19,7 @@ from bot.actors import OPERATE, Actor, require
 from bot.contract import ALLOWED_FROM, TERMINAL, status_refusal
 from bot.errors import AlreadyDone, BotError, NotAllowed, WrongStatus, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
-from bot.render import runs as render
+from bot.render import replies as render
 from bot.services import Services
 from store import receipts
 from store.models import Run, utcnow

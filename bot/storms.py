@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.contract import first_failed_step
-from bot.render.alerts import (
+from bot.render.storms import (
     STORM_NEWEST,
     storm_entry,
     storm_message,

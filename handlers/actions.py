@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot import commands
 from bot.actors import Actor
 from bot.errors import BotError
-from bot.render import runs as render
+from bot.render import prompts as render
 from bot.responder import Responder
 from handlers.commands import finish
 from handlers.errors import user_message

@@ -9,7 +9,7 @@ import logging
 from bot import commands
 from bot.actors import Actor
 from bot.errors import BotError
-from bot.render import runs as render
+from bot.render import prompts as render
 from handlers.errors import user_message
 
 log = logging.getLogger(__name__)

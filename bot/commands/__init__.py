@@ -31,7 +31,7 @@ from bot.commands.grammar import Command, check_run_id, parse, replay_request
 from bot.commands.lookup import replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
 from bot.errors import BadInput
-from bot.render.runs import SHAREABLE, share_refused
+from bot.render.replies import SHAREABLE, share_refused
 from bot.services import Services
 
 # What the listeners use.

@@ -20,6 +20,7 @@ from bot.commands.lookup import platform_run, stored_run
 from bot.contract import parse_time, rfc3339
 from bot.errors import BadInput, Unavailable, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
+from bot.render import lists, replies
 from bot.render import runs as render
 from bot.services import Services
 from bot.views import view_of_run
@@ -34,7 +35,7 @@ class Reply:
     shared_by: tuple[str, str] | None = None  # (who, what they typed) on a `--share` answer
 
     def message(self) -> dict:
-        payload = render.shared_by(self.payload, *self.shared_by) if self.share and self.shared_by else self.payload
+        payload = replies.shared_by(self.payload, *self.shared_by) if self.share and self.shared_by else self.payload
         return {**payload, "response_type": "in_channel" if self.share else "ephemeral"}
 
 
@@ -55,8 +56,8 @@ async def do_help(svc: Services, actor: Actor, command: Command, channel: str) -
     if command.args:
         sub = SUBCOMMANDS[command.args[0]]
         examples = [e for e in EXAMPLES if e.startswith(f"/runs {command.args[0]}")]
-        return Reply(render.help_message([(sub.usage, sub.summary)], examples), command.share)
-    return Reply(render.help_message([(s.usage, s.summary) for s in SUBCOMMANDS.values()], EXAMPLES), command.share)
+        return Reply(replies.help_message([(sub.usage, sub.summary)], examples), command.share)
+    return Reply(replies.help_message([(s.usage, s.summary) for s in SUBCOMMANDS.values()], EXAMPLES), command.share)
 
 
 # Run lists: keyset pages whose state rides in the Next page button
@@ -71,11 +72,11 @@ async def _workflow_id(session, name_or_id: str | None) -> str | None:
     if len(found) > 1:
         raise BadInput(
             f"Several workflows are named `{clip(name_or_id)}`: "
-            + render.workflow_ids([w.id for w in found[:10]])
+            + replies.workflow_ids([w.id for w in found[:10]])
             + ". Give the id instead."
         )
     known = await queries.known_workflows(session, limit=25)
-    names = render.workflow_names([(w.id, w.name) for w in known]) or "none yet (run `runbot sync`)"
+    names = replies.workflow_names([(w.id, w.name) for w in known]) or "none yet (run `runbot sync`)"
     raise BadInput(f"No workflow `{clip(name_or_id)}` is known. Known workflows: {names}.")
 
 
@@ -237,7 +238,7 @@ async def _logs_page(svc: Services, state: dict) -> Reply:
     cursor = page.get("next_cursor")
     next_value = render.button_value({**state, "c": cursor}) if cursor else None
     return Reply(
-        render.logs_list(
+        lists.logs_list(
             page.get("data") or [],
             understood=state.get("q") or "/runs logs",
             run_url=svc.settings.run_url,
@@ -262,7 +263,7 @@ async def do_subscriptions(svc: Services, actor: Actor, command: Command, channe
         subs = await queries.channel_subscriptions(session, channel)
         names = {w.id: w.name for w in await queries.workflows_by_id(session, [s.workflow_id for s in subs])}
     return Reply(
-        render.subscriptions_list(
+        lists.subscriptions_list(
             channel,
             subs,
             names,
@@ -289,4 +290,4 @@ async def do_audit(svc: Services, actor: Actor, command: Command, channel: str) 
             entries = await queries.audit_entries(
                 session, target=f"run_{target}", since=_since(command.flags), limit=command.flags.get("limit", 20)
             )
-    return Reply(render.audit_list(entries, understood=command.line), command.share)
+    return Reply(lists.audit_list(entries, understood=command.line), command.share)

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.contract import RUN_STATUSES
 from bot.errors import BadInput
-from bot.render.runs import typed
+from bot.render.replies import typed
 
 MAX_LIMIT = 50
 DEFAULT_LIMIT = 10

@@ -11,6 +11,7 @@ from bot.commands.lookup import platform_run, resolve_run_id, stored_run
 from bot.contract import ALLOWED_FROM, TERMINAL, status_refusal
 from bot.errors import BadInput, WrongStatus, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
+from bot.render import prompts, replies
 from bot.render import runs as render
 from bot.services import Services
 from bot.views import view_of_run
@@ -42,7 +43,7 @@ async def act_reply(
     await control.require_operator(svc, actor, action, token)
     run_id = await resolve_run_id(svc, token)
     result = await control.act(svc, actor, action, run_id, prompt=prompt, model=model)
-    return Reply(render.control_result(action, run_id, view_of_run(result), svc.settings.run_url, actor.id), share)
+    return Reply(replies.control_result(action, run_id, view_of_run(result), svc.settings.run_url, actor.id), share)
 
 
 async def do_cancel(svc: Services, actor: Actor, command: Command, channel: str) -> Reply | Deferred:
@@ -51,14 +52,14 @@ async def do_cancel(svc: Services, actor: Actor, command: Command, channel: str)
     if run is not None:
         if run.status in TERMINAL:
             await control.act(svc, actor, "cancel", run.id)  # raises WrongStatus without the platform
-        return Reply(render.cancel_confirm(run.id, run.status, run.workflow_name), command.share)
+        return Reply(prompts.cancel_confirm(run.id, run.status, run.workflow_name), command.share)
 
     async def ask_platform() -> Reply:
         data = await platform_run(svc, token)
         if data["status"] in TERMINAL:
             await control.act(svc, actor, "cancel", data["id"])  # refused and audited, nothing sent
         return Reply(
-            render.cancel_confirm(data["id"], data["status"], (data.get("workflow") or {}).get("name", "")),
+            prompts.cancel_confirm(data["id"], data["status"], (data.get("workflow") or {}).get("name", "")),
             command.share,
         )
 
@@ -74,14 +75,14 @@ async def do_replay(svc: Services, actor: Actor, command: Command, channel: str)
         if status not in TERMINAL:
             raise WrongStatus(status_refusal(run_id, status, "replay") + ". Replay it once it has ended.")
         if not prompt and not model:
-            return Reply(render.replay_choice(run_id, status, workflow), command.share)
+            return Reply(prompts.replay_choice(run_id, status, workflow), command.share)
         value = render.button_value({"run": run_id, "prompt": prompt, "model": model})
         if value is None:
             raise BadInput(
                 "That prompt is too long to carry in a button. Type `/runs replay "
                 f"{run_id}` and choose *Replay with changes…* to edit it in a form."
             )
-        return Reply(render.replay_confirm(run_id, prompt, model, value), command.share)
+        return Reply(prompts.replay_confirm(run_id, prompt, model, value), command.share)
 
     if run is not None and run.status in TERMINAL:
         return build(run.id, run.status, run.workflow_name)
@@ -105,7 +106,7 @@ async def do_subscribe(svc: Services, actor: Actor, command: Command, channel: s
     if len(found) > 1:
         raise BadInput(
             f"Several workflows are named `{clip(target)}`: "
-            + render.workflow_ids([w.id for w in found[:10]])
+            + replies.workflow_ids([w.id for w in found[:10]])
             + ". Give the id instead."
         )
     if found:
@@ -123,7 +124,7 @@ async def do_subscribe(svc: Services, actor: Actor, command: Command, channel: s
             w for w in workflows if str(w.get("name", "")).casefold() == folded
         ]
         if len(match) != 1:
-            names = render.workflow_names([(w.get("id"), w.get("name")) for w in workflows[:25]]) or "none"
+            names = replies.workflow_names([(w.get("id"), w.get("name")) for w in workflows[:25]]) or "none"
             detail = "several match" if match else "none matches"
             await audit.record_now(
                 svc.sessions,
@@ -167,7 +168,7 @@ async def _subscribe(
             result="ok",
             message=f"channel now {outcome}",
         )
-    text = render.subscription_changed(channel, outcome, workflow_name, workflow_id, receives=bool(receives))
+    text = replies.subscription_changed(channel, outcome, workflow_name, workflow_id, receives=bool(receives))
     return text_reply(text, share=command.share)
 
 
@@ -191,19 +192,19 @@ async def _watch(svc: Services, actor: Actor, command: Command, run_id: str, sta
     async with svc.sessions.begin() as session:
         if command.name == "watch":
             if status in TERMINAL:
-                text = render.watch_reply("ended", run_id, status)
+                text = replies.watch_reply("ended", run_id, status)
                 result = "refused"
             elif not await follows.watch(session, run_id, actor.id, status):
-                text = render.watch_reply("already", run_id, status)
+                text = replies.watch_reply("already", run_id, status)
                 result = "ok"
             else:
-                text = render.watch_reply("started", run_id, status)
+                text = replies.watch_reply("started", run_id, status)
                 result = "ok"
         elif await follows.unwatch(session, run_id, actor.id):
-            text = render.watch_reply("stopped", run_id, status)
+            text = replies.watch_reply("stopped", run_id, status)
             result = "ok"
         else:
-            text = render.watch_reply("not_following", run_id, status)
+            text = replies.watch_reply("not_following", run_id, status)
             result = "not_found"
         await audit.record(session, user_id=actor.id, action=command.name, target=run_id, result=result, message=text)
     return text_reply(text, share=command.share)

@@ -1,11 +1,10 @@
-"""Failure alerts and storm cards as Block Kit: pure functions from a `RunView` or a `StormView` and the
-alert's stored state to a message payload (`{"text", "blocks"}`), never doing I/O. Every piece of text goes
-through `bot.render.mrkdwn`."""
+"""Failure alerts as Block Kit: pure functions from a `RunView` and the alert's stored state to a message
+payload (`{"text", "blocks"}`) and its thread replies, never doing I/O. Every piece of text goes through
+`bot.render.mrkdwn`."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -23,7 +22,6 @@ from bot.render.common import (
     SECTION_LIMIT,
     code_span,
     duration,
-    mark,
     progress_bar,
     retryable_words,
     shorten,
@@ -44,12 +42,10 @@ from bot.render.mrkdwn import (
     single_line,
     user_mention,
 )
-from bot.views import ActorView, ErrorView, RunView, StepView, StormView
+from bot.views import ActorView, ErrorView, RunView, StepView
 
 ERROR_MESSAGE_LIMIT = 1000  # characters of an error message shown in the alert; the whole text goes to the thread
 THREAD_TEXT_LIMIT = 35_000  # one thread reply's text (Slack's message limit is 40,000)
-STORM_NEWEST = 5  # runs shown on a storm card
-STORM_LIST_PER_SECTION = 10
 HEADER_LIMIT = 150
 NAME_LIMIT = 120  # names and codes the platform sends may be of any length; Slack's blocks are not
 # The bot's own actor string for the platform ("slack:U0ANA (Ana Ruiz)", see bot.people.People.actor).
@@ -409,146 +405,3 @@ def replay_ended_reply(replay: dict, replay_url: str) -> dict:
             detail=detail,
         )
     }
-
-
-# Storms
-
-
-def storm_entry(run: RunView) -> dict:
-    """What a storm's thread lists of one failed run (kept in the storm's state)."""
-    at = run.completed_at or run.updated_at
-    return {
-        "run_id": run.id,
-        "step": step_position(run, run.failed_step) if run.failed_step else None,
-        "at": at.isoformat() if at else None,
-    }
-
-
-def storm_note(*, count: int, workflow_name: str, code: str, window_seconds: float) -> Mrkdwn:
-    """The first storm reply's note: why the thread exists."""
-    return mrkdwn(
-        "*{count} failures of {workflow} with {code} within {window}s.* The first {earlier} were alerted "
-        "one by one; from now on new ones are listed here.",
-        count=count,
-        workflow=single_line(workflow_name, NAME_LIMIT),
-        code=code_span(single_line(code, NAME_LIMIT)),
-        window=f"{window_seconds:g}",
-        earlier=count - 1,
-    )
-
-
-def storm_message(storm: StormView, *, run_url_of, workflow_url: str | None = None) -> dict:
-    """One grouped card for a burst of failures of one workflow with one error code in one channel."""
-    workflow, code, count = storm.workflow_name, storm.error_code, storm.count
-    first, last = storm.first_at, storm.last_at
-    span = duration(int((last - first).total_seconds() * 1000)) if first and last else "—"
-    recovered = storm.recovered_run_id
-    blocks: list = [_header(f"{'✅' if recovered else '🌩️'} {workflow}: {count} failures with {code}")]
-    retryable = "yes" if storm.retryable else "no" if storm.retryable is False else "unknown"
-    blocks.append(
-        SectionBlock(
-            fields=[
-                _mrkdwn(mrkdwn("*Failures*\n{n}", n=count)),
-                _mrkdwn(mrkdwn("*Error*\n{code}", code=code_span(code))),
-                _mrkdwn(mrkdwn("*First*\n{at}", at=slack_date(first))),
-                _mrkdwn(mrkdwn("*Newest*\n{at}", at=slack_date(last))),
-                _mrkdwn(mrkdwn("*Over*\n{span}", span=span)),
-                _mrkdwn(mrkdwn("*Retryable*\n{r}", r=retryable)),
-            ]
-        )
-    )
-    newest = list(storm.newest)[-STORM_NEWEST:]
-    if newest:
-        lines = join(
-            "\n",
-            [mrkdwn("{mark} {run}", mark=mark("failed"), run=link(run_url_of(rid), rid)) for rid in reversed(newest)],
-        )
-        blocks.append(SectionBlock(text=_mrkdwn(mrkdwn("*Newest runs*\n{lines}", lines=lines))))
-    if recovered:
-        blocks.append(
-            SectionBlock(
-                text=_mrkdwn(
-                    mrkdwn(
-                        "✅ *Recovered*: {run} completed {at}.",
-                        run=link(run_url_of(recovered), recovered),
-                        at=slack_date(storm.recovered_at),
-                    )
-                )
-            )
-        )
-    else:
-        blocks.append(
-            ContextBlock(
-                elements=[
-                    _mrkdwn(
-                        mrkdwn(
-                            "Grouped to spare the channel: every run of this burst is listed in the thread, and "
-                            "{command} finds them all.",
-                            command=code_span(f"/runs failed {storm.workflow_id}"),
-                        )
-                    )
-                ]
-            )
-        )
-    newest_id = newest[-1] if newest else None
-    if newest_id:
-        blocks.append(
-            ActionsBlock(
-                block_id=f"storm:{storm.workflow_id}:{code}"[:255],
-                elements=[
-                    ButtonElement(text="Show newest run", action_id="run_show", value=newest_id),
-                ],
-            )
-        )
-    text = mrkdwn(
-        "{recovered}{workflow} failed {count} times with {code} over {span}; newest {newest}. "
-        "The runs are listed in the thread.",
-        recovered="Recovered: " if recovered else "",
-        workflow=workflow,
-        count=count,
-        code=code,
-        span=span,
-        newest=newest_id or "—",
-    )
-    return {"text": text, "blocks": [b.to_dict() for b in blocks]}
-
-
-def storm_runs_reply(runs: list[dict], *, run_url_of, note: str | None = None) -> dict:
-    """A thread reply listing failed runs of a storm: id, failed step and time, one a line. `runs` are
-    `storm_entry` dicts; `note` is what `storm_note` made (kept in the storm's state)."""
-    lines = []
-    for r in runs:
-        run_id = single_line(r["run_id"], NAME_LIMIT)
-        where = mrkdwn(" at {step}", step=single_line(r["step"], NAME_LIMIT)) if r.get("step") else ""
-        lines.append(
-            mrkdwn(
-                "{mark} {run}{where} · {at}",
-                mark=mark("failed"),
-                run=link(run_url_of(run_id), run_id),
-                where=where,
-                at=slack_date(_parse(r.get("at")), "{time_secs}"),
-            )
-        )
-    note = Mrkdwn(note) if note else None
-    blocks: list = []
-    if note:
-        blocks.append(SectionBlock(text=_mrkdwn(note)))
-    for i in range(0, len(lines), STORM_LIST_PER_SECTION):
-        blocks.append(SectionBlock(text=_mrkdwn(join("\n", lines[i : i + STORM_LIST_PER_SECTION]))))
-    text = mrkdwn(
-        "{note}Failed: {runs}",
-        note=mrkdwn("{n} ", n=note) if note else "",
-        runs=", ".join(single_line(r["run_id"], NAME_LIMIT) for r in runs),
-    )
-    return {"text": trim_middle(text, THREAD_TEXT_LIMIT), "blocks": [b.to_dict() for b in blocks]}
-
-
-def storm_recovered_reply(run_id: str, run_url: str) -> dict:
-    return {"text": mrkdwn("✅ Recovered: {run} completed.", run=link(run_url, single_line(run_id, NAME_LIMIT)))}
-
-
-def _parse(value: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None

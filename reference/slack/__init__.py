@@ -2,7 +2,7 @@
 
 ``SlackStandIn`` (``server``) is assembled from one part per side of Slack: the Web API (``web_api``,
 ``methods``), response_urls (``responses``), Socket Mode (``socket_mode``), what a person does
-(``interactions``) and fault injection (``faults``); its state is plain dataclasses (``state``) and messages
+(``interactions``, ``modals``) and fault injection (``faults``); its state is plain dataclasses (``state``) and messages
 are checked as Slack checks them (``blocks``).
 """
 

@@ -30,6 +30,7 @@ from slack_sdk.signature import SignatureVerifier
 from reference.slack.faults import Fault, Faults
 from reference.slack.interactions import Interactions
 from reference.slack.methods import WebApiMethods
+from reference.slack.modals import Modals
 from reference.slack.responses import Origin, Responses
 from reference.slack.socket_mode import SocketMode
 from reference.slack.state import (
@@ -56,7 +57,7 @@ from reference.slack.state import (
 from reference.slack.web_api import WebApi
 
 
-class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interactions):
+class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interactions, Modals):
     """A fake Slack: Web API server + the Slack side of commands/interactivity/Socket Mode."""
 
     #: Slack gives apps 3 seconds to acknowledge; set higher for slow CI if needed.

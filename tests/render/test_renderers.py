@@ -7,7 +7,7 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
-from bot.render import alerts, approvals, runs
+from bot.render import alerts, approvals, lists, prompts, replies, runs, storms
 from bot.views import TaskView, view_of_approval, view_of_run, view_of_storm
 
 CONSOLE = "https://console.example/ws/runs"
@@ -132,10 +132,10 @@ def test_storm_cards_and_notes_escape_the_workflow_and_code():
         "last_at": NOW.isoformat(),
         "newest": [EVIL_ID],
     }
-    payload = alerts.storm_message(view_of_storm(state), run_url_of=run_url)
+    payload = storms.storm_message(view_of_storm(state), run_url_of=run_url)
     assert not foreign(payload), foreign(payload)
-    note = alerts.storm_note(count=3, workflow_name="<!here>", code="`<!channel>`", window_seconds=30)
-    reply = alerts.storm_runs_reply(
+    note = storms.storm_note(count=3, workflow_name="<!here>", code="`<!channel>`", window_seconds=30)
+    reply = storms.storm_runs_reply(
         [{"run_id": EVIL_ID, "step": "step 2 of 2", "at": NOW.isoformat()}], run_url_of=run_url, note=str(note)
     )  # the note comes back from stored state
     assert not foreign(reply), foreign(reply)
@@ -177,7 +177,7 @@ def test_approval_cards_reminders_and_lists_escape_every_field():
     reminder = approvals.reminder(view, ["U0ANA", "<!subteam^S0OPS>", "<!channel>", "S1>"], NOW)
     assert not foreign(reminder), foreign(reminder)
     assert "<@U0ANA> <!subteam^S0OPS> &lt;!channel&gt; S1&gt;" in reminder["text"]
-    listed = runs.approvals_list(
+    listed = lists.approvals_list(
         [
             view_of_approval(
                 {
@@ -207,9 +207,9 @@ def test_runs_answers_escape_every_field():
         runs.run_detail(view, run_url),
         runs.run_list([view], title="Runs", understood="<!here>", run_url=run_url, next_value=None),
         runs.watch_update(view, "running", run_url),
-        runs.cancel_confirm(EVIL_ID, "running", "<!here>"),
-        runs.replay_confirm(EVIL_ID, "<!channel>", "<!here>", "{}"),
-        runs.control_result("replay", EVIL_ID, view, run_url, "U0ANA"),
+        prompts.cancel_confirm(EVIL_ID, "running", "<!here>"),
+        prompts.replay_confirm(EVIL_ID, "<!channel>", "<!here>", "{}"),
+        replies.control_result("replay", EVIL_ID, view, run_url, "U0ANA"),
     ):
         assert not foreign(payload), foreign(payload)
-    assert runs.status_refusal(EVIL_ID, "failed", [], "paused").startswith("r1&gt;&lt;!channel&gt;")
+    assert replies.status_refusal(EVIL_ID, "failed", [], "paused").startswith("r1&gt;&lt;!channel&gt;")
