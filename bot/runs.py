@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract import ACTIVE, ApprovalModel, RunModel, StepModel, WorkflowRef, as_json, first_failed_step
+from store import approvals as stored_tasks
 from store import runs as stored
 from store.models import Approval, Run
 
@@ -169,14 +170,36 @@ async def _store_steps(
     await stored.save_steps(session, rows)
 
 
+def _task_values(model: ApprovalModel) -> dict:
+    return {
+        "id": model.id,
+        "run_id": model.run_id,
+        "step_id": model.step_id,
+        "workflow_id": model.workflow.id,
+        "workflow_name": _workflow_name(model.workflow),
+        "kind": model.kind,
+        "action": model.action,
+        "requested_by": model.requested_by,
+        "requested_at": model.requested_at,
+        "expires_at": model.expires_at,
+        "status": model.status,
+        "decided_by": model.decided_by,
+        "decided_at": model.decided_at,
+        "comment": model.comment,
+        "reminded": False,
+        "data": as_json(model),
+    }
+
+
 async def merge_approval(session: AsyncSession, model: ApprovalModel) -> tuple[Approval, str | None]:
     """Store the platform's approval task; returns it and the status the store had (None: new)."""
     task = await session.get(Approval, model.id)
-    old = task.status if task is not None else None
     if task is None:
-        task = Approval(id=model.id)
-        session.add(task)
-    elif old != "pending" and model.status == "pending":
+        task, inserted = await stored_tasks.insert_task_if_absent(session, _task_values(model))
+        if inserted:
+            return task, None
+    old = task.status
+    if old != "pending" and model.status == "pending":
         return task, old  # a decision or expiry is final: a late "requested" never reopens it
     task.run_id = model.run_id
     task.step_id = model.step_id

@@ -9,10 +9,22 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.db import insert_for
 from store.models import Approval, ApprovalVote, KeyValue, Run, SlackMessage
 
 CARD = "approval"  # SlackMessage.kind of an approval card; its subject is the task id
 HOME_KEY = "approvals.home"
+
+
+async def insert_task_if_absent(session: AsyncSession, values: dict) -> tuple[Approval, bool]:
+    """Insert an approval task unless one exists, then read it locked; True when this transaction inserted it.
+    Two transactions storing the same new task (a sync and the tracker, two replicas) both succeed: the second
+    sees the first's row instead of failing on its key."""
+    result = await session.execute(
+        insert_for(session)(Approval).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    )
+    task = await session.get(Approval, values["id"], with_for_update=True, populate_existing=True)
+    return task, result.rowcount == 1
 
 
 async def task_and_run(session: AsyncSession, approval_id: str) -> tuple[Approval | None, Run | None]:

@@ -138,6 +138,49 @@ async def test_decided_approval_is_never_reopened_by_a_late_request(sessions):
         assert old == "approved" and stored.status == "approved"
 
 
+async def test_two_transactions_storing_one_new_approval_task_both_succeed(sessions):
+    """A sync and the tracker (or two replicas) find the same new task at once: the second transaction sees the
+    first one's row instead of failing on the task's key, and knows the task is not new."""
+    task = ApprovalModel.model_validate(
+        {
+            "id": "apr_race",
+            "run_id": "run_AbC123",
+            "step_id": "step_2",
+            "workflow": {"id": "wf_refunds", "name": "R"},
+            "kind": "spend",
+            "action": "Send refund",
+            "requested_by": "step",
+            "requested_at": "2026-11-25T10:00:00Z",
+            "expires_at": "2026-11-25T11:00:00Z",
+            "status": "pending",
+        }
+    )
+    first_stored = asyncio.Event()
+    first_may_commit = asyncio.Event()
+
+    async def first():
+        async with sessions.begin() as s:
+            _, old = await merge_approval(s, task)
+            await s.flush()
+            first_stored.set()
+            await first_may_commit.wait()
+            return old
+
+    async def second():
+        await first_stored.wait()
+        async with sessions.begin() as s:  # reads before the first commits, then writes after it
+            stored, old = await merge_approval(s, task)
+            return old, stored.status
+
+    one = asyncio.create_task(first())
+    two = asyncio.create_task(second())
+    await first_stored.wait()
+    await asyncio.sleep(0.2)  # let the second transaction read "no such task" and reach its insert
+    first_may_commit.set()
+    assert await one is None
+    assert await two == ("pending", "pending")
+
+
 async def test_webhook_ids_and_slack_messages_are_unique(sessions):
     async with sessions.begin() as s:
         s.add(WebhookDelivery(id="msg_1", type="run.failed", body={}))
