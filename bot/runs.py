@@ -201,20 +201,9 @@ async def merge_approval(session: AsyncSession, model: ApprovalModel) -> tuple[A
     old = task.status
     if old != "pending" and model.status == "pending":
         return task, old  # a decision or expiry is final: a late "requested" never reopens it
-    task.run_id = model.run_id
-    task.step_id = model.step_id
-    task.workflow_id = model.workflow.id
-    task.workflow_name = _workflow_name(model.workflow)
-    task.kind = model.kind
-    task.action = model.action
-    task.requested_by = model.requested_by
-    task.requested_at = model.requested_at
-    task.expires_at = model.expires_at
-    task.status = model.status
-    task.decided_by = model.decided_by
-    task.decided_at = model.decided_at
-    task.comment = model.comment
-    task.data = as_json(model)
+    for field, value in _task_values(model).items():
+        if field not in ("id", "reminded"):  # the key, and the bot's own reminder flag, are not the platform's
+            setattr(task, field, value)
     return task, old
 
 
