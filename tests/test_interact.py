@@ -5,11 +5,14 @@ Slack delivers again is acted on once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
-from tests.test_approvals import card_of, gated_run, platform_task
+from bot.responder import Responder
+from tests.support.harness import APP_TOKEN
+from tests.test_approvals import CHANNEL, card_of, gated_run, platform_task
 from tests.test_commands import USER, command, failed_run
 
 pytestmark = pytest.mark.asyncio
@@ -77,3 +80,83 @@ async def test_an_error_lands_in_the_modal(harness):
         assert "platform" in json.dumps(shown.blocks).lower()
     finally:
         await h.sim("POST", "/sim/stall", {"seconds": 0})
+
+
+@pytest.fixture
+def settings_overrides(request):
+    return getattr(request, "param", {})
+
+
+@pytest.mark.parametrize("settings_overrides", [{"slack_kwargs": {"response_url_seconds": 1.0}}], indirect=True)
+async def test_a_reject_submitted_after_the_response_url_expired_is_still_answered(harness):
+    h = harness
+    task, card = await card_of(h, (await gated_run(h))["id"])
+    click = await h.slack.click(card, "approval_reject", user_id="U0BEN")
+    form = await h.wait_for(lambda: modal_of(h, "U0BEN", "reject_modal"), timeout=20, what="the reject form")
+    await asyncio.sleep(1.5)  # the stand-in's clock is scaled: the click's response_url is now past its lifetime
+    await h.slack.submit_view(form, {"reason": {"reason_input": "Not this week"}})
+    answer = await h.wait_for(
+        lambda: next((e for e in h.slack.ephemerals(CHANNEL, user="U0BEN") if "eject" in e.text), None),
+        timeout=30,
+        what="the answer to the rejection",
+    )
+    assert answer.source == "api"  # chat.postEphemeral, not the click's response_url
+    assert not [p for p in h.slack.response_posts if p.response_url == click.response_url]
+    assert all(p.status == 200 for p in h.slack.response_posts)
+    assert (await platform_task(h, task.id))["status"] == "rejected"
+
+
+async def test_no_answer_uses_a_response_url_a_sixth_time(harness):
+    h = harness
+    result = await h.slack.send_command("help", user_id=USER, channel_id="C0GENERAL")
+    url = result.response_url
+    body = {"user_id": USER, "channel_id": "C0GENERAL", "response_url": url}
+    first, second = Responder.for_request(h.svc, body), Responder.for_request(h.svc, body)
+    for i in range(4):
+        await first(text=f"answer {i}")
+    for i in range(4, 7):  # another answerer of the same request (the error handler, say) shares the count
+        await second(text=f"answer {i}")
+    posts = [p for p in h.slack.response_posts if p.response_url == url]
+    assert [(p.body["text"], p.status) for p in posts] == [(f"answer {i}", 200) for i in range(5)]
+    by_api = [e.text for e in h.slack.ephemerals("C0GENERAL", USER) if e.source == "api"]
+    assert by_api == ["answer 5", "answer 6"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"SLACK_RESPONSE_URL_SECONDS": 0.5}], indirect=True)
+async def test_an_answer_later_than_slack_allows_goes_by_the_web_api(harness):
+    h = harness
+    result = await h.slack.send_command("help", user_id=USER, channel_id="C0GENERAL")
+    late = Responder.for_request(
+        h.svc, {"user_id": USER, "channel_id": "C0GENERAL", "response_url": result.response_url}
+    )
+    await asyncio.sleep(0.8)
+    await late(text="a late answer")
+    assert not [p for p in h.slack.response_posts if p.response_url == result.response_url]
+    assert [e.text for e in h.slack.ephemerals("C0GENERAL", USER) if e.source == "api"] == ["a late answer"]
+
+
+RETRIES = {"event_retry_delays": (0.3, 0.3, 0.3)}
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"slack_kwargs": RETRIES}, {"slack_kwargs": RETRIES, "SLACK_APP_TOKEN": APP_TOKEN}],
+    indirect=True,
+    ids=["http", "socket"],
+)
+async def test_an_event_slack_delivers_again_is_handled_once(harness):
+    h = harness
+    via = "socket" if h.settings.SLACK_APP_TOKEN else "http"
+    if via == "socket":
+        await h.slack.wait_for_socket(timeout=15)
+    h.slack.ack_timeout = 0.001  # Slack gives up on the first delivery before the bot can answer it
+    first = await h.slack.send_event({"type": "app_home_opened", "user": "U0ANA", "tab": "home"}, via=via)
+    h.slack.ack_timeout = 3.0
+    assert not first.ok
+    await h.wait_for(
+        lambda: any(i.retry_num == 1 and i.ok for i in h.slack.interactions), timeout=20, what="the redelivery"
+    )
+    await h.wait_for(lambda: h.slack.home("U0ANA"), timeout=20, what="the App Home")
+    await asyncio.sleep(1.0)  # room for a second, wrong, publication
+    assert len(h.slack.calls_to("views.publish")) == 1
+    assert [i.retry_num for i in h.slack.interactions if i.kind == "event"] == [0, 1]
