@@ -160,3 +160,30 @@ async def test_an_event_slack_delivers_again_is_handled_once(harness):
     await asyncio.sleep(1.0)  # room for a second, wrong, publication
     assert len(h.slack.calls_to("views.publish")) == 1
     assert [i.retry_num for i in h.slack.interactions if i.kind == "event"] == [0, 1]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"slack_kwargs": {"trigger_seconds": 0.0}}], indirect=True)
+async def test_a_modal_slack_would_not_open_is_explained_to_the_clicker(harness):
+    h = harness
+    task, card = await card_of(h, (await gated_run(h))["id"])
+    await h.slack.click(card, "approval_reject", user_id="U0BEN")  # the trigger is dead on arrival
+    answer = await h.wait_for(
+        lambda: next((e for e in h.slack.ephemerals(CHANNEL, user="U0BEN") if "did not open" in e.text), None),
+        timeout=20,
+        what="the explanation",
+    )
+    assert "expired_trigger_id" in answer.text and "again" in answer.text
+    assert h.slack.open_views("U0BEN") == [] and (await platform_task(h, task.id))["status"] == "pending"
+
+
+async def test_a_click_delivered_twice_opens_one_modal(harness):
+    h = harness
+    task, card = await card_of(h, (await gated_run(h))["id"])
+    click = await h.slack.click(card, "approval_reject", user_id="U0BEN")
+    again = await h.slack._deliver("block_actions", click.payload, "http")  # the same signed body, again
+    assert click.ok and again.ok
+    await h.wait_for(lambda: modal_of(h, "U0BEN", "reject_modal"), timeout=20, what="the reject form")
+    await asyncio.sleep(1.0)  # room for a wrong second modal or answer
+    assert [c.error for c in h.slack.calls_to("views.open")] == [None, "exchanged_trigger_id"]
+    assert len(h.slack.open_views("U0BEN")) == 1
+    assert not [e for e in h.slack.ephemerals(CHANNEL, user="U0BEN") if "did not open" in e.text]
