@@ -187,3 +187,18 @@ async def test_a_click_delivered_twice_opens_one_modal(harness):
     assert [c.error for c in h.slack.calls_to("views.open")] == [None, "exchanged_trigger_id"]
     assert len(h.slack.open_views("U0BEN")) == 1
     assert not [e for e in h.slack.ephemerals(CHANNEL, user="U0BEN") if "did not open" in e.text]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"slack_kwargs": {"response_url_seconds": 0.5}}], indirect=True)
+async def test_a_response_url_slack_refused_is_not_tried_again(harness):
+    h = harness
+    result = await h.slack.send_command("help", user_id=USER, channel_id="C0GENERAL")
+    await asyncio.sleep(0.8)  # Slack's clock (scaled) has run out; the bot's setting still allows 30 minutes
+    answer = Responder.for_request(
+        h.svc, {"user_id": USER, "channel_id": "C0GENERAL", "response_url": result.response_url}
+    )
+    await answer(text="first")
+    await answer(text="second")
+    posts = [p for p in h.slack.response_posts if p.response_url == result.response_url]
+    assert [(p.status, p.error) for p in posts] == [(404, "expired_url")]
+    assert [e.text for e in h.slack.ephemerals("C0GENERAL", USER) if e.source == "api"] == ["first", "second"]
