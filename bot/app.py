@@ -43,6 +43,7 @@ from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.sync import start_first_sync
 from handlers import register_listeners
+from handlers.modals import open_modals_first
 from handlers.once import register as register_once
 from handlers.shape import PayloadShape, problem_of
 from handlers.webhooks import VERIFIER, WebhookVerifier
@@ -178,6 +179,7 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
             return BoltResponse(status=200, body="")
         await next()
 
+    app.middleware(open_modals_first(svc))  # before any I/O: a click's trigger dies 3 s after the click
     register_once(app, svc)
     app.middleware(actor_middleware(svc))  # after the workspace check: a foreign user is nobody here
     register_listeners(app, svc)

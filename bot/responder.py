@@ -3,13 +3,17 @@
 An answer goes through the request's `response_url` only when that URL is Slack's own (`https://hooks.slack.com/`)
 or on the origin of `SLACK_API_URL` (the stand-in in tests and the sandbox), and only while Slack still
 accepts it (at most `SLACK_RESPONSE_URL_MAX_USES` uses within `SLACK_RESPONSE_URL_SECONDS` of the request).
-Otherwise, or when Slack refuses it, the answer is an ephemeral message by the Web API in the conversation,
-and where that is refused too, a direct message through the outbox."""
+Uses are counted per URL, whichever Responder made them, and a URL Slack refused (404 `used_url`/`expired_url`)
+is not tried again, so no answer ever goes through a `response_url` a sixth time. Otherwise, or when Slack
+refuses it, the answer is an ephemeral message by the Web API in the conversation, and where that is refused
+too (`user_not_in_channel`, say), a direct message through the outbox. Answers after a modal submission have no
+`response_url` (the form never carries the click's) and always go by the Web API."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -40,6 +44,24 @@ class _Uses:
     count: int = 0
 
 
+# Uses of each response_url in this process, whichever Responder made them (a listener's and the error
+# handler's answer the same request): Slack takes 5 in all, so the count belongs to the URL.
+_USES: OrderedDict[str, _Uses] = OrderedDict()
+_USES_KEPT = 10_000
+
+
+def _uses_of(url: str, received: float) -> _Uses:
+    uses = _USES.get(url)
+    if uses is None:
+        uses = _USES[url] = _Uses(first=received)
+        while len(_USES) > _USES_KEPT:
+            _USES.popitem(last=False)
+    else:
+        _USES.move_to_end(url)
+        uses.first = min(uses.first, received)
+    return uses
+
+
 @dataclass
 class Responder:
     """Answers one person about one request. Build it when the request arrives (`for_request`), so the age of
@@ -50,7 +72,6 @@ class Responder:
     channel: str | None = None
     response_url: str | None = None
     received: float = field(default_factory=time.monotonic)
-    _uses: _Uses | None = None
 
     @classmethod
     def for_request(cls, svc: Services, body: dict, *, response_url: str | None = None) -> "Responder":
@@ -76,13 +97,14 @@ class Responder:
                 urlsplit(url).netloc[:80] or "no host",
             )
             return None
-        uses = self._uses or _Uses(first=self.received)
-        self._uses = uses
-        if (
-            uses.count >= settings.SLACK_RESPONSE_URL_MAX_USES
-            or time.monotonic() - uses.first > settings.SLACK_RESPONSE_URL_SECONDS
-        ):
+        uses = _uses_of(url, self.received)
+        if uses.count >= settings.SLACK_RESPONSE_URL_MAX_USES:
+            log.info("response_url used %s times already; answering %s by the Web API", uses.count, self.user)
             return None
+        if time.monotonic() - uses.first > settings.SLACK_RESPONSE_URL_SECONDS:
+            log.info("response_url is past Slack's lifetime; answering %s by the Web API", self.user)
+            return None
+        uses.count += 1  # counted before the post: an answer that never came may still have been taken
         return url
 
     async def __call__(
@@ -102,13 +124,14 @@ class Responder:
     ) -> None:
         url = self._usable_url()
         if url:
-            self._uses.count += 1
             try:
                 resp = await AsyncWebhookClient(url).send(
                     text=text, blocks=blocks, response_type=response_type, replace_original=replace_original
                 )
                 if resp.status_code < 300:
                     return
+                if resp.status_code == 404:  # used_url or expired_url: Slack takes no more through it
+                    _uses_of(url, self.received).count = self.svc.settings.SLACK_RESPONSE_URL_MAX_USES
                 log.info("response_url answered %s; answering %s by the Web API", resp.status_code, self.user)
             except Exception as exc:
                 log.info(

@@ -14,6 +14,7 @@ from bot.actors import Actor
 from bot.errors import BotError
 from bot.render import prompts as render
 from bot.responder import Responder
+from handlers import modals
 from handlers.commands import finish
 from handlers.errors import user_message
 
@@ -103,32 +104,37 @@ def register(app, svc) -> None:
 
     @app.action("run_replay_changes")
     async def replay_changes(ack, body, client, respond, context):
+        # The "Loading…" modal is already open (handlers/modals.py); the form replaces it.
         await ack()
         svc.spawn(
-            _open_replay_modal(svc, client, _answer_to(svc, body, respond, context["actor"]), body),
+            _fill_replay_modal(svc, client, _answer_to(svc, body, respond, context["actor"]), body, context),
             name="button-replay-changes",
         )
 
 
-async def _open_replay_modal(svc, client, respond, body: dict) -> None:
+async def _fill_replay_modal(svc, client, respond, body: dict, context) -> None:
     """The modal needs the run's prompt and model: from the store, or from the platform."""
+    view_id = context.get(modals.VIEW_ID)
+    if not view_id:
+        try:
+            await respond(text=modals.not_opened(context), response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.exception("could not answer the Replay with changes button")
+        return
     try:
         run_id, data = await commands.replayable_run(svc, commands.check_run_id(_value(body)))
         metadata = json.dumps({"run": run_id, "channel": (body.get("channel") or {}).get("id")})
         view = render.replay_modal(run_id, str(data.get("prompt") or ""), str(data.get("model") or ""), metadata)
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
+        await modals.fill(client, view_id, view)
     except BotError as exc:
-        text = exc.message
+        await modals.show_error(client, view_id, "Not replayed", exc.message)
     except SlackApiError as exc:
-        text = (
-            f"Slack did not open the form ({exc.response.get('error')}); click *Replay with changes…* again, "
-            'or type `/runs replay RUN_ID --prompt "..."`.'
+        await modals.show_error(
+            client,
+            view_id,
+            "Not replayed",
+            f"Slack did not show the form ({exc.response.get('error')}); close this and click "
+            '*Replay with changes…* again, or type `/runs replay RUN_ID --prompt "..."`.',
         )
     except Exception as exc:  # spawned work is outside Bolt's error handler
-        text = user_message(exc)
-    else:
-        return
-    try:
-        await respond(text=text, response_type="ephemeral", replace_original=False)
-    except Exception:
-        log.exception("could not answer the Replay with changes button")
+        await modals.show_error(client, view_id, "Not replayed", user_message(exc))

@@ -13,6 +13,7 @@ from bot.approvals import decisions
 from bot.errors import BotError
 from bot.render import approvals as render
 from bot.responder import Responder
+from handlers import modals
 from handlers.errors import user_message
 
 log = logging.getLogger(__name__)
@@ -36,24 +37,30 @@ async def _answered(work, answer) -> None:
         await answer(text)
 
 
-async def _open_reject(
-    svc, client, actor: Actor, approval_id: str, shown: str | None, trigger_id: str, channel: str | None, answer
+async def _fill_reject(
+    svc, client, actor: Actor, approval_id: str, shown: str | None, channel: str | None, context, answer
 ) -> None:
+    """The "Loading…" modal is open (handlers/modals.py): check the rejection may go ahead, then show the form
+    in it, or why not."""
+    view_id = context.get(modals.VIEW_ID)
+    if not view_id:
+        await answer(modals.not_opened(context))
+        return
     try:
         view = await decisions.prepare_reject(svc, actor, approval_id, shown)
-        # The answer after the form goes to the conversation by the Web API: the click's response_url may be
-        # past Slack's 30 minutes by then, and is never carried in a form a person could hand back altered.
+        # The answer after the form goes to the conversation by the Web API (bot/responder.py): the click's
+        # response_url may be past Slack's 30 minutes by then, and is never carried in a form a person could
+        # hand back altered.
         metadata = json.dumps({"a": approval_id, "fp": view.fingerprint, "c": channel}, separators=(",", ":"))
-        await client.views_open(
-            trigger_id=trigger_id,
-            view=render.reject_modal(
-                view, reason_required=svc.settings.REJECT_REASON_REQUIRED, private_metadata=metadata
-            ),
+        await modals.fill(
+            client,
+            view_id,
+            render.reject_modal(view, reason_required=svc.settings.REJECT_REASON_REQUIRED, private_metadata=metadata),
         )
     except BotError as exc:
-        await answer(exc.message)
-    except Exception as exc:  # Slack refused the modal (an expired trigger, say): say so, with a reference
-        await answer(user_message(exc))
+        await modals.show_error(client, view_id, "Not rejected", exc.message)
+    except Exception as exc:  # Slack refused the form, or something unknown: say so, with a reference
+        await modals.show_error(client, view_id, "Not rejected", user_message(exc))
 
 
 def register(app, svc) -> None:
@@ -74,9 +81,8 @@ def register(app, svc) -> None:
         actor = context["actor"]
         approval_id, shown = render.parse_value(action.get("value"))
         responder = Responder.for_request(svc, body)
-        answer = _answerer(svc, responder)
         svc.spawn(
-            _open_reject(svc, client, actor, approval_id, shown, body["trigger_id"], responder.channel, answer),
+            _fill_reject(svc, client, actor, approval_id, shown, responder.channel, context, _answerer(svc, responder)),
             name=f"reject modal {approval_id}",
         )
 

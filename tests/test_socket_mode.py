@@ -54,7 +54,7 @@ async def test_buttons_and_modal_submissions_over_socket_mode(socket_harness):
     click = await h.slack.click(rejected_card, "approval_reject", user_id="U0BEN", via="socket")
     assert click.ok and click.via == "socket", click.error
     modal = await h.wait_for(
-        lambda: next(iter(h.slack.open_views("U0BEN")), None),
+        lambda: next((v for v in h.slack.open_views("U0BEN") if v.callback_id == "reject_modal"), None),
         timeout=20,
         what="the reject modal, opened from a click over Socket Mode",
     )

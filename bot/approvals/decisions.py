@@ -265,6 +265,7 @@ async def prepare_reject(svc: Services, actor: Actor, approval_id: str, shown: s
         await _authorize(svc, actor, task, run, "reject")
         if task.status != "pending":
             raise WrongStatus(_decided_words(task))
+        await _fresh(svc, task, shown)  # the form opens only for what the platform still asks (the modal waits)
     except BotError as exc:
         if not isinstance(exc, NotAllowed):
             await audit.record_now(

@@ -125,12 +125,12 @@ def replay_modal(run_id: str, prompt: str, model: str, private_metadata: str) ->
     ).to_dict()
 
 
-def modal_notice(title: str, text: str) -> dict:
-    """A modal that only says something: "Replaying…", then the outcome. `text` is mrkdwn the bot made (a
-    `Mrkdwn`, an error's message or a section it rendered)."""
+def modal_notice(title: str, text: str, *, callback_id: str = "replay_modal_notice") -> dict:
+    """A modal that only says something: "Loading…", "Replaying…", then the outcome. `text` is mrkdwn the bot
+    made (a `Mrkdwn`, an error's message or a section it rendered)."""
     return View(
         type="modal",
-        callback_id="replay_modal_notice",
+        callback_id=callback_id,
         title=PlainTextObject(text=plain(title, 24)),
         close=PlainTextObject(text="Close"),
         blocks=[_section(Mrkdwn(text))],

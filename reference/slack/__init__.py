@@ -3,7 +3,12 @@
 ``SlackStandIn`` (``server``) is assembled from one part per side of Slack: the Web API (``web_api``,
 ``methods``), response_urls (``responses``), Socket Mode (``socket_mode``), what a person does
 (``interactions``, ``modals``) and fault injection (``faults``); its state is plain dataclasses (``state``) and messages
-are checked as Slack checks them (``blocks``).
+and views are checked as Slack checks them (``blocks``, with Block Kit's limits in ``blockkit``).
+
+Strict by default, as Slack is: a trigger_id works once within ``trigger_seconds`` (3) of the request that carried it,
+a response_url takes ``response_url_uses`` (5) posts within ``response_url_seconds`` (1800), and an event not
+acknowledged 2xx within ``ack_timeout`` is delivered again after each of ``event_retry_delays`` (0, 60, 300 s). A
+test may scale these clocks (constructor options) so it runs in seconds; none switches a rule off.
 """
 
 from reference.slack.blocks import ApiError

@@ -42,6 +42,15 @@ def _iter_elements(blocks: list | None):
             yield block, block["element"]
 
 
+def _retry_reason(result: InteractionResult) -> str:
+    """Slack's x-slack-retry-reason for a failed delivery."""
+    if result.error == "operation_timeout":
+        return "http_timeout"
+    if result.error:
+        return "connection_failed"
+    return "http_error"
+
+
 def _find_option(el: dict, value: str) -> dict | None:
     opts = list(el.get("options") or [])
     for g in el.get("option_groups") or []:
@@ -71,7 +80,9 @@ class Interactions:
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         }
 
-    async def _post_to_bot(self, body: str, content_type: str) -> tuple[int | None, Any, str | None]:
+    async def _post_to_bot(
+        self, body: str, content_type: str, extra_headers: dict | None = None
+    ) -> tuple[int | None, Any, str | None]:
         if not self.bot_url:
             raise RuntimeError("bot_url is not set: cannot deliver over HTTP")
         if self._session is None or self._session.closed:
@@ -81,7 +92,7 @@ class Interactions:
             async with self._session.post(
                 url,
                 data=body.encode("utf-8"),
-                headers=self.signed_headers(body, content_type),
+                headers={**self.signed_headers(body, content_type), **(extra_headers or {})},
                 timeout=aiohttp.ClientTimeout(total=self.ack_timeout),
             ) as resp:
                 text = await resp.text()
@@ -106,14 +117,22 @@ class Interactions:
         form_fields: dict | None = None,
         response_url: str | None = None,
         trigger_id: str | None = None,
+        retry_num: int = 0,
+        retry_reason: str = "",
     ) -> InteractionResult:
         """Deliver to the app: HTTP (signed form/JSON POST) or Socket Mode envelope."""
         result = InteractionResult(
-            kind=kind, via=via, payload=payload, response_url=response_url, trigger_id=trigger_id
+            kind=kind,
+            via=via,
+            payload=payload,
+            response_url=response_url,
+            trigger_id=trigger_id,
+            retry_num=retry_num,
+            retry_reason=retry_reason,
         )
         if via == "socket":
             stype = {"slash_command": "slash_commands", "event": "events_api"}.get(kind, "interactive")
-            env_id, ack, error = await self._send_envelope(stype, payload)
+            env_id, ack, error = await self._send_envelope(stype, payload, retry_num, retry_reason)
             result.envelope_id, result.ack, result.error = env_id, ack, error
             if ack is not None:
                 result.status = 200
@@ -125,10 +144,32 @@ class Interactions:
                 body, ctype = json.dumps(payload), "application/json"
             else:
                 body, ctype = urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
-            result.status, result.body, result.error = await self._post_to_bot(body, ctype)
+            retry = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason} if retry_num else {}
+            result.status, result.body, result.error = await self._post_to_bot(body, ctype, retry)
         self.interactions.append(result)
-        self._emit("interaction", kind=kind, via=via, ok=result.ok)
+        self._emit("interaction", kind=kind, via=via, ok=result.ok, retry_num=retry_num)
+        if kind == "event" and not (result.ok or (result.status is not None and 200 <= result.status < 300)):
+            reason = "timeout" if via == "socket" else _retry_reason(result)
+            self._redeliver_later(payload, via, retry_num + 1, reason)
         return result
+
+    def _redeliver_later(self, payload: dict, via: str, retry_num: int, reason: str) -> None:
+        """Events API: "we'll retry a failed delivery up to 3 times: nearly immediately, after 1 minute, after 5
+        minutes", the same event_id, with x-slack-retry-num and x-slack-retry-reason (Socket Mode: retry_attempt)."""
+        if retry_num > len(self.event_retry_delays):
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.event_retry_delays[retry_num - 1])
+            if via == "socket" and not self.socket_connected:
+                return
+            if via == "http" and not self.bot_url:
+                return
+            await self._deliver("event", payload, via, retry_num=retry_num, retry_reason=reason)
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._redeliveries.add(task)
+        task.add_done_callback(self._redeliveries.discard)
 
     async def send_command(
         self,

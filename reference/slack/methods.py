@@ -131,17 +131,6 @@ class WebApiMethods:
         self.views[v.id] = v
         return v
 
-    def _take_trigger(self, args: dict) -> str:
-        trigger = args.get("trigger_id")
-        if not trigger:
-            raise ApiError(
-                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]}
-            )
-        user = self._triggers.pop(str(trigger), None)
-        if user is None:
-            raise ApiError("invalid_trigger_id" if not str(trigger).startswith("exp") else "expired_trigger_id")
-        return user
-
     def _views_open(self, args: dict) -> dict:
         view = args.get("view")
         validate_view(view)

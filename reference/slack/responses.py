@@ -6,7 +6,7 @@ import copy
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -25,6 +25,8 @@ class Origin:
     message_ts: str | None = None  # block_actions on a channel message
     ephemeral_id: str | None = None  # block_actions on an ephemeral message
     thread_ts: str | None = None
+    issued: float = field(default_factory=time.monotonic)  # when Slack made the url (its 30 minutes start)
+    uses: int = 0  # posts Slack took through it (at most 5)
 
 
 class Responses:
@@ -41,8 +43,30 @@ class Responses:
 
     def _new_trigger(self, user: str) -> str:
         trigger = f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex}"
-        self._triggers[trigger] = user
+        self._triggers[trigger] = (user, time.monotonic())
         return trigger
+
+    def _take_trigger(self, args: dict) -> str:
+        """The user a views.open/push trigger_id was issued for; it is spent by this call."""
+        trigger = args.get("trigger_id")
+        if not trigger:
+            raise ApiError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]}
+            )
+        trigger = str(trigger)
+        if trigger in self._exchanged:
+            # views.open: exchanged_trigger_id, "the trigger_id was already exchanged in a previous call"
+            raise ApiError("exchanged_trigger_id")
+        issued = self._triggers.get(trigger)
+        if issued is None:
+            raise ApiError("invalid_trigger_id")  # views.open: invalid_trigger_id, never issued by Slack
+        user, at = issued
+        if time.monotonic() - at > self.trigger_seconds:
+            # views.open: expired_trigger_id, "the trigger_id is expired" (3 seconds after the request)
+            raise ApiError("expired_trigger_id")
+        del self._triggers[trigger]
+        self._exchanged.add(trigger)
+        return user
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]
@@ -65,10 +89,12 @@ class Responses:
                     body[key] = json.loads(body[key])
                 except ValueError:
                     body[key] = None
-        if origin is None:
-            self.response_posts.append(ResponsePost(url, body, time.time(), 404, "expired_url"))
+        refusal = self._response_url_refusal(origin)
+        if refusal:
+            self.response_posts.append(ResponsePost(url, body, time.time(), 404, refusal))
             self._emit("response", response_url=url, ok=False)
-            return web.Response(status=404, text="expired_url")
+            return web.Response(status=404, text=refusal)
+        origin.uses += 1
         try:
             self._apply_response(url, origin, body)
         except ApiError as e:
@@ -78,6 +104,14 @@ class Responses:
         self.response_posts.append(ResponsePost(url, body, time.time()))
         self._emit("response", response_url=url, ok=True)
         return web.Response(text="ok")
+
+    def _response_url_refusal(self, origin: Origin | None) -> str | None:
+        """Slack's rule for response_url: "use it up to five times within 30 minutes"; then 404."""
+        if origin is None or time.monotonic() - origin.issued > self.response_url_seconds:
+            return "expired_url"
+        if origin.uses >= self.response_url_uses:
+            return "used_url"
+        return None
 
     def _apply_response(self, url: str | None, origin: Origin, body: dict, *, source: str = "response_url") -> None:
         """Apply a response_url post (or a displayed ack body) to the state."""
@@ -96,7 +130,9 @@ class Responses:
         validate_message(body)
         if ch is None:
             return
-        if as_bool(body.get("replace_original", False)):
+        # A slash command's response_url has no original message: Slack ignores replace_original there and
+        # posts a new one (replace_original applies to messages with interactive components only).
+        if as_bool(body.get("replace_original", False)) and origin.kind != "slash_command":
             if origin.message_ts:
                 msg = self._find_message(ch, origin.message_ts)
                 if msg is not None:

@@ -75,8 +75,21 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         usergroups: dict[str, list[str]] | None = None,
         channels: dict[str, str] | None = None,
         ack_timeout: float = 3.0,
+        trigger_seconds: float = 3.0,
+        response_url_seconds: float = 1800.0,
+        response_url_uses: int = 5,
+        event_retry_delays: tuple[float, ...] = (0.0, 60.0, 300.0),
     ) -> None:
         self.ack_timeout = ack_timeout
+        # Slack's clocks (a test may scale one so it runs in seconds; no rule is ever switched off):
+        # a trigger_id works once within 3 s of the request that carried it (views.open: expired_trigger_id);
+        self.trigger_seconds = trigger_seconds
+        # a response_url takes 5 posts within 30 minutes (then 404 used_url / expired_url);
+        self.response_url_seconds = response_url_seconds
+        self.response_url_uses = response_url_uses
+        # an event not acknowledged 2xx in time is redelivered "nearly immediately, then after 1 minute, then
+        # after 5 minutes" (Events API: x-slack-retry-num / x-slack-retry-reason; Socket Mode: retry_attempt).
+        self.event_retry_delays = tuple(event_retry_delays)
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         self.app_token = app_token
@@ -113,7 +126,9 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         self._faults: list[Fault] = []
         self._subscribers: list[asyncio.Queue] = []
         self._origins: dict[str, Origin] = {}  # response_url id -> origin
-        self._triggers: dict[str, str] = {}  # trigger_id -> user id
+        self._triggers: dict[str, tuple[str, float]] = {}  # trigger_id -> (user id, monotonic time issued)
+        self._exchanged: set[str] = set()  # trigger ids already used
+        self._redeliveries: set[asyncio.Task] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._pending_acks: dict[str, asyncio.Future] = {}
         self._socket_tickets: set[str] = set()
@@ -190,6 +205,8 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         self.base_url = base_url.rstrip("/")
 
     async def stop(self) -> None:
+        for task in list(self._redeliveries):
+            task.cancel()
         await self._close_sockets()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -65,7 +65,9 @@ class SocketMode:
                 await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "sandbox-socket"}})
         await self._close_sockets()
 
-    async def _send_envelope(self, type_: str, payload: dict) -> tuple[str, dict | None, str | None]:
+    async def _send_envelope(
+        self, type_: str, payload: dict, retry_attempt: int = 0, retry_reason: str = ""
+    ) -> tuple[str, dict | None, str | None]:
         ws = next((w for w in reversed(self._sockets) if not w.closed), None)
         if ws is None:
             raise RuntimeError("no Socket Mode connection: start the app's socket mode handler first")
@@ -79,8 +81,8 @@ class SocketMode:
                     "type": type_,
                     "payload": payload,
                     "accepts_response_payload": type_ != "events_api",
-                    "retry_attempt": 0,
-                    "retry_reason": "",
+                    "retry_attempt": retry_attempt,
+                    "retry_reason": retry_reason,
                 }
             )
             try:

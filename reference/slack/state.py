@@ -424,6 +424,8 @@ class InteractionResult:
     ack: dict | None = None  # socket mode: the raw ack envelope
     error: str | None = None  # e.g. "operation_timeout"
     view: "View | None" = None  # view_submission: the view after processing the response_action
+    retry_num: int = 0  # events: 0 for the first delivery, n for Slack's n-th redelivery
+    retry_reason: str = ""  # events: why Slack delivered it again (http_timeout, http_error, connection_failed)
 
     @property
     def ok(self) -> bool:

@@ -209,7 +209,7 @@ async def test_validation_and_auth_errors(slack, client):
     assert await client.chat_postMessage(channel="C0ALERTS", text="x", blocks=[section("a" * 3000)])
     header = {"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}
     assert await err(client.chat_postMessage(channel="C0ALERTS", text="x", blocks=[header])) == "invalid_blocks"
-    bad_button = {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Go"}}]}
+    bad_button = {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "G" * 76}}]}
     assert await err(client.chat_postMessage(channel="C0ALERTS", text="x", blocks=[bad_button])) == "invalid_blocks"
     no_text_button = {"type": "actions", "elements": [{"type": "button", "action_id": "go"}]}
     assert await err(client.chat_postMessage(channel="C0ALERTS", text="x", blocks=[no_text_button])) == "invalid_blocks"
