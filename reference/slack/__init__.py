@@ -7,6 +7,7 @@ are checked as Slack checks them (``blocks``).
 """
 
 from reference.slack.blocks import ApiError
+from reference.slack.rates import RateRules
 from reference.slack.responses import Origin
 from reference.slack.server import SlackStandIn
 from reference.slack.state import (
@@ -30,6 +31,7 @@ from reference.slack.state import (
 )
 
 __all__ = [
+    "RateRules",
     "SlackStandIn",
     "Origin",
     "Call",
