@@ -1,7 +1,8 @@
 """The outbox: every Slack post is a row written in the same transaction as the change that caused it,
-then delivered at once by `Deliverer`, retried with backoff on 429 (honouring Retry-After), 5xx and
-network errors, and never posted twice: each post carries message metadata with its outbox id, and a
-post whose delivery was in flight when the process died is looked up in Slack before it is sent again.
+then delivered by `Deliverer` at its slot within Slack's limits (bot/pacing.py), retried with backoff on 429
+(honouring Retry-After), 5xx and network errors, and never posted twice: each post carries message metadata
+with its outbox id, and a post whose answer never came (a 5xx, a timeout, a crash) is looked up in Slack before
+it is sent again; a 429 or a refusal says Slack did not post it, so it is simply sent again.
 """
 
 from __future__ import annotations
