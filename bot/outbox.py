@@ -380,7 +380,7 @@ class Deliverer:
         the next try posts without a lookup; a 5xx may come after Slack posted, so the next try looks first."""
         error = str(exc.response.get("error") or exc.response.status_code)
         status = exc.response.status_code
-        if answered and (error in PERMANENT or error in FORMAT):
+        if error in PERMANENT or (answered and error in FORMAT):
             await self._give_up(item, error)
             return
         delay = self._backoff(item.attempts + 1)
