@@ -1,9 +1,10 @@
 """Pacing of the outbox within Slack's rate limits, so posts go out without 429s in normal operation.
 
 Slack allows chat.postMessage about once a second per channel after a short burst, and chat.update at Tier 3
-(50 a minute per workspace). Each limit is kept as a generic cell rate: every call reserves the earliest time
-it may go, so posts of one channel leave in order, a steady second apart once the burst is spent. The bot's
-burst stays below Slack's so jitter on the wire never tips a call over. The limits are per process: replicas
+(50 a minute per workspace). Each limit is kept as a generic cell rate (a token bucket that counts time) over
+the calls actually made; a row that must wait is told when its turn comes, behind the rows already waiting, so
+posts of one channel leave in order, a steady second apart once the burst is spent. The bot's burst stays below
+Slack's so jitter on the wire never tips a call over. The limits are per process: replicas
 share Slack's allowance (docs/configuration.md)."""
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ EARLY = 0.02  # a reserved slot this close is taken at once
 class _Cell:
     interval: float
     burst: int
-    tat: float = 0.0  # the theoretical arrival time of the next call
+    tat: float = 0.0  # the theoretical arrival time of the next call, from the calls actually made
 
-    def reserve(self, now: float) -> float:
-        at = max(now, self.tat - (self.burst - 1) * self.interval)
-        self.tat = max(self.tat, at) + self.interval
-        return at
+    def free_at(self) -> float:
+        return self.tat - (self.burst - 1) * self.interval
+
+    def take(self, now: float) -> None:
+        self.tat = max(self.tat, now) + self.interval
 
 
 class Pacer:
+    """Counts the calls actually made (a row sent late is counted when it goes, so late rows never bunch up),
+    and tells a row that must wait when to come back: rows already waiting keep their turn, new ones queue
+    behind them."""
+
     def __init__(
         self,
         *,
@@ -44,7 +50,8 @@ class Pacer:
         self.update_burst = update_burst
         self.clock = clock
         self._cells: dict[str, _Cell] = {}
-        self._reserved: dict[int, float] = {}  # outbox id -> its reserved slot, while it waits for it
+        self._waiting: set[int] = set()  # outbox ids told to come back later
+        self._last_turn: dict[str, float] = {}  # key -> the latest time a waiting row was told
 
     def _cell(self, key: str) -> _Cell:
         cell = self._cells.get(key)
@@ -57,30 +64,32 @@ class Pacer:
         return cell
 
     def delay(self, item_id: int, key: str) -> float:
-        """Seconds the outbox row must wait for its slot (0: send now). A row told to wait keeps its slot and
-        is not charged again when it comes back."""
+        """Seconds the outbox row must wait (0: send it now, and it is counted)."""
         now = self.clock()
-        at = self._reserved.pop(item_id, None)
-        if at is None:
-            at = self._cell(key).reserve(now)
+        cell = self._cell(key)
+        at = cell.free_at()
+        waiting = item_id in self._waiting
+        last = self._last_turn.get(key)
+        if not waiting and last is not None and last > now:
+            at = max(at, last + cell.interval)  # behind the rows already waiting, so the channel keeps its order
         if at - now <= EARLY:
+            cell.take(now)
+            self._waiting.discard(item_id)
             return 0.0
-        self._reserved[item_id] = at
-        self._forget_old(now)
+        if len(self._waiting) > 10_000:  # rows delivered by another replica or given up never come back
+            self._waiting.clear()
+        self._waiting.add(item_id)
+        self._last_turn[key] = max(at, last or at)
         return at - now
 
     async def turn(self, key: str) -> None:
         """Wait for a slot: for the calls a delivery makes beyond its first (a plain-text retry, a thread
         continuation)."""
-        now = self.clock()
-        wait = self._cell(key).reserve(now) - now
+        cell = self._cell(key)
+        wait = cell.free_at() - self.clock()
         if wait > EARLY:
             await asyncio.sleep(wait)
-
-    def _forget_old(self, now: float) -> None:
-        # Slots of rows delivered by another replica or given up are never claimed: drop them once long past.
-        if len(self._reserved) > 1000:
-            self._reserved = {i: at for i, at in self._reserved.items() if at > now - 600}
+        cell.take(self.clock())
 
 
 def channel_key(channel: str) -> str:

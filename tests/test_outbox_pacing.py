@@ -5,17 +5,29 @@ marked when it cannot); an edit too long for chat.update is cut and continued in
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
 from bot import outbox
 from bot.outbox_send import REPOSTED, UPDATE_TEXT_LIMIT
-from reference.slack import ApiError, RateRules
+from reference.platform import ReferencePlatform
+from reference.slack import ApiError, RateRules, SlackStandIn
 from store.models import SlackMessage
-from tests.support.harness import start_harness
-from tests.test_faults import webhook
+from tests.support.harness import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    PLATFORM_TOKEN,
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    start_harness,
+    wait_for,
+)
+from tests.test_faults import BotProcess, alerts_per_run, deliver, deliver_until_acknowledged, webhook
 from tests.test_outbox import alert_row, outbox_rows, restart_bot
 
 SCALE = 5  # Slack's clocks run five times faster: one post each 0.2 s per channel after a burst
@@ -104,11 +116,11 @@ async def test_an_answer_that_never_came_is_looked_up_before_posting_again(paced
     assert len(alerts_of(h, "run_Unknown01")) == 1
 
 
-def refuse_history_until_joined(h, *, can_join: bool) -> list[str]:
+def refuse_history_until_joined(slack: SlackStandIn, *, can_join: bool) -> list[str]:
     """Slack's rule for a public channel the bot posts to through chat:write.public but never joined:
     conversations.history answers not_in_channel; conversations.join needs channels:join."""
     joined: list[str] = []
-    history = h.slack._methods["conversations.history"]
+    history = slack._methods["conversations.history"]
 
     def guarded_history(args: dict) -> dict:
         if args.get("channel") not in joined:
@@ -121,8 +133,8 @@ def refuse_history_until_joined(h, *, can_join: bool) -> list[str]:
         joined.append(str(args.get("channel")))
         return {"channel": {"id": args.get("channel")}}
 
-    h.slack._methods["conversations.history"] = guarded_history
-    h.slack._methods["conversations.join"] = join
+    slack._methods["conversations.history"] = guarded_history
+    slack._methods["conversations.join"] = join
     return joined
 
 
@@ -149,7 +161,7 @@ async def test_a_lookup_refused_not_in_channel_joins_the_channel_and_finds_the_p
         blocks=row.payload.get("blocks"),
         metadata={"event_type": outbox.METADATA_EVENT, "event_payload": {"outbox_id": row.id}},
     )
-    joined = refuse_history_until_joined(h, can_join=True)
+    joined = refuse_history_until_joined(h.slack, can_join=True)
     h.slack.clear_faults()
     await restart_bot(h)
     await h.settled()
@@ -161,7 +173,7 @@ async def test_a_lookup_refused_not_in_channel_joins_the_channel_and_finds_the_p
 async def test_a_lookup_slack_refuses_for_good_posts_again_marked_as_a_possible_repeat(paced):
     h = paced
     row = await crash_with_post_in_flight(h, "run_Blind01")
-    refuse_history_until_joined(h, can_join=False)
+    refuse_history_until_joined(h.slack, can_join=False)
     h.slack.clear_faults()
     await restart_bot(h)
     await h.settled()
@@ -203,3 +215,73 @@ async def test_an_edit_longer_than_chat_update_allows_is_cut_and_continued_in_th
     assert len(again) == len(replies)
     async with h.svc.sessions() as s:
         assert (await s.scalars(select(SlackMessage).where(SlackMessage.id == message.id))).one().ts == posted.ts
+
+
+async def test_sigkill_during_a_burst_into_a_channel_never_joined_alerts_every_run_exactly_once(tmp_path):
+    """`runbot serve` killed while a burst waits behind the channel's posting rate, in a channel whose history
+    Slack refuses until the bot joins it; after the restart every run is alerted exactly once."""
+    scale = 10
+    platform = ReferencePlatform(api_token=PLATFORM_TOKEN, webhook_secret=WEBHOOK_SECRET, seed=5, speed=40)
+    await platform.start()
+    slack = SlackStandIn(
+        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN, rates=RateRules().scaled(scale)
+    )
+    await slack.start()
+    joined = refuse_history_until_joined(slack, can_join=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_", "OUTBOX_"))}
+    env.update(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        PLATFORM_API_URL=platform.base_url,
+        PLATFORM_API_TOKEN=PLATFORM_TOKEN,
+        PLATFORM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        ALERT_CHANNEL="C0ALERTS",
+        OPERATORS="U0SANDBOX",
+        APPROVERS="U0SANDBOX",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'runbot.db'}",
+        HOST="127.0.0.1",
+        STORM_THRESHOLD="100000",
+        OUTBOX_BACKOFF_MAX_SECONDS="1",
+        OUTBOX_CLAIM_SECONDS="2",
+        OUTBOX_CHANNEL_RATE_PER_SECOND=str(1.0 * scale),
+        OUTBOX_UPDATE_RATE_PER_MINUTE=str(50.0 * scale),
+        LOG_LEVEL="INFO",
+    )
+    bot = BotProcess(env, tmp_path, "bot")
+    session = aiohttp.ClientSession()
+    run_ids = [f"run_Paced{i:04d}" for i in range(60)]
+    events = dict(webhook(r) for r in run_ids)
+    acknowledged: set[str] = set()
+    at_kill: dict[str, int] = {}
+    try:
+        bot.start()
+        await bot.ready(session)
+
+        async def sender(ids: list[str]) -> None:
+            for msg_id in ids:
+                if await deliver(session, bot.url, msg_id, events[msg_id], timeout=5) == 200:
+                    acknowledged.add(msg_id)
+
+        async def killer() -> None:
+            await wait_for(lambda: len(acknowledged) >= 30, timeout=60, interval=0.01, what="half the burst")
+            bot.kill()
+            at_kill.update(alerts_per_run(slack, run_ids))
+
+        await asyncio.gather(killer(), *(sender(list(events)[i::3]) for i in range(3)))
+        assert len(at_kill) < len(acknowledged), f"{len(at_kill)} of {len(acknowledged)} posted at the kill"
+
+        bot.start()
+        await bot.ready(session)
+        await asyncio.gather(*(deliver_until_acknowledged(session, bot.url, m, events[m]) for m in events))
+        await slack.wait_for(lambda s: len(alerts_per_run(s, run_ids)) == len(run_ids), timeout=90)
+        counts = alerts_per_run(slack, run_ids)
+        assert set(counts.values()) == {1}, {r: c for r, c in counts.items() if c != 1}
+        if slack.calls_to("conversations.history"):  # a post was in flight at the kill: looked up after joining
+            assert joined == ["C0ALERTS"]
+        assert not [m for m in slack.messages("C0ALERTS") if REPOSTED in m.text]
+    finally:
+        bot.stop()
+        await session.close()
+        await slack.stop()
+        await platform.stop()
