@@ -36,6 +36,7 @@ from bot.keys import INGEST, SERVICES
 from bot.logs import Summarized
 from bot.metrics import Metrics
 from bot.outbox import Deliverer
+from bot.pacing import Pacer
 from bot.people import People
 from bot.platform import PlatformClient
 from bot.render.mrkdwn import mrkdwn, single_line
@@ -210,6 +211,12 @@ async def _services(app: web.Application):
         edit_interval=settings.MESSAGE_EDIT_INTERVAL_SECONDS,
         is_postgres=engine.dialect.name == "postgresql",
         claim_seconds=settings.OUTBOX_CLAIM_SECONDS,
+        pacer=Pacer(
+            channel_rate_per_second=settings.OUTBOX_CHANNEL_RATE_PER_SECOND,
+            channel_burst=settings.OUTBOX_CHANNEL_BURST,
+            update_rate_per_minute=settings.OUTBOX_UPDATE_RATE_PER_MINUTE,
+            update_burst=settings.OUTBOX_UPDATE_BURST,
+        ),
     )
     svc = Services(
         settings=settings,

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     # Added by the project (docs/configuration.md)
     HOUSEKEEPING_INTERVAL_SECONDS: float = Field(3600.0, gt=0)
     OUTBOX_CLAIM_SECONDS: float = Field(30.0, gt=0)
+    # Pacing within Slack's limits (issue 14): posts per channel, edits per workspace (Tier 3).
+    OUTBOX_CHANNEL_RATE_PER_SECOND: float = Field(1.0, gt=0)
+    OUTBOX_CHANNEL_BURST: int = Field(3, ge=1)
+    OUTBOX_UPDATE_RATE_PER_MINUTE: float = Field(50.0, gt=0)
+    OUTBOX_UPDATE_BURST: int = Field(8, ge=1)
     # Deduplication of Slack requests (issue: untrusted requests).
     DEDUPE_WINDOW_SECONDS: float = Field(3600.0, gt=0)
     DEDUPE_REPLAY_WINDOW_SECONDS: float = Field(60.0, ge=0)

@@ -1,7 +1,8 @@
 """The outbox: every Slack post is a row written in the same transaction as the change that caused it,
-then delivered at once by `Deliverer`, retried with backoff on 429 (honouring Retry-After), 5xx and
-network errors, and never posted twice: each post carries message metadata with its outbox id, and a
-post whose delivery was in flight when the process died is looked up in Slack before it is sent again.
+then delivered by `Deliverer` at its slot within Slack's limits (bot/pacing.py), retried with backoff on 429
+(honouring Retry-After), 5xx and network errors, and never posted twice: each post carries message metadata
+with its outbox id, and a post whose answer never came (a 5xx, a timeout, a crash) is looked up in Slack before
+it is sent again; a 429 or a refusal says Slack did not post it, so it is simply sent again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import Metrics
+from bot.outbox_send import (
+    FORMAT,
+    METADATA_EVENT,
+    LookupFailed,
+    Sender,
+    Unverifiable,
+    marked_as_reposted,
+    overflow_digest,
+)
+from bot.pacing import UPDATES, Pacer, channel_key
 from store import kv, messages
 from store import outbox as rows
 from store.db import on_outbox_commit
@@ -22,7 +33,6 @@ from store.models import KeyValue, OutboxItem, SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
 
-METADATA_EVENT = "runbot_outbox"
 # Slack errors that no retry can fix: the row is marked failed and shown in /readyz and /metrics.
 PERMANENT = {
     "channel_not_found",
@@ -40,18 +50,7 @@ PERMANENT = {
     "restricted_action",
     "invalid_arguments",
 }
-# Errors about the message's formatting: the post is sent again as plain text.
-FORMAT = {
-    "invalid_blocks",
-    "invalid_blocks_format",
-    "msg_too_long",
-    "too_many_attachments",
-    "invalid_attachments",
-    "invalid_metadata_format",
-    "no_text",
-}
-PLAIN_TEXT_LIMIT = 39_000
-LOOKUP_PAGES = 10
+POSTS = ("post", "thread", "dm")  # methods that create a message: a try whose answer never came is looked up
 
 
 # Writing to the outbox (inside the caller's transaction)
@@ -144,6 +143,7 @@ class Deliverer:
         edit_interval: float = 2.0,
         is_postgres: bool | None = None,
         claim_seconds: float = 30.0,
+        pacer: Pacer | None = None,
     ):
         # `is_postgres` is no longer read: the store decides the dialect from the session (store/db.py).
         self.sessions = sessions
@@ -152,6 +152,9 @@ class Deliverer:
         self.backoff_max = backoff_max
         self.edit_interval = edit_interval
         self.claim_seconds = claim_seconds  # a claimed row stays invisible to other replicas while delivered
+        self.pacer = pacer or Pacer()
+        self.sender = Sender(client, self.pacer)
+        self._next_paced: float | None = None  # loop time the earliest row waiting for its slot is due
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
@@ -184,8 +187,12 @@ class Deliverer:
                 delivered = 0
             if delivered:
                 continue
+            timeout = 0.5
+            if self._next_paced is not None:  # wake when a paced row's slot comes, not up to 0.5 s after it
+                timeout = min(timeout, max(self._next_paced - asyncio.get_running_loop().time(), 0.01))
+                self._next_paced = None
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
@@ -244,9 +251,21 @@ class Deliverer:
             if wait > 0:
                 await self._reschedule(item, wait, count=False)
                 return
+        key = self._pace_key(item)
+        delay = self.pacer.delay(item.id, key) if key else 0.0
+        if delay:
+            # Slack allows about one post a second per channel and Tier 3 edits: wait for this row's slot.
+            await self._reschedule(item, delay, count=False)
+            due = asyncio.get_running_loop().time() + delay
+            self._next_paced = due if self._next_paced is None else min(self._next_paced, due)
+            return
         try:
             was_in_flight = await self._begin(item)
             ts = await self._send(item, message, was_in_flight)
+        except LookupFailed as exc:
+            # The lookup failed, not the post: whether Slack has it stays unknown, so it is looked up again.
+            await self._on_slack_error(item, exc.error, answered=False)
+            return
         except SlackApiError as exc:
             await self._on_slack_error(item, exc)
             return
@@ -258,30 +277,48 @@ class Deliverer:
             return
         await self._mark_sent(item, message, ts)
 
+    @staticmethod
+    def _pace_key(item: OutboxItem) -> str | None:
+        if item.method in ("post", "thread"):
+            return channel_key(item.channel)
+        if item.method == "dm":
+            return channel_key(f"dm:{item.payload.get('user')}")
+        if item.method == "update":
+            return UPDATES
+        return None
+
+    async def _posted_or_none(self, item: OutboxItem, channel: str, thread_ts: str | None, payload: dict):
+        """(ts of the post if Slack already has it, payload to send otherwise)."""
+        try:
+            return await self.sender.find_posted(item, channel, thread_ts), payload
+        except Unverifiable:
+            return None, marked_as_reposted(payload)
+
     async def _send(self, item: OutboxItem, message: SlackMessage | None, was_in_flight: bool) -> str | None:
         payload = dict(item.payload)
         metadata = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": item.id}}
         if item.method == "post":
             if was_in_flight:
-                found = await self._find_posted(item, item.channel, None)
+                found, payload = await self._posted_or_none(item, item.channel, None, payload)
                 if found:
                     return found
-            resp = await self._post_with_fallback(item, channel=item.channel, metadata=metadata, **payload)
+            resp = await self.sender.post(item, channel=item.channel, metadata=metadata, **payload)
             if message and message.id in self.received_at:
                 loop_started = self.received_at.pop(message.id)
                 self.metrics.alert_latency.observe(asyncio.get_running_loop().time() - loop_started)
             return resp["ts"]
         if item.method == "thread":
             if was_in_flight:
-                found = await self._find_posted(item, item.channel, message.ts)
+                found, payload = await self._posted_or_none(item, item.channel, message.ts, payload)
                 if found:
                     return found
-            resp = await self._post_with_fallback(
+            resp = await self.sender.post(
                 item, channel=item.channel, thread_ts=message.ts, metadata=metadata, **payload
             )
             return resp["ts"]
         if item.method == "update":
-            await self._update_with_fallback(item, channel=message.channel, ts=message.ts, **payload)
+            rest = await self.sender.update(item, channel=message.channel, ts=message.ts, **payload)
+            await self._continue_in_thread(message, rest)
             return message.ts
         if item.method == "ephemeral":
             await self.client.chat_postEphemeral(channel=item.channel, **payload)
@@ -290,70 +327,28 @@ class Deliverer:
             user = payload.pop("user")
             channel = (await self.client.conversations_open(users=user))["channel"]["id"]
             if was_in_flight:
-                found = await self._find_posted(item, channel, None)
+                found, payload = await self._posted_or_none(item, channel, None, payload)
                 if found:
                     return found
-            resp = await self._post_with_fallback(item, channel=channel, metadata=metadata, **payload)
+            resp = await self.sender.post(item, channel=channel, metadata=metadata, **payload)
             return resp["ts"]
         if item.method == "publish":
             await self.client.views_publish(user_id=item.channel, view=payload["view"])
             return None
         raise ValueError(f"unknown outbox method {item.method}")
 
-    async def _post_with_fallback(self, item: OutboxItem, **kwargs) -> dict:
-        try:
-            return (await self.client.chat_postMessage(**kwargs)).data
-        except SlackApiError as exc:
-            if exc.response.get("error") not in FORMAT or "blocks" not in kwargs:
-                raise
-            log.warning(
-                "Slack refused the blocks of outbox %s (%s); sending it as plain text",
-                item.id,
-                exc.response.get("error"),
-            )
-            kwargs.pop("blocks", None)
-            kwargs["text"] = (kwargs.get("text") or "")[:PLAIN_TEXT_LIMIT]
-            return (await self.client.chat_postMessage(**kwargs)).data
-
-    async def _update_with_fallback(self, item: OutboxItem, **kwargs) -> None:
-        try:
-            await self.client.chat_update(**kwargs)
-        except SlackApiError as exc:
-            if exc.response.get("error") not in FORMAT or "blocks" not in kwargs:
-                raise
-            kwargs["blocks"] = []
-            kwargs["text"] = (kwargs.get("text") or "")[:PLAIN_TEXT_LIMIT]
-            await self.client.chat_update(**kwargs)
-
-    async def _find_posted(self, item: OutboxItem, channel: str, thread_ts: str | None) -> str | None:
-        """Closes the crash window: was this in-flight post accepted by Slack before we died?"""
-        oldest = f"{(_as_utc(item.created_at) - timedelta(seconds=60)).timestamp():.6f}"
-        cursor = None
-        for _ in range(LOOKUP_PAGES):  # a busy channel may hold more than one page since the post was queued
-            if thread_ts:
-                resp = await self.client.conversations_replies(
-                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
-                )
-            else:
-                resp = await self.client.conversations_history(
-                    channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
-                )
-            for msg in resp.get("messages", []):
-                meta = msg.get("metadata") or {}
-                if (
-                    meta.get("event_type") == METADATA_EVENT
-                    and (meta.get("event_payload") or {}).get("outbox_id") == item.id
-                ):
-                    log.info(
-                        "outbox %s was already posted before a restart (ts %s); not posting it again",
-                        item.id,
-                        msg["ts"],
-                    )
-                    return msg["ts"]
-            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
-        return None
+    async def _continue_in_thread(self, message: SlackMessage, rest: str) -> None:
+        """What did not fit in an edit goes to the message's thread, once for each different rest."""
+        if not rest:
+            return
+        key, digest = f"overflow:{message.id}", overflow_digest(rest)
+        async with self.sessions() as session:
+            row = await session.get(KeyValue, key)
+            if row is not None and (row.value or {}).get("digest") == digest:
+                return
+        await self.sender.continue_in_thread(message.channel, message.ts, rest)
+        async with self.sessions.begin() as session:
+            await kv.put(session, key, {"digest": digest})
 
     async def _begin(self, item: OutboxItem) -> bool:
         """Count the try and mark the row in flight, reading its payload as it is now (writers coalesce only
@@ -362,7 +357,7 @@ class Deliverer:
         was_in_flight = bool(item.in_flight)
         async with self.sessions.begin() as session:
             item.payload = await rows.begin_try(session, item.id)
-        return was_in_flight and item.method in ("post", "thread", "dm")
+        return was_in_flight and item.method in POSTS
 
     async def _mark_sent(self, item: OutboxItem, message: SlackMessage | None, ts: str | None) -> None:
         now = utcnow()
@@ -380,10 +375,12 @@ class Deliverer:
         self.delivered += 1
         self.metrics.slack_calls.labels(item.method, "ok").inc()
 
-    async def _on_slack_error(self, item: OutboxItem, exc: SlackApiError) -> None:
+    async def _on_slack_error(self, item: OutboxItem, exc: SlackApiError, *, answered: bool = True) -> None:
+        """`answered`: Slack's answer is about the post itself. A 429 or a refusal says it was not posted, so
+        the next try posts without a lookup; a 5xx may come after Slack posted, so the next try looks first."""
         error = str(exc.response.get("error") or exc.response.status_code)
         status = exc.response.status_code
-        if error in PERMANENT or error in FORMAT:
+        if error in PERMANENT or (answered and error in FORMAT):
             await self._give_up(item, error)
             return
         delay = self._backoff(item.attempts + 1)
@@ -398,7 +395,7 @@ class Deliverer:
         log.warning(
             "Slack answered %s %s to outbox %s (%s); retrying in %.1fs", status, error, item.id, item.method, delay
         )
-        await self._reschedule(item, delay)
+        await self._reschedule(item, delay, not_posted=answered and status < 500)
 
     async def _give_up(self, item: OutboxItem, error: str, *, refused: bool = True) -> None:
         where = item.channel or item.payload.get("user")
@@ -412,16 +409,19 @@ class Deliverer:
     def _backoff(self, attempts: int) -> float:
         return min(self.backoff_max, 0.25 * (2 ** min(attempts, 20)))
 
-    async def _reschedule(self, item: OutboxItem, delay: float, *, count: bool = True) -> None:
-        """Due again after `delay`. After a failed try (`count`), a post stays in flight (Slack may have it);
-        an edit or a publish is released, so newer content can be coalesced into it again."""
+    async def _reschedule(
+        self, item: OutboxItem, delay: float, *, count: bool = True, not_posted: bool = False
+    ) -> None:
+        """Due again after `delay`. After a failed try (`count`), a post stays in flight (Slack may have it)
+        unless Slack's answer says it was `not_posted`; an edit or a publish is released, so newer content can
+        be coalesced into it again."""
         async with self.sessions.begin() as session:
             await rows.reschedule(
                 session,
                 item.id,
                 at=utcnow() + timedelta(seconds=delay),
                 last_error=self.last_error,
-                release=count and item.method not in ("post", "thread", "dm"),
+                release=count and (not_posted or item.method not in POSTS),
             )
         if count:
             item.attempts += 1

@@ -17,13 +17,14 @@ import pytest
 from sqlalchemy import func, select
 
 from reference.platform import ReferencePlatform
-from reference.slack import SlackStandIn
+from reference.slack import RateRules, SlackStandIn
 from store.db import create_engine, sessionmaker
 from store.models import OutboxItem, Run, WebhookDelivery
 from tests.support.harness import (
     APP_TOKEN,
     BOT_TOKEN,
     PLATFORM_TOKEN,
+    RATE_SCALE,
     SIGNING_SECRET,
     WEBHOOK_SECRET,
     free_port,
@@ -176,9 +177,13 @@ class BotProcess:
 
 
 async def test_sigkill_mid_burst_then_restart_processes_every_acknowledged_webhook_once(tmp_path):
+    """With Slack's per-channel posting rate enforced (on a clock RATE_SCALE times faster, the bot paced to
+    match): the kill lands while alerts wait for their slots, and still every run is alerted exactly once."""
     platform = ReferencePlatform(api_token=PLATFORM_TOKEN, webhook_secret=WEBHOOK_SECRET, seed=5, speed=40)
     await platform.start()
-    slack = SlackStandIn(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN)
+    slack = SlackStandIn(
+        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN, rates=RateRules().scaled(RATE_SCALE)
+    )
     await slack.start()
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'runbot.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_"))}
@@ -200,6 +205,8 @@ async def test_sigkill_mid_burst_then_restart_processes_every_acknowledged_webho
             "OUTBOX_BACKOFF_MAX_SECONDS": "1",
             "OUTBOX_CLAIM_SECONDS": "2",
             "MESSAGE_EDIT_INTERVAL_SECONDS": "0.2",
+            "OUTBOX_CHANNEL_RATE_PER_SECOND": str(1.0 * RATE_SCALE),
+            "OUTBOX_UPDATE_RATE_PER_MINUTE": str(50.0 * RATE_SCALE),
             "LOG_LEVEL": "INFO",
         }
     )
@@ -227,10 +234,14 @@ async def test_sigkill_mid_burst_then_restart_processes_every_acknowledged_webho
                 what="a part of the burst to be acknowledged",
             )
             bot.kill()
+            at_kill.update(alerts_per_run(slack, run_ids))
 
+        at_kill: dict[str, int] = {}
         ids = list(events)
         await asyncio.gather(killer(), *(sender(ids[i::4]) for i in range(4)))
         assert 40 <= len(acknowledged) < len(ids), f"{len(acknowledged)} acknowledged: the kill missed the burst"
+        # The kill came while acknowledged alerts still waited behind the channel's posting rate.
+        assert len(at_kill) < len(acknowledged), f"{len(at_kill)} of {len(acknowledged)} posted at the kill"
 
         # Every acknowledged webhook was committed before its 200.
         async with sessions() as s:

@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import text
 
 from reference.platform import ReferencePlatform
-from reference.slack import SlackStandIn
+from reference.slack import RateRules, SlackStandIn
 from store.db import create_engine
 from tests.support.harness import (
     APP_TOKEN,
     BOT_TOKEN,
     PLATFORM_TOKEN,
+    RATE_SCALE,
     SIGNING_SECRET,
     WEBHOOK_SECRET,
     free_port,
@@ -69,7 +70,9 @@ class BotProcess:
 async def replicas(pg_url, tmp_path):
     platform = ReferencePlatform(api_token=PLATFORM_TOKEN, webhook_secret=WEBHOOK_SECRET, seed=3, speed=40)
     await platform.start()
-    slack = SlackStandIn(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN)
+    slack = SlackStandIn(
+        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN, rates=RateRules().scaled(RATE_SCALE)
+    )
     await slack.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_"))}
     env.update(
@@ -90,6 +93,9 @@ async def replicas(pg_url, tmp_path):
             "LEASE_SECONDS": str(LEASE),
             "MESSAGE_EDIT_INTERVAL_SECONDS": "0.2",
             "OUTBOX_BACKOFF_MAX_SECONDS": "1",
+            # Two replicas share Slack's allowance: each paces to half of it (docs/configuration.md).
+            "OUTBOX_CHANNEL_RATE_PER_SECOND": str(0.5 * RATE_SCALE),
+            "OUTBOX_UPDATE_RATE_PER_MINUTE": str(25.0 * RATE_SCALE),
             "LOG_LEVEL": "INFO",
         }
     )

@@ -12,6 +12,7 @@ test may scale these clocks (constructor options) so it runs in seconds; none sw
 """
 
 from reference.slack.blocks import ApiError
+from reference.slack.rates import RateRules
 from reference.slack.responses import Origin
 from reference.slack.server import SlackStandIn
 from reference.slack.state import (
@@ -35,6 +36,7 @@ from reference.slack.state import (
 )
 
 __all__ = [
+    "RateRules",
     "SlackStandIn",
     "Origin",
     "Call",

@@ -7,9 +7,11 @@ import re
 import uuid
 from typing import Any
 
-from reference.slack.blocks import ApiError, validate_message, validate_view
+from reference.slack.blocks import MAX_TEXT, ApiError, validate_message, validate_view
 from reference.slack.state import BOT_USERNAME, TEAM_NAME, Channel, Message, View, ts_to_float
 from reference.slack.web_api import as_bool, as_list
+
+UPDATE_TEXT_MAX = 4_000
 
 
 class WebApiMethods:
@@ -38,6 +40,9 @@ class WebApiMethods:
 
     def _chat_post_message(self, args: dict) -> dict:
         ch = self._channel_or_error(args.get("channel"))
+        if isinstance(args.get("text"), str) and len(args["text"]) > MAX_TEXT:
+            # chat.postMessage: "messages containing more than 40,000 characters are truncated", not refused
+            args = {**args, "text": args["text"][:MAX_TEXT]}
         validate_message(args)
         thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
         if thread_ts and not re.fullmatch(r"\d+\.\d+", thread_ts):
@@ -63,6 +68,8 @@ class WebApiMethods:
             raise ApiError("message_not_found")
         if not msg.is_bot:
             raise ApiError("cant_update_message")
+        if args.get("text") is not None and len(str(args["text"])) > UPDATE_TEXT_MAX:
+            raise ApiError("msg_too_long")  # chat.update: text over 4,000 characters is refused
         validate_message(args, require_content=False)
         if args.get("text") is None and args.get("blocks") is None and args.get("attachments") is None:
             raise ApiError("no_text")

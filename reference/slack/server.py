@@ -31,6 +31,7 @@ from reference.slack.faults import Fault, Faults
 from reference.slack.interactions import Interactions
 from reference.slack.methods import WebApiMethods
 from reference.slack.modals import Modals
+from reference.slack.rates import Cell, RateLimits, RateRules
 from reference.slack.responses import Origin, Responses
 from reference.slack.socket_mode import SocketMode
 from reference.slack.state import (
@@ -57,7 +58,7 @@ from reference.slack.state import (
 from reference.slack.web_api import WebApi
 
 
-class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interactions, Modals):
+class SlackStandIn(WebApi, WebApiMethods, Faults, RateLimits, Responses, SocketMode, Interactions, Modals):
     """A fake Slack: Web API server + the Slack side of commands/interactivity/Socket Mode."""
 
     #: Slack gives apps 3 seconds to acknowledge; set higher for slow CI if needed.
@@ -79,6 +80,7 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         response_url_seconds: float = 1800.0,
         response_url_uses: int = 5,
         event_retry_delays: tuple[float, ...] = (0.0, 60.0, 300.0),
+        rates: RateRules | None = None,
     ) -> None:
         self.ack_timeout = ack_timeout
         # Slack's clocks (a test may scale one so it runs in seconds; no rule is ever switched off):
@@ -90,6 +92,7 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         # an event not acknowledged 2xx in time is redelivered "nearly immediately, then after 1 minute, then
         # after 5 minutes" (Events API: x-slack-retry-num / x-slack-retry-reason; Socket Mode: retry_attempt).
         self.event_retry_delays = tuple(event_retry_delays)
+        self.rates = rates or RateRules()  # Slack's posting limits; tests may scale their clock (rates.py)
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         self.app_token = app_token
@@ -124,6 +127,8 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         self._clock = TsClock()
         self._seq = 0
         self._faults: list[Fault] = []
+        self._cells: dict[tuple, Cell] = {}
+        self.throttled: list[Call] = []  # calls answered 429 by a rate limit
         self._subscribers: list[asyncio.Queue] = []
         self._origins: dict[str, Origin] = {}  # response_url id -> origin
         self._triggers: dict[str, tuple[str, float]] = {}  # trigger_id -> (user id, monotonic time issued)

@@ -112,6 +112,15 @@ class WebApi:
             if handler is None:
                 raise ApiError("unknown_method")
             self._check_token(method, token)
+            self._rate_taken = None
+            retry_after = self._rate_wait(method, args)
+            if retry_after is not None:
+                call = Call(method, args, False, "ratelimited", at, status=429, token=token)
+                self.throttled.append(call)
+                self._record(call)
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": retry_after}
+                )
             result = handler(args)
             if inspect.isawaitable(result):
                 result = await result
@@ -119,6 +128,7 @@ class WebApi:
             self._record(Call(method, args, True, None, at, token=token, response=body))
             return web.json_response(body)
         except ApiError as e:
+            self._rate_refund()
             body = {"ok": False, "error": e.error, **e.extra}
             self._record(Call(method, args, False, e.error, at, status=e.status, token=token, response=body))
             return web.json_response(body, status=e.status)

@@ -214,7 +214,7 @@ async def test_validation_and_auth_errors(slack, client):
     no_text_button = {"type": "actions", "elements": [{"type": "button", "action_id": "go"}]}
     assert await err(client.chat_postMessage(channel="C0ALERTS", text="x", blocks=[no_text_button])) == "invalid_blocks"
     assert await err(client.chat_postMessage(channel="C0ALERTS")) == "no_text"
-    assert await err(client.chat_postMessage(channel="C0ALERTS", text="y" * 40001)) == "msg_too_long"
+    assert await err(client.chat_postEphemeral(channel="C0ALERTS", user="U0ANA", text="y" * 40001)) == "msg_too_long"
     assert await err(client.chat_update(channel="C0ALERTS", ts="1.000001", text="x")) == "message_not_found"
     assert await err(client.api_call("chat.nope")) == "unknown_method"
 

@@ -22,13 +22,14 @@ from bot.config import load_settings
 from bot.keys import INGEST, SERVICES
 from bot.services import Services
 from reference.platform import ReferencePlatform
-from reference.slack import SlackStandIn
+from reference.slack import RateRules, SlackStandIn
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"runbot-test-webhook-secret-0123456789").decode()
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-bot-token"
 APP_TOKEN = "xapp-test-app-token"
 PLATFORM_TOKEN = "platform-test-token"
+RATE_SCALE = 10  # tests run Slack's rate-limit clocks this much faster (the rules stay on)
 
 
 def free_port() -> int:
@@ -179,6 +180,9 @@ def make_settings(*, database_url: str, platform_url: str, slack_api_url: str, p
         TRACK_INTERVAL_SECONDS=1.0,
         MESSAGE_EDIT_INTERVAL_SECONDS=0.2,
         OUTBOX_BACKOFF_MAX_SECONDS=1.0,
+        # Slack's posting limits, enforced by the stand-in, on a clock RATE_SCALE times faster (and paced so).
+        OUTBOX_CHANNEL_RATE_PER_SECOND=1.0 * RATE_SCALE,
+        OUTBOX_UPDATE_RATE_PER_MINUTE=50.0 * RATE_SCALE,
         TRACK_BACKOFF_MAX_SECONDS=2.0,
         LEASE_SECONDS=2.0,
         STORM_WINDOW_SECONDS=30.0,
@@ -204,7 +208,10 @@ async def start_harness(
     )
     await platform.start()
     slack = SlackStandIn(
-        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN, **(slack_kwargs or {})
+        bot_token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        app_token=APP_TOKEN,
+        **{"rates": RateRules().scaled(RATE_SCALE), **(slack_kwargs or {})},
     )
     await slack.start()
     port = free_port()
