@@ -1,7 +1,8 @@
 """The outbox: every Slack post is a row written in the same transaction as the change that caused it,
 then delivered at once by `Deliverer`, retried with backoff on 429 (honouring Retry-After), 5xx and
-network errors, and never posted twice: each post carries message metadata with its outbox id, and a
-post whose delivery was in flight when the process died is looked up in Slack before it is sent again.
+network errors, and never posted twice: each post carries message metadata with its outbox id inside the public
+payload (of its own event type, else `runbot_outbox`), and a post whose delivery was in flight when the process
+died is looked up in Slack before it is sent again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import Metrics
+from bot.render.metadata import outbox_id_of, with_outbox_id
 from store import kv, messages
 from store import outbox as rows
 from store.db import on_outbox_commit
@@ -260,7 +262,8 @@ class Deliverer:
 
     async def _send(self, item: OutboxItem, message: SlackMessage | None, was_in_flight: bool) -> str | None:
         payload = dict(item.payload)
-        metadata = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": item.id}}
+        own = payload.pop("metadata", None)  # a message's public metadata (bot/render/metadata.py), if it has one
+        metadata = with_outbox_id(own, item.id, METADATA_EVENT)
         if item.method == "post":
             if was_in_flight:
                 found = await self._find_posted(item, item.channel, None)
@@ -281,7 +284,8 @@ class Deliverer:
             )
             return resp["ts"]
         if item.method == "update":
-            await self._update_with_fallback(item, channel=message.channel, ts=message.ts, **payload)
+            extra = {"metadata": own} if own else {}
+            await self._update_with_fallback(item, channel=message.channel, ts=message.ts, **extra, **payload)
             return message.ts
         if item.method == "ephemeral":
             await self.client.chat_postEphemeral(channel=item.channel, **payload)
@@ -340,10 +344,7 @@ class Deliverer:
                 )
             for msg in resp.get("messages", []):
                 meta = msg.get("metadata") or {}
-                if (
-                    meta.get("event_type") == METADATA_EVENT
-                    and (meta.get("event_payload") or {}).get("outbox_id") == item.id
-                ):
+                if str(meta.get("event_type") or "").startswith("runbot_") and outbox_id_of(meta) == item.id:
                     log.info(
                         "outbox %s was already posted before a restart (ts %s); not posting it again",
                         item.id,

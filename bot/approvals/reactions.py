@@ -21,6 +21,7 @@ from bot.contract import parse_time, rfc3339
 from bot.people import describe, mention
 from bot.render import approvals as render
 from bot.render.home import home_view
+from bot.render.metadata import approval_metadata
 from bot.runs import RunChange
 from bot.services import Services
 from store import approvals as stored
@@ -84,7 +85,7 @@ async def sync_cards(session: AsyncSession, svc: Services, task: Approval, *, ch
     cards = await stored.cards(session, task.id)
     changed = changed or any((c.state or {}).get("changed") for c in cards)
     view = task_view(svc, task, await stored.votes(session, task.id), changed=changed)
-    payload = render.card(view, utcnow())
+    payload = {**render.card(view, utcnow()), "metadata": approval_metadata(view)}
     digest = _digest(payload)
     for message in cards:
         if (message.state or {}).get("digest") != digest:
