@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # Slack's rules for response_url: 5 uses within 30 minutes of the request.
     SLACK_RESPONSE_URL_MAX_USES: int = Field(5, ge=0)
     SLACK_RESPONSE_URL_SECONDS: float = Field(1800.0, gt=0)
+    # Run links unfurl (issue 18): the same link in one conversation once per window; at most N per message.
+    UNFURL_DEDUPE_SECONDS: float = Field(1800.0, ge=0)
+    UNFURL_MAX_PER_MESSAGE: int = Field(3, ge=0, le=10)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

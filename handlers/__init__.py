@@ -5,6 +5,7 @@
 - views.py: modal submissions about runs (replay with changes)
 - approvals.py: approval buttons and the reject modal
 - events.py: Events API (App Home)
+- unfurls.py: `link_shared` (run links unfurl)
 - errors.py: the one error handler
 - webhooks.py: the platform's webhooks (aiohttp, not Bolt)
 """
@@ -15,7 +16,7 @@ from slack_bolt.app.async_app import AsyncApp
 
 
 def register_listeners(app: AsyncApp, svc) -> None:
-    from handlers import actions, approvals, commands, errors, events, views
+    from handlers import actions, approvals, commands, errors, events, unfurls, views
 
     errors.register(app, svc)
     commands.register(app, svc)
@@ -23,3 +24,4 @@ def register_listeners(app: AsyncApp, svc) -> None:
     views.register(app, svc)
     approvals.register(app, svc)
     events.register(app, svc)
+    unfurls.register(app, svc)

@@ -340,7 +340,9 @@ class Interactions:
         }
         if msg.thread_ts:
             event["thread_ts"] = msg.thread_ts
-        return msg, await self.send_event(event, via=via)
+        result = await self.send_event(event, via=via)
+        await self.share_links(msg, user_id, via=via)
+        return msg, result
 
     async def open_home(self, user_id: str = SANDBOX_USER_ID, *, via: str | None = None) -> InteractionResult:
         """The user opens the App Home tab (sends app_home_opened)."""

@@ -54,10 +54,11 @@ from reference.slack.state import (
     User,
     View,
 )
+from reference.slack.unfurls import Unfurls
 from reference.slack.web_api import WebApi
 
 
-class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interactions, Modals):
+class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interactions, Modals, Unfurls):
     """A fake Slack: Web API server + the Slack side of commands/interactivity/Socket Mode."""
 
     #: Slack gives apps 3 seconds to acknowledge; set higher for slow CI if needed.
@@ -101,6 +102,8 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         for cid, name in (DEFAULT_CHANNELS if channels is None else channels).items():
             self.channels[cid] = Channel(id=cid, name=name, members=list(self.users))
 
+        self.unfurl_domains: list[str] = []  # the app's manifest `unfurl_domains` (set_unfurl_domains)
+        self._shared_links: dict[tuple[str, str], list[str]] = {}  # (channel, ts) -> links sent in link_shared
         self.views: dict[str, View] = {}  # all modals and homes by id
         self.homes: dict[str, View] = {}  # user id -> App Home view
         self.calls: list[Call] = []
@@ -131,6 +134,7 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
             "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.getPermalink": self._chat_get_permalink,
+            "chat.unfurl": self._chat_unfurl,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
