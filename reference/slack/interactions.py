@@ -234,6 +234,9 @@ class Interactions:
                 raise ValueError(f"{etype} {action_id!r} needs value=")
             opt = _find_option(el, value) or {"text": {"type": "plain_text", "text": value}, "value": value}
             action["selected_option"] = opt
+        elif etype in ("multi_static_select", "checkboxes"):
+            values = value if isinstance(value, list) else [] if value is None else [value]
+            action["selected_options"] = [_find_option(el, v) or {"value": v} for v in values]
         elif etype == "users_select":
             action["selected_user"] = value
         elif etype == "conversations_select" or etype == "channels_select":
@@ -260,6 +263,13 @@ class Interactions:
         if isinstance(target, View):
             payload["container"] = {"type": "view", "view_id": target.id}
             payload["view"] = target.to_api()
+            if block.get("type") == "input":  # dispatch_action: Slack sends the view's inputs as they are now
+                try:
+                    state = self._state_values(target, {block.get("block_id"): {action_id: value}})
+                    payload["view"] = target.to_api(state_values=state)
+                    payload["state"] = {"values": state}
+                except (LookupError, ValueError):
+                    pass
         else:
             ch = self.channel(target.channel)
             is_eph = isinstance(target, Ephemeral)

@@ -32,6 +32,7 @@ from reference.slack.interactions import Interactions
 from reference.slack.methods import WebApiMethods
 from reference.slack.modals import Modals
 from reference.slack.responses import Origin, Responses
+from reference.slack.shortcuts import Shortcuts
 from reference.slack.socket_mode import SocketMode
 from reference.slack.state import (
     APP_ID,
@@ -58,7 +59,7 @@ from reference.slack.unfurls import Unfurls
 from reference.slack.web_api import WebApi
 
 
-class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interactions, Modals, Unfurls):
+class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interactions, Modals, Unfurls, Shortcuts):
     """A fake Slack: Web API server + the Slack side of commands/interactivity/Socket Mode."""
 
     #: Slack gives apps 3 seconds to acknowledge; set higher for slow CI if needed.
