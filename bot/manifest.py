@@ -26,6 +26,7 @@ SCOPES_BY_METHOD: dict[str, set[str]] = {
     "conversations_replies": {"channels:history", "groups:history", "im:history"},
     "conversations_open": {"im:write"},
     "users_info": {"users:read"},
+    "users_conversations": {"channels:read", "groups:read"},
     "usergroups_users_list": {"usergroups:read"},
     "views_open": set(),
     "views_update": set(),

@@ -97,6 +97,9 @@ def _home_key(user: str) -> str:
     return f"home.version:{user}"
 
 
+home_key = _home_key  # whose App Home the bot publishes: the people with this key (bot/home.py)
+
+
 async def next_home_version(session: AsyncSession, user: str) -> int:
     """Take the next App Home version of one person, locking their version row until the transaction ends.
 

@@ -142,6 +142,7 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "users.list": self._users_list,
+            "users.conversations": self._users_conversations,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.open": self._conversations_open,
