@@ -15,6 +15,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.home_publish import home_key as _home_key
+from bot.home_publish import send as send_home
 from bot.metrics import Metrics
 from bot.render.metadata import outbox_id_of, with_outbox_id
 from store import kv, messages
@@ -93,13 +95,6 @@ async def direct_message(session: AsyncSession, *, user: str, payload: dict) -> 
     session.add(OutboxItem(method="dm", channel=None, payload={**payload, "user": user}))
 
 
-def _home_key(user: str) -> str:
-    return f"home.version:{user}"
-
-
-home_key = _home_key  # whose App Home the bot publishes: the people with this key (bot/home.py)
-
-
 async def next_home_version(session: AsyncSession, user: str) -> int:
     """Take the next App Home version of one person, locking their version row until the transaction ends.
 
@@ -164,6 +159,7 @@ class Deliverer:
         self.last_error: str | None = None
         self.delivered = 0
         self.received_at: dict[int, float] = {}  # message id -> loop time its cause arrived, for alert latency
+        self.on_home_conflict = None  # set by bot/app.py: render one person's App Home again (bot/home_publish.py)
         on_outbox_commit(sessions, self.kick)
 
     def kick(self) -> None:
@@ -303,8 +299,7 @@ class Deliverer:
             resp = await self._post_with_fallback(item, channel=channel, metadata=metadata, **payload)
             return resp["ts"]
         if item.method == "publish":
-            await self.client.views_publish(user_id=item.channel, view=payload["view"])
-            return None
+            return await send_home(self, item.channel, payload["view"])  # with the hash; see bot/home_publish.py
         raise ValueError(f"unknown outbox method {item.method}")
 
     async def _post_with_fallback(self, item: OutboxItem, **kwargs) -> dict:

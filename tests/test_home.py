@@ -97,3 +97,22 @@ async def test_failures_of_the_last_day_come_from_the_workflows_the_viewers_chan
     ana = home_text(h, "U0ANA")
     failures = ana[ana.index("Failures in the last 24 h") : ana.index("Runs you triggered")]
     assert failed["id"] in failures and "open" in failures
+
+
+async def test_a_home_changed_behind_the_bots_back_is_rendered_again_and_published_over_it(harness):
+    """views.publish carries the hash of the view the bot last published; on hash_conflict the bot renders
+    App Home again from the store and publishes it, so its newest state ends on screen."""
+    h = harness
+    await h.slack.open_home("U0ANA")
+    await h.wait_for(lambda: "Runs you triggered" in home_text(h, "U0ANA"), timeout=20, what="Ana's dashboard")
+    first = h.slack.calls_to("views.publish")[-1]
+    assert first.ok and "hash" not in first.args  # nothing published before: nothing to compare
+    # Another publisher replaces the view: the hash the bot holds is now stale.
+    h.slack._replace_view(h.slack.homes["U0ANA"], {"type": "home", "blocks": []})
+    await card_of(h, (await gated_run(h))["id"])  # a new task: every approver's home is published again
+
+    await h.wait_for(lambda: "1 pending" in home_text(h, "U0ANA"), timeout=20, what="the dashboard published again")
+    calls = h.slack.calls_to("views.publish")
+    refused = [c for c in calls if c.error == "hash_conflict" and c.args.get("user_id") == "U0ANA"]
+    assert refused and refused[0].args["hash"]
+    assert calls[-1].ok

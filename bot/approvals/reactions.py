@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import home, outbox
 from bot.actors import Actor
 from bot.contract import parse_time, rfc3339
+from bot.home_publish import home_key
 from bot.people import describe, mention
 from bot.render import approvals as render
 from bot.render.metadata import approval_metadata
@@ -244,7 +245,7 @@ async def _publish_homes(svc: Services, actors: list[Actor]) -> list[render.Task
 async def refresh_homes(session: AsyncSession, svc: Services, change: RunChange) -> None:
     """A run's status moved: the App Home of those who watch or triggered it is published again once this
     transaction has committed (so it is rendered from the new state)."""
-    users = await home.people_concerned(session, change, outbox.home_key)
+    users = await home.people_concerned(session, change, home_key)
     if users:
         refresh = lambda _session: svc.spawn(  # noqa: E731
             _publish_homes(svc, [Actor.of(svc, u) for u in users]), name="refresh App Home"
@@ -255,6 +256,11 @@ async def refresh_homes(session: AsyncSession, svc: Services, change: RunChange)
 async def publish_home(svc: Services, actor: Actor) -> None:
     """App Home for one person (on app_home_opened)."""
     await _publish_homes(svc, [actor])
+
+
+def republish_on_conflict(svc: Services):
+    """The deliverer's `on_home_conflict` (bot/home_publish.py): render that person's App Home again from the store."""
+    return lambda user: svc.spawn(publish_home(svc, Actor.of(svc, user)), name="republish App Home")
 
 
 async def _approver_ids(svc: Services) -> list[str]:
