@@ -48,7 +48,7 @@ def _context(text: Mrkdwn) -> ContextBlock:
 
 
 def _runs(title: str, runs: list[RunView], run_url: RunUrl, empty: str, notes: dict[str, str] | None = None) -> list:
-    blocks: list = [HeaderBlock(text=PlainTextObject(text=title, emoji=True))]
+    blocks: list = [DividerBlock(), HeaderBlock(text=PlainTextObject(text=title, emoji=True))]
     if not runs:
         return [*blocks, _context(Mrkdwn(escape(empty)))]
     for run in runs:
@@ -92,6 +92,7 @@ def home_view(d: Dashboard, now: datetime, run_url: RunUrl) -> dict:
         )
     else:
         blocks += [
+            DividerBlock(),
             HeaderBlock(text=PlainTextObject(text=f"Failures in the last {hours} h", emoji=True)),
             _context(Mrkdwn("Slack did not say which channels you are in, so failures are not listed.")),
         ]
