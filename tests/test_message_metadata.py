@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.render.metadata import RUN_FAILED, RUN_RECOVERED, storm_metadata
-from bot.views import view_of_storm
+from bot.render.metadata import RUN_FAILED, RUN_RECOVERED, approval_metadata, storm_metadata
+from bot.views import TaskView, view_of_storm
 from tests.test_alerts import alerts_for, click_replay, wait_for_alert
 from tests.test_approvals import card_of, gated_run, text_of
 from tests.test_outbox import alert_row
@@ -102,3 +102,25 @@ def test_a_storm_card_says_run_failed_with_its_runs_then_run_recovered():
     assert recovered["event_type"] == RUN_RECOVERED
     assert recovered["event_payload"]["recovered_by_run_id"] == "run_ok"
     assert recovered["event_payload"]["status"] == "recovered"
+
+
+def test_metadata_values_from_the_platform_carry_no_control_or_bidi_characters():
+    task = TaskView(
+        id="apr_1",
+        run_id="run_1",
+        workflow_id="wf_1",
+        workflow_name="Refunds",
+        kind="spend",
+        action="Refund",
+        requested_by=None,
+        expires_at=None,
+        status="approved",
+        fingerprint="f",
+        run_url="https://console.example/run_1",
+        review_url="https://console.example/apr_1",
+        step_id="step\u2066~7",
+        decided_by="slack:U0ANA (Ana\n\u202eRuiz)",
+    )
+    payload = approval_metadata(task)["event_payload"]
+    text = "".join(str(v) for v in payload.values())
+    assert not any(ch in text for ch in "\u2066\u202e\n") and payload["step_id"].startswith("step")

@@ -4,6 +4,7 @@ its own `outbox_id` to the payload when it posts, so crash recovery finds the po
 
 from __future__ import annotations
 
+from bot.render.mrkdwn import single_line
 from bot.views import RunView, StormView, TaskView
 
 RUN_FAILED = "runbot_run_failed"
@@ -12,11 +13,21 @@ APPROVAL_REQUESTED = "runbot_approval_requested"
 APPROVAL_DECIDED = "runbot_approval_decided"
 EVENT_TYPES = (RUN_FAILED, RUN_RECOVERED, APPROVAL_REQUESTED, APPROVAL_DECIDED)
 OUTBOX_ID = "outbox_id"
+VALUE_LIMIT = 256  # a value from the platform, bounded; Slack caps the whole metadata object too
+
+
+def _clean(value):
+    """Platform text made one bounded line without control or format (bidi) characters: data for other apps."""
+    if isinstance(value, str):
+        return single_line(value, VALUE_LIMIT)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def _metadata(event_type: str, payload: dict) -> dict:
     # Slack drops null values from event_payload on some surfaces: absent keys say "unknown" the same way everywhere.
-    return {"event_type": event_type, "event_payload": {k: v for k, v in payload.items() if v is not None}}
+    return {"event_type": event_type, "event_payload": {k: _clean(v) for k, v in payload.items() if v is not None}}
 
 
 def alert_metadata(run: RunView, replays: list[dict] | None = None) -> dict:
