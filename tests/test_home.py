@@ -55,8 +55,8 @@ async def test_pending_approvals_soonest_expiry_first_with_buttons_only_where_th
     assert decision_tasks(h, "U0ANA") == [later.id]
 
 
-async def test_runs_you_triggered_are_listed_and_refreshed_as_they_move(harness):
-    h = harness
+async def test_runs_you_triggered_are_listed_and_refreshed_as_they_move(any_harness):
+    h = any_harness
     run = await gated_run(h, "wf_refunds", actor=ANA)
     task, card = await card_of(h, run["id"])
     await h.slack.open_home("U0ANA")
@@ -78,8 +78,8 @@ async def test_runs_you_triggered_are_listed_and_refreshed_as_they_move(harness)
     await h.wait_for(shows_completed, timeout=30, what="the run's new status on Ana's dashboard")
 
 
-async def test_failures_of_the_last_day_come_from_the_workflows_the_viewers_channels_follow(harness):
-    h = harness
+async def test_failures_of_the_last_day_come_from_the_workflows_the_viewers_channels_follow(any_harness):
+    h = any_harness
     async with h.svc.sessions.begin() as s:
         s.add(Subscription(channel="C0GENERAL", workflow_id="wf_refunds", failures=True, approvals=False))
     # Carol is not in the alert channel (which hears every failure); she is in #general, which follows wf_refunds.

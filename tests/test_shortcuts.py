@@ -55,8 +55,8 @@ async def test_show_run_on_a_message_without_runs_says_what_it_looks_for(harness
     assert "No run IDs or run links" in answer[0].text
 
 
-async def test_find_a_run_opens_at_once_then_filters_update_the_results_in_the_modal(harness):
-    h = harness
+async def test_find_a_run_opens_at_once_then_filters_update_the_results_in_the_modal(any_harness):
+    h = any_harness
     failed = await h.start_run("wf_invoices", "fail")
     done = await h.start_run("wf_refunds", "succeed", gate=False)
     await wait_for_alert(h, failed["id"], channel="C0ALERTS")

@@ -64,8 +64,8 @@ async def test_a_pasted_link_to_a_failed_run_unfurls_into_its_card_keyed_by_the_
     assert call.ok and call.args["channel"] == CHANNEL and call.args["ts"] == msg.ts
 
 
-async def test_the_same_link_again_in_one_conversation_is_not_unfurled_twice_but_is_elsewhere(harness):
-    h = harness
+async def test_the_same_link_again_in_one_conversation_is_not_unfurled_twice_but_is_elsewhere(any_harness):
+    h = any_harness
     run = await h.start_run("wf_invoices", "succeed", gate=False)
     url = h.platform.run_url(run["id"])
     first = await paste(h, url)
