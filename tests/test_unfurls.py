@@ -63,6 +63,14 @@ async def test_a_pasted_link_to_a_failed_run_unfurls_into_its_card_keyed_by_the_
     (call,) = h.slack.calls_to("chat.unfurl")
     assert call.ok and call.args["channel"] == CHANNEL and call.args["ts"] == msg.ts
 
+    # Its Show run button answers the clicker with the whole run, as on an alert.
+    await h.slack.click(h.slack.message(CHANNEL, msg.ts), "run_show", user_id="U0BEN")
+    await h.wait_for(
+        lambda: any(run["id"] in json.dumps(e.blocks or []) for e in h.slack.ephemerals(CHANNEL, user="U0BEN")),
+        timeout=20,
+        what="the run's card for the person who clicked Show run",
+    )
+
 
 async def test_the_same_link_again_in_one_conversation_is_not_unfurled_twice_but_is_elsewhere(any_harness):
     h = any_harness

@@ -208,7 +208,9 @@ class Interactions:
         ``message_or_view``: a Message, Ephemeral, View, a message ts, a view id or (channel, ts)."""
         via = self._resolve_via(via)
         target = self._locate(message_or_view)
-        blocks = target.blocks or []
+        # Buttons of attachments too: an app's unfurl card under a person's message is one.
+        attached = [b for a in getattr(target, "attachments", None) or [] for b in a.get("blocks") or []]
+        blocks = [*(target.blocks or []), *attached]
         found = next(((b, el) for b, el in _iter_elements(blocks) if el.get("action_id") == action_id), None)
         if found is None:
             available = [el.get("action_id") for _, el in _iter_elements(blocks)]
