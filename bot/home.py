@@ -4,10 +4,8 @@ a run's change concerns."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.render.home import Dashboard, home_view
@@ -17,29 +15,6 @@ from bot.services import Services
 from bot.views import TaskView, view_of_run
 from store import dashboard
 from store.runs import runs_by_id
-
-log = logging.getLogger(__name__)
-
-
-async def channels_of(svc: Services, user: str) -> list[str] | None:
-    """The conversations a person is in (users.conversations), or None when Slack will not say."""
-    channels: list[str] = []
-    cursor = None
-    try:
-        for _ in range(10):
-            resp = await svc.slack.users_conversations(
-                user=user, types="public_channel,private_channel", exclude_archived=True, limit=200, cursor=cursor
-            )
-            channels += [c["id"] for c in resp.get("channels") or [] if isinstance(c, dict) and c.get("id")]
-            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
-    except SlackApiError as exc:
-        log.info(
-            "Slack did not list the channels of %s (%s): App Home shows no failures", user, exc.response.get("error")
-        )
-        return None
-    return channels
 
 
 async def home_for(

@@ -220,7 +220,7 @@ async def _publish_homes(svc: Services, actors: list[Actor]) -> list[render.Task
     """Queue App Home for these people, each with a new version, rendered from the store read after their
     versions were locked: whichever publish takes a later version shows the newer state."""
     deciders = {actor.id: await actor.is_approver() for actor in actors}
-    channels = {actor.id: await home.channels_of(svc, actor.id) for actor in actors}  # Slack first, then the lock
+    channels = {actor.id: await svc.people.channels(actor.id) for actor in actors}  # Slack first, then the lock
     users = list(deciders)
     approvers = describe(svc.settings.APPROVERS)
     async with svc.sessions.begin() as session:
