@@ -21,6 +21,7 @@ from bot.render.alerts import (
     replay_started_reply,
     slack_user_of,
 )
+from bot.render.metadata import alert_metadata
 from bot.runs import RunChange
 from bot.services import Services
 from bot.views import view_of_run
@@ -61,13 +62,15 @@ def render(svc: Services, run: Run, state: dict) -> dict:
     step_id = run.failed_step_id or (
         next((s["id"] for s in data.get("steps") or [] if s.get("status") == "failed"), None)
     )
-    return alert_message(
-        view_of_run(run),
+    view = view_of_run(run)
+    message = alert_message(
+        view,
         run_url_of=svc.settings.run_url,
         step_url=svc.settings.run_url(run.id, step_id) if step_id else None,
         owners=owners(svc, run),
         replays=state.get("replays") or [],
     )
+    return {**message, "metadata": alert_metadata(view, state.get("replays"))}
 
 
 async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMessage]:

@@ -30,6 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.actors import actor_middleware
+from bot.approvals.reactions import republish_on_conflict
 from bot.config import Settings
 from bot.ingest import Ingest
 from bot.keys import INGEST, SERVICES
@@ -232,6 +233,7 @@ async def _services(app: web.Application):
         refusals=Summarized(logging.getLogger("bot.refusals"), settings.DEDUPE_LOG_INTERVAL_SECONDS),
     )
     app[SERVICES] = svc
+    deliverer.on_home_conflict = republish_on_conflict(svc)
     app[VERIFIER] = WebhookVerifier(settings.webhook_secrets)
     ingest = Ingest(svc)
     app[INGEST] = ingest

@@ -10,13 +10,11 @@ import argparse
 import asyncio
 import logging
 import sys
-from importlib import resources
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import secrets_of, setup_logging
 
 log = logging.getLogger("runbot")
-MANIFEST = "manifest.yml"  # shipped inside the `bot` package; the repository's top-level file links to it
 
 
 def _settings() -> Settings:
@@ -166,13 +164,13 @@ async def _sync_standalone(settings: Settings) -> dict:
         await runner.cleanup()
 
 
-def render_manifest(settings: Settings) -> str:
-    text = resources.files("bot").joinpath(MANIFEST).read_text()
-    return text.replace("https://runbot.example.com", settings.public_url)
-
-
 def cmd_manifest(args: argparse.Namespace) -> int:
-    print(render_manifest(_settings()), end="")
+    from bot.manifest import render_manifest
+
+    text, warnings = render_manifest(_settings())
+    for warning in warnings:
+        print(f"runbot: warning: {warning}", file=sys.stderr)
+    print(text, end="")
     return 0
 
 

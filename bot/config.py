@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     # Slack's rules for response_url: 5 uses within 30 minutes of the request.
     SLACK_RESPONSE_URL_MAX_USES: int = Field(5, ge=0)
     SLACK_RESPONSE_URL_SECONDS: float = Field(1800.0, gt=0)
+    # Run links unfurl (issue 18): the same link in one conversation once per window; at most N per message.
+    UNFURL_DEDUPE_SECONDS: float = Field(1800.0, ge=0)
+    UNFURL_MAX_PER_MESSAGE: int = Field(3, ge=0, le=10)
+    # App Home dashboard (issue 18): how far back failures are listed, and runs listed per section.
+    HOME_FAILURE_HOURS: float = Field(24.0, gt=0)
+    HOME_LIST_LIMIT: int = Field(8, ge=1, le=15)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

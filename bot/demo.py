@@ -27,6 +27,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.config import Settings, SettingsError, load_settings
+from bot.manifest import unfurl_domain
 from reference import sandbox
 from reference.platform import ReferencePlatform
 from reference.slack import SANDBOX_USER_ID, SlackStandIn
@@ -211,6 +212,8 @@ async def start_demo(
         bot_url = f"http://{_shown(host)}:{bot_port}"
         if slack is not None:
             slack.bot_url = f"http://{_shown(host)}:{bot_port}"
+            # As the manifest's unfurl_domains do in Slack: reference-console run links unfurl in the sandbox.
+            slack.set_unfurl_domains([d for d in [unfurl_domain(bot_settings)] if d])
     except BaseException:
         for piece in reversed(started):
             await (piece.cleanup() if isinstance(piece, web.AppRunner) else piece.stop())

@@ -34,6 +34,7 @@ async def react(session: AsyncSession, svc: Services, change: RunChange, *, sour
         return
     await alerts.on_run_change(session, svc, change, source=source)
     await approvals.on_run_change(session, svc, change)
+    await approvals.refresh_homes(session, svc, change)  # before watches: a finished run's watchers are dropped
     await watches.on_run_change(session, svc, change)
 
 

@@ -2,7 +2,8 @@
 then delivered by `Deliverer` at its slot within Slack's limits (bot/pacing.py), retried with backoff on 429
 (honouring Retry-After), 5xx and network errors, and never posted twice: each post carries message metadata
 with its outbox id, and a post whose answer never came (a 5xx, a timeout, a crash) is looked up in Slack before
-it is sent again; a 429 or a refusal says Slack did not post it, so it is simply sent again.
+it is sent again (the outbox id rides inside the message's public metadata payload,
+of its own event type, else `runbot_outbox`); a 429 or a refusal says Slack did not post it, so it is simply sent again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.home_publish import home_key as _home_key
+from bot.home_publish import send as send_home
 from bot.metrics import Metrics
 from bot.outbox_send import (
     FORMAT,
@@ -26,6 +29,7 @@ from bot.outbox_send import (
     overflow_digest,
 )
 from bot.pacing import UPDATES, Pacer, channel_key
+from bot.render.metadata import with_outbox_id
 from store import kv, messages
 from store import outbox as rows
 from store.db import on_outbox_commit
@@ -88,10 +92,6 @@ async def ephemeral(session: AsyncSession, *, channel: str, user: str, payload: 
 
 async def direct_message(session: AsyncSession, *, user: str, payload: dict) -> None:
     session.add(OutboxItem(method="dm", channel=None, payload={**payload, "user": user}))
-
-
-def _home_key(user: str) -> str:
-    return f"home.version:{user}"
 
 
 async def next_home_version(session: AsyncSession, user: str) -> int:
@@ -162,6 +162,7 @@ class Deliverer:
         self.last_error: str | None = None
         self.delivered = 0
         self.received_at: dict[int, float] = {}  # message id -> loop time its cause arrived, for alert latency
+        self.on_home_conflict = None  # set by bot/app.py: render one person's App Home again (bot/home_publish.py)
         on_outbox_commit(sessions, self.kick)
 
     def kick(self) -> None:
@@ -296,7 +297,8 @@ class Deliverer:
 
     async def _send(self, item: OutboxItem, message: SlackMessage | None, was_in_flight: bool) -> str | None:
         payload = dict(item.payload)
-        metadata = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": item.id}}
+        own = payload.pop("metadata", None)  # a message's public metadata (bot/render/metadata.py), if it has one
+        metadata = with_outbox_id(own, item.id, METADATA_EVENT)
         if item.method == "post":
             if was_in_flight:
                 found, payload = await self._posted_or_none(item, item.channel, None, payload)
@@ -317,7 +319,8 @@ class Deliverer:
             )
             return resp["ts"]
         if item.method == "update":
-            rest = await self.sender.update(item, channel=message.channel, ts=message.ts, **payload)
+            extra = {"metadata": own} if own else {}
+            rest = await self.sender.update(item, channel=message.channel, ts=message.ts, **extra, **payload)
             await self._continue_in_thread(message, rest)
             return message.ts
         if item.method == "ephemeral":
@@ -333,8 +336,7 @@ class Deliverer:
             resp = await self.sender.post(item, channel=channel, metadata=metadata, **payload)
             return resp["ts"]
         if item.method == "publish":
-            await self.client.views_publish(user_id=item.channel, view=payload["view"])
-            return None
+            return await send_home(self, item.channel, payload["view"])  # with the hash; see bot/home_publish.py
         raise ValueError(f"unknown outbox method {item.method}")
 
     async def _continue_in_thread(self, message: SlackMessage, rest: str) -> None:

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.pacing import UPDATES, Pacer, channel_key
+from bot.render.metadata import outbox_id_of
 from store.models import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -169,10 +170,7 @@ class Sender:
                 )
             for msg in resp.get("messages", []):
                 meta = msg.get("metadata") or {}
-                if (
-                    meta.get("event_type") == METADATA_EVENT
-                    and (meta.get("event_payload") or {}).get("outbox_id") == item.id
-                ):
+                if str(meta.get("event_type") or "").startswith("runbot_") and outbox_id_of(meta) == item.id:
                     log.info(
                         "outbox %s was already posted before a restart (ts %s); not posting it again",
                         item.id,

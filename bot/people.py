@@ -1,5 +1,6 @@
-"""Slack's answers about people, cached: display names (users.info) and user-group members
-(usergroups.users.list, cached for USERGROUP_CACHE_SECONDS). `bot/actors.py` turns them into rights."""
+"""Slack's answers about people, cached: display names (users.info), user-group members
+(usergroups.users.list) and the channels a person is in (users.conversations, for App Home), the last two
+cached for USERGROUP_CACHE_SECONDS. `bot/actors.py` turns them into rights."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class People:
         self.cache_seconds = cache_seconds
         self._groups: dict[str, tuple[float, set[str]]] = {}
         self._names: dict[str, str] = {}
+        self._channels: dict[str, tuple[float, list[str] | None]] = {}
 
     async def members(self, group_id: str) -> set[str]:
         cached = self._groups.get(group_id)
@@ -39,6 +41,32 @@ class People:
             if entry.startswith("S") and user_id in await self.members(entry):
                 return True
         return False
+
+    async def channels(self, user_id: str) -> list[str] | None:
+        """The public and private channels a person is in, or None when Slack will not say (a missing scope)."""
+        cached = self._channels.get(user_id)
+        if cached and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
+        found: list[str] | None = []
+        cursor = None
+        try:
+            for _ in range(10):
+                resp = await self.client.users_conversations(
+                    user=user_id,
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+                found += [c["id"] for c in resp.get("channels") or [] if isinstance(c, dict) and c.get("id")]
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except SlackApiError as exc:
+            log.info("Slack did not list the channels of %s: %s", user_id, exc.response.get("error"))
+            found = cached[1] if cached else None
+        self._channels[user_id] = (time.monotonic(), found)
+        return found
 
     async def name(self, user_id: str) -> str:
         """A person's display name, for the platform's actor field; the ID when Slack cannot say."""

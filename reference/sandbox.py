@@ -54,6 +54,7 @@ class Sandbox:
         r.add_post("/sandbox/api/submit", self._submit)
         r.add_post("/sandbox/api/close", self._close)
         r.add_post("/sandbox/api/home", self._home)
+        r.add_post("/sandbox/api/shortcut", self._shortcut)
         app.on_shutdown.append(self._end_streams)
 
     # -- the page ----------------------------------------------------------
@@ -206,6 +207,22 @@ class Sandbox:
         if not self._reachable():
             return _error(503, "app_unreachable", "runbot is not connected yet")
         return _outcome(await self.stand_in.open_home(self.user))
+
+    async def _shortcut(self, request: web.Request) -> web.Response:
+        """A global shortcut (`callback_id` alone) or a message shortcut (with the message's `channel` and `ts`)."""
+        body = await _json(request)
+        if not self._reachable():
+            return _error(503, "app_unreachable", "runbot is not connected yet")
+        callback_id = str(body.get("callback_id") or "")
+        try:
+            if body.get("ts"):
+                target = (str(body.get("channel")), str(body["ts"]))
+                result = await self.stand_in.message_shortcut(target, callback_id, user_id=self.user)
+            else:
+                result = await self.stand_in.global_shortcut(callback_id, user_id=self.user)
+        except (LookupError, ValueError) as exc:
+            return _error(404, "not_found", str(exc))
+        return _outcome(result)
 
     def _reachable(self) -> bool:
         return bool(self.stand_in.bot_url or self.stand_in.socket_connected)

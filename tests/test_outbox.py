@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot import outbox
 from bot.app import create_app
 from bot.outbox import METADATA_EVENT
+from bot.render.metadata import with_outbox_id
 from store.models import OutboxItem, SlackMessage, Subscription
 from tests.test_alerts import alerts_for, blocks_text, click_replay, settled, thread, wait_for_alert
 
@@ -197,8 +198,10 @@ async def test_a_post_slack_accepted_just_before_a_crash_is_found_and_not_posted
         "C0ALERTS",
         row.payload["text"],
         blocks=row.payload.get("blocks"),
-        metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_id": row.id}},
+        # The alert's own metadata (runbot_run_failed), with the outbox id inside its public payload.
+        metadata=with_outbox_id(row.payload.get("metadata"), row.id, METADATA_EVENT),
     )
+    assert accepted.metadata["event_type"] == "runbot_run_failed"
     h.slack.clear_faults()
     await restart_bot(h)
 

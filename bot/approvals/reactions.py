@@ -13,14 +13,16 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox
+from bot import home, outbox
 from bot.actors import Actor
 from bot.contract import parse_time, rfc3339
+from bot.home_publish import home_key
 from bot.people import describe, mention
 from bot.render import approvals as render
-from bot.render.home import home_view
+from bot.render.metadata import approval_metadata
 from bot.runs import RunChange
 from bot.services import Services
 from store import approvals as stored
@@ -84,7 +86,7 @@ async def sync_cards(session: AsyncSession, svc: Services, task: Approval, *, ch
     cards = await stored.cards(session, task.id)
     changed = changed or any((c.state or {}).get("changed") for c in cards)
     view = task_view(svc, task, await stored.votes(session, task.id), changed=changed)
-    payload = render.card(view, utcnow())
+    payload = {**render.card(view, utcnow()), "metadata": approval_metadata(view)}
     digest = _digest(payload)
     for message in cards:
         if (message.state or {}).get("digest") != digest:
@@ -215,9 +217,10 @@ async def inbox_blocks(svc: Services, actor: Actor) -> list[dict]:
 
 
 async def _publish_homes(svc: Services, actors: list[Actor]) -> list[render.TaskView]:
-    """Queue App Home for these people, each with a new version, rendered from the pending tasks read after
-    their versions were locked: whichever publish takes a later version shows the newer state."""
+    """Queue App Home for these people, each with a new version, rendered from the store read after their
+    versions were locked: whichever publish takes a later version shows the newer state."""
     deciders = {actor.id: await actor.is_approver() for actor in actors}
+    channels = {actor.id: await svc.people.channels(actor.id) for actor in actors}  # Slack first, then the lock
     users = list(deciders)
     approvers = describe(svc.settings.APPROVERS)
     async with svc.sessions.begin() as session:
@@ -225,18 +228,39 @@ async def _publish_homes(svc: Services, actors: list[Actor]) -> list[render.Task
         views = await _pending_views(session, svc)
         now = utcnow()
         for user in users:
-            await outbox.publish_home(
+            view = await home.home_for(
                 session,
-                user=user,
-                version=versions[user],
-                view=home_view(views, now, can_decide=deciders[user], approvers=approvers),
+                svc,
+                user,
+                views,
+                can_decide=deciders[user],
+                channels=channels[user],
+                approvers=approvers,
+                now=now,
             )
+            await outbox.publish_home(session, user=user, version=versions[user], view=view)
     return views
+
+
+async def refresh_homes(session: AsyncSession, svc: Services, change: RunChange) -> None:
+    """A run's status moved: the App Home of those who watch or triggered it is published again once this
+    transaction has committed (so it is rendered from the new state)."""
+    users = await home.people_concerned(session, change, home_key)
+    if users:
+        refresh = lambda _session: svc.spawn(  # noqa: E731
+            _publish_homes(svc, [Actor.of(svc, u) for u in users]), name="refresh App Home"
+        )
+        event.listen(session.sync_session, "after_commit", refresh, once=True)
 
 
 async def publish_home(svc: Services, actor: Actor) -> None:
     """App Home for one person (on app_home_opened)."""
     await _publish_homes(svc, [actor])
+
+
+def republish_on_conflict(svc: Services):
+    """The deliverer's `on_home_conflict` (bot/home_publish.py): render that person's App Home again from the store."""
+    return lambda user: svc.spawn(publish_home(svc, Actor.of(svc, user)), name="republish App Home")
 
 
 async def _approver_ids(svc: Services) -> list[str]:

@@ -245,8 +245,8 @@ def card(view: TaskView, now: datetime) -> dict:
     return {"text": fallback_text(view), "blocks": [b.to_dict() for b in blocks]}
 
 
-def summary_blocks(view: TaskView, now: datetime) -> list:
-    """One task in a list (inbox, App Home): its action, facts and buttons."""
+def summary_blocks(view: TaskView, now: datetime, *, buttons: bool = True) -> list:
+    """One task in a list (inbox, App Home): its action, facts and (for those who may decide it) buttons."""
     facts = mrkdwn(
         "{kind} · {run} of {workflow} · expires {expiry}",
         kind=code_span(view.kind),
@@ -263,7 +263,8 @@ def summary_blocks(view: TaskView, now: datetime) -> list:
     notes = [n for n in _notes(view) if not n.startswith("Needs ")]
     if notes:
         blocks.append(ContextBlock(elements=[_md(n) for n in notes]))
-    blocks.append(decision_buttons(view))
+    if buttons:
+        blocks.append(decision_buttons(view))
     return blocks
 
 

@@ -249,7 +249,9 @@ class Interactions:
         ``message_or_view``: a Message, Ephemeral, View, a message ts, a view id or (channel, ts)."""
         via = self._resolve_via(via)
         target = self._locate(message_or_view)
-        blocks = target.blocks or []
+        # Buttons of attachments too: an app's unfurl card under a person's message is one.
+        attached = [b for a in getattr(target, "attachments", None) or [] for b in a.get("blocks") or []]
+        blocks = [*(target.blocks or []), *attached]
         found = next(((b, el) for b, el in _iter_elements(blocks) if el.get("action_id") == action_id), None)
         if found is None:
             available = [el.get("action_id") for _, el in _iter_elements(blocks)]
@@ -275,6 +277,9 @@ class Interactions:
                 raise ValueError(f"{etype} {action_id!r} needs value=")
             opt = _find_option(el, value) or {"text": {"type": "plain_text", "text": value}, "value": value}
             action["selected_option"] = opt
+        elif etype in ("multi_static_select", "checkboxes"):
+            values = value if isinstance(value, list) else [] if value is None else [value]
+            action["selected_options"] = [_find_option(el, v) or {"value": v} for v in values]
         elif etype == "users_select":
             action["selected_user"] = value
         elif etype == "conversations_select" or etype == "channels_select":
@@ -301,6 +306,13 @@ class Interactions:
         if isinstance(target, View):
             payload["container"] = {"type": "view", "view_id": target.id}
             payload["view"] = target.to_api()
+            if block.get("type") == "input":  # dispatch_action: Slack sends the view's inputs as they are now
+                try:
+                    state = self._state_values(target, {block.get("block_id"): {action_id: value}})
+                    payload["view"] = target.to_api(state_values=state)
+                    payload["state"] = {"values": state}
+                except (LookupError, ValueError):
+                    pass
         else:
             ch = self.channel(target.channel)
             is_eph = isinstance(target, Ephemeral)
@@ -381,7 +393,9 @@ class Interactions:
         }
         if msg.thread_ts:
             event["thread_ts"] = msg.thread_ts
-        return msg, await self.send_event(event, via=via)
+        result = await self.send_event(event, via=via)
+        await self.share_links(msg, user_id, via=via)
+        return msg, result
 
     async def open_home(self, user_id: str = SANDBOX_USER_ID, *, via: str | None = None) -> InteractionResult:
         """The user opens the App Home tab (sends app_home_opened)."""

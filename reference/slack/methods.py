@@ -278,6 +278,17 @@ class WebApiMethods:
                 out.append(ch.to_api())
         return {"channels": out, "response_metadata": {"next_cursor": ""}}
 
+    def _users_conversations(self, args: dict) -> dict:
+        """The conversations a user is in (the bot's own when no `user`), of the given types."""
+        user = self._user_or_error(args["user"]).id if args.get("user") else self.bot_user_id
+        types = set(as_list(args.get("types")) or ["public_channel"])
+        out = []
+        for ch in self.channels.values():
+            kind = "im" if ch.is_im else "mpim" if ch.is_mpim else "public_channel"
+            if kind in types and user in ch.members:
+                out.append(ch.to_api())
+        return {"channels": out, "response_metadata": {"next_cursor": ""}}
+
     def _page(self, msgs: list[Message], args: dict, *, newest_first: bool) -> tuple[list[Message], bool, str]:
         oldest = ts_to_float(args.get("oldest")) if args.get("oldest") else None
         latest = ts_to_float(args.get("latest")) if args.get("latest") else None

@@ -33,6 +33,7 @@ from reference.slack.methods import WebApiMethods
 from reference.slack.modals import Modals
 from reference.slack.rates import Cell, RateLimits, RateRules
 from reference.slack.responses import Origin, Responses
+from reference.slack.shortcuts import Shortcuts
 from reference.slack.socket_mode import SocketMode
 from reference.slack.state import (
     APP_ID,
@@ -55,10 +56,13 @@ from reference.slack.state import (
     User,
     View,
 )
+from reference.slack.unfurls import Unfurls
 from reference.slack.web_api import WebApi
 
 
-class SlackStandIn(WebApi, WebApiMethods, Faults, RateLimits, Responses, SocketMode, Interactions, Modals):
+class SlackStandIn(
+    WebApi, WebApiMethods, Faults, RateLimits, Responses, SocketMode, Interactions, Modals, Unfurls, Shortcuts
+):
     """A fake Slack: Web API server + the Slack side of commands/interactivity/Socket Mode."""
 
     #: Slack gives apps 3 seconds to acknowledge; set higher for slow CI if needed.
@@ -117,6 +121,8 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, RateLimits, Responses, SocketM
         for cid, name in (DEFAULT_CHANNELS if channels is None else channels).items():
             self.channels[cid] = Channel(id=cid, name=name, members=list(self.users))
 
+        self.unfurl_domains: list[str] = []  # the app's manifest `unfurl_domains` (set_unfurl_domains)
+        self._shared_links: dict[tuple[str, str], list[str]] = {}  # (channel, ts) -> links sent in link_shared
         self.views: dict[str, View] = {}  # all modals and homes by id
         self.homes: dict[str, View] = {}  # user id -> App Home view
         self.calls: list[Call] = []
@@ -151,12 +157,14 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, RateLimits, Responses, SocketM
             "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.getPermalink": self._chat_get_permalink,
+            "chat.unfurl": self._chat_unfurl,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "users.list": self._users_list,
+            "users.conversations": self._users_conversations,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.open": self._conversations_open,

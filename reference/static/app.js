@@ -345,6 +345,12 @@ async function sendClick(ctx, el, value, control) {
   refresh();
 }
 
+async function shortcut(body) {
+  const result = await api("shortcut", body);
+  if (!result.ok) toast(result.message || "runbot did not answer", "error");
+  refresh();
+}
+
 function withConfirm(confirm, go) {
   if (!confirm) { go(); return; }
   const root = document.getElementById("confirm-root");
@@ -421,6 +427,9 @@ function renderMessage(m, ch, opts) {
       m.reply_count + (m.reply_count === 1 ? " reply" : " replies"),
       last ? h("span", { class: "last" }, "Last reply " + clock(last.ts)) : null));
   }
+  // The app's message shortcut, as in Slack's "More actions" menu of a message.
+  body.append(h("button", { class: "msg-shortcut", type: "button", title: "Shortcut: Show run", "data-shortcut": "runbot_show_run",
+    onclick: () => shortcut({ callback_id: "runbot_show_run", channel: ch.id, ts: m.ts }) }, "⚡ Show run"));
   const initials = isBot ? "rb" : (name || "?").split(/\s+/).map((p) => p[0]).join("").slice(0, 2).toUpperCase();
   return h("div", { class: "msg" + (S.highlight === m.ts ? " highlight" : ""), "data-ts": m.ts, id: "m-" + m.ts.replace(".", "") },
     h("div", { class: "avatar" + (isBot ? "" : " human") }, initials), body);
@@ -785,6 +794,7 @@ function start() {
     tinput.value = "";
     sendComposer(text, S.thread.channel, S.thread.ts);
   });
+  document.getElementById("find-run").addEventListener("click", () => shortcut({ callback_id: "runbot_find_run" }));
   document.getElementById("thread-close").addEventListener("click", () => {
     if (S.thread) S.thread = null; else S.split = null;
     render();

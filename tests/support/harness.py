@@ -20,6 +20,7 @@ from standardwebhooks.webhooks import Webhook
 from bot.app import SCHEDULER, create_app
 from bot.config import load_settings
 from bot.keys import INGEST, SERVICES
+from bot.manifest import unfurl_domain
 from bot.services import Services
 from reference.platform import ReferencePlatform
 from reference.slack import RateRules, SlackStandIn
@@ -226,6 +227,7 @@ async def start_harness(
     bot_url = f"http://127.0.0.1:{port}"
     platform.webhook_url = f"{bot_url}/webhooks/platform"
     slack.bot_url = bot_url
+    slack.set_unfurl_domains([unfurl_domain(settings)])  # the manifest's unfurl_domains, as Slack has them
     return Harness(
         platform=platform,
         slack=slack,

@@ -1,0 +1,72 @@
+"""App Home as a dashboard for the person looking at it: what `bot/render/home.py` shows, read from the store in
+the publishing transaction (`bot/approvals/reactions.py` versions and queues it), and which people's App Home
+a run's change concerns."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.render.home import Dashboard, home_view
+from bot.render.mrkdwn import is_user_id
+from bot.runs import RunChange
+from bot.services import Services
+from bot.views import TaskView, view_of_run
+from store import dashboard
+from store.runs import runs_by_id
+
+
+async def home_for(
+    session: AsyncSession,
+    svc: Services,
+    user: str,
+    tasks: list[TaskView],
+    *,
+    can_decide: bool,
+    channels: list[str] | None,
+    approvers: str,
+    now: datetime,
+) -> dict:
+    s = svc.settings
+    limit = s.HOME_LIST_LIMIT
+    by_expiry = sorted(tasks, key=lambda t: (t.expires_at is None, t.expires_at or now, t.id))
+    decidable: set[str] = set()
+    if can_decide:
+        starters = {r.id: r.actor_slack_id for r in await runs_by_id(session, sorted({t.run_id for t in tasks}))}
+        decidable = {
+            t.id for t in tasks if user not in t.votes and (s.ALLOW_SELF_APPROVAL or starters.get(t.run_id) != user)
+        }
+    failures: list = []
+    if channels is not None:
+        workflows = (
+            None
+            if s.ALERT_CHANNEL and s.ALERT_CHANNEL in channels
+            else await dashboard.failure_workflows(session, channels)
+        )
+        since = now - timedelta(hours=s.HOME_FAILURE_HOURS)
+        rows = await dashboard.recent_failures(session, since=since, workflows=workflows, limit=limit)
+        fixed = await dashboard.recovered(session, [r.id for r in rows])
+        # Open ones first, each group newest first (the query's order; sorting is stable).
+        failures = sorted(((view_of_run(r), r.id not in fixed) for r in rows), key=lambda pair: not pair[1])
+    board = Dashboard(
+        tasks=by_expiry,
+        decidable=frozenset(decidable),
+        approvers=approvers,
+        watched=[view_of_run(r) for r in await dashboard.watched_runs(session, user, limit=limit)],
+        failures=failures,
+        failure_hours=s.HOME_FAILURE_HOURS,
+        failures_known=channels is not None,
+        triggered=[view_of_run(r) for r in await dashboard.triggered_runs(session, user, limit=limit)],
+    )
+    return home_view(board, now, s.run_url)
+
+
+async def people_concerned(session: AsyncSession, change: RunChange, key_of) -> list[str]:
+    """Whose App Home shows this run (they watch or triggered it) and who has an App Home to refresh."""
+    if not change.status_changed:
+        return []
+    users = set(await dashboard.watchers(session, change.run.id))
+    if is_user_id(change.run.actor_slack_id):
+        users.add(change.run.actor_slack_id)
+    return await dashboard.with_home(session, sorted(users), key_of)

@@ -1,0 +1,118 @@
+"""App Home as a dashboard, end to end through signed `app_home_opened` and `block_actions` payloads: approvals
+soonest expiry first with buttons only where the viewer may decide, the runs they triggered (refreshed as they
+move), failures of the workflows their channels follow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from store.models import Subscription
+from tests.test_alerts import wait_for_alert
+from tests.test_approvals import card_of, gated_run, platform_task
+
+ANA = {"name": "Ana Ruiz", "slack_user_id": "U0ANA"}
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"STORM_THRESHOLD": 100}
+
+
+def home_text(h, user: str) -> str:
+    home = h.slack.home(user)
+    return json.dumps(home.blocks) if home else ""
+
+
+def decision_tasks(h, user: str) -> list[str]:
+    """The task ids whose Approve button the person sees, in order."""
+    home = h.slack.home(user)
+    return [
+        b["block_id"].removeprefix("approval:")
+        for b in home.blocks
+        if b.get("type") == "actions" and any(e.get("action_id") == "approval_approve" for e in b["elements"])
+    ]
+
+
+async def test_pending_approvals_soonest_expiry_first_with_buttons_only_where_the_viewer_may_decide(harness):
+    h = harness
+    later, _ = await card_of(h, (await gated_run(h, ttl=3000))["id"])
+    sooner, _ = await card_of(h, (await gated_run(h, "wf_tools", ttl=300))["id"])
+    own, _ = await card_of(h, (await gated_run(h, "wf_payouts", actor=ANA, ttl=1500))["id"])
+
+    await h.slack.open_home("U0ANA")
+    await h.wait_for(lambda: "3 pending" in home_text(h, "U0ANA"), timeout=20, what="Ana's dashboard")
+    text = home_text(h, "U0ANA")
+    assert text.index(sooner.action) < text.index(own.action) < text.index(later.action)
+    # Ana may not approve her own run's task: she sees it, without buttons.
+    assert decision_tasks(h, "U0ANA") == [sooner.id, later.id]
+
+    # Approve from App Home: the decision is made and the dashboard follows.
+    await h.slack.click(h.slack.home("U0ANA"), "approval_approve", user_id="U0ANA")
+    await h.wait_for(lambda: "2 pending" in home_text(h, "U0ANA"), timeout=20, what="the dashboard after approving")
+    assert (await platform_task(h, sooner.id))["status"] == "approved"
+    assert decision_tasks(h, "U0ANA") == [later.id]
+
+
+async def test_runs_you_triggered_are_listed_and_refreshed_as_they_move(any_harness):
+    h = any_harness
+    run = await gated_run(h, "wf_refunds", actor=ANA)
+    task, card = await card_of(h, run["id"])
+    await h.slack.open_home("U0ANA")
+    await h.wait_for(
+        lambda: "Runs you triggered" in home_text(h, "U0ANA") and run["id"] in home_text(h, "U0ANA"),
+        timeout=20,
+        what="the triggered run on the dashboard",
+    )
+    before = home_text(h, "U0ANA")
+    mine = before[before.index("Runs you triggered") :]
+    assert run["id"] in mine and "waiting" in mine
+
+    await h.slack.click(card, "approval_approve", user_id="U0BEN")
+
+    def shows_completed():
+        text = home_text(h, "U0ANA")
+        return "Runs you triggered" in text and "completed" in text[text.index("Runs you triggered") :]
+
+    await h.wait_for(shows_completed, timeout=30, what="the run's new status on Ana's dashboard")
+
+
+async def test_failures_of_the_last_day_come_from_the_workflows_the_viewers_channels_follow(any_harness):
+    h = any_harness
+    async with h.svc.sessions.begin() as s:
+        s.add(Subscription(channel="C0GENERAL", workflow_id="wf_refunds", failures=True, approvals=False))
+    # Carol is not in the alert channel (which hears every failure); she is in #general, which follows wf_refunds.
+    h.slack.channel("C0ALERTS").members.remove("U0CAROL")
+    failed = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, failed["id"])
+    await h.settled()
+
+    await h.slack.open_home("U0ANA")
+    await h.slack.open_home("U0CAROL")
+    await h.wait_for(lambda: failed["id"] in home_text(h, "U0ANA"), timeout=20, what="the failure on Ana's dashboard")
+    await h.wait_for(lambda: "Failures in the last 24 h" in home_text(h, "U0CAROL"), timeout=20, what="Carol's home")
+    carol = home_text(h, "U0CAROL")
+    assert failed["id"] not in carol and "No failure of the workflows your channels follow" in carol
+    ana = home_text(h, "U0ANA")
+    failures = ana[ana.index("Failures in the last 24 h") : ana.index("Runs you triggered")]
+    assert failed["id"] in failures and "open" in failures
+
+
+async def test_a_home_changed_behind_the_bots_back_is_rendered_again_and_published_over_it(harness):
+    """views.publish carries the hash of the view the bot last published; on hash_conflict the bot renders
+    App Home again from the store and publishes it, so its newest state ends on screen."""
+    h = harness
+    await h.slack.open_home("U0ANA")
+    await h.wait_for(lambda: "Runs you triggered" in home_text(h, "U0ANA"), timeout=20, what="Ana's dashboard")
+    first = h.slack.calls_to("views.publish")[-1]
+    assert first.ok and "hash" not in first.args  # nothing published before: nothing to compare
+    # Another publisher replaces the view: the hash the bot holds is now stale.
+    h.slack._replace_view(h.slack.homes["U0ANA"], {"type": "home", "blocks": []})
+    await card_of(h, (await gated_run(h))["id"])  # a new task: every approver's home is published again
+
+    await h.wait_for(lambda: "1 pending" in home_text(h, "U0ANA"), timeout=20, what="the dashboard published again")
+    calls = h.slack.calls_to("views.publish")
+    refused = [c for c in calls if c.error == "hash_conflict" and c.args.get("user_id") == "U0ANA"]
+    assert refused and refused[0].args["hash"]
+    assert calls[-1].ok
