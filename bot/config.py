@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # Slack's rules for response_url: 5 uses within 30 minutes of the request.
     SLACK_RESPONSE_URL_MAX_USES: int = Field(5, ge=0)
     SLACK_RESPONSE_URL_SECONDS: float = Field(1800.0, gt=0)
+    # Cost (issue 17): daily rollups outlive RETENTION_DAYS so a period can be compared with the one before.
+    COST_ROLLUP_RETENTION_DAYS: int = Field(400, ge=1)
+    COST_DEFAULT_SINCE_DAYS: int = Field(7, ge=1)
+    COST_TOP_ROWS: int = Field(10, ge=1, le=40)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

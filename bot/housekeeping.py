@@ -10,7 +10,7 @@ from bot import outbox
 from bot.contract import TERMINAL
 from bot.render.digest import digest_message
 from bot.services import Services
-from store import deliveries, messages, runs
+from store import deliveries, messages, rollups, runs
 from store import outbox as outbox_rows
 from store.models import utcnow
 from store.queries import failure_channels
@@ -25,6 +25,9 @@ async def prune(svc: Services) -> dict:
             "deliveries": await deliveries.prune_processed(session, cutoff),
             "runs": await runs.prune_runs(session, statuses=TERMINAL, cutoff=cutoff),
             "outbox": await outbox_rows.prune_sent(session, cutoff),
+            "cost_rollup_rows": await rollups.prune(
+                session, before=(utcnow() - timedelta(days=svc.settings.COST_ROLLUP_RETENTION_DAYS)).date()
+            ),
         }
     log.info("housekeeping pruned %s", summary)
     return summary

@@ -30,16 +30,33 @@ async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) 
     return list(found.values())[:limit]
 
 
+def _by_cost(query, before: tuple[int | None, str] | None):
+    """The costliest first, runs of unknown cost last; `before` is the (cost_micros, id) of the previous page's
+    last row (served by the (status, cost_micros) and (cost_micros) indexes)."""
+    if before is not None:
+        cost, run_id = before
+        if cost is None:
+            query = query.where(Run.cost_micros.is_(None), Run.id < run_id)
+        else:
+            query = query.where(
+                or_(Run.cost_micros < cost, and_(Run.cost_micros == cost, Run.id < run_id), Run.cost_micros.is_(None))
+            )
+    return query.order_by(Run.cost_micros.desc().nulls_last(), Run.id.desc())
+
+
 async def failed_runs(
     session: AsyncSession,
     *,
     since: datetime | None = None,
     workflow: str | None = None,
     code: str | None = None,
+    min_cost: int | None = None,
+    by_cost: bool = False,
     limit: int = 10,
-    before: tuple[datetime, str] | None = None,
+    before: tuple | None = None,
 ) -> list[Run]:
-    """Failed runs, newest failure first; `before` is the (completed_at, id) of the last row of the previous page."""
+    """Failed runs, newest failure first (or the costliest, `by_cost`); `before` is the (completed_at, id) of
+    the last row of the previous page. `min_cost` (micro-dollars) leaves out runs of unknown cost."""
     query = select(Run).where(Run.status == "failed")
     if workflow:
         query = query.where(Run.workflow_id == workflow)
@@ -47,6 +64,10 @@ async def failed_runs(
         query = query.where(Run.error_code == code)
     if since:
         query = query.where(Run.completed_at >= since)
+    if min_cost is not None:
+        query = query.where(Run.cost_micros >= min_cost)
+    if by_cost:
+        return list((await session.scalars(_by_cost(query, before).limit(limit))).all())
     if before:
         query = query.where(or_(Run.completed_at < before[0], and_(Run.completed_at == before[0], Run.id < before[1])))
     return list((await session.scalars(query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit))).all())
@@ -59,10 +80,12 @@ async def list_runs(
     since: datetime | None = None,
     workflow: str | None = None,
     model: str | None = None,
+    min_cost: int | None = None,
+    by_cost: bool = False,
     limit: int = 10,
-    before: tuple[datetime, str] | None = None,
+    before: tuple | None = None,
 ) -> list[Run]:
-    """Runs of any status, newest created first."""
+    """Runs of any status, newest created first (or the costliest, `by_cost`)."""
     query = select(Run)
     if statuses:
         query = query.where(Run.status.in_(statuses))
@@ -72,6 +95,10 @@ async def list_runs(
         query = query.where(Run.model == model)
     if since:
         query = query.where(Run.created_at >= since)
+    if min_cost is not None:
+        query = query.where(Run.cost_micros >= min_cost)
+    if by_cost:
+        return list((await session.scalars(_by_cost(query, before).limit(limit))).all())
     if before:
         query = query.where(or_(Run.created_at < before[0], and_(Run.created_at == before[0], Run.id < before[1])))
     return list((await session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit))).all())

@@ -5,13 +5,13 @@ runs and in the daily rollups, and shows unknown cost as unknown, never as zero.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from store.models import CostRollup, Run
 from tests.support.harness import sign_webhook
-from tests.test_commands import stored
+from tests.test_commands import command, shown, stored
 
 
 async def rollup_totals(h) -> tuple[int, int, int]:
@@ -83,3 +83,143 @@ async def test_a_webhook_with_malformed_usage_is_refused_naming_the_field(harnes
     assert resp.status == 200
     row = await stored(h, "run_costbad1", "running")
     assert row.input_tokens == 10 and row.cost_micros is None
+
+
+# Cost where people look
+
+NOW = datetime.now(timezone.utc)
+
+
+def priced_run(run_id: str, *, workflow=("wf_a", "Alpha"), status="failed", cost=None, days_ago=0, tokens=1000):
+    """A run as a platform would send it, with usage (cost None: tokens without a cost; tokens None: no usage)."""
+    at = (NOW - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    steps = [
+        {"id": "step_1", "index": 0, "name": "Fetch", "type": "http", "status": "completed"},
+        {"id": "step_2", "index": 1, "name": "Ask the LLM", "type": "llm", "status": status},
+    ]
+    if status == "failed":
+        steps[1]["error"] = {"code": "provider_timeout", "message": "timed out", "retryable": True}
+    run = {
+        "id": run_id,
+        "workflow": {"id": workflow[0], "name": workflow[1]},
+        "status": status,
+        "created_at": at,
+        "updated_at": at,
+        "completed_at": at,
+        "model": "gpt-4.1",
+        "failed_step_id": "step_2" if status == "failed" else None,
+        "progress": {"total_steps": 2, "completed_steps": 1},
+        "steps": steps,
+    }
+    if tokens is not None:
+        usage = {"input_tokens": tokens, "output_tokens": tokens // 2}
+        if cost is not None:
+            usage["cost_usd"] = cost
+        run["usage"] = usage
+        steps[1]["usage"] = dict(usage)
+    return run
+
+
+async def send_runs(h, *runs):
+    for run in runs:
+        resp = await h.post_webhook(f"run.{run['status']}", {"run": run})
+        assert resp.status == 200
+    for run in runs:
+        await stored(h, run["id"], run["status"])
+
+
+async def test_min_cost_and_sort_cost_on_failed_and_list_leave_unknown_out_or_last(harness):
+    h = harness
+    await send_runs(
+        h,
+        priced_run("run_mc_big", cost=0.75),
+        priced_run("run_mc_small", cost=0.20),
+        priced_run("run_mc_unknown", tokens=None),
+        priced_run("run_mc_partial", cost=None),
+        priced_run("run_mc_done", status="completed", cost=1.25),
+    )
+    over = shown(await command(h, "failed --min-cost 0.50"))
+    assert "run_mc_big" in over and "$0.75" in over
+    assert "run_mc_small" not in over and "run_mc_unknown" not in over and "run_mc_partial" not in over
+    none = await command(h, "failed --min-cost $5")
+    assert "No runs match" in none.text and "unknown cost are left out" in none.text
+    by_cost = shown(await command(h, "failed --sort cost"))
+    assert by_cost.index("run_mc_big") < by_cost.index("run_mc_small") < by_cost.index("run_mc_unknown")
+    assert "costliest first" in by_cost
+    listed = shown(await command(h, "list --sort cost --min-cost 0.1"))
+    assert listed.index("run_mc_done") < listed.index("run_mc_big") < listed.index("run_mc_small")
+    assert "run_mc_partial" not in listed
+    first = await command(h, "failed --sort cost --limit 2")
+    assert "run_mc_big" in shown(first) and "run_mc_unknown" not in shown(first)
+    await h.slack.click(first, "runs_next_page")
+    await h.slack.wait_for(lambda s: "page 2" in shown(first))
+    assert "run_mc_big" not in shown(first) and "run_mc_unknown" in shown(first)
+    bad = await command(h, "failed --min-cost lots")
+    assert "US dollars" in bad.text
+
+
+async def test_show_breaks_cost_down_per_step_and_says_unknown_when_it_is(harness):
+    h = harness
+    await send_runs(h, priced_run("run_sh_priced", cost=0.0042, tokens=1200), priced_run("run_sh_none", tokens=None))
+    await send_runs(h, priced_run("run_sh_partial", cost=None))
+    detail = shown(await command(h, "show run_sh_priced"))
+    assert "*Cost*: 1,200 in · 600 out · $0.0042" in detail and "2. Ask the LLM: 1,200 in" in detail
+    assert "Fetch:" not in detail  # no usage reported for that step: not shown as zero
+    none = shown(await command(h, "show run_sh_none"))
+    assert "Cost*: unknown" in none and "$0.00" not in none
+    partial = shown(await command(h, "show run_sh_partial"))
+    assert "cost unknown" in partial and "reported tokens without a cost" in partial
+
+
+async def test_the_failure_alert_says_what_the_run_cost_and_what_the_failed_step_burned(harness):
+    h = harness
+    priced = await h.start_run("wf_invoices", "fail", id="run_al_priced")
+    unknown = await h.start_run("wf_tools", "fail", gate=False, fail_step=1, id="run_al_none")
+    await stored(h, priced["id"], "failed")
+    await stored(h, unknown["id"], "failed")
+    await h.settled()
+    _, platform = await h.api("GET", f"/runs/{priced['id']}")
+    step = next(s for s in platform["steps"] if s["status"] == "failed")
+
+    def alert_of(run_id):
+        return next((m for m in h.slack.messages("C0ALERTS") if run_id in shown(m)), None)
+
+    await h.slack.wait_for(lambda s: alert_of(priced["id"]) and alert_of(unknown["id"]), timeout=15)
+    from bot.render.cost import money
+
+    line = f"Cost {money(platform['usage']['cost_usd'])} ({money(step['usage']['cost_usd'])} on the failed step)"
+    assert line in shown(alert_of(priced["id"]))
+    assert "Cost unknown" in shown(alert_of(unknown["id"])) and "$0.00" not in shown(alert_of(unknown["id"]))
+
+
+# /runs cost
+
+
+async def test_runs_cost_reports_spend_failed_share_change_and_unknown_from_the_rollups(harness):
+    h = harness
+    await send_runs(
+        h,
+        priced_run("run_pc_1", cost=0.75),
+        priced_run("run_pc_2", status="completed", cost=0.20),
+        priced_run("run_pc_3", workflow=("wf_b", "Beta <b>"), status="completed", cost=1.05),
+        priced_run("run_pc_4", workflow=("wf_b", "Beta <b>"), status="completed", tokens=None),
+        priced_run("run_pc_old", status="completed", cost=1.00, days_ago=8),
+        priced_run("run_pc_older", status="completed", cost=9.00, days_ago=20),
+    )
+    report = shown(await command(h, "cost --since 7d"))
+    assert "$2.00 on 4 runs, up 100% from $1.00 the period before" in report
+    assert "$0.75 on failed runs, 38% of $2.00" in report
+    assert "1 run of unknown cost, not counted" in report
+    assert report.index("Beta &lt;b&gt;") < report.index("Alpha")  # the costliest first, names escaped
+    assert "█" in report and "<b>" not in report
+    by_status = shown(await command(h, "cost --since 30d --by status"))
+    assert "$12.00 on 6 runs" in by_status and "completed" in by_status and "failed" in by_status
+    by_model = shown(await command(h, "cost --by model"))
+    assert "gpt-4.1" in by_model
+    # The rollups outlive the runs: pruning runs past RETENTION_DAYS leaves the spend.
+    async with h.svc.sessions.begin() as s:
+        await s.execute(delete(Run))
+    again = shown(await command(h, "cost --since 7d"))
+    assert "$2.00 on 4 runs" in again
+    empty = await command(h, "cost --since 1d --by workflow")
+    assert "$2.00" in shown(empty)

@@ -27,6 +27,7 @@ from bot.commands.answers import (
     do_subscriptions,
     next_page,
 )
+from bot.commands.cost import do_cost
 from bot.commands.grammar import Command, check_run_id, parse, replay_request
 from bot.commands.lookup import replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
@@ -65,6 +66,7 @@ HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | 
     "watch": do_watch,
     "unwatch": do_watch,
     "audit": do_audit,
+    "cost": do_cost,
 }
 
 

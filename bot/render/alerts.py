@@ -28,6 +28,7 @@ from bot.render.common import (
     slack_date,
     trim_middle,
 )
+from bot.render.cost import alert_cost_words
 from bot.render.mrkdwn import (
     Mrkdwn,
     code_block,
@@ -286,6 +287,7 @@ def alert_message(
         context.append(mrkdwn("Replay of {run}", run=link(run_url_of(run.replay_of), run.replay_of)))
     if run.model:
         context.append(mrkdwn("Model {model}", model=code_span(run.model)))
+    context.append(alert_cost_words(run))
     if context:
         blocks.append(ContextBlock(elements=[_mrkdwn(join(" · ", context))]))
 
