@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     COST_ROLLUP_RETENTION_DAYS: int = Field(400, ge=1)
     COST_DEFAULT_SINCE_DAYS: int = Field(7, ge=1)
     COST_TOP_ROWS: int = Field(10, ge=1, le=40)
+    # Live log tails (issue 17): their own job, interval, time limit and cap.
+    TAIL_INTERVAL_SECONDS: float = Field(5.0, gt=0)
+    TAIL_MAX_SECONDS: float = Field(1800.0, gt=0)
+    TAIL_MAX_ACTIVE: int = Field(20, ge=1)
+    TAIL_LINES: int = Field(15, ge=1, le=60)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

@@ -83,6 +83,18 @@ def register(app, svc) -> None:
 
         svc.spawn(finish(work, _answer_to(svc, body, respond, actor)), name="button-show")
 
+    @app.action("run_tail")
+    async def tail(ack, body, respond, context):
+        await ack()
+        actor = context["actor"]
+        channel = str((body.get("channel") or {}).get("id") or "")
+
+        async def work():
+            command = commands.Command("tail", [commands.check_run_id(_value(body))], {"dm": not channel})
+            return await (await commands.do_tail(svc, actor, command, channel)).work()
+
+        svc.spawn(finish(work, _answer_to(svc, body, respond, actor)), name="button-tail")
+
     @app.action("runs_next_page")
     async def next_page(ack, body, respond, context):
         await ack()

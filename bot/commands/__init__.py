@@ -31,6 +31,7 @@ from bot.commands.cost import do_cost
 from bot.commands.grammar import Command, check_run_id, parse, replay_request
 from bot.commands.lookup import replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
+from bot.commands.tail import do_tail
 from bot.errors import BadInput
 from bot.render.replies import SHAREABLE, share_refused
 from bot.services import Services
@@ -44,6 +45,7 @@ __all__ = [
     "answer",
     "check_run_id",
     "do_show",
+    "do_tail",
     "next_page",
     "replay_request",
     "replayable_run",
@@ -67,6 +69,8 @@ HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | 
     "unwatch": do_watch,
     "audit": do_audit,
     "cost": do_cost,
+    "tail": do_tail,
+    "untail": do_tail,
 }
 
 

@@ -113,6 +113,14 @@ SUBCOMMANDS: dict[str, Sub] = {
     "subscriptions": Sub("/runs subscriptions", "what this channel receives"),
     "watch": Sub("/runs watch RUN_ID", "follow a run by direct message until it ends", (1, 1), arg_kind="run"),
     "unwatch": Sub("/runs unwatch RUN_ID", "stop following it", (1, 1), arg_kind="run"),
+    "tail": Sub(
+        "/runs tail RUN_ID [--dm]",
+        "post the run's live log lines here (or by direct message), edited in place until it ends",
+        (1, 1),
+        flags={"dm": "bool"},
+        arg_kind="run",
+    ),
+    "untail": Sub("/runs untail RUN_ID", "stop a live log tail", (1, 1), arg_kind="run"),
     "audit": Sub(
         "/runs audit [RUN_ID] [--since 7d] [--limit N]",
         "who did what from Slack, and the result",

@@ -274,6 +274,8 @@ def run_detail(run: RunView, run_url: RunUrl) -> dict:
         blocks.append(DividerBlock().to_dict())
         blocks.append(_section(failed_step_text(run_id, failed, total, run_url)))
     buttons = run_buttons(run_id, status)
+    if status in ("pending", "running", "waiting", "paused"):
+        buttons.append(_button("Tail logs", "run_tail", run_id))
     if buttons:
         blocks.append(ActionsBlock(elements=buttons).to_dict())
     text = mrkdwn(
