@@ -95,6 +95,22 @@ def register(app, svc) -> None:
 
         svc.spawn(finish(work, _answer_to(svc, body, respond, actor)), name="button-tail")
 
+    @app.action("run_diff")
+    async def diff(ack, body, respond, context):
+        await ack()
+        actor = context["actor"]
+
+        async def work():
+            a, b = commands.diff_request(_value(body))
+            return await (await commands.do_diff(svc, actor, commands.Command("diff", [a, b], {}), "")).work()
+
+        svc.spawn(finish(work, _answer_to(svc, body, respond, actor)), name="button-diff")
+
+    @app.action("run_diff_full")
+    async def diff_full(ack, body, client, respond, context):
+        await ack()
+        svc.spawn(_open_full_diff(svc, client, _answer_to(svc, body, respond, context["actor"]), body), name="diff")
+
     @app.action("runs_next_page")
     async def next_page(ack, body, respond, context):
         await ack()
@@ -144,3 +160,18 @@ async def _open_replay_modal(svc, client, respond, body: dict) -> None:
         await respond(text=text, response_type="ephemeral", replace_original=False)
     except Exception:
         log.exception("could not answer the Replay with changes button")
+
+
+async def _open_full_diff(svc, client, respond, body: dict) -> None:
+    """The whole prompt diff in a modal (the message shows its first lines)."""
+    try:
+        await client.views_open(trigger_id=body["trigger_id"], view=await commands.full_diff_view(svc, _value(body)))
+        return
+    except SlackApiError as exc:
+        text = f"Slack did not open the diff ({exc.response.get('error')}); click *Full diff* again."
+    except Exception as exc:  # spawned work is outside Bolt's error handler
+        text = user_message(exc)
+    try:
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.exception("could not answer the Full diff button")

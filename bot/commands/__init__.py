@@ -28,6 +28,7 @@ from bot.commands.answers import (
     next_page,
 )
 from bot.commands.cost import do_cost
+from bot.commands.diff import diff_request, do_diff, full_diff_view
 from bot.commands.grammar import Command, check_run_id, parse, replay_request
 from bot.commands.lookup import replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
@@ -44,7 +45,10 @@ __all__ = [
     "act_reply",
     "answer",
     "check_run_id",
+    "diff_request",
+    "do_diff",
     "do_show",
+    "full_diff_view",
     "do_tail",
     "next_page",
     "replay_request",
@@ -71,6 +75,7 @@ HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | 
     "cost": do_cost,
     "tail": do_tail,
     "untail": do_tail,
+    "diff": do_diff,
 }
 
 

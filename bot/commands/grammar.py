@@ -121,6 +121,7 @@ SUBCOMMANDS: dict[str, Sub] = {
         arg_kind="run",
     ),
     "untail": Sub("/runs untail RUN_ID", "stop a live log tail", (1, 1), arg_kind="run"),
+    "diff": Sub("/runs diff RUN_A RUN_B", "two runs of one workflow side by side", (2, 2), arg_kind="run"),
     "audit": Sub(
         "/runs audit [RUN_ID] [--since 7d] [--limit N]",
         "who did what from Slack, and the result",

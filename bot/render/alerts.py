@@ -28,6 +28,7 @@ from bot.render.common import (
     slack_date,
     trim_middle,
 )
+from bot.render.compare import compare_button
 from bot.render.cost import alert_cost_words
 from bot.render.mrkdwn import (
     Mrkdwn,
@@ -317,6 +318,8 @@ def alert_message(
     # Once a replay succeeded, or while one runs, replaying again would start a second run of the same work.
     replay_allowed = not recovered and not replay_running
     elements = _buttons(run_id, retryable=retryable, replay_allowed=replay_allowed, workflow=workflow)
+    if run.replay_of:
+        elements.append(compare_button(run.replay_of, run_id))
     blocks.append(ActionsBlock(block_id=f"alert:{run_id}"[:255], elements=elements))
 
     return {"text": alert_text(run, owners=owners, replays=replays), "blocks": [b.to_dict() for b in blocks]}
