@@ -32,6 +32,8 @@ EXPECTED = {
     "APPROVALS_REQUIRED_BY": "rules like kind:spend=2;workflow:wf_payouts=2",
     "APPROVAL_ESCALATION_GROUP": "a Slack user-group ID starting with S",
     "DIGEST_HOUR": "an hour from 0 to 23 (UTC), or empty for off",
+    "BUDGET_RUN_USD": "an amount of US dollars above 0 such as 0.50, or empty for off",
+    "BUDGET_WORKFLOW_DAILY_USD": "an amount of US dollars above 0 such as 25, or empty for off",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "LOG_FORMAT": "text or json",
     "DATABASE_URL": "a SQLAlchemy async URL such as sqlite+aiosqlite:///./runbot.db or postgresql+asyncpg://user@host/db",
@@ -117,6 +119,9 @@ class Settings(BaseSettings):
     COST_ROLLUP_RETENTION_DAYS: int = Field(400, ge=1)
     COST_DEFAULT_SINCE_DAYS: int = Field(7, ge=1)
     COST_TOP_ROWS: int = Field(10, ge=1, le=40)
+    # Budgets (issue 17), in US dollars; unset = off.
+    BUDGET_RUN_USD: float | None = Field(None, gt=0)
+    BUDGET_WORKFLOW_DAILY_USD: float | None = Field(None, gt=0)
     # Live log tails (issue 17): their own job, interval, time limit and cap.
     TAIL_INTERVAL_SECONDS: float = Field(5.0, gt=0)
     TAIL_MAX_SECONDS: float = Field(1800.0, gt=0)
@@ -175,7 +180,7 @@ class Settings(BaseSettings):
             rules.append(QuorumRule(m.group(1), m.group(2), int(m.group(3))))
         return rules
 
-    @field_validator("DIGEST_HOUR", mode="before")
+    @field_validator("DIGEST_HOUR", "BUDGET_RUN_USD", "BUDGET_WORKFLOW_DAILY_USD", mode="before")
     @classmethod
     def _digest(cls, value: object) -> object:
         return None if value in ("", None) else value

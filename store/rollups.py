@@ -111,3 +111,19 @@ async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> li
     out = [SpendRow(k, names.get(k, k), r, p, c) for k, r, p, c in rows]
     out.sort(key=lambda s: (-s.cost_micros, -s.runs, s.key))
     return out
+
+
+async def day_rows(session: AsyncSession, day: date) -> list[tuple[str, str, int, int, int]]:
+    """(workflow id, status, runs, priced runs, cost in micro-dollars) of the runs started on one UTC day."""
+    query = (
+        select(
+            CostRollup.workflow_id,
+            CostRollup.status,
+            func.sum(CostRollup.runs),
+            func.sum(CostRollup.priced_runs),
+            func.sum(CostRollup.cost_micros),
+        )
+        .where(CostRollup.day == day)
+        .group_by(CostRollup.workflow_id, CostRollup.status)
+    )
+    return [(w, s, int(r or 0), int(p or 0), int(c or 0)) for w, s, r, p, c in (await session.execute(query)).all()]

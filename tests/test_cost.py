@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import delete, func, select
 
 from store.models import CostRollup, Run
@@ -122,7 +123,8 @@ def priced_run(run_id: str, *, workflow=("wf_a", "Alpha"), status="failed", cost
 
 async def send_runs(h, *runs):
     for run in runs:
-        resp = await h.post_webhook(f"run.{run['status']}", {"run": run})
+        event = "run.started" if run["status"] == "running" else f"run.{run['status']}"
+        resp = await h.post_webhook(event, {"run": run})
         assert resp.status == 200
     for run in runs:
         await stored(h, run["id"], run["status"])
@@ -223,3 +225,64 @@ async def test_runs_cost_reports_spend_failed_share_change_and_unknown_from_the_
     assert "$2.00 on 4 runs" in again
     empty = await command(h, "cost --since 1d --by workflow")
     assert "$2.00" in shown(empty)
+
+
+# Budgets
+
+
+@pytest.mark.parametrize("settings_overrides", [{"BUDGET_RUN_USD": 0.5, "BUDGET_WORKFLOW_DAILY_USD": 2.0}])
+async def test_budgets_notify_once_per_run_and_once_per_workflow_day(harness):
+    h = harness
+    running = priced_run("run_bg_1", status="running", cost=0.30)
+    running["completed_at"] = None
+    running["steps"][1]["status"] = "running"
+    await send_runs(h, running)
+    running = {**running, "usage": {**running["usage"], "cost_usd": 0.60}, "updated_at": later_ts(1)}
+    await send_runs(h, running)  # crosses the per-run budget while running: Pause is offered
+    again = {**running, "usage": {**running["usage"], "cost_usd": 0.90}, "updated_at": later_ts(2)}
+    await send_runs(h, again)  # still over: no second notification
+    resp = await h.post_webhook("run.started", {"run": again}, msg_id="msg_budget_dup")
+    assert resp.status == 200
+    await send_runs(h, priced_run("run_bg_2", status="completed", cost=0.40), priced_run("run_bg_3", cost=0.80))
+    # run_bg_3 takes the day's total to $2.10, past $2.00; run_bg_4 adds to it without a second notification
+    await send_runs(h, priced_run("run_bg_4", status="completed", cost=0.45))
+    await h.settled()
+    posts = [m for m in h.slack.messages("C0ALERTS") if "Over budget" in shown(m)]
+    per_run = [m for m in posts if "per-run budget" in shown(m)]
+    daily = [m for m in posts if "daily budget" in shown(m)]
+    assert sorted(("run_bg_1" in shown(m), "run_bg_3" in shown(m)) for m in per_run) == [(False, True), (True, False)]
+    assert len(daily) == 1 and "Alpha" in shown(daily[0]) and "$2.10" in shown(daily[0])
+    run_note = next(m for m in per_run if "run_bg_1" in shown(m))
+    assert "run_pause" in shown(run_note) and "run_show" in shown(run_note)
+    done = next(m for m in per_run if "run_bg_3" in shown(m))
+    assert "run_pause" not in shown(done)  # a failed run cannot be paused
+
+
+async def test_budgets_are_off_by_default(harness):
+    h = harness
+    await send_runs(h, priced_run("run_bg_off", cost=500.0))
+    await h.settled()
+    assert not [m for m in h.slack.messages("C0ALERTS") if "Over budget" in shown(m)]
+
+
+def later_ts(seconds: int) -> str:
+    return (NOW + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+async def test_the_daily_digest_has_a_spend_line(harness):
+    from bot.housekeeping import daily_digest
+
+    h = harness
+    await send_runs(
+        h,
+        priced_run("run_dg_1", cost=0.75, days_ago=1),
+        priced_run("run_dg_2", status="completed", cost=0.45, days_ago=1),
+        priced_run("run_dg_3", status="completed", tokens=None, days_ago=1),
+        priced_run("run_dg_today", status="completed", cost=9.0),
+    )
+    await h.settled()
+    assert await daily_digest(h.svc) == 1
+    digest = await h.wait_for(
+        lambda: next((m for m in h.slack.messages("C0ALERTS") if "Daily digest" in m.text), None), what="the digest"
+    )
+    assert "Spend: $1.20 on 3 runs, $0.75 on failed runs (62%) · 1 of unknown cost" in shown(digest)

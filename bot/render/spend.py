@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.render.common import code_span
 from bot.render.cost import UNKNOWN, money_micros
-from bot.render.mrkdwn import code_block, join, mrkdwn, single_line
+from bot.render.mrkdwn import Mrkdwn, code_block, join, mrkdwn, single_line
 from bot.render.runs import _context, _section, message
 
 BAR_WIDTH = 12
@@ -105,3 +105,32 @@ def cost_report(report: CostReport) -> dict:
         foot = mrkdwn("{foot} · {n} more not shown", foot=foot, n=more)
     blocks.append(_context(foot))
     return message(mrkdwn("{title}\n{lines}", title=title, lines=join("\n", lines)), blocks)
+
+
+def digest_spend_line(rows: Sequence[tuple[str, str, int, int, int]]) -> Mrkdwn | None:
+    """The daily digest's spend line from (workflow, status, runs, priced runs, cost) rows of one day."""
+    runs = sum(r[2] for r in rows)
+    if runs == 0:
+        return None
+    total = sum(r[4] for r in rows)
+    failed = sum(r[4] for r in rows if r[1] == "failed")
+    unknown = runs - sum(r[3] for r in rows)
+    line = mrkdwn(
+        "Spend: {total} on {runs} run{s}, {failed} on failed runs ({share})",
+        total=money_micros(total),
+        runs=runs,
+        s="s" if runs != 1 else "",
+        failed=money_micros(failed),
+        share=f"{failed * 100 / total:.0f}%" if total else "0%",
+    )
+    if unknown:
+        line = mrkdwn("{line} · {n} of unknown cost", line=line, n=unknown)
+    return line
+
+
+def with_spend_line(payload: dict, line: Mrkdwn | None) -> dict:
+    """A digest payload with its spend line as one more context block."""
+    if line is None:
+        return payload
+    blocks = [*(payload.get("blocks") or []), _context(line)]
+    return {**payload, "text": f"{payload.get('text', '')} {line}", "blocks": blocks}
