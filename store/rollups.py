@@ -89,28 +89,40 @@ class SpendRow:
 _GROUPS = {"workflow": CostRollup.workflow_id, "model": CostRollup.model, "status": CostRollup.status}
 
 
-async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> list[SpendRow]:
-    """Runs and spend created on UTC days [start, end), grouped by workflow, model or status, the most spent first."""
+async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> tuple[list[SpendRow], list[SpendRow]]:
+    """Runs and spend created on UTC days [start, end), grouped by workflow, model or status (the most spent
+    first), and the same by status; one scan of the period's rollup rows (its primary key's day range)."""
     column = _GROUPS[by]
     query = (
         select(
             column,
+            CostRollup.status,
             func.sum(CostRollup.runs),
             func.sum(CostRollup.priced_runs),
             func.sum(CostRollup.cost_micros),
         )
         .where(CostRollup.day >= start, CostRollup.day < end)
-        .group_by(column)
+        .group_by(column, CostRollup.status)
     )
-    rows = [(k, int(r or 0), int(p or 0), int(c or 0)) for k, r, p, c in (await session.execute(query)).all()]
-    rows = [r for r in rows if r[1] > 0]
+    groups: dict[str, list[int]] = {}
+    statuses: dict[str, list[int]] = {}
+    for key, status, runs, priced, cost in (await session.execute(query)).all():
+        for target, k in ((groups, key), (statuses, status)):
+            row = target.setdefault(k, [0, 0, 0])
+            row[0] += int(runs or 0)
+            row[1] += int(priced or 0)
+            row[2] += int(cost or 0)
     names: dict[str, str] = {}
-    if by == "workflow" and rows:
-        ids = [r[0] for r in rows]
+    if by == "workflow" and groups:
+        ids = list(groups)
         names = dict((await session.execute(select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids)))).all())
-    out = [SpendRow(k, names.get(k, k), r, p, c) for k, r, p, c in rows]
-    out.sort(key=lambda s: (-s.cost_micros, -s.runs, s.key))
-    return out
+
+    def rows(found: dict[str, list[int]], labels: dict[str, str]) -> list[SpendRow]:
+        out = [SpendRow(k, labels.get(k, k), r, p, c) for k, (r, p, c) in found.items() if r > 0]
+        out.sort(key=lambda s: (-s.cost_micros, -s.runs, s.key))
+        return out
+
+    return rows(groups, names), rows(statuses, {})
 
 
 async def day_rows(session: AsyncSession, day: date) -> list[tuple[str, str, int, int, int]]:

@@ -27,9 +27,8 @@ async def do_cost(svc: Services, actor: Actor, command: Command, channel: str) -
     start = end - timedelta(days=days)
     previous_start = start - timedelta(days=days)
     async with svc.sessions() as session:
-        rows = await rollups.spend(session, start=start, end=end, by=by)
-        statuses = rows if by == "status" else await rollups.spend(session, start=start, end=end, by="status")
-        before = await rollups.spend(session, start=previous_start, end=start, by="status")
+        rows, statuses = await rollups.spend(session, start=start, end=end, by=by)
+        _, before = await rollups.spend(session, start=previous_start, end=start, by="status")
     report = CostReport(
         start=start,
         end=end,
