@@ -12,7 +12,6 @@ from slack_sdk.errors import SlackApiError
 from bot import commands
 from bot.actors import Actor
 from bot.errors import BotError
-from bot.render import prompts as render
 from bot.responder import Responder
 from handlers.commands import finish
 from handlers.errors import user_message
@@ -143,7 +142,7 @@ async def _open_replay_modal(svc, client, respond, body: dict) -> None:
     try:
         run_id, data = await commands.replayable_run(svc, commands.check_run_id(_value(body)))
         metadata = json.dumps({"run": run_id, "channel": (body.get("channel") or {}).get("id")})
-        view = render.replay_modal(run_id, str(data.get("prompt") or ""), str(data.get("model") or ""), metadata)
+        view = await commands.replay_form(svc, run_id, data, metadata)
         await client.views_open(trigger_id=body["trigger_id"], view=view)
     except BotError as exc:
         text = exc.message

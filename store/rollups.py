@@ -139,3 +139,15 @@ async def day_rows(session: AsyncSession, day: date) -> list[tuple[str, str, int
         .group_by(CostRollup.workflow_id, CostRollup.status)
     )
     return [(w, s, int(r or 0), int(p or 0), int(c or 0)) for w, s, r, p, c in (await session.execute(query)).all()]
+
+
+async def models_of(session: AsyncSession, workflow_id: str, *, limit: int = 99) -> list[str]:
+    """The models seen on a workflow's runs (in the rollups, which outlive runs), most runs first."""
+    query = (
+        select(CostRollup.model, func.sum(CostRollup.runs).label("n"))
+        .where(CostRollup.workflow_id == workflow_id, CostRollup.model != "")
+        .group_by(CostRollup.model)
+        .order_by(func.sum(CostRollup.runs).desc(), CostRollup.model)
+        .limit(limit)
+    )
+    return [m for m, _ in (await session.execute(query)).all()]

@@ -55,3 +55,33 @@ async def test_a_failed_replays_alert_compares_it_with_the_original(harness):
     await h.slack.click(alert, "run_diff", user_id=USER)
     answer = await later(h, lambda t: "run_cmp_a" in t and "run_cmp_b" in t and "Model" in t, channel="C0ALERTS")
     assert "Prompt*: the same" in shown(answer)
+
+
+async def test_the_replay_modal_names_the_workflow_and_error_and_offers_the_models_seen(harness):
+    h = harness
+    await h.start_run("wf_invoices", "succeed", model="gpt-4.1", id="run_rm_seen")
+    failed = await h.start_run("wf_invoices", "fail", id="run_rm_fail")
+    await stored(h, "run_rm_seen", "completed")
+    await stored(h, failed["id"], "failed")
+    choice = await command(h, "replay run_rm_fail")
+    await h.slack.click(choice, "run_replay_changes")
+    modal = await h.slack.wait_for(
+        lambda s: next((v for v in s.open_views(USER) if v.callback_id == "replay_modal"), None)
+    )
+    blocks = json.dumps(modal.blocks)
+    assert "*Invoice triage*" in blocks and "provider_rate_limited" in blocks and "step 3 of 5" in blocks
+    select = next(b for b in modal.blocks if b.get("block_id") == "model_choice")["element"]
+    assert [o["value"] for o in select["options"]][:2] == ["gpt-4.1-mini", "gpt-4.1"]
+    assert select["initial_option"]["value"] == "gpt-4.1-mini" and select["options"][-1]["value"] == "__other__"
+    other = await h.slack.submit_view(modal, {"model_choice": {"value": "__other__"}})
+    assert other.body["response_action"] == "errors" and "model" in other.body["errors"]
+    result = await h.slack.submit_view(modal, {"model_choice": {"value": "gpt-4.1"}})
+    assert result.ok and result.body["response_action"] == "update"
+    await h.slack.wait_for(lambda s: s.views[modal.id].title == "Replayed", timeout=15)
+    async with h.svc.sessions() as s:
+        from sqlalchemy import select as sql_select
+
+        from store.models import Run
+
+        replay = (await s.scalars(sql_select(Run).where(Run.replay_of == "run_rm_fail"))).first()
+    assert replay is not None and (await h.api("GET", f"/runs/{replay.id}"))[1]["model"] == "gpt-4.1"

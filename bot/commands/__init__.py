@@ -30,7 +30,7 @@ from bot.commands.answers import (
 from bot.commands.cost import do_cost
 from bot.commands.diff import diff_request, do_diff, full_diff_view
 from bot.commands.grammar import Command, check_run_id, parse, replay_request
-from bot.commands.lookup import replayable_run
+from bot.commands.lookup import replay_form, replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
 from bot.commands.tail import do_tail
 from bot.errors import BadInput
@@ -51,6 +51,7 @@ __all__ = [
     "full_diff_view",
     "do_tail",
     "next_page",
+    "replay_form",
     "replay_request",
     "replayable_run",
 ]
