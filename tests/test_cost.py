@@ -25,8 +25,8 @@ async def rollup_totals(h) -> tuple[int, int, int]:
     return int(runs or 0), int(priced or 0), int(cost or 0)
 
 
-async def test_usage_reaches_the_store_and_the_rollups_and_unknown_stays_unknown(harness):
-    h = harness
+async def test_usage_reaches_the_store_and_the_rollups_and_unknown_stays_unknown(any_harness):
+    h = any_harness
     priced = await h.start_run("wf_invoices", "succeed", id="run_cost0001")
     failed = await h.start_run("wf_invoices", "fail", id="run_cost0002")  # fails on its llm step
     unknown = await h.start_run("wf_tools", "succeed", gate=False, id="run_cost0003")  # reports no usage
@@ -51,8 +51,8 @@ async def test_usage_reaches_the_store_and_the_rollups_and_unknown_stays_unknown
     assert cost == rows[priced["id"]].cost_micros + rows[failed["id"]].cost_micros
 
 
-async def test_a_run_moving_on_moves_its_rollup_row_and_counts_once(harness):
-    h = harness
+async def test_a_run_moving_on_moves_its_rollup_row_and_counts_once(any_harness):
+    h = any_harness
     run = await h.start_run("wf_invoices", "succeed", frozen=True, status="running", id="run_cost0010")
     await stored(h, run["id"], "running")
     await h.sim("POST", f"/sim/runs/{run['id']}/advance", {"status": "completed"})

@@ -55,6 +55,16 @@ async def test_a_failed_replays_alert_compares_it_with_the_original(harness):
     await h.slack.click(alert, "run_diff", user_id=USER)
     answer = await later(h, lambda t: "run_cmp_a" in t and "run_cmp_b" in t and "Model" in t, channel="C0ALERTS")
     assert "Prompt*: the same" in shown(answer)
+    original_alert = next(
+        m for m in h.slack.messages("C0ALERTS") if "run_cmp_a" in shown(m) and "run_diff" not in shown(m)
+    )
+    ended = await h.slack.wait_for(
+        lambda s: next(
+            (r for r in h.slack.messages("C0ALERTS", thread_ts=original_alert.ts) if "The replay" in shown(r)), None
+        ),
+        timeout=15,
+    )
+    assert "run_diff" in shown(ended)  # Compare with original in the thread too
 
 
 async def test_the_replay_modal_names_the_workflow_and_error_and_offers_the_models_seen(harness):
