@@ -286,3 +286,21 @@ async def test_the_daily_digest_has_a_spend_line(harness):
         lambda: next((m for m in h.slack.messages("C0ALERTS") if "Daily digest" in m.text), None), what="the digest"
     )
     assert "Spend: $1.20 on 3 runs, $0.75 on failed runs (62%) · 1 of unknown cost" in shown(digest)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"RETENTION_DAYS": 5, "COST_ROLLUP_RETENTION_DAYS": 60}])
+async def test_rollups_outlive_runs_and_are_pruned_on_their_own_retention(harness):
+    from bot.housekeeping import prune
+
+    h = harness
+    await send_runs(
+        h,
+        priced_run("run_rt_recent", status="completed", cost=1.0, days_ago=20),
+        priced_run("run_rt_old", status="completed", cost=2.0, days_ago=90),
+    )
+    await h.settled()
+    summary = await prune(h.svc)
+    assert summary["runs"] == 2 and summary["cost_rollup_rows"] == 1
+    async with h.svc.sessions() as s:
+        left = (await s.execute(select(func.sum(CostRollup.cost_micros)))).scalar_one()
+    assert left == 1_000_000
