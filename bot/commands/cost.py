@@ -4,6 +4,7 @@ of runs), grouped by workflow, model or status, with the spend on failed runs an
 from __future__ import annotations
 
 import math
+import time
 from datetime import timedelta
 
 from bot.actors import Actor
@@ -13,6 +14,24 @@ from bot.render.spend import CostReport, cost_report
 from bot.services import Services
 from store import rollups
 from store.models import utcnow
+
+
+async def _spend(svc: Services, start, end, previous_start, by: str):
+    """The period's rows by `by` and by status, and the period before by status. A month of rollups is tens of
+    thousands of rows on a large workspace, so an answer is reused for COST_CACHE_SECONDS (0: never)."""
+    key = (start, end, by)
+    ttl = svc.settings.COST_CACHE_SECONDS
+    cached = svc.cost_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < ttl:
+        return cached[1:]
+    async with svc.sessions() as session:
+        rows, statuses = await rollups.spend(session, start=start, end=end, by=by)
+        _, before = await rollups.spend(session, start=previous_start, end=start, by="status")
+    if ttl > 0:
+        if len(svc.cost_cache) > 64:
+            svc.cost_cache.clear()
+        svc.cost_cache[key] = (time.monotonic(), rows, statuses, before)
+    return rows, statuses, before
 
 
 def period_days(flags: dict, default_days: int) -> int:
@@ -26,9 +45,7 @@ async def do_cost(svc: Services, actor: Actor, command: Command, channel: str) -
     end = utcnow().date() + timedelta(days=1)  # today counts, as far as it has gone
     start = end - timedelta(days=days)
     previous_start = start - timedelta(days=days)
-    async with svc.sessions() as session:
-        rows, statuses = await rollups.spend(session, start=start, end=end, by=by)
-        _, before = await rollups.spend(session, start=previous_start, end=start, by="status")
+    rows, statuses, before = await _spend(svc, start, end, previous_start, by)
     report = CostReport(
         start=start,
         end=end,
