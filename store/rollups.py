@@ -69,6 +69,9 @@ async def shift(session: AsyncSession, old: Contribution | None, new: Contributi
     if old == new:
         return
     rows = ([old.row(-1)] if old else []) + ([new.row(1)] if new else [])
+    # Rows in key order, so two runs moving between the same two rows in opposite directions lock them in the
+    # same order (no deadlock on PostgreSQL).
+    rows.sort(key=lambda r: (r["day"], r["workflow_id"], r["model"], r["status"]))
     await session.execute(_upsert(insert_for(session)), rows)
 
 
