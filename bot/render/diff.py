@@ -13,7 +13,7 @@ from slack_sdk.models.views import View
 from bot.render.common import code_span, duration
 from bot.render.compare import diff_value
 from bot.render.cost import money
-from bot.render.mrkdwn import Mrkdwn, code_block, join, link, mrkdwn, plain, single_line
+from bot.render.mrkdwn import Mrkdwn, code_block, escape, join, link, mrkdwn, plain, single_line
 from bot.render.runs import RunUrl, _context, _section, message
 from bot.views import RunView, StepView
 
@@ -91,7 +91,7 @@ def run_diff(a: RunView, b: RunView, a_prompt: str | None, b_prompt: str | None,
     else:
         shown = diff[:PROMPT_DIFF_LINES]
         blocks.append(_section(mrkdwn("*Prompt*\n{diff}", diff=code_block("\n".join(shown)))))
-        if len(diff) > len(shown):
+        if len(diff) > len(shown) or len(escape("\n".join(shown))) > MODAL_CHUNK:  # cut by lines, or by the section
             blocks.append(
                 ActionsBlock(
                     elements=[ButtonElement(text="Full diff", action_id="run_diff_full", value=diff_value(a.id, b.id))]
@@ -116,9 +116,27 @@ def run_diff(a: RunView, b: RunView, a_prompt: str | None, b_prompt: str | None,
     return message(mrkdwn("{a} → {b}: {workflow}", a=a.id, b=b.id, workflow=a.workflow_name), blocks)
 
 
+def _escaped_chunks(lines: list[str]) -> list[str]:
+    """Lines packed into chunks whose escaped text fits a section (escaping may make text 5 times longer)."""
+    pieces = [line[i : i + MODAL_CHUNK // 5] for line in lines for i in range(0, max(len(line), 1), MODAL_CHUNK // 5)]
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for piece in pieces:
+        cost = len(escape(piece)) + 1
+        if current and size + cost > MODAL_CHUNK:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        current.append(piece)
+        size += cost
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
 def full_diff_modal(a_id: str, a_prompt: str | None, b_id: str, b_prompt: str | None) -> dict:
-    diff = "\n".join(prompt_diff(a_id, a_prompt, b_id, b_prompt)) or "The prompts are the same."
-    chunks = [diff[i : i + MODAL_CHUNK] for i in range(0, len(diff), MODAL_CHUNK)][:MODAL_BLOCKS]
+    lines = prompt_diff(a_id, a_prompt, b_id, b_prompt) or ["The prompts are the same."]
+    chunks = _escaped_chunks(lines)[:MODAL_BLOCKS]
     return View(
         type="modal",
         callback_id="run_diff_modal",

@@ -74,3 +74,12 @@ def test_hostile_names_and_log_lines_are_data_everywhere():
             run_url=url,
         )
     )
+
+
+def test_the_full_diff_modal_keeps_every_section_within_slacks_limit_after_escaping():
+    from bot.render.diff import full_diff_modal
+
+    modal = full_diff_modal("run_a", "&" * 5000, "run_b", "<" * 5000 + "\n" + "x" * 4000)
+    texts = [b["text"]["text"] for b in modal["blocks"]]
+    assert texts and all(len(t) <= 3000 for t in texts)
+    assert sum(t.count("&amp;") for t in texts) == 5000 and sum(t.count("&lt;") for t in texts) == 5000
