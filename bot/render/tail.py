@@ -8,6 +8,7 @@ from bot.render.mrkdwn import Mrkdwn, code_block, link, mention_of, mrkdwn, sing
 from bot.render.runs import RunUrl, _context, _section, message
 
 LINE_LIMIT = 300
+SECTION_BUDGET = 2900  # a section's text is at most 3,000 characters once escaped
 ENDINGS = {
     "status": "the run ended",
     "time": "the tail reached its time limit",
@@ -45,6 +46,9 @@ def tail_message(
         workflow=single_line(workflow, 120),
         status=status,
     )
+    lines = list(lines)
+    while len(lines) > 1 and len(code_block("\n".join(lines))) > SECTION_BUDGET:
+        lines.pop(0)  # the oldest lines go first, so the newest always fit in the section
     body = code_block("\n".join(lines)) if lines else Mrkdwn("_No log lines yet._")
     blocks = [_section(head), _section(body)]
     if ended is None:

@@ -83,3 +83,12 @@ def test_the_full_diff_modal_keeps_every_section_within_slacks_limit_after_escap
     texts = [b["text"]["text"] for b in modal["blocks"]]
     assert texts and all(len(t) <= 3000 for t in texts)
     assert sum(t.count("&amp;") for t in texts) == 5000 and sum(t.count("&lt;") for t in texts) == 5000
+
+
+def test_a_tail_drops_its_oldest_lines_to_fit_a_section():
+    lines = [f"line {i} " + "<" * 250 for i in range(15)]
+    payload = tail_message(
+        run_id="run_t", workflow="W", status="running", lines=lines, run_url=url, interval=5, started_by=None
+    )
+    body = payload["blocks"][1]["text"]["text"]
+    assert len(body) <= 3000 and "line 14 " in body and "line 0 " not in body and "characters cut" not in body
