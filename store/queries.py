@@ -30,18 +30,23 @@ async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) 
     return list(found.values())[:limit]
 
 
-def _by_cost(query, before: tuple[int | None, str] | None):
-    """The costliest first, runs of unknown cost last; `before` is the (cost_micros, id) of the previous page's
-    last row (served by the (status, cost_micros) and (cost_micros) indexes)."""
-    if before is not None:
-        cost, run_id = before
-        if cost is None:
-            query = query.where(Run.cost_micros.is_(None), Run.id < run_id)
-        else:
-            query = query.where(
-                or_(Run.cost_micros < cost, and_(Run.cost_micros == cost, Run.id < run_id), Run.cost_micros.is_(None))
-            )
-    return query.order_by(Run.cost_micros.desc().nulls_last(), Run.id.desc())
+async def _costliest(session: AsyncSession, query, before: tuple | None, limit: int, *, unknown: bool) -> list[Run]:
+    """The costliest first, then (when `unknown`) the runs of unknown cost, newest id first; `before` is the
+    (cost_micros, id) of the previous page's last row. Two plain descending reads, each served by the
+    (status, cost_micros) or (cost_micros) index on SQLite and PostgreSQL alike (no NULLS LAST sort)."""
+    rows: list[Run] = []
+    if before is None or before[0] is not None:
+        known = query.where(Run.cost_micros.is_not(None))
+        if before is not None:
+            cost, run_id = before
+            known = known.where(or_(Run.cost_micros < cost, and_(Run.cost_micros == cost, Run.id < run_id)))
+        rows = list((await session.scalars(known.order_by(Run.cost_micros.desc(), Run.id.desc()).limit(limit))).all())
+    if unknown and len(rows) < limit:
+        rest = query.where(Run.cost_micros.is_(None))
+        if before is not None and before[0] is None:
+            rest = rest.where(Run.id < before[1])
+        rows += list((await session.scalars(rest.order_by(Run.id.desc()).limit(limit - len(rows)))).all())
+    return rows
 
 
 async def failed_runs(
@@ -69,7 +74,7 @@ async def failed_runs(
         # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
         query = query.where(Run.cost_micros >= min_cost) if by_cost else query.where(Run.cost_micros + 0 >= min_cost)
     if by_cost:
-        return list((await session.scalars(_by_cost(query, before).limit(limit))).all())
+        return await _costliest(session, query, before, limit, unknown=min_cost is None)
     if before:
         query = query.where(or_(Run.completed_at < before[0], and_(Run.completed_at == before[0], Run.id < before[1])))
     return list((await session.scalars(query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit))).all())
@@ -102,7 +107,7 @@ async def list_runs(
         # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
         query = query.where(Run.cost_micros >= min_cost) if by_cost else query.where(Run.cost_micros + 0 >= min_cost)
     if by_cost:
-        return list((await session.scalars(_by_cost(query, before).limit(limit))).all())
+        return await _costliest(session, query, before, limit, unknown=min_cost is None)
     if before:
         query = query.where(or_(Run.created_at < before[0], and_(Run.created_at == before[0], Run.id < before[1])))
     return list((await session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit))).all())

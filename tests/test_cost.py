@@ -130,8 +130,8 @@ async def send_runs(h, *runs):
         await stored(h, run["id"], run["status"])
 
 
-async def test_min_cost_and_sort_cost_on_failed_and_list_leave_unknown_out_or_last(harness):
-    h = harness
+async def test_min_cost_and_sort_cost_on_failed_and_list_leave_unknown_out_or_last(any_harness):
+    h = any_harness
     await send_runs(
         h,
         priced_run("run_mc_big", cost=0.75),
