@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 
 from store.models import CostRollup, Run
 from tests.support.harness import sign_webhook
-from tests.test_commands import command, shown, stored
+from tests.test_commands import command, later, shown, stored
 
 
 async def rollup_totals(h) -> tuple[int, int, int]:
@@ -257,6 +257,9 @@ async def test_budgets_notify_once_per_run_and_once_per_workflow_day(harness):
     assert "run_pause" in shown(run_note) and "run_show" in shown(run_note)
     done = next(m for m in per_run if "run_bg_3" in shown(m))
     assert "run_pause" not in shown(done)  # a failed run cannot be paused
+    await h.slack.click(done, "run_show", user_id="U0SANDBOX")
+    detail = await later(h, lambda t: "run_bg_3" in t and "*Cost*" in t, channel="C0ALERTS")
+    assert "$0.80" in shown(detail)
 
 
 async def test_budgets_are_off_by_default(harness):
