@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from benchmarks.common import OUT
+from benchmarks.cost_rows import POSTGRES_ROLLUPS, SQLITE_ROLLUPS, USAGE_COLUMNS, usage_of
 from reference.platform.samples import ERROR_CATALOG, WORKFLOWS
 from store.db import create_engine, upgrade
 
@@ -59,6 +60,7 @@ RUN_COLUMNS = (
     "replay_of",
     "alerted",
     "data",
+    *USAGE_COLUMNS,
 )
 STEP_COLUMNS = ("run_id", "id", "index", "name", "type", "status", "started_at", "completed_at", "error")
 
@@ -168,6 +170,9 @@ def generate(n: int, *, now: datetime, seed: int = 9):
                 )
             data["failed_step_id"] = failed_step_id
             data["steps"] = step_json
+        usage_columns, usage = usage_of(run_id, model)
+        if usage is not None:
+            data["usage"] = usage
         row = (
             run_id,
             wf_id,
@@ -188,6 +193,7 @@ def generate(n: int, *, now: datetime, seed: int = 9):
             None,
             status == "failed",
             json.dumps(data, separators=(",", ":")),
+            *usage_columns,
         )
         yield row, steps
 
@@ -203,6 +209,7 @@ def pick_targets(n: int, *, now: datetime, seed: int = 9) -> dict:
         "workflow": flows[0][0],
         "show_prefix": first[4:12],
         "show_id": first,
+        "usage": True,
     }
 
 
@@ -238,6 +245,7 @@ def _sqlite_fill(path: Path, n: int, now: datetime) -> None:
     db.executemany(run_sql, runs)
     db.executemany(step_sql, steps)
     db.executemany("INSERT INTO workflows (id, name) VALUES (?, ?)", workflows())
+    db.execute(SQLITE_ROLLUPS)
     targets = pick_targets(n, now=now)
     db.execute("INSERT INTO kv (key, value) VALUES ('sync.done', ?)", (json.dumps({"at": now.isoformat(), "runs": n}),))
     db.execute("INSERT INTO kv (key, value) VALUES ('bench.generated', ?)", (json.dumps(targets),))
@@ -266,7 +274,7 @@ async def sqlite_store(n: int) -> tuple[Path, dict, float | None]:
     path = OUT / f"runs-{n}.db"
     targets = read_targets(path) if path.exists() else None
     fresh = targets and time.time() - datetime.fromisoformat(targets["generated_at"]).timestamp() < MAX_AGE_SECONDS
-    if fresh and "show_id" in targets:
+    if fresh and "show_id" in targets and "usage" in targets:
         return path, targets, None
     started = time.perf_counter()
     tmp = OUT / f"runs-{n}.generating.db"
@@ -323,6 +331,7 @@ async def postgres_store(url: str, n: int) -> tuple[dict, float]:
                 await flush()
         await flush()
         await conn.executemany("INSERT INTO workflows (id, name) VALUES ($1, $2)", workflows())
+        await conn.execute(POSTGRES_ROLLUPS)
         targets = pick_targets(n, now=now)
         await conn.execute(
             "INSERT INTO kv (key, value) VALUES ('sync.done', $1)", json.dumps({"at": now.isoformat(), "runs": n})

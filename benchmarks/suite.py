@@ -53,6 +53,7 @@ from benchmarks.common import (
     wait_http,
     write_section,
 )
+from benchmarks.cost_rows import cost_commands
 from benchmarks.load import Result, SlashClient, client_session, drive, ingest_events, post_webhook, webhook_body
 from reference.slack import SlackStandIn
 from store.db import create_engine
@@ -200,6 +201,7 @@ def slash_commands(targets: dict) -> list[tuple[str, str]]:
         ("/runs failed --workflow W --since 7d", f"failed --workflow {targets['workflow']} --since 7d"),
         ("/runs list running", "list running"),
         ("/runs show PREFIX", f"show {targets['show_prefix']}"),
+        *cost_commands(),
     ]
 
 

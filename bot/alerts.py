@@ -21,6 +21,7 @@ from bot.render.alerts import (
     replay_started_reply,
     slack_user_of,
 )
+from bot.render.compare import with_compare_button
 from bot.render.metadata import alert_metadata
 from bot.runs import RunChange
 from bot.services import Services
@@ -140,4 +141,5 @@ async def _replay_ended(session: AsyncSession, svc: Services, replay: Run) -> No
         entry.update(status=replay.status, error_code=replay.error_code if replay.status == "failed" else None)
         message.state = {**(message.state or {}), "replays": replays}
         await outbox.update_message(session, message, render(svc, original, message.state))
-        await outbox.thread_reply(session, message, replay_ended_reply(entry, svc.settings.run_url(replay.id)))
+        reply = with_compare_button(replay_ended_reply(entry, svc.settings.run_url(replay.id)), original.id, replay.id)
+        await outbox.thread_reply(session, message, reply)

@@ -32,6 +32,8 @@ EXPECTED = {
     "APPROVALS_REQUIRED_BY": "rules like kind:spend=2;workflow:wf_payouts=2",
     "APPROVAL_ESCALATION_GROUP": "a Slack user-group ID starting with S",
     "DIGEST_HOUR": "an hour from 0 to 23 (UTC), or empty for off",
+    "BUDGET_RUN_USD": "an amount of US dollars above 0 such as 0.50, or empty for off",
+    "BUDGET_WORKFLOW_DAILY_USD": "an amount of US dollars above 0 such as 25, or empty for off",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
     "LOG_FORMAT": "text or json",
     "DATABASE_URL": "a SQLAlchemy async URL such as sqlite+aiosqlite:///./runbot.db or postgresql+asyncpg://user@host/db",
@@ -124,6 +126,19 @@ class Settings(BaseSettings):
     # App Home dashboard (issue 18): how far back failures are listed, and runs listed per section.
     HOME_FAILURE_HOURS: float = Field(24.0, gt=0)
     HOME_LIST_LIMIT: int = Field(8, ge=1, le=15)
+    # Cost (issue 17): daily rollups outlive RETENTION_DAYS so a period can be compared with the one before.
+    COST_ROLLUP_RETENTION_DAYS: int = Field(400, ge=1)
+    COST_DEFAULT_SINCE_DAYS: int = Field(7, ge=1)
+    COST_TOP_ROWS: int = Field(10, ge=1, le=40)
+    COST_CACHE_SECONDS: float = Field(30.0, ge=0)
+    # Budgets (issue 17), in US dollars; unset = off.
+    BUDGET_RUN_USD: float | None = Field(None, gt=0)
+    BUDGET_WORKFLOW_DAILY_USD: float | None = Field(None, gt=0)
+    # Live log tails (issue 17): their own job, interval, time limit and cap.
+    TAIL_INTERVAL_SECONDS: float = Field(5.0, gt=0)
+    TAIL_MAX_SECONDS: float = Field(1800.0, gt=0)
+    TAIL_MAX_ACTIVE: int = Field(20, ge=1)
+    TAIL_LINES: int = Field(15, ge=1, le=60)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"
@@ -177,7 +192,7 @@ class Settings(BaseSettings):
             rules.append(QuorumRule(m.group(1), m.group(2), int(m.group(3))))
         return rules
 
-    @field_validator("DIGEST_HOUR", mode="before")
+    @field_validator("DIGEST_HOUR", "BUDGET_RUN_USD", "BUDGET_WORKFLOW_DAILY_USD", mode="before")
     @classmethod
     def _digest(cls, value: object) -> object:
         return None if value in ("", None) else value

@@ -7,6 +7,7 @@ for forward compatibility, and `as_json` gives a model back as the JSON the stor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
@@ -90,6 +91,23 @@ class WorkflowRef(_Open):
     name: str
 
 
+def _cost(value: Any) -> Any:
+    """`cost_usd` is a JSON number of US dollars (not a string, not a boolean), finite and at least zero."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("expected a number of US dollars such as 0.0042")
+    if not math.isfinite(value) or value < 0 or value > 1e9:
+        raise ValueError("expected a number of US dollars from 0 to 1e9")
+    return float(value)
+
+
+class Usage(_Open):
+    """Optional usage (contract v1.1): every key may be missing on its own; missing is unknown, not zero."""
+
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cost_usd: Annotated[float, BeforeValidator(_cost)] | None = None
+
+
 class StepError(_Open):
     code: str
     message: str | None = None
@@ -107,6 +125,7 @@ class StepModel(_Open):
     started_at: Timestamp | None = None
     completed_at: Timestamp | None = None
     error: StepError | None = None
+    usage: Usage | None = None
 
 
 class Progress(_Open):
@@ -141,6 +160,7 @@ class RunModel(_Open):
     failed_step_id: StepId | None = None
     replay_of: RunId | None = None
     steps: list[StepModel] | None = None
+    usage: Usage | None = None
 
 
 class ApprovalModel(_Open):

@@ -8,7 +8,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import alerts, watches
+from bot import alerts, budgets, watches
 from bot.approvals import reactions as approvals
 from bot.contract import ApprovalData, ApprovalModel, EventData, RunModel, StepData, approval_of, run_of
 from bot.runs import RunChange, merge_approval, merge_run, merge_step
@@ -36,6 +36,7 @@ async def react(session: AsyncSession, svc: Services, change: RunChange, *, sour
     await approvals.on_run_change(session, svc, change)
     await approvals.refresh_homes(session, svc, change)  # before watches: a finished run's watchers are dropped
     await watches.on_run_change(session, svc, change)
+    await budgets.on_run_change(session, svc, change)
 
 
 async def apply_event(session: AsyncSession, svc: Services, event_type: str, data: EventData | None) -> None:

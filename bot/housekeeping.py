@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from bot import outbox
 from bot.contract import TERMINAL
 from bot.render.digest import digest_message
+from bot.render.spend import digest_spend_line, with_spend_line
 from bot.services import Services
-from store import deliveries, messages, runs
+from store import deliveries, messages, rollups, runs
 from store import outbox as outbox_rows
 from store.models import utcnow
 from store.queries import failure_channels
@@ -25,6 +26,9 @@ async def prune(svc: Services) -> dict:
             "deliveries": await deliveries.prune_processed(session, cutoff),
             "runs": await runs.prune_runs(session, statuses=TERMINAL, cutoff=cutoff),
             "outbox": await outbox_rows.prune_sent(session, cutoff),
+            "cost_rollup_rows": await rollups.prune(
+                session, before=(utcnow() - timedelta(days=svc.settings.COST_ROLLUP_RETENTION_DAYS)).date()
+            ),
         }
     log.info("housekeeping pruned %s", summary)
     return summary
@@ -44,12 +48,14 @@ async def daily_digest(svc: Services, *, now: datetime | None = None) -> int:
                 by_channel.setdefault(channel, []).append((workflow_id, workflow_name, code or "unknown", count))
         subject = start.date().isoformat()
         done = await messages.channels_with(session, "digest", subject)
+        spend = await rollups.day_rows(session, start.date())
         for channel, entries in by_channel.items():
             if channel in done:
                 continue  # the digest job ran already today (a restart, or another replica)
-            await outbox.post(
-                session, channel=channel, payload=digest_message(entries, start), kind="digest", subject=subject
-            )
+            mine = {e[0] for e in entries}
+            rows = spend if channel == svc.settings.ALERT_CHANNEL else [r for r in spend if r[0] in mine]
+            payload = with_spend_line(digest_message(entries, start), digest_spend_line(rows))
+            await outbox.post(session, channel=channel, payload=payload, kind="digest", subject=subject)
             posts += 1
     log.info("daily digest for %s: %d channel(s)", start.date(), posts)
     return posts

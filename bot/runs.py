@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract import ACTIVE, ApprovalModel, RunModel, StepModel, WorkflowRef, as_json, first_failed_step
 from store import approvals as stored_tasks
+from store import rollups
 from store import runs as stored
 from store.models import Approval, Run
 
@@ -68,6 +69,10 @@ def _apply(run: Run, model: RunModel, data: dict) -> None:
     run.error_code = _cut(((failed or {}).get("error") or {}).get("code"), 64) if failed else None
     if run.status == "failed" and run.completed_at is None:
         run.completed_at = run.updated_at
+    usage = model.usage
+    run.cost_micros = round(usage.cost_usd * 1_000_000) if usage and usage.cost_usd is not None else None
+    run.input_tokens = usage.input_tokens if usage else None
+    run.output_tokens = usage.output_tokens if usage else None
     run.data = data
 
 
@@ -125,7 +130,9 @@ async def merge_run(
     if not created and "steps" not in data and "steps" in (run.data or {}):
         # Lists may omit steps: keep the ones we know.
         data = {**data, "steps": run.data["steps"]}
+    before = None if created else rollups.contribution(run)
     _apply(run, model, data)
+    await rollups.shift(session, before, rollups.contribution(run))
     if "steps" in data:
         await _store_steps(session, run.id, data["steps"], old_steps, steps)
     workflow = model.workflow

@@ -33,6 +33,8 @@ class Services:
     background: set[asyncio.Task] = field(default_factory=set)
     # Workflows this process has written to the store, so a run's event does not upsert its workflow again.
     known_workflows: set[str] = field(default_factory=set)
+    # `/runs cost` answers by (period, grouping) for COST_CACHE_SECONDS: (monotonic time, rows, statuses, before).
+    cost_cache: dict = field(default_factory=dict)
     _cancel_on_stop: set[asyncio.Task] = field(default_factory=set)
     # Refusals (forged requests, answers not sent where asked) logged once per interval with a count.
     refusals: Summarized = field(default_factory=lambda: Summarized(logging.getLogger("bot.refusals")))

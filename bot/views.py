@@ -55,6 +55,25 @@ class ErrorView:
 
 
 @dataclass(frozen=True)
+class UsageView:
+    """Usage as the platform reported it; None in a field is unknown (never shown as zero)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+
+
+def view_of_usage(usage: Any) -> UsageView | None:
+    if not isinstance(usage, dict):
+        return None
+    cost = usage.get("cost_usd")
+    cost_ok = isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 <= cost < 1e12
+    return UsageView(
+        _int(usage.get("input_tokens")), _int(usage.get("output_tokens")), float(cost) if cost_ok else None
+    )
+
+
+@dataclass(frozen=True)
 class StepView:
     id: str
     index: int
@@ -64,6 +83,7 @@ class StepView:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     error: ErrorView | None = None
+    usage: UsageView | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,7 @@ class RunView:
     steps: tuple[StepView, ...] = ()
     failed_step: StepView | None = None
     payload_json: str | None = None  # the trigger payload as indented JSON, when the platform sent one
+    usage: UsageView | None = None
 
     @property
     def error(self) -> ErrorView:
@@ -126,6 +147,7 @@ def view_of_step(step: dict) -> StepView:
         started_at=_time(step.get("started_at")),
         completed_at=_time(step.get("completed_at")),
         error=view_of_error(step.get("error")),
+        usage=view_of_usage(step.get("usage")),
     )
 
 
@@ -174,6 +196,7 @@ def view_of_run(run: Any) -> RunView:
         steps=steps,
         failed_step=view_of_step(failed) if failed else None,
         payload_json=None if payload is None else json.dumps(payload, ensure_ascii=False, indent=1, default=str),
+        usage=view_of_usage(data.get("usage")),
     )
 
 

@@ -12,7 +12,6 @@ from slack_sdk.errors import SlackApiError
 from bot import commands
 from bot.actors import Actor
 from bot.errors import BotError
-from bot.render import prompts as render
 from bot.responder import Responder
 from handlers import modals
 from handlers.commands import finish
@@ -84,6 +83,37 @@ def register(app, svc) -> None:
 
         svc.spawn(finish(work, _answer_to(svc, body, respond, actor)), name="button-show")
 
+    @app.action("run_tail")
+    async def tail(ack, body, respond, context):
+        await ack()
+        actor = context["actor"]
+        channel = str((body.get("channel") or {}).get("id") or "")
+
+        async def work():
+            command = commands.Command("tail", [commands.check_run_id(_value(body))], {"dm": not channel})
+            return await (await commands.do_tail(svc, actor, command, channel)).work()
+
+        svc.spawn(finish(work, _answer_to(svc, body, respond, actor)), name="button-tail")
+
+    @app.action("run_diff")
+    async def diff(ack, body, respond, context):
+        await ack()
+        actor = context["actor"]
+
+        async def work():
+            a, b = commands.diff_request(_value(body))
+            return await (await commands.do_diff(svc, actor, commands.Command("diff", [a, b], {}), "")).work()
+
+        svc.spawn(finish(work, _answer_to(svc, body, respond, actor)), name="button-diff")
+
+    @app.action("run_diff_full")
+    async def diff_full(ack, body, client, respond, context):
+        # The "Loading…" modal is already open (handlers/modals.py); the diff replaces it.
+        await ack()
+        svc.spawn(
+            _fill_full_diff(svc, client, _answer_to(svc, body, respond, context["actor"]), body, context), name="diff"
+        )
+
     @app.action("runs_next_page")
     async def next_page(ack, body, respond, context):
         await ack()
@@ -124,7 +154,7 @@ async def _fill_replay_modal(svc, client, respond, body: dict, context) -> None:
     try:
         run_id, data = await commands.replayable_run(svc, commands.check_run_id(_value(body)))
         metadata = json.dumps({"run": run_id, "channel": (body.get("channel") or {}).get("id")})
-        view = render.replay_modal(run_id, str(data.get("prompt") or ""), str(data.get("model") or ""), metadata)
+        view = await commands.replay_form(svc, run_id, data, metadata)
         await modals.fill(client, view_id, view)
     except BotError as exc:
         await modals.show_error(client, view_id, "Not replayed", exc.message)
@@ -138,3 +168,27 @@ async def _fill_replay_modal(svc, client, respond, body: dict, context) -> None:
         )
     except Exception as exc:  # spawned work is outside Bolt's error handler
         await modals.show_error(client, view_id, "Not replayed", user_message(exc))
+
+
+async def _fill_full_diff(svc, client, respond, body: dict, context) -> None:
+    """The whole prompt diff in a modal (the message shows its first lines); the "Loading…" modal is already open."""
+    view_id = context.get(modals.VIEW_ID)
+    if not view_id:
+        try:
+            await respond(text=modals.not_opened(context), response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.exception("could not answer the Full diff button")
+        return
+    try:
+        await modals.fill(client, view_id, await commands.full_diff_view(svc, _value(body)))
+    except BotError as exc:
+        await modals.show_error(client, view_id, "Full diff", exc.message)
+    except SlackApiError as exc:
+        await modals.show_error(
+            client,
+            view_id,
+            "Full diff",
+            f"Slack did not show the diff ({exc.response.get('error')}): click *Full diff* again.",
+        )
+    except Exception as exc:  # spawned work is outside Bolt's error handler
+        await modals.show_error(client, view_id, "Full diff", user_message(exc))

@@ -19,7 +19,11 @@ from bot.render import prompts as render
 log = logging.getLogger(__name__)
 
 # The buttons that open a modal, with the modal's title.
-MODAL_BUTTONS = {approvals_render.REJECT: "Reject approval", "run_replay_changes": "Replay with changes"}
+MODAL_BUTTONS = {
+    approvals_render.REJECT: "Reject approval",
+    "run_replay_changes": "Replay with changes",
+    "run_diff_full": "Full diff",
+}
 VIEW_ID = "modal_view_id"  # context key: the id of the "Loading…" modal, when it opened
 OPEN_ERROR = "modal_open_error"  # context key: Slack's error when it did not
 

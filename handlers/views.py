@@ -10,6 +10,7 @@ from bot import commands
 from bot.actors import Actor
 from bot.errors import BotError
 from bot.render import prompts as render
+from bot.render.replay_modal import OTHER
 from handlers.errors import user_message
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,12 @@ def _field(view: dict, block_id: str) -> str:
     return str(
         (((view.get("state") or {}).get("values") or {}).get(block_id) or {}).get("value", {}).get("value") or ""
     ).strip()
+
+
+def _chosen(view: dict, block_id: str) -> str:
+    """A static select's chosen value ("" when none)."""
+    field = (((view.get("state") or {}).get("values") or {}).get(block_id) or {}).get("value") or {}
+    return str((field.get("selected_option") or {}).get("value") or "").strip()
 
 
 def register(app, svc) -> None:
@@ -34,7 +41,10 @@ def register(app, svc) -> None:
                 ),
             )
             return
-        prompt, model = _field(view, "prompt"), _field(view, "model")
+        prompt, model = _field(view, "prompt"), _field(view, "model") or _chosen(view, "model_choice")
+        if model == OTHER:
+            await ack(response_action="errors", errors={"model": 'Type the model, or choose one instead of "Other".'})
+            return
         if not prompt:
             await ack(response_action="errors", errors={"prompt": "A replay needs a prompt."})
             return

@@ -3,9 +3,9 @@ subscriptions, the audit trail, the outbox of Slack posts, and scheduler leases.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -58,10 +58,16 @@ class Run(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     replay_of: Mapped[str | None] = mapped_column(String(64))
     alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Usage the platform reported for the run (contract v1.1); NULL is unknown, never zero. Micro-dollars.
+    cost_micros: Mapped[int | None] = mapped_column(BigInteger)
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
 
     __table_args__ = (
         Index("ix_runs_status_created", "status", "created_at"),
+        Index("ix_runs_status_cost", "status", "cost_micros"),
+        Index("ix_runs_cost", "cost_micros"),
         Index("ix_runs_status_completed", "status", "completed_at"),
         Index("ix_runs_workflow_status_completed", "workflow_id", "status", "completed_at"),
         Index("ix_runs_workflow_created", "workflow_id", "created_at"),
@@ -71,6 +77,23 @@ class Run(Base):
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_status_updated", "status", "updated_at"),
     )
+
+
+class CostRollup(Base):
+    """Runs and their spend per UTC day of creation, workflow, model and status, kept up to date as runs
+    change (the ingest path), and kept longer than runs (`COST_ROLLUP_RETENTION_DAYS`)."""
+
+    __tablename__ = "cost_rollups"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)  # "" when the run named none
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    priced_runs: Mapped[int] = mapped_column(BigInteger, default=0)  # runs whose cost is known
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Step(Base):

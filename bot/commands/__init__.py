@@ -27,9 +27,12 @@ from bot.commands.answers import (
     do_subscriptions,
     next_page,
 )
+from bot.commands.cost import do_cost
+from bot.commands.diff import diff_request, do_diff, full_diff_view
 from bot.commands.grammar import Command, check_run_id, parse, replay_request
-from bot.commands.lookup import replayable_run
+from bot.commands.lookup import replay_form, replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
+from bot.commands.tail import do_tail
 from bot.errors import BadInput
 from bot.render.replies import SHAREABLE, share_refused
 from bot.services import Services
@@ -42,8 +45,13 @@ __all__ = [
     "act_reply",
     "answer",
     "check_run_id",
+    "diff_request",
+    "do_diff",
     "do_show",
+    "full_diff_view",
+    "do_tail",
     "next_page",
+    "replay_form",
     "replay_request",
     "replayable_run",
 ]
@@ -65,6 +73,10 @@ HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | 
     "watch": do_watch,
     "unwatch": do_watch,
     "audit": do_audit,
+    "cost": do_cost,
+    "tail": do_tail,
+    "untail": do_tail,
+    "diff": do_diff,
 }
 
 

@@ -92,6 +92,7 @@ async def do_failed(svc: Services, actor: Actor, command: Command, channel: str)
         "k": "failed",
         "wf": workflow,
         "code": command.flags.get("code"),
+        **_cost_state(command.flags),
         "since": rfc3339(_since(command.flags)),
         "n": command.flags.get("limit", DEFAULT_LIMIT),
         "q": command.line,
@@ -108,6 +109,7 @@ async def do_list(svc: Services, actor: Actor, command: Command, channel: str) -
         "st": sorted(set(command.args)),
         "wf": workflow,
         "model": command.flags.get("model"),
+        **_cost_state(command.flags),
         "since": rfc3339(_since(command.flags)),
         "n": command.flags.get("limit", DEFAULT_LIMIT),
         "q": command.line,
@@ -116,15 +118,43 @@ async def do_list(svc: Services, actor: Actor, command: Command, channel: str) -
     return Reply(await list_page(svc, state), command.share)
 
 
+def _cost_state(flags: dict) -> dict:
+    """`--min-cost` (kept in micro-dollars) and `--sort cost`, for the page state a Next page button carries."""
+    state: dict = {}
+    if flags.get("min-cost") is not None:
+        state["mc"] = round(flags["min-cost"] * 1_000_000)
+    if flags.get("sort") == "cost":
+        state["sc"] = True
+    return state
+
+
+def _before(state: dict) -> tuple | None:
+    if not state.get("b"):
+        return None
+    key, run_id = state["b"]
+    if state.get("sc"):
+        return (None if key is None else int(key)), str(run_id)
+    return parse_time(key), str(run_id)
+
+
 async def list_page(svc: Services, state: dict) -> dict:
-    """One page of `failed` or `list`; `state["b"]` is the (time, id) of the previous page's last run."""
+    """One page of `failed` or `list`; `state["b"]` is the (time or cost, id) of the previous page's last run."""
     limit = max(1, min(int(state.get("n") or DEFAULT_LIMIT), MAX_LIMIT))
-    before = (parse_time(state["b"][0]), str(state["b"][1])) if state.get("b") else None
+    before = _before(state)
     since = parse_time(state.get("since"))
+    by_cost, min_cost = bool(state.get("sc")), state.get("mc")
+    min_cost = None if min_cost is None else int(min_cost)
     async with svc.sessions() as session:
         if state["k"] == "failed":
             rows = await queries.failed_runs(
-                session, since=since, workflow=state.get("wf"), code=state.get("code"), limit=limit + 1, before=before
+                session,
+                since=since,
+                workflow=state.get("wf"),
+                code=state.get("code"),
+                min_cost=min_cost,
+                by_cost=by_cost,
+                limit=limit + 1,
+                before=before,
             )
         else:
             rows = await queries.list_runs(
@@ -133,6 +163,8 @@ async def list_page(svc: Services, state: dict) -> dict:
                 since=since,
                 workflow=state.get("wf"),
                 model=state.get("model"),
+                min_cost=min_cost,
+                by_cost=by_cost,
                 limit=limit + 1,
                 before=before,
             )
@@ -141,12 +173,17 @@ async def list_page(svc: Services, state: dict) -> dict:
     if more:
         last = page[-1]
         key = last.completed_at if state["k"] == "failed" else last.created_at
-        next_value = render.button_value({**state, "b": [rfc3339(key), last.id], "p": int(state.get("p", 1)) + 1})
+        key = last.cost_micros if by_cost else rfc3339(key)
+        next_value = render.button_value({**state, "b": [key, last.id], "p": int(state.get("p", 1)) + 1})
     failed = state["k"] == "failed"
     title = "Failed runs" if failed else "Runs"
     if int(state.get("p", 1)) > 1:
         title += f", page {state['p']}"
-    hint = (
+    if min_cost is not None:
+        hint = "Runs of unknown cost are left out by `--min-cost`; try a lower amount. "
+    else:
+        hint = ""
+    hint += (
         "Try a longer `--since`, another `--workflow` or no `--code`."
         if failed
         else "Try other statuses, a longer `--since` or no filter."
@@ -161,6 +198,7 @@ async def list_page(svc: Services, state: dict) -> dict:
         next_value=next_value,
         failed_view=failed,
         empty_hint=hint,
+        order="costliest first, unknown cost last" if by_cost else "newest first",
     )
 
 

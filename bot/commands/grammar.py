@@ -51,18 +51,23 @@ class Sub:
     arg_kind: str = ""  # run, status, workflow, topic
 
 
+LIST_FLAGS = {"since": "duration", "workflow": "text", "min-cost": "money", "sort": "sort", "limit": "limit"}
+SORTS = ("time", "cost")
+COST_GROUPS = ("workflow", "model", "status")
+MAX_COST = 1_000_000  # dollars: a --min-cost above is a typo
 SUBCOMMANDS: dict[str, Sub] = {
     "help": Sub("/runs help [SUBCOMMAND]", "this help, or one subcommand's", (0, 1), arg_kind="topic"),
     "failed": Sub(
-        "/runs failed [--since 24h] [--workflow NAME] [--code ERROR_CODE] [--limit N]",
-        "failed runs, newest first, with the first failed step and its error code",
-        flags={"since": "duration", "workflow": "text", "code": "text", "limit": "limit"},
+        "/runs failed [--since 24h] [--workflow NAME] [--code ERROR_CODE] [--min-cost 0.50] [--sort cost] [--limit N]",
+        "failed runs, newest first (or the costliest), with the first failed step and its error code",
+        flags={**LIST_FLAGS, "code": "text"},
     ),
     "list": Sub(
-        "/runs list [STATUS ...] [--since 24h] [--workflow NAME] [--model NAME] [--limit N]",
+        "/runs list [STATUS ...] [--since 24h] [--workflow NAME] [--model NAME] [--min-cost 0.50] [--sort cost] "
+        "[--limit N]",
         "runs of any status (pending, running, waiting, paused, completed, failed, cancelled)",
         (0, None),
-        flags={"since": "duration", "workflow": "text", "model": "text", "limit": "limit"},
+        flags={**LIST_FLAGS, "model": "text"},
         arg_kind="status",
     ),
     "show": Sub(
@@ -85,6 +90,11 @@ SUBCOMMANDS: dict[str, Sub] = {
         flags={"prompt": "text", "model": "text"},
         arg_kind="run",
     ),
+    "cost": Sub(
+        "/runs cost [--since 7d] [--by workflow|model|status]",
+        "spend over a period (UTC days) by workflow, model or status, on failed runs, and against the period before",
+        flags={"since": "duration", "by": "by"},
+    ),
     "approvals": Sub("/runs approvals", "approval tasks waiting for a decision"),
     "subscribe": Sub(
         "/runs subscribe WORKFLOW [--failures] [--approvals]",
@@ -103,6 +113,15 @@ SUBCOMMANDS: dict[str, Sub] = {
     "subscriptions": Sub("/runs subscriptions", "what this channel receives"),
     "watch": Sub("/runs watch RUN_ID", "follow a run by direct message until it ends", (1, 1), arg_kind="run"),
     "unwatch": Sub("/runs unwatch RUN_ID", "stop following it", (1, 1), arg_kind="run"),
+    "tail": Sub(
+        "/runs tail RUN_ID [--dm]",
+        "post the run's live log lines here (or by direct message), edited in place until it ends",
+        (1, 1),
+        flags={"dm": "bool"},
+        arg_kind="run",
+    ),
+    "untail": Sub("/runs untail RUN_ID", "stop a live log tail", (1, 1), arg_kind="run"),
+    "diff": Sub("/runs diff RUN_A RUN_B", "two runs of one workflow side by side", (2, 2), arg_kind="run"),
     "audit": Sub(
         "/runs audit [RUN_ID] [--since 7d] [--limit N]",
         "who did what from Slack, and the result",
@@ -146,6 +165,8 @@ EXAMPLES = (
     "/runs subscribe wf_invoices --failures --approvals",
     "/runs watch 7Kq2",
     "/runs audit --since 7d",
+    "/runs failed --min-cost 0.50 --sort cost",
+    "/runs cost --since 30d --by model",
 )
 SHARE = "share"
 
@@ -328,6 +349,9 @@ def _flag_example(name: str, flag: str) -> str:
         "event": "run.failed",
         "run": "7Kq2",
         "prompt": '"Summarise in French"',
+        "min-cost": "0.50",
+        "sort": "cost",
+        "by": "model",
     }
     return f"/runs {name} --{flag} {sample.get(flag, 'VALUE')}"
 
@@ -381,9 +405,28 @@ def _flag_value(name: str, flag: str, kind: str, value: str) -> Any:
         return event
     if kind == "run":
         return check_run_id(value)
+    if kind in ("sort", "by"):
+        choices = SORTS if kind == "sort" else COST_GROUPS
+        if value.lower() not in choices:
+            raise BadInput(f"`--{flag}` is one of {', '.join(choices)}, not `{clip(value)}`.")
+        return value.lower()
+    if kind == "money":
+        return _money(value, name, flag)
     if not value.strip():
         raise BadInput(f"`--{flag}` needs a value, for example `{_flag_example(name, flag)}`.")
     return value
+
+
+def _money(value: str, name: str, flag: str) -> float:
+    """Dollars as typed: `0.50`, `$0.50`, `.5`."""
+    text = value.strip().lstrip("$").replace(",", "")
+    try:
+        dollars = float(text) if re.fullmatch(r"\d{0,9}(\.\d{0,6})?", text) and text not in ("", ".") else -1.0
+    except ValueError:
+        dollars = -1.0
+    if not 0 <= dollars <= MAX_COST:
+        raise BadInput(f"`--{flag}` takes an amount of US dollars such as `0.50`, not `{clip(value)}`.")
+    return dollars
 
 
 def replay_request(value: str) -> tuple[str, str | None, str | None]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from bot.errors import BadInput, NotFound, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
+from bot.render.replay_modal import replay_changes_modal
 from bot.services import Services
-from store import queries
+from bot.views import view_of_run
+from store import queries, rollups
 from store.models import Run
 
 
@@ -73,3 +75,23 @@ async def resolve_run_id(svc: Services, token: str) -> str:
     """The full id of the run a token names, wherever it is known."""
     run = await stored_run(svc, token)
     return run.id if run is not None else str((await platform_run(svc, token))["id"])
+
+
+async def replay_form(svc: Services, run_id: str, data: dict, metadata: str) -> dict:
+    """The Replay with changes modal for a run's JSON: its workflow, its error, and the models seen on the
+    workflow's runs."""
+    view = view_of_run(data)
+    async with svc.sessions() as session:
+        models = await rollups.models_of(session, view.workflow_id)
+    failed = view.failed_step
+    step_words = f"step {failed.index + 1} of {view.total_steps} ({failed.name})" if failed else None
+    return replay_changes_modal(
+        run_id,
+        str(data.get("prompt") or ""),
+        str(data.get("model") or ""),
+        metadata,
+        workflow=view.workflow_name,
+        error_code=view.error_code,
+        step_words=step_words,
+        models=models,
+    )

@@ -28,6 +28,8 @@ from bot.render.common import (
     slack_date,
     trim_middle,
 )
+from bot.render.compare import compare_button
+from bot.render.cost import alert_cost_words
 from bot.render.mrkdwn import (
     Mrkdwn,
     code_block,
@@ -286,6 +288,7 @@ def alert_message(
         context.append(mrkdwn("Replay of {run}", run=link(run_url_of(run.replay_of), run.replay_of)))
     if run.model:
         context.append(mrkdwn("Model {model}", model=code_span(run.model)))
+    context.append(alert_cost_words(run))
     if context:
         blocks.append(ContextBlock(elements=[_mrkdwn(join(" · ", context))]))
 
@@ -315,6 +318,8 @@ def alert_message(
     # Once a replay succeeded, or while one runs, replaying again would start a second run of the same work.
     replay_allowed = not recovered and not replay_running
     elements = _buttons(run_id, retryable=retryable, replay_allowed=replay_allowed, workflow=workflow)
+    if run.replay_of:
+        elements.append(compare_button(run.replay_of, run_id))
     blocks.append(ActionsBlock(block_id=f"alert:{run_id}"[:255], elements=elements))
 
     return {"text": alert_text(run, owners=owners, replays=replays), "blocks": [b.to_dict() for b in blocks]}

@@ -3,7 +3,7 @@ modal with its notices. Pure functions, no I/O; every piece of text goes through
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import ActionsBlock, InputBlock, PlainTextInputElement, PlainTextObject
+from slack_sdk.models.blocks import ActionsBlock, PlainTextObject
 from slack_sdk.models.views import View
 
 from bot.render.common import code_span, mark, trim_middle
@@ -92,37 +92,6 @@ def cancel_confirm(run_id: str, status: str, workflow: str) -> dict:
         ).to_dict(),
     ]
     return message(text, blocks)
-
-
-def replay_modal(run_id: str, prompt: str, model: str, private_metadata: str) -> dict:
-    return View(
-        type="modal",
-        callback_id="replay_modal",
-        title=PlainTextObject(text="Replay with changes"),
-        submit=PlainTextObject(text="Replay"),
-        close=PlainTextObject(text="Cancel"),
-        private_metadata=private_metadata,
-        blocks=[
-            _section(
-                mrkdwn("A new run of {run} with this prompt and model.", run=code_span(single_line(run_id, ID_LIMIT)))
-            ),
-            InputBlock(
-                block_id="prompt",
-                label=PlainTextObject(text="Prompt"),
-                element=PlainTextInputElement(
-                    action_id="value",
-                    multiline=True,
-                    max_length=PROMPT_LIMIT,
-                    initial_value=prompt[:PROMPT_LIMIT] or None,
-                ),
-            ),
-            InputBlock(
-                block_id="model",
-                label=PlainTextObject(text="Model"),
-                element=PlainTextInputElement(action_id="value", max_length=128, initial_value=model[:128] or None),
-            ),
-        ],
-    ).to_dict()
 
 
 def modal_notice(title: str, text: str, *, callback_id: str = "replay_modal_notice") -> dict:

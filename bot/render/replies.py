@@ -193,7 +193,7 @@ def replayed_already(actor_id: str, seconds_ago: int, run_id: str, new_run_id: s
     )
 
 
-SHAREABLE = ("failed", "list", "show", "logs")
+SHAREABLE = ("failed", "list", "show", "logs", "cost", "diff")
 
 
 def shared_by(payload: dict, actor_id: str, line: str) -> dict:

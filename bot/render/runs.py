@@ -31,6 +31,7 @@ from bot.render.common import (
     slack_date,
     trim_middle,
 )
+from bot.render.cost import cost_breakdown, money
 from bot.render.mrkdwn import Mrkdwn, code_block, escape, join, link, mrkdwn, plain, single_line
 from bot.views import ErrorView, RunView, StepView
 
@@ -144,6 +145,8 @@ def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False) -> Mrk
             parts.append(duration(run.duration_ms))
     if run.model and not failed_view:
         parts.append(run.model)
+    if run.usage is not None and run.usage.cost_usd is not None:
+        parts.append(money(run.usage.cost_usd))
     return join(" · ", parts)
 
 
@@ -156,6 +159,7 @@ def run_list(
     next_value: str | None,
     failed_view: bool = False,
     empty_hint: str = "",
+    order: str = "newest first",
 ) -> dict:
     """A compact page of runs with a Next page button when there are more. `empty_hint` is the code's words."""
     if not runs:
@@ -167,7 +171,7 @@ def run_list(
         _section(mrkdwn("*{title}*", title=title)),
         *_chunked_sections(run_line(r, run_url, failed_view=failed_view) for r in runs),
     ]
-    blocks.append(_context(mrkdwn("{q} · {n} shown, newest first", q=code_span(understood), n=len(runs))))
+    blocks.append(_context(mrkdwn("{q} · {n} shown, {order}", q=code_span(understood), n=len(runs), order=order)))
     if next_value:
         blocks.append(ActionsBlock(elements=[_button("Next page", "runs_next_page", next_value)]).to_dict())
     text = mrkdwn("{title}: {ids}", title=title, ids=", ".join(r.id for r in runs))
@@ -265,10 +269,13 @@ def run_detail(run: RunView, run_url: RunUrl) -> dict:
         blocks.extend(_chunked_sections(lines)[:30])
     elif total:
         blocks.append(_context(Mrkdwn("Steps are not known yet for this run.")))
+    blocks.extend(_chunked_sections(cost_breakdown(run))[:5])
     if failed:
         blocks.append(DividerBlock().to_dict())
         blocks.append(_section(failed_step_text(run_id, failed, total, run_url)))
     buttons = run_buttons(run_id, status)
+    if status in ("pending", "running", "waiting", "paused"):
+        buttons.append(_button("Tail logs", "run_tail", run_id))
     if buttons:
         blocks.append(ActionsBlock(elements=buttons).to_dict())
     text = mrkdwn(

@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from reference.platform.usage import run_usage, step_usage
+
 RUN_STATUSES = ("pending", "running", "waiting", "paused", "completed", "failed", "cancelled")
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired")
@@ -217,8 +219,16 @@ class Run:
             "failed_step_id": self.failed_step_id,
             "replay_of": self.replay_of,
         }
+        step_json = [s.to_json() for s in self.steps]
+        for s, j in zip(self.steps, step_json):
+            used = step_usage(self.id, self.model, self.workflow, s.id, s.type, s.status)
+            if used is not None:
+                j["usage"] = used
+        total = run_usage(self.workflow, step_json)
+        if total is not None:
+            d["usage"] = total
         if steps:
-            d["steps"] = [s.to_json() for s in self.steps]
+            d["steps"] = step_json
         return d
 
 

@@ -101,6 +101,7 @@ WORKFLOWS: list[dict[str, Any]] = [
         "id": "wf_tools",
         "name": "Support agent",
         "model": "claude-sonnet-4-5",
+        "usage": False,  # this workflow's platform reports no usage: the bot says "cost unknown"
         "prompt": "Resolve the ticket. You may call issue_store_credit for goodwill credits up to $50.",
         "payload": {"ticket_id": "ZD-55120", "customer_id": "cus_8842", "channel": "email"},
         "steps": [

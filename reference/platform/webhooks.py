@@ -29,7 +29,7 @@ class WebhookSender:
             data["approval"] = approval.to_json()
         data["run"] = run.to_json(steps=True)
         if step is not None:
-            data["step"] = step.to_json()
+            data["step"] = dict(next(s for s in data["run"]["steps"] if s["id"] == step.id))  # with its usage
         body = {"type": type_, "timestamp": fmt_ts(now_ms()), "data": data}
         if self._queue is None:
             self._queue = asyncio.Queue()

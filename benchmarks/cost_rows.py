@@ -1,0 +1,46 @@
+"""Issue 17's part of the benchmark store and of the slash-command rows: usage on every generated run (10%
+of unknown cost, one model without a price, a heavy-tailed cost so `--min-cost 0.5` matches about 2% of
+runs), the daily cost rollups filled from the generated runs as the ingest path would have kept them, and
+the `/runs cost --since 30d` and `/runs failed --min-cost 0.5` rows."""
+
+from __future__ import annotations
+
+import random
+
+from reference.platform.usage import PRICES
+
+USAGE_COLUMNS = ("cost_micros", "input_tokens", "output_tokens")
+
+ROLLUP_SQL = """
+INSERT INTO cost_rollups (day, workflow_id, model, status, runs, priced_runs, cost_micros, input_tokens, output_tokens)
+SELECT {day}, workflow_id, COALESCE(model, ''), status, COUNT(*), COUNT(cost_micros), COALESCE(SUM(cost_micros), 0),
+       COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0)
+FROM runs GROUP BY {day}, workflow_id, COALESCE(model, ''), status
+"""
+SQLITE_ROLLUPS = ROLLUP_SQL.format(day="date(created_at)")
+POSTGRES_ROLLUPS = ROLLUP_SQL.format(day="(created_at AT TIME ZONE 'UTC')::date")
+
+
+def cost_commands() -> list[tuple[str, str]]:
+    return [
+        ("/runs cost --since 30d", "cost --since 30d"),
+        ("/runs failed --min-cost 0.5", "failed --min-cost 0.5"),
+    ]
+
+
+def usage_of(run_id: str, model: str) -> tuple[tuple[int | None, int | None, int | None], dict | None]:
+    """The run's (cost_micros, input_tokens, output_tokens) columns and its `usage` JSON; drawn from the run id,
+    so the rest of the generated store does not change."""
+    rng = random.Random(run_id)
+    if rng.random() < 0.10:
+        return (None, None, None), None
+    scale = rng.paretovariate(1.2)
+    tokens_in = int(800 * scale * 10)
+    tokens_out = int(200 * scale * 10)
+    usage: dict = {"input_tokens": tokens_in, "output_tokens": tokens_out}
+    price = PRICES.get(model)
+    if price is None:
+        return (None, tokens_in, tokens_out), usage
+    cost = round(float(tokens_in * price[0] + tokens_out * price[1]))  # dollars per million tokens = micro-dollars
+    usage["cost_usd"] = cost / 1_000_000
+    return (cost, tokens_in, tokens_out), usage

@@ -1,0 +1,156 @@
+"""Daily cost rollups: each run counts once, in the row of its UTC creation day, workflow, model and status,
+with its cost and tokens. A run that changes moves its contribution from its old row to its new one in the
+same transaction, so `/runs cost` reads a few rows a day instead of scanning runs."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.db import insert_for
+from store.models import CostRollup, Run, Workflow
+
+COUNTED = ("runs", "priced_runs", "cost_micros", "input_tokens", "output_tokens")
+
+
+@dataclass(frozen=True)
+class Contribution:
+    day: date
+    workflow_id: str
+    model: str
+    status: str
+    cost_micros: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+    def row(self, sign: int) -> dict:
+        return {
+            "day": self.day,
+            "workflow_id": self.workflow_id,
+            "model": self.model,
+            "status": self.status,
+            "runs": sign,
+            "priced_runs": sign if self.cost_micros is not None else 0,
+            "cost_micros": sign * (self.cost_micros or 0),
+            "input_tokens": sign * (self.input_tokens or 0),
+            "output_tokens": sign * (self.output_tokens or 0),
+        }
+
+
+def contribution(run: Run) -> Contribution:
+    """What one stored run adds to the rollups as it is now."""
+    return Contribution(
+        run.created_at.date(),
+        run.workflow_id,
+        run.model or "",
+        run.status,
+        run.cost_micros,
+        run.input_tokens,
+        run.output_tokens,
+    )
+
+
+@functools.cache
+def _upsert(insert):
+    table = CostRollup.__table__
+    upsert = insert(table)
+    return upsert.on_conflict_do_update(
+        index_elements=["day", "workflow_id", "model", "status"],
+        set_={c: table.c[c] + upsert.excluded[c] for c in COUNTED},
+    )
+
+
+async def shift(session: AsyncSession, old: Contribution | None, new: Contribution | None) -> None:
+    """Move a run's contribution from `old` (None: the run is new) to `new` (None: the run is gone)."""
+    if old == new:
+        return
+    rows = ([old.row(-1)] if old else []) + ([new.row(1)] if new else [])
+    # Rows in key order, so two runs moving between the same two rows in opposite directions lock them in the
+    # same order (no deadlock on PostgreSQL).
+    rows.sort(key=lambda r: (r["day"], r["workflow_id"], r["model"], r["status"]))
+    await session.execute(_upsert(insert_for(session)), rows)
+
+
+async def prune(session: AsyncSession, *, before: date) -> int:
+    result = await session.execute(delete(CostRollup).where(CostRollup.day < before))
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    key: str  # a workflow id, a model ("" when none) or a status
+    label: str
+    runs: int
+    priced_runs: int
+    cost_micros: int
+
+
+_GROUPS = {"workflow": CostRollup.workflow_id, "model": CostRollup.model, "status": CostRollup.status}
+
+
+async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> tuple[list[SpendRow], list[SpendRow]]:
+    """Runs and spend created on UTC days [start, end), grouped by workflow, model or status (the most spent
+    first), and the same by status; one scan of the period's rollup rows (its primary key's day range)."""
+    column = _GROUPS[by]
+    query = (
+        select(
+            column,
+            CostRollup.status,
+            func.sum(CostRollup.runs),
+            func.sum(CostRollup.priced_runs),
+            func.sum(CostRollup.cost_micros),
+        )
+        .where(CostRollup.day >= start, CostRollup.day < end)
+        .group_by(column, CostRollup.status)
+    )
+    groups: dict[str, list[int]] = {}
+    statuses: dict[str, list[int]] = {}
+    for key, status, runs, priced, cost in (await session.execute(query)).all():
+        for target, k in ((groups, key), (statuses, status)):
+            row = target.setdefault(k, [0, 0, 0])
+            row[0] += int(runs or 0)
+            row[1] += int(priced or 0)
+            row[2] += int(cost or 0)
+    names: dict[str, str] = {}
+    if by == "workflow" and groups:
+        ids = list(groups)
+        names = dict((await session.execute(select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids)))).all())
+
+    def rows(found: dict[str, list[int]], labels: dict[str, str]) -> list[SpendRow]:
+        out = [SpendRow(k, labels.get(k, k), r, p, c) for k, (r, p, c) in found.items() if r > 0]
+        out.sort(key=lambda s: (-s.cost_micros, -s.runs, s.key))
+        return out
+
+    return rows(groups, names), rows(statuses, {})
+
+
+async def day_rows(session: AsyncSession, day: date) -> list[tuple[str, str, int, int, int]]:
+    """(workflow id, status, runs, priced runs, cost in micro-dollars) of the runs started on one UTC day."""
+    query = (
+        select(
+            CostRollup.workflow_id,
+            CostRollup.status,
+            func.sum(CostRollup.runs),
+            func.sum(CostRollup.priced_runs),
+            func.sum(CostRollup.cost_micros),
+        )
+        .where(CostRollup.day == day)
+        .group_by(CostRollup.workflow_id, CostRollup.status)
+    )
+    return [(w, s, int(r or 0), int(p or 0), int(c or 0)) for w, s, r, p, c in (await session.execute(query)).all()]
+
+
+async def models_of(session: AsyncSession, workflow_id: str, *, limit: int = 99) -> list[str]:
+    """The models seen on a workflow's runs (in the rollups, which outlive runs), most runs first."""
+    query = (
+        select(CostRollup.model, func.sum(CostRollup.runs).label("n"))
+        .where(CostRollup.workflow_id == workflow_id, CostRollup.model != "")
+        .group_by(CostRollup.model)
+        .order_by(func.sum(CostRollup.runs).desc(), CostRollup.model)
+        .limit(limit)
+    )
+    return [m for m, _ in (await session.execute(query)).all()]
