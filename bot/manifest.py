@@ -25,6 +25,7 @@ SCOPES_BY_METHOD: dict[str, set[str]] = {
     "conversations_history": {"channels:history", "groups:history", "im:history"},
     "conversations_replies": {"channels:history", "groups:history", "im:history"},
     "conversations_open": {"im:write"},
+    "conversations_join": {"channels:join"},
     "users_info": {"users:read"},
     "users_conversations": {"channels:read", "groups:read"},
     "usergroups_users_list": {"usergroups:read"},
