@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.render import alerts, approvals, digest, home, lists, prompts, replies, runs, storms
+from bot.render import alerts, approvals, digest, home, lists, prompts, replay_modal, replies, runs, storms
 from bot.views import view_of_run, view_of_storm
 from reference.slack import blockkit
 from tests.render.test_renderers import NOW, failed_run, run_url, task
@@ -88,8 +88,29 @@ def views():
     for t in (task(), task(action=HOSTILE, kind=LONG, workflow_name=HOSTILE)):
         yield "reject modal", approvals.reject_modal(t, reason_required=True, private_metadata="{}")
         many = [task(**{**t.__dict__, "id": f"apr_{i}"}) for i in range(40)]
-        yield "home", home.home_view(many, NOW, can_decide=True, approvers=HOSTILE[:500])
-    yield "replay modal", prompts.replay_modal("run_" + "1" * 200, HOSTILE * 3, LONG, "{}")
+        runs_ = run_views() * 20
+        board = home.Dashboard(
+            tasks=many,
+            decidable=frozenset(x.id for x in many),
+            approvers=HOSTILE[:500],
+            watched=runs_,
+            failures=[(r, True) for r in runs_],
+            triggered=runs_,
+        )
+        yield "home", home.home_view(board, NOW, run_url)
+    yield (
+        "replay modal",
+        replay_modal.replay_changes_modal(
+            "run_" + "1" * 200,
+            HOSTILE * 3,
+            LONG,
+            "{}",
+            workflow=HOSTILE,
+            error_code=LONG,
+            step_words=HOSTILE,
+            models=[f"model-{i}" for i in range(300)] + [LONG],
+        ),
+    )
     yield "notice", prompts.modal_notice(HOSTILE, HOSTILE * 3)
     yield "loading", prompts.modal_notice("Reject approval", "Loading…", callback_id="loading_modal")
 
