@@ -9,17 +9,15 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox, storms
+from bot import lifecycle, outbox, storms
+from bot.alert_cards import owners, render
 from bot.contract import TERMINAL
-from bot.people import mention
 from bot.render.alerts import (
-    alert_message,
     error_message_too_long,
     full_error_replies,
     replay_by_words,
     replay_ended_reply,
     replay_started_reply,
-    slack_user_of,
 )
 from bot.runs import RunChange
 from bot.services import Services
@@ -38,6 +36,8 @@ async def on_run_change(session: AsyncSession, svc: Services, change: RunChange,
     run = change.run
     if run.replay_of and change.is_new:
         await _replay_started(session, svc, run, change.actor)
+    if run.replay_of and change.status_changed and run.status == "completed":
+        await lifecycle.on_replay_completed(session, svc, run)
     if run.replay_of and change.status_changed and run.status in TERMINAL:
         await _replay_ended(session, svc, run)
     # `sync` marks past failures alerted itself: a bot that starts late does not alert last week.
@@ -45,29 +45,6 @@ async def on_run_change(session: AsyncSession, svc: Services, change: RunChange,
         await alert(session, svc, run)
     elif run.status == "completed" and change.status_changed:
         await storms.on_success(session, svc, run)
-
-
-def owners(svc: Services, run: Run) -> list[str]:
-    """Mentions of who owns the run: WORKFLOW_OWNERS for its workflow, and the Slack user named in its trigger."""
-    people = list(svc.settings.WORKFLOW_OWNERS.get(run.workflow_id, []))
-    starter = slack_user_of(((run.data or {}).get("trigger") or {}).get("actor"))
-    if starter and starter not in people:
-        people.append(starter)
-    return [mention(p) for p in people]
-
-
-def render(svc: Services, run: Run, state: dict) -> dict:
-    data = run.data or {}
-    step_id = run.failed_step_id or (
-        next((s["id"] for s in data.get("steps") or [] if s.get("status") == "failed"), None)
-    )
-    return alert_message(
-        view_of_run(run),
-        run_url_of=svc.settings.run_url,
-        step_url=svc.settings.run_url(run.id, step_id) if step_id else None,
-        owners=owners(svc, run),
-        replays=state.get("replays") or [],
-    )
 
 
 async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMessage]:
@@ -112,7 +89,9 @@ async def _replay_started(session: AsyncSession, svc: Services, replay: Run, act
         status = "pending" if replay.status in TERMINAL else replay.status
         replays.append({"run_id": replay.id, "by": by, "status": status, "error_code": None})
         message.state = {**(message.state or {}), "replays": replays}
-        await outbox.update_message(session, message, render(svc, original, message.state))
+        await outbox.update_message(
+            session, message, render(svc, original, message.state, await lifecycle.lifecycle_of(session, original.id))
+        )
         await outbox.thread_reply(
             session, message, replay_started_reply(original.id, replay.id, by, svc.settings.run_url(replay.id))
         )
@@ -136,5 +115,10 @@ async def _replay_ended(session: AsyncSession, svc: Services, replay: Run) -> No
             continue
         entry.update(status=replay.status, error_code=replay.error_code if replay.status == "failed" else None)
         message.state = {**(message.state or {}), "replays": replays}
-        await outbox.update_message(session, message, render(svc, original, message.state))
+        await outbox.update_message(
+            session, message, render(svc, original, message.state, await lifecycle.lifecycle_of(session, original.id))
+        )
         await outbox.thread_reply(session, message, replay_ended_reply(entry, svc.settings.run_url(replay.id)))
+
+
+__all__ = ["owners", "render"]

@@ -20,6 +20,7 @@ from bot.render.storms import (
     storm_runs_reply,
 )
 from bot.services import Services
+from bot.storm_lifecycle import storm_card
 from bot.views import view_of_run, view_of_storm
 from store import messages
 from store import storms as counts
@@ -128,7 +129,10 @@ async def _start_storm(
         )
         await session.flush()
         state = {**state, "batch": {"outbox_id": item.id, "runs": chunk, "note": note if i == 0 else None}}
+    # The card's lifecycle buttons name its row: the queued post is rewritten with them (one Slack call).
+    state = {**state, "message_id": storm.id}
     storm.state = state
+    await outbox.update_message(session, storm, storm_card(svc, state))
     open_storms = await session.get(KeyValue, OPEN_STORMS)
     listed = dict((open_storms.value if open_storms else {}).get("storms") or {})
     listed[str(storm.id)] = run.workflow_id
@@ -173,7 +177,7 @@ async def _add_to_storm(session: AsyncSession, svc: Services, storm: SlackMessag
         await session.flush()
         state["batch"] = {"outbox_id": item.id, "runs": [entry], "note": None}
     storm.state = state
-    await outbox.update_message(session, storm, storm_message(view_of_storm(state), run_url_of=svc.settings.run_url))
+    await outbox.update_message(session, storm, storm_card(svc, state))
     svc.metrics.alerts.labels("storm_run").inc()
 
 
@@ -191,9 +195,7 @@ async def on_success(session: AsyncSession, svc: Services, run: Run) -> None:
             continue
         state = {**storm.state, "recovered": {"run_id": run.id, "at": at}}
         storm.state = state
-        await outbox.update_message(
-            session, storm, storm_message(view_of_storm(state), run_url_of=svc.settings.run_url)
-        )
+        await outbox.update_message(session, storm, storm_card(svc, state))
         await outbox.thread_reply(session, storm, storm_recovered_reply(run.id, svc.settings.run_url(run.id)))
     for mid in mine:
         listed.pop(str(mid), None)

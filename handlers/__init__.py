@@ -4,6 +4,7 @@
 - actions.py: buttons on runs (replay, show, cancel, pause, resume, next page)
 - views.py: modal submissions about runs (replay with changes)
 - approvals.py: approval buttons and the reject modal
+- lifecycle.py: who handles a failure (I'm on it, Resolve) and mutes on alerts and storm cards
 - events.py: Events API (App Home)
 - errors.py: the one error handler
 - webhooks.py: the platform's webhooks (aiohttp, not Bolt)
@@ -15,11 +16,12 @@ from slack_bolt.app.async_app import AsyncApp
 
 
 def register_listeners(app: AsyncApp, svc) -> None:
-    from handlers import actions, approvals, commands, errors, events, views
+    from handlers import actions, approvals, commands, errors, events, lifecycle, views
 
     errors.register(app, svc)
     commands.register(app, svc)
     actions.register(app, svc)
     views.register(app, svc)
     approvals.register(app, svc)
+    lifecycle.register(app, svc)
     events.register(app, svc)

@@ -279,3 +279,54 @@ class OperationClaim(Base):
     actor: Mapped[str] = mapped_column(String(32))
     claimed_at: Mapped[datetime]
     result: Mapped[str | None] = mapped_column(String(160))
+
+
+class AlertLifecycle(Base):
+    """Who handles a failed run (issue 16): people on it, a resolution with its note, or the replay that
+    recovered it (following `replay_of` through replays of replays)."""
+
+    __tablename__ = "alert_lifecycle"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    on_it: Mapped[list] = mapped_column(JSON, default=list)  # [{"user": "U…", "since": iso time}]
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[datetime | None]
+    resolved_note: Mapped[str | None] = mapped_column(Text)
+    recovered_by: Mapped[str | None] = mapped_column(String(64))  # the replay that completed
+    recovered_at: Mapped[datetime | None]
+
+
+class Mute(Base):
+    """A channel's mute of one workflow's alerts (or of one workflow and error code), until a time or unmuted."""
+
+    __tablename__ = "mutes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    error_code: Mapped[str | None] = mapped_column(String(64))  # None: every error code
+    until: Mapped[datetime | None]  # None: until unmuted
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]  # unmuted by hand
+
+    __table_args__ = (Index("ix_mutes_channel_workflow", "channel", "workflow_id"),)
+
+
+class MutedFailure(Base):
+    """A failure a mute kept out of a channel: still stored and listed, and told on the next unmuted alert."""
+
+    __tablename__ = "muted_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(String(64))
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    mute_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    told: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_muted_failures_channel_told", "channel", "told"),
+        Index("ix_muted_failures_run", "run_id"),
+    )

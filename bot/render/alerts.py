@@ -28,6 +28,7 @@ from bot.render.common import (
     slack_date,
     trim_middle,
 )
+from bot.render.lifecycle import header_words, lifecycle_buttons, lifecycle_lines, mute_overflow, state_of, text_prefix
 from bot.render.mrkdwn import (
     Mrkdwn,
     code_block,
@@ -209,10 +210,18 @@ def _buttons(run_id: str, *, retryable: bool, replay_allowed: bool, workflow: st
 
 
 def alert_message(
-    run: RunView, *, run_url_of, step_url: str | None, owners: list[str], replays: list[dict] | None = None
+    run: RunView,
+    *,
+    run_url_of,
+    step_url: str | None,
+    owners: list[str],
+    replays: list[dict] | None = None,
+    lifecycle: dict | None = None,
+    notes: list[Mrkdwn] | None = None,
 ) -> dict:
     """A failed run's alert: what failed where, why, whether to retry, who owns it, what to do. `owners` are
-    Slack user or group ids (or mentions of them); anything else is shown as text."""
+    Slack user or group ids (or mentions of them); anything else is shown as text. `lifecycle` is who handles
+    it (`bot.lifecycle.view_of`); `notes` are lines the bot made (the failure's context, muted failures)."""
     run_id = run.id
     workflow = shorten(run.workflow_name, NAME_LIMIT)
     step = run.failed_step
@@ -222,7 +231,8 @@ def alert_message(
     run_url = run_url_of(run_id)
     failed_at = run.completed_at or run.updated_at
 
-    blocks: list = [_header(f"❌ {workflow} failed")]
+    settled = state_of(lifecycle) in ("resolved", "recovered")
+    blocks: list = [_header(header_words(lifecycle, f"❌ {workflow} failed"))]
     blocks.append(
         SectionBlock(
             fields=[
@@ -288,6 +298,11 @@ def alert_message(
         context.append(mrkdwn("Model {model}", model=code_span(run.model)))
     if context:
         blocks.append(ContextBlock(elements=[_mrkdwn(join(" · ", context))]))
+    if notes:
+        blocks.append(ContextBlock(elements=[_mrkdwn(join("\n", notes))]))
+    handled = lifecycle_lines(lifecycle, run_url_of)
+    if handled:
+        blocks.append(SectionBlock(text=_mrkdwn(join("\n", handled))))
 
     last = replays[-1] if replays else None
     replay_running = last is not None and last.get("status") not in ("completed", "failed", "cancelled")
@@ -299,7 +314,7 @@ def alert_message(
         if len(replays) > len(shown):
             text = mrkdwn("_{n} earlier replays in the thread_\n{text}", n=len(replays) - len(shown), text=text)
         blocks.append(SectionBlock(text=_mrkdwn(trim_middle(text, 2900))))
-    if step is not None and not retryable and not replays:
+    if step is not None and not retryable and not replays and not settled:
         blocks.append(
             ContextBlock(
                 elements=[
@@ -313,11 +328,15 @@ def alert_message(
             )
         )
     # Once a replay succeeded, or while one runs, replaying again would start a second run of the same work.
-    replay_allowed = not recovered and not replay_running
+    replay_allowed = not recovered and not replay_running and not settled
     elements = _buttons(run_id, retryable=retryable, replay_allowed=replay_allowed, workflow=workflow)
+    elements[-1:-1] = lifecycle_buttons(f"run:{run_id}", lifecycle)
+    if not settled:
+        elements.append(mute_overflow(run_id, error.code))
     blocks.append(ActionsBlock(block_id=f"alert:{run_id}"[:255], elements=elements))
 
-    return {"text": alert_text(run, owners=owners, replays=replays), "blocks": [b.to_dict() for b in blocks]}
+    text = mrkdwn("{prefix}{text}", prefix=text_prefix(lifecycle), text=alert_text(run, owners=owners, replays=replays))
+    return {"text": text, "blocks": [b.to_dict() for b in blocks]}
 
 
 def alert_text(run: RunView, *, owners: list[str], replays: list[dict] | None = None) -> Mrkdwn:

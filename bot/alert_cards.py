@@ -1,0 +1,53 @@
+"""An alert's card from the store: the run, the alert's own state (replays, notes made when it was posted) and
+the run's lifecycle, rendered whole; and its rebuild in every channel after a change (issue 16)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import outbox
+from bot.people import mention
+from bot.render.alerts import alert_message, slack_user_of
+from bot.render.mrkdwn import Mrkdwn
+from bot.services import Services
+from bot.views import view_of_run
+from store import messages
+from store.messages import fresh
+from store.models import Run
+
+
+def owners(svc: Services, run: Run) -> list[str]:
+    """Mentions of who owns the run: WORKFLOW_OWNERS for its workflow, and the Slack user named in its trigger."""
+    people = list(svc.settings.WORKFLOW_OWNERS.get(run.workflow_id, []))
+    starter = slack_user_of(((run.data or {}).get("trigger") or {}).get("actor"))
+    if starter and starter not in people:
+        people.append(starter)
+    return [mention(p) for p in people]
+
+
+def render(svc: Services, run: Run, state: dict, lifecycle: dict | None = None) -> dict:
+    data = run.data or {}
+    step_id = run.failed_step_id or (
+        next((s["id"] for s in data.get("steps") or [] if s.get("status") == "failed"), None)
+    )
+    return alert_message(
+        view_of_run(run),
+        run_url_of=svc.settings.run_url,
+        step_url=svc.settings.run_url(run.id, step_id) if step_id else None,
+        owners=owners(svc, run),
+        replays=state.get("replays") or [],
+        lifecycle=lifecycle,
+        notes=[Mrkdwn(n) for n in state.get("notes") or []],
+    )
+
+
+async def rebuild(session: AsyncSession, svc: Services, run_id: str, lifecycle: dict | None) -> int:
+    """Every channel's alert of the run, rebuilt whole and replaced in place; returns how many."""
+    cards = await messages.messages_of(session, "alert", run_id)
+    run = await session.get(Run, run_id) if cards else None
+    if run is None:
+        return 0
+    for message in cards:
+        await fresh(session, message)
+        await outbox.update_message(session, message, render(svc, run, message.state or {}, lifecycle))
+    return len(cards)

@@ -1,0 +1,189 @@
+"""The alert lifecycle as Block Kit (issue 16): who is on a failure, its resolution, the replay that recovered
+it, the buttons each state offers, the Resolve and Mute forms, and the marks `/runs failed` shows. Pure
+functions of a lifecycle dict (see `bot.lifecycle.view_of`), never doing I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from slack_sdk.models.blocks import (
+    ButtonElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.render.common import code_span, slack_date, trim_middle
+from bot.render.mrkdwn import Mrkdwn, escape, join, link, mention_of, mrkdwn, plain, single_line
+
+NOTE_LIMIT = 500  # characters of a resolution note
+ID_LIMIT = 120
+MUTE_CHOICES = (("1 hour", 3600), ("4 hours", 4 * 3600), ("24 hours", 24 * 3600), ("until unmuted", 0))
+
+
+def _when(at: str | datetime | None) -> Mrkdwn:
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return slack_date(moment, "{time}")
+
+
+def state_of(lc: dict | None) -> str:
+    """open, on_it, resolved or recovered: one state, never two (recovered wins over resolved)."""
+    lc = lc or {}
+    if lc.get("recovered"):
+        return "recovered"
+    if lc.get("resolved"):
+        return "resolved"
+    return "on_it" if lc.get("on_it") else "open"
+
+
+def on_it_words(on_it: list[dict]) -> Mrkdwn:
+    """ "<@ana> is on it since 10:42", or "<@ana> (since 10:42) and <@ben> (since 10:45) are on it"."""
+    if len(on_it) == 1:
+        return mrkdwn("{who} is on it since {at}", who=mention_of(on_it[0]["user"]), at=_when(on_it[0]["since"]))
+    people = [mrkdwn("{who} (since {at})", who=mention_of(p["user"]), at=_when(p["since"])) for p in on_it]
+    return mrkdwn("{people} and {last} are on it", people=join(", ", people[:-1]), last=people[-1])
+
+
+def lifecycle_lines(lc: dict | None, run_url_of) -> list[Mrkdwn]:
+    """The card's lines about who handles it: recovered, resolved, or who is on it."""
+    lc = lc or {}
+    state = state_of(lc)
+    if state == "recovered":
+        rec = lc["recovered"]
+        run_id = single_line(rec["by"], ID_LIMIT)
+        return [mrkdwn("✅ Recovered by {run} at {at}", run=link(run_url_of(run_id), run_id), at=_when(rec["at"]))]
+    if state == "resolved":
+        res = lc["resolved"]
+        line = mrkdwn("☑️ Resolved by {who} at {at}", who=mention_of(res["by"]), at=_when(res["at"]))
+        if res.get("note"):
+            line = mrkdwn("{line}: {note}", line=line, note=single_line(trim_middle(res["note"], NOTE_LIMIT)))
+        return [line]
+    if state == "on_it":
+        return [mrkdwn("👀 {words}", words=on_it_words(lc["on_it"]))]
+    return []
+
+
+def lifecycle_buttons(value: str, lc: dict | None) -> list[ButtonElement]:
+    """I'm on it and Resolve while the failure is open or someone is on it; nothing once it is settled."""
+    if state_of(lc) in ("resolved", "recovered"):
+        return []
+    return [
+        ButtonElement(text="I'm on it", action_id="alert_on_it", value=value),
+        ButtonElement(text="Resolve…", action_id="alert_resolve", value=value),
+    ]
+
+
+def header_words(lc: dict | None, failed: str) -> str:
+    """The card's header in its state: "✅ Invoice triage recovered", "☑️ Invoice triage resolved", or `failed`."""
+    state = state_of(lc)
+    if state == "recovered":
+        return failed.replace("❌", "✅", 1).removesuffix(" failed") + " recovered"
+    if state == "resolved":
+        return failed.replace("❌", "☑️", 1).removesuffix(" failed") + " resolved"
+    return failed
+
+
+def text_prefix(lc: dict | None) -> Mrkdwn:
+    """What the notification text says first in a settled state."""
+    state = state_of(lc)
+    if state == "recovered":
+        return mrkdwn("✅ Recovered by {run}. ", run=single_line(lc["recovered"]["by"], ID_LIMIT))
+    if state == "resolved":
+        return mrkdwn("☑️ Resolved by {who}. ", who=mention_of(lc["resolved"]["by"]))
+    return Mrkdwn("")
+
+
+def list_mark(lc: dict | None, *, muted: bool = False) -> Mrkdwn:
+    """What `/runs failed` adds to a run's line: recovered by run_…, resolved by @…, @… on it, muted."""
+    lc = lc or {}
+    state = state_of(lc)
+    words: list[Mrkdwn] = []
+    if state == "recovered":
+        words.append(mrkdwn("✅ recovered by {run}", run=code_span(single_line(lc["recovered"]["by"], ID_LIMIT))))
+    elif state == "resolved":
+        words.append(mrkdwn("☑️ resolved by {who}", who=mention_of(lc["resolved"]["by"])))
+    elif state == "on_it":
+        words.append(mrkdwn("👀 {who} on it", who=join(" ", [mention_of(p["user"]) for p in lc["on_it"]])))
+    if muted:
+        words.append(Mrkdwn("🔕 muted"))
+    return join(" · ", words)
+
+
+def resolve_modal(value: str, subject_words: str) -> dict:
+    """The Resolve form: an optional note; submitting resolves. `value` is what the button carried."""
+    return View(
+        type="modal",
+        callback_id="alert_resolve_modal",
+        title=PlainTextObject(text="Resolve"),
+        submit=PlainTextObject(text="Resolve"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=value,
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=mrkdwn(
+                        "Resolve {what}: nobody needs to replay it. The card says who resolved it, and why.",
+                        what=code_span(single_line(subject_words, ID_LIMIT)),
+                    )
+                )
+            ),
+            InputBlock(
+                block_id="note",
+                optional=True,
+                label=PlainTextObject(text="Note (optional)"),
+                element=PlainTextInputElement(action_id="value", multiline=True, max_length=NOTE_LIMIT),
+            ),
+        ],
+    ).to_dict()
+
+
+def mute_overflow(run_id: str, code: str | None) -> OverflowMenuElement:
+    """The alert's overflow menu: mute this workflow, or this workflow and error code, in this channel."""
+    options = [Option(text="Mute this workflow…", value=f"wf|{run_id}"[:150])]
+    if code:
+        options.append(Option(text=plain(f"Mute this workflow with {code}…", 75), value=f"code|{run_id}"[:150]))
+    return OverflowMenuElement(action_id="alert_more", options=options)
+
+
+def mute_modal(metadata: str, what: Mrkdwn) -> dict:
+    return View(
+        type="modal",
+        callback_id="alert_mute_modal",
+        title=PlainTextObject(text="Mute alerts"),
+        submit=PlainTextObject(text="Mute"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=metadata,
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=mrkdwn(
+                        "Mute {what} in this channel. Muted failures are still stored, listed by `/runs failed` and "
+                        "counted in the digest; the next alert says how many there were.",
+                        what=what,
+                    )
+                )
+            ),
+            InputBlock(
+                block_id="for",
+                label=PlainTextObject(text="For"),
+                element=StaticSelectElement(
+                    action_id="value",
+                    options=[Option(text=label, value=str(seconds)) for label, seconds in MUTE_CHOICES],
+                    initial_option=Option(text=MUTE_CHOICES[0][0], value=str(MUTE_CHOICES[0][1])),
+                ),
+            ),
+        ],
+    ).to_dict()
+
+
+def muted_line(count: int) -> Mrkdwn:
+    return mrkdwn("🔕 {n} muted failure{s} of this workflow since the last alert", n=count, s="" if count == 1 else "s")
+
+
+__all__ = ["escape"]

@@ -1,0 +1,77 @@
+"""Bolt listeners for who handles a failure (issue 16): *I'm on it*, *Resolve…* and its form on alerts and
+storm cards. Each acknowledges at once; the card itself shows the change, and the clicker hears only of a
+refusal or a mistake."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+
+from bot import lifecycle
+from bot.errors import BotError
+from bot.render.lifecycle import resolve_modal
+from bot.responder import Responder
+from handlers.errors import user_message
+
+log = logging.getLogger(__name__)
+
+
+def _value(body: dict) -> str:
+    return str(((body.get("actions") or [{}])[0]).get("value") or "")
+
+
+async def _tell(responder: Responder, text: str) -> None:
+    try:
+        await responder(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.exception("could not answer a lifecycle button")
+
+
+def register(app, svc) -> None:
+    @app.action("alert_on_it")
+    async def on_it(ack, body, context):
+        await ack()
+
+        async def work():
+            try:
+                await lifecycle.toggle_on_it(svc, context["actor"], _value(body))
+            except Exception as exc:  # spawned work is outside Bolt's error handler
+                await _tell(
+                    Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
+                )
+
+        svc.spawn(work(), name="button-on-it")
+
+    @app.action("alert_resolve")
+    async def resolve(ack, body, client, context):
+        await ack()
+
+        async def work():
+            value = _value(body)
+            try:
+                what = await lifecycle.may_resolve(svc, context["actor"], value)
+                await client.views_open(trigger_id=body["trigger_id"], view=resolve_modal(value, what))
+            except SlackApiError as exc:
+                await _tell(
+                    Responder.for_request(svc, body),
+                    f"Slack did not open the form ({exc.response.get('error')}); click *Resolve…* again.",
+                )
+            except Exception as exc:
+                await _tell(
+                    Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
+                )
+
+        svc.spawn(work(), name="button-resolve")
+
+    @app.view("alert_resolve_modal")
+    async def resolve_submitted(ack, body, view, context):
+        values = (view.get("state") or {}).get("values") or {}
+        note = str(((values.get("note") or {}).get("value") or {}).get("value") or "")
+        try:
+            text = await lifecycle.resolve(svc, context["actor"], str(view.get("private_metadata") or ""), note)
+        except BotError as exc:
+            await ack(response_action="errors", errors={"note": exc.message[:150]})
+            return
+        log.info("resolve form: %s", text)
+        await ack()
