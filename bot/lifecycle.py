@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import alert_cards, audit
 from bot.actors import OPERATE, Actor, require
 from bot.errors import BadInput, NotAllowed, NotFound
-from bot.render.mrkdwn import is_user_id
+from bot.render.lifecycle import list_mark
+from bot.render.mrkdwn import Mrkdwn, is_user_id
 from bot.services import Services
 from bot.storm_lifecycle import resolve_storm, toggle_storm_on_it
 from store import lifecycle as store
@@ -151,6 +152,14 @@ async def on_replay_completed(session: AsyncSession, svc: Services, replay: Run)
     if recovered:
         log.info("replay %s completed: %s recovered", replay.id, ", ".join(recovered))
     return recovered
+
+
+async def lifecycle_marks(session: AsyncSession, run_ids: list[str]) -> dict[str, Mrkdwn]:
+    """What `/runs failed` says of each run: recovered by run_…, resolved by @…, @… on it, muted."""
+    rows = await store.lifecycles_of(session, run_ids)
+    muted = await store.muted_run_ids(session, run_ids)
+    marks = {rid: list_mark(view_of(rows.get(rid)), muted=rid in muted) for rid in run_ids}
+    return {rid: m for rid, m in marks.items() if m}
 
 
 async def rebuild_alerts(session: AsyncSession, svc: Services, run_id: str, lifecycle: dict | None) -> None:

@@ -16,7 +16,7 @@ from tests.test_alerts import blocks_text, buttons, settled, wait_for_alert
 
 @pytest.fixture
 def settings_overrides():
-    return {"STORM_THRESHOLD": 3, "STORM_WINDOW_SECONDS": 30.0}
+    return {"STORM_THRESHOLD": 4, "STORM_WINDOW_SECONDS": 30.0}
 
 
 def run_data(run_id: str, status: str, *, replay_of: str | None = None, at: datetime | None = None) -> dict:
@@ -188,7 +188,7 @@ async def test_a_replay_of_a_replay_that_completes_recovers_the_whole_chain(any_
 
 async def test_a_storm_card_offers_on_it_and_resolve(harness):
     h = harness
-    for n in range(5):
+    for n in range(6):
         await h.post_webhook("run.failed", {"run": run_data(f"run_Storm{n:05d}", "failed")})
 
     def storm_cards():
@@ -211,3 +211,37 @@ async def test_a_storm_card_offers_on_it_and_resolve(harness):
     assert [b["action_id"] for b in buttons(card(h, storm))] == ["run_show"]
     value = json.dumps(storm.blocks)
     assert "storm:" in value
+
+
+async def test_runs_failed_marks_who_handles_each_run_and_open_lists_the_rest(any_harness):
+    h = any_harness
+    from tests.test_commands import command, shown
+
+    recovered = await fail(h, "run_ListRec001")
+    resolved = await fail(h, "run_ListRes001")
+    on_it = await fail(h, "run_ListOn0001")
+    await fail(h, "run_ListOpen01")
+    done = run_data("run_ListRecOk1", "completed", replay_of="run_ListRec001")
+    assert (await h.post_webhook("run.completed", {"run": done})).status == 200
+    assert (await h.slack.click(on_it, "alert_on_it", user_id="U0BEN")).ok
+    assert (await h.slack.click(resolved, "alert_resolve", user_id="U0ANA")).ok
+    form = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="the Resolve form"))[0]
+    assert (await h.slack.submit_view(form, {}, user_id="U0ANA")).ok  # the note is optional
+    for message, words in ((recovered, "recovered"), (resolved, "resolved")):
+        await h.wait_for(lambda m=message, w=words: w in card(h, m).blocks[0]["text"]["text"], timeout=20, what=words)
+    await h.wait_for(lambda: "<@U0BEN> is on it" in blocks_text(card(h, on_it)), timeout=20, what="Ben on it")
+
+    lines = {
+        line.split("|", 1)[1].split(">", 1)[0]: line
+        for line in shown(await command(h, "failed --limit 20")).replace("\\n", "\n").split("\n")
+        if "run_List" in line and "|" in line
+    }
+    assert "recovered by `run_ListRecOk1`" in lines["run_ListRec001"]
+    assert "resolved by <@U0ANA>" in lines["run_ListRes001"]
+    assert "<@U0BEN> on it" in lines["run_ListOn0001"]
+    assert "recovered" not in lines["run_ListOpen01"] and "on it" not in lines["run_ListOpen01"]
+
+    open_only = shown(await command(h, "failed --open"))
+    assert "run_ListOpen01" in open_only
+    assert not any(rid in open_only for rid in ("run_ListRec001", "run_ListRes001", "run_ListOn0001"))
+    assert "--open" in open_only  # the command as understood

@@ -19,6 +19,7 @@ from bot.commands.grammar import DEFAULT_LIMIT, EXAMPLES, MAX_LIMIT, SUBCOMMANDS
 from bot.commands.lookup import platform_run, stored_run
 from bot.contract import parse_time, rfc3339
 from bot.errors import BadInput, Unavailable, from_platform
+from bot.lifecycle import lifecycle_marks
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import lists, replies
 from bot.render import runs as render
@@ -92,6 +93,7 @@ async def do_failed(svc: Services, actor: Actor, command: Command, channel: str)
         "k": "failed",
         "wf": workflow,
         "code": command.flags.get("code"),
+        "open": bool(command.flags.get("open")),
         "since": rfc3339(_since(command.flags)),
         "n": command.flags.get("limit", DEFAULT_LIMIT),
         "q": command.line,
@@ -124,9 +126,17 @@ async def list_page(svc: Services, state: dict) -> dict:
     async with svc.sessions() as session:
         if state["k"] == "failed":
             rows = await queries.failed_runs(
-                session, since=since, workflow=state.get("wf"), code=state.get("code"), limit=limit + 1, before=before
+                session,
+                since=since,
+                workflow=state.get("wf"),
+                code=state.get("code"),
+                limit=limit + 1,
+                before=before,
+                open_only=bool(state.get("open")),
             )
+            marks = await lifecycle_marks(session, [r.id for r in rows])
         else:
+            marks = {}
             rows = await queries.list_runs(
                 session,
                 statuses=state.get("st") or None,
@@ -161,6 +171,7 @@ async def list_page(svc: Services, state: dict) -> dict:
         next_value=next_value,
         failed_view=failed,
         empty_hint=hint,
+        marks=marks,
     )
 
 

@@ -54,9 +54,10 @@ class Sub:
 SUBCOMMANDS: dict[str, Sub] = {
     "help": Sub("/runs help [SUBCOMMAND]", "this help, or one subcommand's", (0, 1), arg_kind="topic"),
     "failed": Sub(
-        "/runs failed [--since 24h] [--workflow NAME] [--code ERROR_CODE] [--limit N]",
-        "failed runs, newest first, with the first failed step and its error code",
-        flags={"since": "duration", "workflow": "text", "code": "text", "limit": "limit"},
+        "/runs failed [--since 24h] [--workflow NAME] [--code ERROR_CODE] [--open] [--limit N]",
+        "failed runs, newest first, with the first failed step, its error code and who handles it "
+        "(`--open`: those nobody handles)",
+        flags={"since": "duration", "workflow": "text", "code": "text", "open": "bool", "limit": "limit"},
     ),
     "list": Sub(
         "/runs list [STATUS ...] [--since 24h] [--workflow NAME] [--model NAME] [--limit N]",

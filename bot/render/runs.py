@@ -124,7 +124,7 @@ def _step_words(step: StepView | None, total: int) -> Mrkdwn:
 # Lists of runs
 
 
-def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False) -> Mrkdwn:
+def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False, mark_words: Mrkdwn | None = None) -> Mrkdwn:
     """One run on one line: mark, linked id, workflow, and what matters for its status."""
     parts: list = [mrkdwn("{mark} {run}", mark=mark(run.status), run=link(run_url(run.id), run.id)), run.workflow_name]
     if run.status == "failed":
@@ -144,6 +144,8 @@ def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False) -> Mrk
             parts.append(duration(run.duration_ms))
     if run.model and not failed_view:
         parts.append(run.model)
+    if mark_words:
+        parts.append(mark_words)  # who handles it (bot.render.lifecycle.list_mark)
     return join(" · ", parts)
 
 
@@ -156,6 +158,7 @@ def run_list(
     next_value: str | None,
     failed_view: bool = False,
     empty_hint: str = "",
+    marks: dict | None = None,
 ) -> dict:
     """A compact page of runs with a Next page button when there are more. `empty_hint` is the code's words."""
     if not runs:
@@ -165,7 +168,9 @@ def run_list(
         return message(text, [_section(text)])
     blocks = [
         _section(mrkdwn("*{title}*", title=title)),
-        *_chunked_sections(run_line(r, run_url, failed_view=failed_view) for r in runs),
+        *_chunked_sections(
+            run_line(r, run_url, failed_view=failed_view, mark_words=(marks or {}).get(r.id)) for r in runs
+        ),
     ]
     blocks.append(_context(mrkdwn("{q} · {n} shown, newest first", q=code_span(understood), n=len(runs))))
     if next_value:
