@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import lifecycle, outbox, storms
 from bot.alert_cards import owners, render
+from bot.context import failure_context
 from bot.contract import TERMINAL
 from bot.render.alerts import (
     error_message_too_long,
@@ -54,12 +55,13 @@ async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMes
     if not await claim_alert(session, run.id):
         return []
     posted = []
+    context = await failure_context(session, svc, run)
     for channel in await failure_channels(session, svc.settings, run.workflow_id):
         if await messages.message_of(session, "alert", run.id, channel) is not None:
             continue
         if await storms.absorb(session, svc, run, channel):
             continue
-        state: dict = {"replays": []}
+        state: dict = {"replays": [], "notes": [context] if context else []}
         message = await outbox.post(
             session, channel=channel, payload=render(svc, run, state), kind="alert", subject=run.id, state=state
         )

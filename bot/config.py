@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     # Slack's rules for response_url: 5 uses within 30 minutes of the request.
     SLACK_RESPONSE_URL_MAX_USES: int = Field(5, ge=0)
     SLACK_RESPONSE_URL_SECONDS: float = Field(1800.0, gt=0)
+    # Alerts a team can work from (issue 16; docs/configuration.md).
+    ALERT_CONTEXT_LINE: bool = True  # off only to measure what the line costs (make bench)
+    ALERT_CONTEXT_NEW_DAYS: float = Field(7.0, gt=0)
+    ALERT_CONTEXT_RECURRING_HOURS: float = Field(24.0, gt=0)
+    ALERT_CONTEXT_RATE_RUNS: int = Field(50, ge=1)
+    ALERT_CONTEXT_RATE_MIN_RUNS: int = Field(10, ge=1)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

@@ -245,3 +245,39 @@ async def test_runs_failed_marks_who_handles_each_run_and_open_lists_the_rest(an
     assert "run_ListOpen01" in open_only
     assert not any(rid in open_only for rid in ("run_ListRec001", "run_ListRes001", "run_ListOn0001"))
     assert "--open" in open_only  # the command as understood
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"STORM_THRESHOLD": 4, "ALERT_CONTEXT_RATE_MIN_RUNS": 3, "ALERT_CONTEXT_RATE_RUNS": 50}]
+)
+async def test_the_context_line_tells_a_new_break_from_a_recurring_one(any_harness):
+    h = any_harness
+    now = datetime.now(timezone.utc)
+    first = await fail(h, "run_CtxFail01", at=now - timedelta(hours=3))
+    text = blocks_text(first)
+    assert "*New*: first `provider_rate_limited` at step Summarise with LLM in 7 days" in text
+    assert "Recurring" not in text and "last succeeded" not in text
+
+    ok = run_data("run_CtxOk0001", "completed", at=now - timedelta(hours=2))
+    assert (await h.post_webhook("run.completed", {"run": ok})).status == 200
+    await h.wait_for(lambda: _stored(h, "run_CtxOk0001"), timeout=20, what="the success stored")
+    second = await fail(h, "run_CtxFail02", at=now)
+    text = blocks_text(second)
+    assert "*Recurring*: 2nd time in 24 h" in text
+    assert f"the workflow last succeeded 2 h ago (<{h.platform.run_url('run_CtxOk0001')}|run_CtxOk0001>)" in text
+    assert "The step failed in 67% of the last 3 runs" in text  # 2 of 3 finished runs failed at this step
+    assert "New" not in text
+
+
+async def _stored(h, run_id: str):
+    from store.models import Run
+
+    async with h.svc.sessions() as s:
+        return await s.get(Run, run_id)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ALERT_CONTEXT_LINE": False}])
+async def test_the_bench_switch_leaves_the_context_line_out(harness):
+    alert = await fail(harness, "run_CtxOff001")
+    assert "*New*" not in blocks_text(alert) and "Recurring" not in blocks_text(alert)
+    assert "Summarise with LLM" in blocks_text(alert)  # the rest of the alert is all there

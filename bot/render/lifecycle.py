@@ -187,3 +187,71 @@ def muted_line(count: int) -> Mrkdwn:
 
 
 __all__ = ["escape"]
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _ago(delta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} days"
+
+
+def _span(value: float, unit: str) -> str:
+    return f"{value:g} {unit}" if value != 1 else f"1 {unit.rstrip('s')}"
+
+
+def context_line(
+    *,
+    code: str,
+    step_name: str | None,
+    in_window: int,
+    in_recent: int,
+    new_days: float,
+    recurring_hours: float,
+    last_success: tuple | None,
+    rate: tuple[int, int] | None,
+    run_url_of,
+) -> Mrkdwn:
+    """ "New: first provider_rate_limited at step Summarise with LLM in 7 days", or "Recurring: 7th time in
+    24 h; the workflow last succeeded 2 h ago (run_…)", and the step's failure rate over the newest runs."""
+    where = mrkdwn(" at step {step}", step=single_line(step_name, 120)) if step_name else ""
+    if in_window <= 1:
+        line = mrkdwn(
+            "🆕 *New*: first {code}{where} in {span}",
+            code=code_span(single_line(code, 64)),
+            where=where,
+            span=_span(new_days, "days"),
+        )
+    elif in_recent > 1:
+        line = mrkdwn("🔁 *Recurring*: {nth} time in {span}", nth=ordinal(in_recent), span=_span(recurring_hours, "h"))
+    else:
+        line = mrkdwn("🔁 *Recurring*: {nth} time in {span}", nth=ordinal(in_window), span=_span(new_days, "days"))
+    if last_success:
+        run_id, ago = last_success
+        run_id = single_line(run_id, ID_LIMIT)
+        line = mrkdwn(
+            "{line}; the workflow last succeeded {ago} ago ({run})",
+            line=line,
+            ago=_ago(ago),
+            run=link(run_url_of(run_id), run_id),
+        )
+    elif in_window > 1 or rate:
+        line = mrkdwn("{line}; no success of the workflow on record", line=line)
+    if rate:
+        failed, total = rate
+        line = mrkdwn(
+            "{line}. The step failed in {pct}% of the last {total} runs",
+            line=line,
+            pct=round(100 * failed / total),
+            total=total,
+        )
+    return line
