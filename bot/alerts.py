@@ -9,7 +9,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import lifecycle, outbox, storms
+from bot import lifecycle, mutes, outbox, storms
 from bot.alert_cards import owners, render
 from bot.context import failure_context
 from bot.contract import TERMINAL
@@ -59,9 +59,13 @@ async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMes
     for channel in await failure_channels(session, svc.settings, run.workflow_id):
         if await messages.message_of(session, "alert", run.id, channel) is not None:
             continue
+        if await mutes.keep_quiet(session, run, channel):
+            continue
         if await storms.absorb(session, svc, run, channel):
             continue
-        state: dict = {"replays": [], "notes": [context] if context else []}
+        muted = await mutes.untold_note(session, run, channel)
+        notes = [n for n in (context, muted) if n]
+        state: dict = {"replays": [], "notes": notes}
         message = await outbox.post(
             session, channel=channel, payload=render(svc, run, state), kind="alert", subject=run.id, state=state
         )

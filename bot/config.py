@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     ALERT_CONTEXT_RECURRING_HOURS: float = Field(24.0, gt=0)
     ALERT_CONTEXT_RATE_RUNS: int = Field(50, ge=1)
     ALERT_CONTEXT_RATE_MIN_RUNS: int = Field(10, ge=1)
+    MUTE_DURATIONS_SECONDS: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3600, 4 * 3600, 24 * 3600])
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"
@@ -135,6 +136,14 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not a Slack user or group ID: {', '.join(bad)}")
         return ids
+
+    @field_validator("MUTE_DURATIONS_SECONDS", mode="before")
+    @classmethod
+    def _durations(cls, value: object) -> list[int]:
+        seconds = [int(float(v)) for v in _split_csv(value)]
+        if not seconds or any(s <= 0 for s in seconds) or len(seconds) > 10:
+            raise ValueError("expected 1 to 10 comma-separated positive numbers of seconds, e.g. 3600,14400,86400")
+        return seconds
 
     @field_validator("APPROVAL_CONFIRM_KINDS", "APPROVAL_CONSOLE_ONLY_KINDS", mode="before")
     @classmethod

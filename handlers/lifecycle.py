@@ -8,7 +8,7 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 
-from bot import lifecycle
+from bot import lifecycle, mutes
 from bot.errors import BotError
 from bot.render.lifecycle import resolve_modal
 from bot.responder import Responder
@@ -75,3 +75,52 @@ def register(app, svc) -> None:
             return
         log.info("resolve form: %s", text)
         await ack()
+
+    @app.action("alert_more")
+    async def more(ack, body, client, context):
+        await ack()
+        option = str((((body.get("actions") or [{}])[0]).get("selected_option") or {}).get("value") or "")
+        channel = str(
+            ((body.get("channel") or {}).get("id")) or ((body.get("container") or {}).get("channel_id")) or ""
+        )
+
+        async def work():
+            try:
+                view = await mutes.open_form(svc, context["actor"], option, channel)
+                await client.views_open(trigger_id=body["trigger_id"], view=view)
+            except SlackApiError as exc:
+                await _tell(
+                    Responder.for_request(svc, body),
+                    f"Slack did not open the form ({exc.response.get('error')}); choose Mute again.",
+                )
+            except Exception as exc:
+                await _tell(
+                    Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
+                )
+
+        svc.spawn(work(), name="menu-mute")
+
+    @app.view("alert_mute_modal")
+    async def mute_submitted(ack, body, view, context):
+        values = (view.get("state") or {}).get("values") or {}
+        chosen = str((((values.get("for") or {}).get("value") or {}).get("selected_option") or {}).get("value") or "")
+        try:
+            text = await mutes.mute(svc, context["actor"], str(view.get("private_metadata") or ""), chosen)
+        except BotError as exc:
+            await ack(response_action="errors", errors={"for": exc.message[:150]})
+            return
+        log.info("mute form: %s", text)
+        await ack()
+
+    @app.action("mute_unmute")
+    async def unmute(ack, body, context):
+        await ack()
+
+        async def work():
+            try:
+                text = await mutes.unmute(svc, context["actor"], _value(body))
+            except Exception as exc:
+                text = exc.message if isinstance(exc, BotError) else user_message(exc)
+            await _tell(Responder.for_request(svc, body), text)
+
+        svc.spawn(work(), name="button-unmute")

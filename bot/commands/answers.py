@@ -23,9 +23,11 @@ from bot.lifecycle import lifecycle_marks
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import lists, replies
 from bot.render import runs as render
+from bot.render.lifecycle import mutes_blocks
 from bot.services import Services
 from bot.views import view_of_run
 from store import queries
+from store.lifecycle import channel_mutes
 from store.models import utcnow
 
 
@@ -272,17 +274,20 @@ async def do_approvals(svc: Services, actor: Actor, command: Command, channel: s
 async def do_subscriptions(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
     async with svc.sessions() as session:
         subs = await queries.channel_subscriptions(session, channel)
-        names = {w.id: w.name for w in await queries.workflows_by_id(session, [s.workflow_id for s in subs])}
-    return Reply(
-        lists.subscriptions_list(
-            channel,
-            subs,
-            names,
-            alert_channel=svc.settings.ALERT_CHANNEL,
-            approval_channel=svc.settings.APPROVAL_CHANNEL,
-        ),
-        command.share,
+        muted = await channel_mutes(session, channel, utcnow())
+        wf_ids = [s.workflow_id for s in subs] + [m.workflow_id for m in muted]
+        names = {w.id: w.name for w in await queries.workflows_by_id(session, wf_ids)}
+    payload = lists.subscriptions_list(
+        channel,
+        subs,
+        names,
+        alert_channel=svc.settings.ALERT_CHANNEL,
+        approval_channel=svc.settings.APPROVAL_CHANNEL,
     )
+    if muted:
+        payload = {**payload, "blocks": payload["blocks"] + mutes_blocks(muted, names)}
+        payload["text"] = f"{payload['text']} {len(muted)} mute(s) here."
+    return Reply(payload, command.share)
 
 
 # Audit

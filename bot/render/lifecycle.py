@@ -24,7 +24,6 @@ from bot.render.mrkdwn import Mrkdwn, escape, join, link, mention_of, mrkdwn, pl
 
 NOTE_LIMIT = 500  # characters of a resolution note
 ID_LIMIT = 120
-MUTE_CHOICES = (("1 hour", 3600), ("4 hours", 4 * 3600), ("24 hours", 24 * 3600), ("until unmuted", 0))
 
 
 def _when(at: str | datetime | None) -> Mrkdwn:
@@ -151,7 +150,7 @@ def mute_overflow(run_id: str, code: str | None) -> OverflowMenuElement:
     return OverflowMenuElement(action_id="alert_more", options=options)
 
 
-def mute_modal(metadata: str, what: Mrkdwn) -> dict:
+def mute_modal(metadata: str, what: Mrkdwn, choices: list[tuple[str, int]]) -> dict:
     return View(
         type="modal",
         callback_id="alert_mute_modal",
@@ -174,12 +173,58 @@ def mute_modal(metadata: str, what: Mrkdwn) -> dict:
                 label=PlainTextObject(text="For"),
                 element=StaticSelectElement(
                     action_id="value",
-                    options=[Option(text=label, value=str(seconds)) for label, seconds in MUTE_CHOICES],
-                    initial_option=Option(text=MUTE_CHOICES[0][0], value=str(MUTE_CHOICES[0][1])),
+                    options=[Option(text=label, value=str(seconds)) for label, seconds in choices],
+                    initial_option=Option(text=choices[0][0], value=str(choices[0][1])),
                 ),
             ),
         ],
     ).to_dict()
+
+
+def mute_words(workflow_name: str, code: str | None) -> Mrkdwn:
+    """ "alerts of Invoice triage" or "alerts of Invoice triage with `provider_rate_limited`"."""
+    name = single_line(workflow_name, 120)
+    if code:
+        return mrkdwn("alerts of {name} with {code}", name=name, code=code_span(single_line(code, 64)))
+    return mrkdwn("alerts of {name}", name=name)
+
+
+def muted_reply(user: str, what: Mrkdwn, until: datetime | None, mute_id: int) -> dict:
+    """The alert's thread says who muted what, until when; `/runs subscriptions` lists it with Unmute."""
+    how_long = mrkdwn("until {at}", at=slack_date(until)) if until else Mrkdwn("until unmuted")
+    return {
+        "text": mrkdwn(
+            "🔕 {who} muted {what} in this channel {how_long}. `/runs subscriptions` lists mutes with Unmute.",
+            who=mention_of(user),
+            what=what,
+            how_long=how_long,
+        )
+    }
+
+
+def unmuted_words(workflow_id: str) -> Mrkdwn:
+    return mrkdwn("🔔 Alerts of {wf} are back on in this channel.", wf=code_span(single_line(workflow_id, 120)))
+
+
+def mutes_blocks(mutes: list, names: dict[str, str]) -> list[dict]:
+    """`/runs subscriptions`: the channel's mutes, each with an Unmute button."""
+    if not mutes:
+        return []
+    blocks: list = [SectionBlock(text=MarkdownTextObject(text=Mrkdwn("*Muted here*")))]
+    for m in mutes[:40]:
+        what = mute_words(names.get(m.workflow_id, m.workflow_id), m.error_code)
+        how_long = mrkdwn("until {at}", at=slack_date(m.until)) if m.until else Mrkdwn("until unmuted")
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=mrkdwn(
+                        "🔕 {what}, {how_long}, by {who}", what=what, how_long=how_long, who=mention_of(m.created_by)
+                    )
+                ),
+                accessory=ButtonElement(text="Unmute", action_id="mute_unmute", value=str(m.id)),
+            )
+        )
+    return [b.to_dict() for b in blocks]
 
 
 def muted_line(count: int) -> Mrkdwn:
