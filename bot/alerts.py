@@ -9,7 +9,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import lifecycle, mutes, outbox, storms
+from bot import incidents, lifecycle, mutes, outbox, storms
 from bot.alert_cards import owners, render
 from bot.context import failure_context
 from bot.contract import TERMINAL
@@ -46,6 +46,7 @@ async def on_run_change(session: AsyncSession, svc: Services, change: RunChange,
         await alert(session, svc, run)
     elif run.status == "completed" and change.status_changed:
         await storms.on_success(session, svc, run)
+        await incidents.on_success(session, svc, run)
 
 
 async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMessage]:
@@ -56,6 +57,7 @@ async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMes
         return []
     posted = []
     context = await failure_context(session, svc, run)
+    incident = await incidents.on_failure(session, svc, run)
     for channel in await failure_channels(session, svc.settings, run.workflow_id):
         if await messages.message_of(session, "alert", run.id, channel) is not None:
             continue
@@ -64,7 +66,7 @@ async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMes
         if await storms.absorb(session, svc, run, channel):
             continue
         muted = await mutes.untold_note(session, run, channel)
-        notes = [n for n in (context, muted) if n]
+        notes = [n for n in (context, muted, incident) if n]
         state: dict = {"replays": [], "notes": notes}
         message = await outbox.post(
             session, channel=channel, payload=render(svc, run, state), kind="alert", subject=run.id, state=state

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     ALERT_CONTEXT_RECURRING_HOURS: float = Field(24.0, gt=0)
     ALERT_CONTEXT_RATE_RUNS: int = Field(50, ge=1)
     ALERT_CONTEXT_RATE_MIN_RUNS: int = Field(10, ge=1)
+    INCIDENT_WORKFLOWS: int = Field(3, ge=1)
+    INCIDENT_WINDOW_SECONDS: float = Field(600.0, gt=0)
+    INCIDENT_RECOVERY_SUCCESSES: int = Field(3, ge=1)
+    INCIDENT_QUIET_SECONDS: float = Field(600.0, gt=0)
+    INCIDENT_CHECK_INTERVAL_SECONDS: float = Field(30.0, gt=0)
+    INCIDENT_REPLAY_INTERVAL_SECONDS: float = Field(2.0, ge=0)
     MUTE_DURATIONS_SECONDS: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3600, 4 * 3600, 24 * 3600])
 
     # Server and storage

@@ -54,8 +54,8 @@ def parse_value(value: str) -> tuple[str, str]:
     kind, _, subject = str(value or "").partition(":")
     if kind == "run" and subject and len(subject) <= 64:
         return kind, subject
-    if kind == "storm" and subject.isdigit():
-        return kind, subject
+    if kind in ("storm", "incident") and subject.isdigit():
+        return "storm", subject  # storm and incident cards keep their lifecycle in their own state
     raise BadInput("That button has lost what it was about; open the run with `/runs show RUN_ID`.")
 
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot import housekeeping, tracking
+from bot import housekeeping, incidents, tracking
 from bot.approvals import reactions as approvals
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.services import Services
@@ -50,6 +50,7 @@ class Scheduler:
         self._add("track", self._track, interval)
         self._add("approvals", self._approvals, min(interval, 5.0))
         self._add("housekeeping", self._housekeeping, s.HOUSEKEEPING_INTERVAL_SECONDS)
+        self._add("incidents", self._incidents, s.INCIDENT_CHECK_INTERVAL_SECONDS)
         if s.DIGEST_HOUR is not None:
             self._scheduler.add_job(
                 self._leased("digest", self._digest),
@@ -157,6 +158,9 @@ class Scheduler:
 
     async def _housekeeping(self) -> None:
         await housekeeping.prune(self.svc)
+
+    async def _incidents(self) -> None:
+        await incidents.check_quiet(self.svc)
 
     async def _digest(self) -> None:
         await housekeeping.daily_digest(self.svc)

@@ -1,5 +1,6 @@
-"""*I'm on it* and *Resolve* on storm cards (issue 16): kept in the storm's own state, next to its
-"recovered" (the workflow's next run succeeded), audited, and the card rebuilt whole."""
+"""*I'm on it* and *Resolve* on storm cards and provider incident cards (issue 16): kept in the card's own
+state, next to its "recovered" (a storm: the workflow's next run succeeded; an incident: the provider's
+affected steps work again), audited, and the card rebuilt whole."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import audit, outbox
+from bot import audit, incidents, outbox
 from bot.actors import Actor
 from bot.errors import NotFound
 from bot.render.storms import storm_message
@@ -19,15 +20,23 @@ from store.models import SlackMessage
 
 async def _storm(session: AsyncSession, message_id: int) -> SlackMessage:
     storm = await session.get(SlackMessage, message_id)
-    if storm is None or storm.kind != "storm":
-        raise NotFound("That storm card is no longer known to the bot.")
+    if storm is None or storm.kind not in ("storm", "incident"):
+        raise NotFound("That card is no longer known to the bot.")
     await fresh(session, storm)
     return storm
 
 
 async def _save(session: AsyncSession, svc: Services, storm: SlackMessage, lifecycle: dict) -> None:
     storm.state = {**storm.state, "lifecycle": lifecycle}
-    await outbox.update_message(session, storm, storm_card(svc, storm.state))
+    if storm.kind == "incident":
+        await outbox.update_message(session, storm, await incidents.card(session, svc, storm.state))
+    else:
+        await outbox.update_message(session, storm, storm_card(svc, storm.state))
+
+
+def _recovered(storm: SlackMessage) -> bool:
+    state = storm.state or {}
+    return bool(state.get("recovered")) or state.get("phase") == "recovered"
 
 
 def storm_card(svc: Services, state: dict) -> dict:
@@ -37,7 +46,7 @@ def storm_card(svc: Services, state: dict) -> dict:
 async def toggle_storm_on_it(session: AsyncSession, svc: Services, actor: Actor, message_id: int, now: datetime) -> str:
     storm = await _storm(session, message_id)
     lc = dict(storm.state.get("lifecycle") or {})
-    if storm.state.get("recovered") or lc.get("resolved"):
+    if _recovered(storm) or lc.get("resolved"):
         return "This storm is already settled; nobody needs to be on it."
     people = list(lc.get("on_it") or [])
     leaving = any(p["user"] == actor.id for p in people)
@@ -48,7 +57,10 @@ async def toggle_storm_on_it(session: AsyncSession, svc: Services, actor: Actor,
     )
     await _save(session, svc, storm, {**lc, "on_it": people})
     await audit.record(
-        session, user_id=actor.id, action="alert_off_it" if leaving else "alert_on_it", target=f"storm:{message_id}"
+        session,
+        user_id=actor.id,
+        action="alert_off_it" if leaving else "alert_on_it",
+        target=f"{storm.kind}:{message_id}",
     )
     return "You are no longer on this storm." if leaving else "You are on this storm; the card says so."
 
@@ -58,10 +70,12 @@ async def resolve_storm(
 ) -> str:
     storm = await _storm(session, message_id)
     lc = dict(storm.state.get("lifecycle") or {})
-    if storm.state.get("recovered"):
-        return "This storm already recovered; nothing to resolve."
+    if _recovered(storm):
+        return "This already recovered; nothing to resolve."
     if lc.get("resolved"):
         return f"This storm was already resolved by <@{lc['resolved']['by']}>."
     await _save(session, svc, storm, {**lc, "resolved": {"by": actor.id, "at": now.isoformat(), "note": note}})
-    await audit.record(session, user_id=actor.id, action="alert_resolve", target=f"storm:{message_id}", detail=note)
+    await audit.record(
+        session, user_id=actor.id, action="alert_resolve", target=f"{storm.kind}:{message_id}", detail=note
+    )
     return "Resolved the storm."

@@ -4,7 +4,7 @@
 - actions.py: buttons on runs (replay, show, cancel, pause, resume, next page)
 - views.py: modal submissions about runs (replay with changes)
 - approvals.py: approval buttons and the reject modal
-- lifecycle.py: who handles a failure (I'm on it, Resolve) and mutes on alerts and storm cards
+- lifecycle.py: who handles a failure (I'm on it, Resolve), mutes, and Replay affected runs on incident cards
 - events.py: Events API (App Home)
 - errors.py: the one error handler
 - webhooks.py: the platform's webhooks (aiohttp, not Bolt)

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import lifecycle, mutes
 from bot.errors import BotError
+from bot.incident_replay import replay_affected
 from bot.render.lifecycle import resolve_modal
 from bot.responder import Responder
 from handlers.errors import user_message
@@ -124,3 +125,16 @@ def register(app, svc) -> None:
             await _tell(Responder.for_request(svc, body), text)
 
         svc.spawn(work(), name="button-unmute")
+
+    @app.action("incident_replay")
+    async def incident_replay(ack, body, context):
+        await ack()
+
+        async def work():
+            try:
+                text = await replay_affected(svc, context["actor"], _value(body))
+            except Exception as exc:
+                text = exc.message if isinstance(exc, BotError) else user_message(exc)
+            await _tell(Responder.for_request(svc, body), text)
+
+        svc.spawn(work(), name="button-incident-replay")

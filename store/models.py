@@ -313,6 +313,22 @@ class Mute(Base):
     __table_args__ = (Index("ix_mutes_channel_workflow", "channel", "workflow_id"),)
 
 
+class ProviderFailure(Base):
+    """A failure with a provider error (`provider_*` codes, or HTTP 429/5xx from a provider), for incidents."""
+
+    __tablename__ = "provider_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    step_name: Mapped[str] = mapped_column(String(256))
+    run_id: Mapped[str] = mapped_column(String(64))
+    error_code: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_provider_failures_provider_at", "provider", "at"),)
+
+
 class MutedFailure(Base):
     """A failure a mute kept out of a channel: still stored and listed, and told on the next unmuted alert."""
 

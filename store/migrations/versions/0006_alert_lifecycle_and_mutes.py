@@ -1,4 +1,5 @@
-"""alert lifecycle (on it, resolved, recovered), mutes and the failures they kept quiet (issue 16)
+"""alert lifecycle (on it, resolved, recovered), mutes and the failures they kept quiet, provider failures for
+incident cards (issue 16)
 
 Revision ID: 0006
 Revises: 0003
@@ -48,9 +49,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_muted_failures_channel_told", "muted_failures", ["channel", "told"])
     op.create_index("ix_muted_failures_run", "muted_failures", ["run_id"])
+    op.create_table(
+        "provider_failures",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("provider", sa.String(64), nullable=False),
+        sa.Column("workflow_id", sa.String(128), nullable=False),
+        sa.Column("step_name", sa.String(256), nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False),
+        sa.Column("error_code", sa.String(64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_provider_failures_provider_at", "provider_failures", ["provider", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_provider_failures_provider_at", table_name="provider_failures")
+    op.drop_table("provider_failures")
     op.drop_index("ix_muted_failures_run", table_name="muted_failures")
     op.drop_index("ix_muted_failures_channel_told", table_name="muted_failures")
     op.drop_table("muted_failures")
