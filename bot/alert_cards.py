@@ -38,6 +38,7 @@ def render(svc: Services, run: Run, state: dict, lifecycle: dict | None = None) 
         replays=state.get("replays") or [],
         lifecycle=lifecycle,
         notes=[Mrkdwn(n) for n in state.get("notes") or []],
+        approvers=[mention(p) for p in svc.settings.APPROVERS],
     )
 
 

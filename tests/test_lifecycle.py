@@ -281,3 +281,23 @@ async def test_the_bench_switch_leaves_the_context_line_out(harness):
     alert = await fail(harness, "run_CtxOff001")
     assert "*New*" not in blocks_text(alert) and "Recurring" not in blocks_text(alert)
     assert "Summarise with LLM" in blocks_text(alert)  # the rest of the alert is all there
+
+
+async def test_the_right_advice_for_an_expired_approval_and_for_refused_credentials(harness):
+    h = harness
+    expired = run_data("run_Advice0001", "failed")
+    expired["steps"][0]["error"] = {"code": "approval_expired", "message": "nobody decided", "retryable": False}
+    assert (await h.post_webhook("run.failed", {"run": expired})).status == 200
+    alert = await wait_for_alert(h, "run_Advice0001")
+    text = blocks_text(alert)
+    assert "Nobody decided the approval in time" in text and "<@U0BEN>" in text  # the approvers mentioned
+    assert "change the prompt" not in text
+    first = buttons(alert)[0]
+    assert (first["action_id"], first.get("style")) == ("run_replay", "primary")
+
+    refused = run_data("run_Advice0002", "failed")
+    refused["steps"][0]["error"] = {"code": "auth_failed", "message": "401", "provider": "openai", "retryable": False}
+    assert (await h.post_webhook("run.failed", {"run": refused})).status == 200
+    alert = await wait_for_alert(h, "run_Advice0002")
+    assert "fix them first" in blocks_text(alert)
+    assert "run_replay" not in [b["action_id"] for b in buttons(alert)]  # no replay as-is

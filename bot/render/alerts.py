@@ -28,7 +28,16 @@ from bot.render.common import (
     slack_date,
     trim_middle,
 )
-from bot.render.lifecycle import header_words, lifecycle_buttons, lifecycle_lines, mute_overflow, state_of, text_prefix
+from bot.render.lifecycle import (
+    NO_REPLAY_AS_IS,
+    advice_for,
+    header_words,
+    lifecycle_buttons,
+    lifecycle_lines,
+    mute_overflow,
+    state_of,
+    text_prefix,
+)
 from bot.render.mrkdwn import (
     Mrkdwn,
     code_block,
@@ -218,6 +227,7 @@ def alert_message(
     replays: list[dict] | None = None,
     lifecycle: dict | None = None,
     notes: list[Mrkdwn] | None = None,
+    approvers: list[str] | None = None,
 ) -> dict:
     """A failed run's alert: what failed where, why, whether to retry, who owns it, what to do. `owners` are
     Slack user or group ids (or mentions of them); anything else is shown as text. `lifecycle` is who handles
@@ -314,7 +324,10 @@ def alert_message(
         if len(replays) > len(shown):
             text = mrkdwn("_{n} earlier replays in the thread_\n{text}", n=len(replays) - len(shown), text=text)
         blocks.append(SectionBlock(text=_mrkdwn(trim_middle(text, 2900))))
-    if step is not None and not retryable and not replays and not settled:
+    advice = advice_for(error.code, approvers or [])
+    if step is not None and advice and not replays and not settled:
+        blocks.append(ContextBlock(elements=[_mrkdwn(advice)]))
+    elif step is not None and not retryable and not replays and not settled:
         blocks.append(
             ContextBlock(
                 elements=[
@@ -329,7 +342,15 @@ def alert_message(
         )
     # Once a replay succeeded, or while one runs, replaying again would start a second run of the same work.
     replay_allowed = not recovered and not replay_running and not settled
-    elements = _buttons(run_id, retryable=retryable, replay_allowed=replay_allowed, workflow=workflow)
+    # An expired approval is replayed as-is (and decided in time): Replay comes first.
+    elements = _buttons(
+        run_id,
+        retryable=retryable or error.code == "approval_expired",
+        replay_allowed=replay_allowed,
+        workflow=workflow,
+    )
+    if error.code in NO_REPLAY_AS_IS:
+        elements = [e for e in elements if e.action_id != "run_replay"]
     elements[-1:-1] = lifecycle_buttons(f"run:{run_id}", lifecycle)
     if not settled:
         elements.append(mute_overflow(run_id, error.code))

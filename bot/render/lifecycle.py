@@ -300,3 +300,22 @@ def context_line(
             total=total,
         )
     return line
+
+
+NO_REPLAY_AS_IS = frozenset({"auth_failed"})  # replaying as-is cannot help: fix something first
+
+
+def advice_for(code: str | None, approvers: list[str]) -> Mrkdwn | None:
+    """The right advice for failures whose cure is not a new prompt."""
+    if code == "approval_expired":
+        who = join(" ", [mention_of(a) for a in approvers[:10]])
+        return mrkdwn(
+            "⌛ Nobody decided the approval in time: *Replay* asks again, and {who} can decide it before it expires.",
+            who=who or Mrkdwn("the approvers"),
+        )
+    if code == "auth_failed":
+        return Mrkdwn(
+            "🔑 The provider refused the credentials: fix them first. Replaying as-is would fail the same way, so "
+            "it is not offered."
+        )
+    return None
