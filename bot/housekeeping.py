@@ -11,6 +11,7 @@ from bot.contract import TERMINAL
 from bot.render.digest import digest_message
 from bot.services import Services
 from store import deliveries, messages, runs
+from store import lifecycle as lifecycle_rows
 from store import outbox as outbox_rows
 from store.models import utcnow
 from store.queries import failure_channels
@@ -25,6 +26,7 @@ async def prune(svc: Services) -> dict:
             "deliveries": await deliveries.prune_processed(session, cutoff),
             "runs": await runs.prune_runs(session, statuses=TERMINAL, cutoff=cutoff),
             "outbox": await outbox_rows.prune_sent(session, cutoff),
+            "handling": await lifecycle_rows.prune(session, cutoff),
         }
     log.info("housekeeping pruned %s", summary)
     return summary

@@ -112,7 +112,17 @@ async def muted_count_between(session: AsyncSession, start: datetime, end: datet
     )
 
 
-async def forget_lifecycles(session: AsyncSession, run_ids) -> None:
-    run_ids = list(run_ids)
-    if run_ids:
-        await session.execute(delete(AlertLifecycle).where(AlertLifecycle.run_id.in_(run_ids)))
+async def prune(session: AsyncSession, cutoff: datetime) -> int:
+    """Past retention: provider failures and muted failures older than `cutoff`, mutes that ended before it,
+    and the lifecycle of runs no longer stored. Returns how many rows."""
+    from store.models import ProviderFailure, Run
+
+    gone = 0
+    for statement in (
+        delete(ProviderFailure).where(ProviderFailure.at < cutoff),
+        delete(MutedFailure).where(MutedFailure.at < cutoff),
+        delete(Mute).where(or_(Mute.ended_at < cutoff, Mute.until < cutoff)),
+        delete(AlertLifecycle).where(~select(Run.id).where(Run.id == AlertLifecycle.run_id).exists()),
+    ):
+        gone += (await session.execute(statement)).rowcount or 0
+    return gone
