@@ -70,6 +70,15 @@ class Run(Base):
         Index("ix_runs_replay_of", "replay_of"),
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_status_updated", "status", "updated_at"),
+        # The alert's context line (issue 16): earlier failures of one kind, counted from the index alone.
+        Index(
+            "ix_runs_workflow_code_step_completed",
+            "workflow_id",
+            "error_code",
+            "failed_step_id",
+            "status",
+            "completed_at",
+        ),
     )
 
 

@@ -1,5 +1,5 @@
 """alert lifecycle (on it, resolved, recovered), mutes and the failures they kept quiet, provider failures for
-incident cards (issue 16)
+incident cards, and an index of runs for the alert's context line (issue 16)
 
 Revision ID: 0006
 Revises: 0003
@@ -15,6 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # The alert's context line counts earlier failures of one workflow, error code and step from this index alone.
+    op.create_index(
+        "ix_runs_workflow_code_step_completed",
+        "runs",
+        ["workflow_id", "error_code", "failed_step_id", "status", "completed_at"],
+    )
     op.create_table(
         "alert_lifecycle",
         sa.Column("run_id", sa.String(64), primary_key=True),
@@ -71,3 +77,4 @@ def downgrade() -> None:
     op.drop_index("ix_mutes_channel_workflow", table_name="mutes")
     op.drop_table("mutes")
     op.drop_table("alert_lifecycle")
+    op.drop_index("ix_runs_workflow_code_step_completed", table_name="runs")
