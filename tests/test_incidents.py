@@ -59,6 +59,10 @@ async def test_a_provider_failing_across_workflows_gets_one_card_that_recovers_a
     )
     runs.append(again)
     assert len(incident_cards(h)) == 1  # updated in place, never a second card
+    assert (await h.slack.click(current(h, card), "alert_on_it", user_id="U0BEN")).ok
+    await h.wait_for(
+        lambda: "<@U0BEN> is on it since" in blocks_text(current(h, card)), timeout=20, what="Ben on the incident"
+    )
     assert "replay affected" not in blocks_text(current(h, card)).lower()  # not while it is failing
 
     # A success of an unaffected workflow says nothing; the affected steps working again do.
