@@ -3,6 +3,8 @@ the run's lifecycle, rendered whole; and its rebuild in every channel after a ch
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
@@ -13,7 +15,30 @@ from bot.services import Services
 from bot.views import view_of_run
 from store import messages
 from store.messages import fresh
-from store.models import Run
+from store.models import AlertLifecycle, Run
+
+
+def view_of(row: AlertLifecycle | dict | None) -> dict | None:
+    """The lifecycle as the renderers read it: {"on_it": [...], "resolved": {...}, "recovered": {...}}."""
+    if row is None:
+        return None
+    if isinstance(row, dict):
+        return row
+    return {
+        "on_it": list(row.on_it or []),
+        "resolved": (
+            {"by": row.resolved_by, "at": _iso(row.resolved_at), "note": row.resolved_note} if row.resolved_by else None
+        ),
+        "recovered": {"by": row.recovered_by, "at": _iso(row.recovered_at)} if row.recovered_by else None,
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+async def lifecycle_of(session: AsyncSession, run_id: str) -> dict | None:
+    return view_of(await session.get(AlertLifecycle, run_id))
 
 
 def owners(svc: Services, run: Run) -> list[str]:

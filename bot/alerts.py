@@ -10,7 +10,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import incidents, lifecycle, mutes, outbox, storms
-from bot.alert_cards import owners, render
+from bot.alert_cards import lifecycle_of, owners, render
 from bot.context import failure_context
 from bot.contract import TERMINAL
 from bot.render.alerts import (
@@ -98,7 +98,7 @@ async def _replay_started(session: AsyncSession, svc: Services, replay: Run, act
         replays.append({"run_id": replay.id, "by": by, "status": status, "error_code": None})
         message.state = {**(message.state or {}), "replays": replays}
         await outbox.update_message(
-            session, message, render(svc, original, message.state, await lifecycle.lifecycle_of(session, original.id))
+            session, message, render(svc, original, message.state, await lifecycle_of(session, original.id))
         )
         await outbox.thread_reply(
             session, message, replay_started_reply(original.id, replay.id, by, svc.settings.run_url(replay.id))
@@ -124,7 +124,7 @@ async def _replay_ended(session: AsyncSession, svc: Services, replay: Run) -> No
         entry.update(status=replay.status, error_code=replay.error_code if replay.status == "failed" else None)
         message.state = {**(message.state or {}), "replays": replays}
         await outbox.update_message(
-            session, message, render(svc, original, message.state, await lifecycle.lifecycle_of(session, original.id))
+            session, message, render(svc, original, message.state, await lifecycle_of(session, original.id))
         )
         await outbox.thread_reply(session, message, replay_ended_reply(entry, svc.settings.run_url(replay.id)))
 

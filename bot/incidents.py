@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox
+from bot import alert_cards, outbox
+from bot.alert_cards import lifecycle_of
 from bot.render.incidents import incident_message, incident_note
 from bot.render.mrkdwn import Mrkdwn
 from bot.services import Services
@@ -145,9 +146,24 @@ async def on_failure(session: AsyncSession, svc: Services, run: Run) -> Mrkdwn |
     listed = await _open_list(session)
     listed[str(incident.id)] = provider
     await _set_open(session, listed)
+    await _link_alerts(session, svc, [rid for rid in state["runs"] if rid != run.id], incident_note(provider, None))
     svc.metrics.alerts.labels("incident").inc()
     log.info("incident: %s failing across %d workflows", provider, len(state["workflows"]))
     return incident_note(provider, None)
+
+
+async def _link_alerts(session: AsyncSession, svc: Services, run_ids: list[str], note: Mrkdwn) -> None:
+    """The alerts posted before the card existed say they are part of it too (rebuilt whole)."""
+    for run_id in run_ids:
+        cards = await messages.messages_of(session, "alert", run_id)
+        if not cards:
+            continue
+        for message in cards:
+            await fresh(session, message)
+            notes = list((message.state or {}).get("notes") or [])
+            if note not in notes:
+                message.state = {**(message.state or {}), "notes": notes + [note]}
+        await alert_cards.rebuild(session, svc, run_id, await lifecycle_of(session, run_id))
 
 
 async def _runs(session: AsyncSession, run_ids: list[str]) -> list[Run]:

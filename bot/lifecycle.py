@@ -6,47 +6,24 @@ change is audited and rebuilds the whole card from the store."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import alert_cards, audit
 from bot.actors import OPERATE, Actor, require
+from bot.alert_cards import view_of
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.render.lifecycle import list_mark
 from bot.render.mrkdwn import Mrkdwn, is_user_id
 from bot.services import Services
 from bot.storm_lifecycle import resolve_storm, toggle_storm_on_it
 from store import lifecycle as store
-from store.models import AlertLifecycle, Run, SlackMessage, utcnow
+from store.models import Run, SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
 
 BOT_ACTOR = "runbot"  # who the audit trail names for what the bot did itself
 MAX_CHAIN = 100  # replays of replays followed back to the first failure
-
-
-def view_of(row: AlertLifecycle | dict | None) -> dict | None:
-    """The lifecycle as the renderers read it: {"on_it": [...], "resolved": {...}, "recovered": {...}}."""
-    if row is None:
-        return None
-    if isinstance(row, dict):
-        return row
-    return {
-        "on_it": list(row.on_it or []),
-        "resolved": (
-            {"by": row.resolved_by, "at": _iso(row.resolved_at), "note": row.resolved_note} if row.resolved_by else None
-        ),
-        "recovered": {"by": row.recovered_by, "at": _iso(row.recovered_at)} if row.recovered_by else None,
-    }
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
-
-
-async def lifecycle_of(session: AsyncSession, run_id: str) -> dict | None:
-    return view_of(await session.get(AlertLifecycle, run_id))
 
 
 def parse_value(value: str) -> tuple[str, str]:

@@ -52,6 +52,12 @@ async def test_a_provider_failing_across_workflows_gets_one_card_that_recovers_a
     assert "`provider_rate_limited` across 3 workflows, 3 runs since" in blocks_text(card)
     third = await wait_for_alert(h, runs[2]["id"])
     assert "Part of the openai incident" in blocks_text(third)  # the alert links its incident
+    first_alert = await wait_for_alert(h, runs[0]["id"])
+    await h.wait_for(
+        lambda: "Part of the openai incident" in blocks_text(h.slack.message("C0ALERTS", first_alert.ts)),
+        timeout=20,
+        what="the alerts posted before the card to link it too",
+    )
 
     again = await h.start_run("wf_invoices", "fail", error_code="provider_rate_limited", gate=False)
     await h.wait_for(

@@ -231,7 +231,7 @@ def alert_message(
 ) -> dict:
     """A failed run's alert: what failed where, why, whether to retry, who owns it, what to do. `owners` are
     Slack user or group ids (or mentions of them); anything else is shown as text. `lifecycle` is who handles
-    it (`bot.lifecycle.view_of`); `notes` are lines the bot made (the failure's context, muted failures)."""
+    it (`bot.alert_cards.view_of`); `notes` are lines the bot made (the failure's context, muted failures)."""
     run_id = run.id
     workflow = shorten(run.workflow_name, NAME_LIMIT)
     step = run.failed_step

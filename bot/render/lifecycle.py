@@ -1,6 +1,6 @@
 """The alert lifecycle as Block Kit (issue 16): who is on a failure, its resolution, the replay that recovered
 it, the buttons each state offers, the Resolve and Mute forms, and the marks `/runs failed` shows. Pure
-functions of a lifecycle dict (see `bot.lifecycle.view_of`), never doing I/O."""
+functions of a lifecycle dict (see `bot.alert_cards.view_of`), never doing I/O."""
 
 from __future__ import annotations
 
