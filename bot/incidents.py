@@ -69,12 +69,28 @@ async def _set_open(session: AsyncSession, listed: dict[str, str]) -> None:
 async def card(session: AsyncSession, svc: Services, state: dict) -> dict:
     """The card from its state and the store (how many affected runs may still be replayed)."""
     count = len(await reads.replayable(session, list(state.get("runs") or [])))
-    return incident_message(state, run_url_of=svc.settings.run_url, replayable=count)
+    return incident_message(
+        state, run_url_of=svc.settings.run_url, replayable=count, cards=await _cards_of(session, svc, state)
+    )
+
+
+async def _cards_of(session: AsyncSession, svc: Services, state: dict) -> dict[str, str]:
+    """Per workflow, a link to the alert of its first failure in the incident (the newest may not be posted yet),
+    or to its storm card, in ALERT_CHANNEL, once Slack posted it."""
+    channel, links = svc.settings.ALERT_CHANNEL, {}
+    for wf_id, wf in list((state.get("workflows") or {}).items())[:15]:
+        message = await messages.message_of(session, "alert", wf.get("first") or "", channel) if channel else None
+        if message is None and channel:
+            message = await messages.newest_with_prefix(session, "storm", channel, f"{wf_id}|")
+        link = _permalink(message) if message is not None else None
+        if link:
+            links[wf_id] = link
+    return links
 
 
 def _add(state: dict, run: Run, code: str, step: str, names: dict[str, str] | None = None) -> None:
     workflows = state.setdefault("workflows", {})
-    wf = workflows.setdefault(run.workflow_id, {"name": run.workflow_name, "count": 0, "newest": None})
+    wf = workflows.setdefault(run.workflow_id, {"name": run.workflow_name, "count": 0, "newest": None, "first": run.id})
     wf["count"] += 1
     wf["newest"] = run.id
     codes = state.setdefault("codes", {})
@@ -137,7 +153,7 @@ async def on_failure(session: AsyncSession, svc: Services, run: Run) -> Mrkdwn |
         channel=channel,
         kind="incident",
         subject=f"{provider}|{int(now.timestamp() * 1000)}"[:256],
-        payload=incident_message(state, run_url_of=svc.settings.run_url, replayable=0),
+        payload=incident_message(state, run_url_of=svc.settings.run_url, replayable=0, cards={}),
         state=state,
     )
     state = {**state, "message_id": incident.id}

@@ -65,6 +65,9 @@ async def test_a_provider_failing_across_workflows_gets_one_card_that_recovers_a
     )
     runs.append(again)
     assert len(incident_cards(h)) == 1  # updated in place, never a second card
+    first_ts = (await wait_for_alert(h, runs[0]["id"])).ts
+    permalink = f"https://slack.com/archives/C0ALERTS/p{first_ts.replace('.', '')}"
+    assert f"<{permalink}|alert>" in blocks_text(current(h, card))  # the workflow's line links its alert
     assert (await h.slack.click(current(h, card), "alert_on_it", user_id="U0BEN")).ok
     await h.wait_for(
         lambda: "<@U0BEN> is on it since" in blocks_text(current(h, card)), timeout=20, what="Ben on the incident"

@@ -52,7 +52,8 @@ def incident_summary(state: dict) -> Mrkdwn:
     )
 
 
-def incident_message(state: dict, *, run_url_of, replayable: int) -> dict:
+def incident_message(state: dict, *, run_url_of, replayable: int, cards: dict[str, str]) -> dict:
+    """`cards`: per workflow id, a link to its alert or storm card in Slack."""
     provider = single_line(state["provider"], 64)
     phase = state.get("phase") or "failing"
     lc = state.get("lifecycle")
@@ -89,11 +90,12 @@ def incident_message(state: dict, *, run_url_of, replayable: int) -> dict:
         newest = single_line(wf.get("newest") or "", 64)
         lines.append(
             mrkdwn(
-                "• *{name}*: {n} failed run{s}, newest {run}",
+                "• *{name}*: {n} failed run{s}, newest {run}{card}",
                 name=single_line(wf["name"], 120),
                 n=wf["count"],
                 s="" if wf["count"] == 1 else "s",
                 run=link(run_url_of(newest), newest) if newest else "—",
+                card=mrkdwn(" ({alert})", alert=link(cards[wf_id], "alert")) if wf_id in cards else "",
             )
         )
     if len(ranked) > WORKFLOWS_SHOWN:
