@@ -243,23 +243,17 @@ def alert_message(
 
     settled = state_of(lifecycle) in ("resolved", "recovered")
     blocks: list = [_header(header_words(lifecycle, f"❌ {workflow} failed"))]
-    blocks.append(
-        SectionBlock(
-            fields=[
-                _mrkdwn(mrkdwn("*Run*\n{run}", run=link(run_url, run_id))),
-                _mrkdwn(mrkdwn("*Trigger*\n{trigger}", trigger=trigger_words(run))),
-                _mrkdwn(mrkdwn("*Started*\n{at}", at=slack_date(run.started_at or run.created_at))),
-                _mrkdwn(mrkdwn("*Failed*\n{at}", at=slack_date(failed_at))),
-                _mrkdwn(mrkdwn("*Duration*\n{d}", d=duration(run.duration_ms))),
-                _mrkdwn(
-                    mrkdwn(
-                        "*Progress*\n{bar} steps done",
-                        bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
-                    )
-                ),
-            ]
-        )
+    # One context line for when and who (GitHub's Slack app is the bar for compactness).
+    when_who = mrkdwn(
+        "{run} · {trigger} · started {started}, failed {failed} after {d} · {bar} steps done",
+        run=link(run_url, run_id),
+        trigger=trigger_words(run),
+        started=slack_date(run.started_at or run.created_at),
+        failed=slack_date(failed_at, "{time_secs}"),
+        d=duration(run.duration_ms),
+        bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
     )
+    blocks.append(ContextBlock(elements=[_mrkdwn(when_who)]))
 
     if step is not None:
         lines = [
