@@ -108,3 +108,25 @@ async def test_a_mute_of_one_error_code_until_unmuted_is_listed_with_unmute(harn
     loud = await fail(h, "run_MuteCode04")
     assert "1 muted failure of this workflow" in blocks_text(loud)
     assert "Muted here" not in shown(await command(h, "subscriptions", channel="C0ALERTS"))
+
+
+async def test_muted_failures_are_counted_in_the_digest(harness):
+    from datetime import timedelta
+
+    from bot.housekeeping import daily_digest
+
+    h = harness
+    now = datetime.now(timezone.utc)
+    alert = await fail(h, "run_MuteDig01", at=now)
+    await choose_mute(h, alert, "wf|run_MuteDig01", seconds="3600")
+    await h.wait_for(lambda: any("muted" in m.text for m in thread(h, alert)), timeout=20, what="the mute")
+    for n in (2, 3):
+        assert (
+            await h.post_webhook("run.failed", {"run": run_data(f"run_MuteDig0{n}", "failed", at=now)})
+        ).status == 200
+        await h.wait_for(lambda n=n: muted_count(h, f"run_MuteDig0{n}"), timeout=20, what="a muted failure")
+    assert await daily_digest(h.svc, now=now + timedelta(days=1)) >= 1
+    digest = await h.wait_for(
+        lambda: [m for m in h.slack.messages("C0ALERTS") if "Daily digest" in m.text], timeout=20, what="the digest"
+    )
+    assert "3 failed runs" in digest[0].text  # the two muted failures count with the alerted one
