@@ -53,6 +53,7 @@ from benchmarks.common import (
     wait_http,
     write_section,
 )
+from benchmarks.context import bench_context
 from benchmarks.cost_rows import cost_commands
 from benchmarks.load import Result, SlashClient, client_session, drive, ingest_events, post_webhook, webhook_body
 from reference.slack import SlackStandIn
@@ -72,10 +73,12 @@ class Config:
     ingest_senders: int = 64
     ingest_pool_rate: int = 4000  # pre-signed webhooks per second of ingest (twice the target)
     alerts: int = 100
+    context_rounds: int = 6  # interleaved rounds with and without the alert's context line
+    context_alerts: int = 50  # alerts per round
     tracking_runs: int = 10_000
     tracking_cycles: int = 3
     profile: bool = True  # profile the bot with pyinstrument when ingest misses its target
-    only: set[str] = field(default_factory=lambda: {"slash", "ingest", "alerts", "tracking", "memory"})
+    only: set[str] = field(default_factory=lambda: {"slash", "ingest", "alerts", "context", "tracking", "memory"})
     results: Path = RESULTS
     argv: list[str] = field(default_factory=list)
 
@@ -89,6 +92,8 @@ class Config:
             conc_requests=160,
             ingest_seconds=2.0,
             alerts=5,
+            context_rounds=2,
+            context_alerts=3,
             tracking_runs=500,
             tracking_cycles=2,
             results=OUT / "RESULTS.quick.md",
@@ -740,7 +745,7 @@ async def run_suite(cfg: Config) -> Report:
             "bolt": await start_floor("bolt", slack_api_url=env.slack.api_url),
         }
         servers += floors.values()
-        needs_bot = cfg.only & {"slash", "ingest", "alerts", "memory"}
+        needs_bot = cfg.only & {"slash", "ingest", "alerts", "context", "memory"}
         if needs_bot:
             print(f"store: preparing {cfg.runs:,} runs on {db_name}", flush=True)
             db_url, targets, how = await database(env, "bench_store", cfg.runs)
@@ -780,6 +785,10 @@ async def run_suite(cfg: Config) -> Report:
                 )
             await bot.stop()
             servers.remove(bot)
+            if "context" in cfg.only:
+                await bench_context(
+                    env, db_url, report, rounds=cfg.context_rounds, alerts=cfg.context_alerts, settled=bot_settled
+                )
             if ingest is not None and cfg.profile and (ingest.throughput < 2000 or ingest.p(99) >= 0.050):
                 print("ingest missed its target: profiling the bot", flush=True)
                 profile_url, _, _ = await database(env, "bench_profile", 0)
@@ -826,7 +835,9 @@ def parse(argv: list[str]) -> Config:
     p.add_argument("--ingest-seconds", type=float, help="how long the 64 senders send (default 30)")
     p.add_argument("--alerts", type=int, help="failed runs timed to their alert")
     p.add_argument("--tracking-runs", type=int, help="active runs for the tracking cycle (default 10,000)")
-    p.add_argument("--only", help="comma list of: slash, ingest, alerts, tracking, memory")
+    p.add_argument("--context-rounds", type=int, help="interleaved rounds with and without the context line")
+    p.add_argument("--context-alerts", type=int, help="alerts per context-line round")
+    p.add_argument("--only", help="comma list of: slash, ingest, alerts, context, tracking, memory")
     p.add_argument("--no-profile", action="store_true", help="do not profile the bot when ingest misses")
     p.add_argument("--results", type=Path, help="results file (default benchmarks/RESULTS.md; --quick: out/)")
     args = p.parse_args(argv)
@@ -839,6 +850,8 @@ def parse(argv: list[str]) -> Config:
         ("requests", "seq_requests"),
         ("ingest_seconds", "ingest_seconds"),
         ("alerts", "alerts"),
+        ("context_rounds", "context_rounds"),
+        ("context_alerts", "context_alerts"),
         ("tracking_runs", "tracking_runs"),
         ("results", "results"),
     ):
@@ -848,7 +861,7 @@ def parse(argv: list[str]) -> Config:
         cfg.conc_requests = args.requests * 8
     if args.only:
         cfg.only = {s.strip() for s in args.only.split(",") if s.strip()}
-        unknown = cfg.only - {"slash", "ingest", "alerts", "tracking", "memory"}
+        unknown = cfg.only - {"slash", "ingest", "alerts", "context", "tracking", "memory"}
         if unknown:
             p.error(f"unknown --only: {', '.join(sorted(unknown))}")
     cfg.profile = not args.no_profile

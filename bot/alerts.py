@@ -9,20 +9,18 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox, storms
+from bot import incidents, lifecycle, mutes, outbox, storms
+from bot.alert_cards import lifecycle_of, owners, render
+from bot.context import failure_context
 from bot.contract import TERMINAL
-from bot.people import mention
 from bot.render.alerts import (
-    alert_message,
     error_message_too_long,
     full_error_replies,
     replay_by_words,
     replay_ended_reply,
     replay_started_reply,
-    slack_user_of,
 )
 from bot.render.compare import with_compare_button
-from bot.render.metadata import alert_metadata
 from bot.runs import RunChange
 from bot.services import Services
 from bot.views import view_of_run
@@ -40,6 +38,8 @@ async def on_run_change(session: AsyncSession, svc: Services, change: RunChange,
     run = change.run
     if run.replay_of and change.is_new:
         await _replay_started(session, svc, run, change.actor)
+    if run.replay_of and change.status_changed and run.status == "completed":
+        await lifecycle.on_replay_completed(session, svc, run)
     if run.replay_of and change.status_changed and run.status in TERMINAL:
         await _replay_ended(session, svc, run)
     # `sync` marks past failures alerted itself: a bot that starts late does not alert last week.
@@ -47,31 +47,7 @@ async def on_run_change(session: AsyncSession, svc: Services, change: RunChange,
         await alert(session, svc, run)
     elif run.status == "completed" and change.status_changed:
         await storms.on_success(session, svc, run)
-
-
-def owners(svc: Services, run: Run) -> list[str]:
-    """Mentions of who owns the run: WORKFLOW_OWNERS for its workflow, and the Slack user named in its trigger."""
-    people = list(svc.settings.WORKFLOW_OWNERS.get(run.workflow_id, []))
-    starter = slack_user_of(((run.data or {}).get("trigger") or {}).get("actor"))
-    if starter and starter not in people:
-        people.append(starter)
-    return [mention(p) for p in people]
-
-
-def render(svc: Services, run: Run, state: dict) -> dict:
-    data = run.data or {}
-    step_id = run.failed_step_id or (
-        next((s["id"] for s in data.get("steps") or [] if s.get("status") == "failed"), None)
-    )
-    view = view_of_run(run)
-    message = alert_message(
-        view,
-        run_url_of=svc.settings.run_url,
-        step_url=svc.settings.run_url(run.id, step_id) if step_id else None,
-        owners=owners(svc, run),
-        replays=state.get("replays") or [],
-    )
-    return {**message, "metadata": alert_metadata(view, state.get("replays"))}
+        await incidents.on_success(session, svc, run)
 
 
 async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMessage]:
@@ -81,12 +57,18 @@ async def alert(session: AsyncSession, svc: Services, run: Run) -> list[SlackMes
     if not await claim_alert(session, run.id):
         return []
     posted = []
+    context = await failure_context(session, svc, run)
+    incident = await incidents.on_failure(session, svc, run)
     for channel in await failure_channels(session, svc.settings, run.workflow_id):
         if await messages.message_of(session, "alert", run.id, channel) is not None:
             continue
+        if await mutes.keep_quiet(session, run, channel):
+            continue
         if await storms.absorb(session, svc, run, channel):
             continue
-        state: dict = {"replays": []}
+        muted = await mutes.untold_note(session, run, channel)
+        notes = [n for n in (context, muted, incident) if n]
+        state: dict = {"replays": [], "notes": notes}
         message = await outbox.post(
             session, channel=channel, payload=render(svc, run, state), kind="alert", subject=run.id, state=state
         )
@@ -116,7 +98,9 @@ async def _replay_started(session: AsyncSession, svc: Services, replay: Run, act
         status = "pending" if replay.status in TERMINAL else replay.status
         replays.append({"run_id": replay.id, "by": by, "status": status, "error_code": None})
         message.state = {**(message.state or {}), "replays": replays}
-        await outbox.update_message(session, message, render(svc, original, message.state))
+        await outbox.update_message(
+            session, message, render(svc, original, message.state, await lifecycle_of(session, original.id))
+        )
         await outbox.thread_reply(
             session, message, replay_started_reply(original.id, replay.id, by, svc.settings.run_url(replay.id))
         )
@@ -140,6 +124,11 @@ async def _replay_ended(session: AsyncSession, svc: Services, replay: Run) -> No
             continue
         entry.update(status=replay.status, error_code=replay.error_code if replay.status == "failed" else None)
         message.state = {**(message.state or {}), "replays": replays}
-        await outbox.update_message(session, message, render(svc, original, message.state))
+        await outbox.update_message(
+            session, message, render(svc, original, message.state, await lifecycle_of(session, original.id))
+        )
         reply = with_compare_button(replay_ended_reply(entry, svc.settings.run_url(replay.id)), original.id, replay.id)
         await outbox.thread_reply(session, message, reply)
+
+
+__all__ = ["owners", "render"]

@@ -139,6 +139,19 @@ class Settings(BaseSettings):
     TAIL_MAX_SECONDS: float = Field(1800.0, gt=0)
     TAIL_MAX_ACTIVE: int = Field(20, ge=1)
     TAIL_LINES: int = Field(15, ge=1, le=60)
+    # Alerts a team can work from (issue 16; docs/configuration.md).
+    ALERT_CONTEXT_LINE: bool = True  # off only to measure what the line costs (make bench)
+    ALERT_CONTEXT_NEW_DAYS: float = Field(7.0, gt=0)
+    ALERT_CONTEXT_RECURRING_HOURS: float = Field(24.0, gt=0)
+    ALERT_CONTEXT_RATE_RUNS: int = Field(50, ge=1)
+    ALERT_CONTEXT_RATE_MIN_RUNS: int = Field(10, ge=1)
+    INCIDENT_WORKFLOWS: int = Field(3, ge=1)
+    INCIDENT_WINDOW_SECONDS: float = Field(600.0, gt=0)
+    INCIDENT_RECOVERY_SUCCESSES: int = Field(3, ge=1)
+    INCIDENT_QUIET_SECONDS: float = Field(600.0, gt=0)
+    INCIDENT_CHECK_INTERVAL_SECONDS: float = Field(30.0, gt=0)
+    INCIDENT_REPLAY_INTERVAL_SECONDS: float = Field(2.0, ge=0)
+    MUTE_DURATIONS_SECONDS: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3600, 4 * 3600, 24 * 3600])
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"
@@ -155,6 +168,14 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not a Slack user or group ID: {', '.join(bad)}")
         return ids
+
+    @field_validator("MUTE_DURATIONS_SECONDS", mode="before")
+    @classmethod
+    def _durations(cls, value: object) -> list[int]:
+        seconds = [int(float(v)) for v in _split_csv(value)]
+        if not seconds or any(s <= 0 for s in seconds) or len(seconds) > 10:
+            raise ValueError("expected 1 to 10 comma-separated positive numbers of seconds, e.g. 3600,14400,86400")
+        return seconds
 
     @field_validator("APPROVAL_CONFIRM_KINDS", "APPROVAL_CONSOLE_ONLY_KINDS", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from bot.render.digest import digest_message
 from bot.render.spend import digest_spend_line, with_spend_line
 from bot.services import Services
 from store import deliveries, messages, rollups, runs
+from store import lifecycle as lifecycle_rows
 from store import outbox as outbox_rows
 from store.models import utcnow
 from store.queries import failure_channels
@@ -29,6 +30,7 @@ async def prune(svc: Services) -> dict:
             "cost_rollup_rows": await rollups.prune(
                 session, before=(utcnow() - timedelta(days=svc.settings.COST_ROLLUP_RETENTION_DAYS)).date()
             ),
+            "handling": await lifecycle_rows.prune(session, cutoff),
         }
     log.info("housekeeping pruned %s", summary)
     return summary

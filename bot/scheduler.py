@@ -18,7 +18,7 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot import housekeeping, tail, tracking
+from bot import housekeeping, incidents, tail, tracking
 from bot.approvals import reactions as approvals
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.services import Services
@@ -51,6 +51,7 @@ class Scheduler:
         self._add("approvals", self._approvals, min(interval, 5.0))
         self._add("housekeeping", self._housekeeping, s.HOUSEKEEPING_INTERVAL_SECONDS)
         self._add("tail", self._tail, s.TAIL_INTERVAL_SECONDS)
+        self._add("incidents", self._incidents, s.INCIDENT_CHECK_INTERVAL_SECONDS)
         if s.DIGEST_HOUR is not None:
             self._scheduler.add_job(
                 self._leased("digest", self._digest),
@@ -161,6 +162,9 @@ class Scheduler:
 
     async def _tail(self) -> None:
         await tail.tick(self.svc)
+
+    async def _incidents(self) -> None:
+        await incidents.check_quiet(self.svc)
 
     async def _digest(self) -> None:
         await housekeeping.daily_digest(self.svc)

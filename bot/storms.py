@@ -11,17 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.contract import first_failed_step
-from bot.render.metadata import storm_metadata
 from bot.render.storms import (
     STORM_NEWEST,
     storm_entry,
-    storm_message,
     storm_note,
     storm_recovered_reply,
     storm_runs_reply,
 )
 from bot.services import Services
-from bot.views import view_of_run, view_of_storm
+from bot.storm_lifecycle import storm_card
+from bot.views import view_of_run
 from store import messages
 from store import storms as counts
 from store.messages import fresh
@@ -45,11 +44,6 @@ def _newest(recent: list, runs: list[Run]) -> list:
     tracking polls may bring them in any order), as [failed at, run id] pairs, oldest first."""
     pairs = {tuple(p) for p in recent} | {(_failed_at(r), r.id) for r in runs}
     return [list(p) for p in sorted(pairs)[-STORM_NEWEST:]]
-
-
-def _card(svc: Services, state: dict) -> dict:
-    view = view_of_storm(state)
-    return {**storm_message(view, run_url_of=svc.settings.run_url), "metadata": storm_metadata(view)}
 
 
 def _run_entry(run: Run) -> dict:
@@ -120,7 +114,7 @@ async def _start_storm(
         channel=channel,
         kind="storm",
         subject=f"{run.workflow_id}|{code}|{int(now.timestamp() * 1000)}"[:256],
-        payload=_card(svc, state),
+        payload=storm_card(svc, state),
         state=state,
     )
     entries = [_run_entry(runs[rid]) if rid in runs else {"run_id": rid} for rid in run_ids]
@@ -134,7 +128,10 @@ async def _start_storm(
         )
         await session.flush()
         state = {**state, "batch": {"outbox_id": item.id, "runs": chunk, "note": note if i == 0 else None}}
+    # The card's lifecycle buttons name its row: the queued post is rewritten with them (one Slack call).
+    state = {**state, "message_id": storm.id}
     storm.state = state
+    await outbox.update_message(session, storm, storm_card(svc, state))
     open_storms = await session.get(KeyValue, OPEN_STORMS)
     listed = dict((open_storms.value if open_storms else {}).get("storms") or {})
     listed[str(storm.id)] = run.workflow_id
@@ -179,7 +176,7 @@ async def _add_to_storm(session: AsyncSession, svc: Services, storm: SlackMessag
         await session.flush()
         state["batch"] = {"outbox_id": item.id, "runs": [entry], "note": None}
     storm.state = state
-    await outbox.update_message(session, storm, _card(svc, state))
+    await outbox.update_message(session, storm, storm_card(svc, state))
     svc.metrics.alerts.labels("storm_run").inc()
 
 
@@ -197,7 +194,7 @@ async def on_success(session: AsyncSession, svc: Services, run: Run) -> None:
             continue
         state = {**storm.state, "recovered": {"run_id": run.id, "at": at}}
         storm.state = state
-        await outbox.update_message(session, storm, _card(svc, state))
+        await outbox.update_message(session, storm, storm_card(svc, state))
         await outbox.thread_reply(session, storm, storm_recovered_reply(run.id, svc.settings.run_url(run.id)))
     for mid in mine:
         listed.pop(str(mid), None)

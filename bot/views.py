@@ -301,6 +301,7 @@ class StormView:
     newest: tuple[str, ...]  # run ids, oldest first
     recovered_run_id: str | None = None
     recovered_at: datetime | None = None
+    message_id: int | None = None  # the card's own row, for its lifecycle buttons
 
 
 def view_of_storm(state: dict) -> StormView:
@@ -318,4 +319,5 @@ def view_of_storm(state: dict) -> StormView:
         newest=tuple(single_line(r, ID_LIMIT) for r in state.get("newest") or []),
         recovered_run_id=single_line(recovered["run_id"], ID_LIMIT) if recovered else None,
         recovered_at=_time(recovered.get("at")) if recovered else None,
+        message_id=state.get("message_id") if isinstance(state.get("message_id"), int) else None,
     )

@@ -76,6 +76,15 @@ class Run(Base):
         Index("ix_runs_replay_of", "replay_of"),
         Index("ix_runs_created", "created_at"),
         Index("ix_runs_status_updated", "status", "updated_at"),
+        # The alert's context line (issue 16): earlier failures of one kind, counted from the index alone.
+        Index(
+            "ix_runs_workflow_code_step_completed",
+            "workflow_id",
+            "error_code",
+            "failed_step_id",
+            "status",
+            "completed_at",
+        ),
     )
 
 
@@ -302,3 +311,70 @@ class OperationClaim(Base):
     actor: Mapped[str] = mapped_column(String(32))
     claimed_at: Mapped[datetime]
     result: Mapped[str | None] = mapped_column(String(160))
+
+
+class AlertLifecycle(Base):
+    """Who handles a failed run (issue 16): people on it, a resolution with its note, or the replay that
+    recovered it (following `replay_of` through replays of replays)."""
+
+    __tablename__ = "alert_lifecycle"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    on_it: Mapped[list] = mapped_column(JSON, default=list)  # [{"user": "U…", "since": iso time}]
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[datetime | None]
+    resolved_note: Mapped[str | None] = mapped_column(Text)
+    recovered_by: Mapped[str | None] = mapped_column(String(64))  # the replay that completed
+    recovered_at: Mapped[datetime | None]
+
+
+class Mute(Base):
+    """A channel's mute of one workflow's alerts (or of one workflow and error code), until a time or unmuted."""
+
+    __tablename__ = "mutes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    error_code: Mapped[str | None] = mapped_column(String(64))  # None: every error code
+    until: Mapped[datetime | None]  # None: until unmuted
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]  # unmuted by hand
+
+    __table_args__ = (Index("ix_mutes_channel_workflow", "channel", "workflow_id"),)
+
+
+class ProviderFailure(Base):
+    """A failure with a provider error (`provider_*` codes, or HTTP 429/5xx from a provider), for incidents."""
+
+    __tablename__ = "provider_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    step_name: Mapped[str] = mapped_column(String(256))
+    run_id: Mapped[str] = mapped_column(String(64))
+    error_code: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_provider_failures_provider_at", "provider", "at"),)
+
+
+class MutedFailure(Base):
+    """A failure a mute kept out of a channel: still stored and listed, and told on the next unmuted alert."""
+
+    __tablename__ = "muted_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(String(64))
+    workflow_id: Mapped[str] = mapped_column(String(128))
+    mute_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    told: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_muted_failures_channel_told", "channel", "told"),
+        Index("ix_muted_failures_run", "run_id"),
+    )

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.lifecycle import is_open
 from store.models import Approval, AuditEntry, Run, Subscription, Workflow
 
 
@@ -59,10 +60,14 @@ async def failed_runs(
     by_cost: bool = False,
     limit: int = 10,
     before: tuple | None = None,
+    open_only: bool = False,
 ) -> list[Run]:
     """Failed runs, newest failure first (or the costliest, `by_cost`); `before` is the (completed_at, id) of
-    the last row of the previous page. `min_cost` (micro-dollars) leaves out runs of unknown cost."""
+    the last row of the previous page. `min_cost` (micro-dollars) leaves out runs of unknown cost; `open_only`:
+    those nobody handles (not recovered, not resolved, nobody on it)."""
     query = select(Run).where(Run.status == "failed")
+    if open_only:
+        query = query.where(is_open())
     if workflow:
         query = query.where(Run.workflow_id == workflow)
     if code:

@@ -35,7 +35,8 @@ def blocks_text(message) -> str:
 
 
 def buttons(message) -> list[dict]:
-    return [el for b in message.blocks if b["type"] == "actions" for el in b["elements"]]
+    """The buttons of the message's actions row (its overflow menu aside)."""
+    return [el for b in message.blocks if b["type"] == "actions" for el in b["elements"] if el["type"] == "button"]
 
 
 async def wait_for_alert(h, run_id: str, channel: str = "C0ALERTS", timeout: float = 20):
@@ -77,7 +78,8 @@ async def test_a_failed_run_posts_one_alert_with_every_field_and_a_jump_link_to_
     assert f"<{run_url}|{run['id']}>" in text
     assert "manual by <@U0ANA>" in text
     assert text.count("<!date^") >= 2  # started and failed, in each reader's time zone
-    assert "*Duration*" in text and "*Progress*" in text and f"{final['progress']['completed_steps']}/5" in text
+    assert alert.blocks[1]["type"] == "context"  # one line for when and who
+    assert "after" in text and f"{final['progress']['completed_steps']}/5" in text and "steps done" in text
     assert f"Failed at step {step['index'] + 1} of 5: Summarise with LLM" in text
     assert "`provider_rate_limited`" in text
     assert f"`{step['error']['message']}`" in text
@@ -96,7 +98,9 @@ async def test_a_failed_run_posts_one_alert_with_every_field_and_a_jump_link_to_
         page = await resp.text()
     assert f'id="{anchor}" open' in page  # the anchor is the failed step, opened on the platform's page
 
-    replay, changes, show = buttons(alert)
+    replay, changes, on_it, resolve, show = buttons(alert)
+    assert (on_it["action_id"], on_it["value"]) == ("alert_on_it", f"run:{run['id']}")
+    assert (resolve["action_id"], resolve["value"]) == ("alert_resolve", f"run:{run['id']}")
     assert (replay["action_id"], replay["value"], replay.get("style")) == ("run_replay", run["id"], "primary")
     assert replay["confirm"]["confirm"]["text"] == "Replay"
     assert (changes["action_id"], changes.get("style")) == ("run_replay_changes", None)
@@ -112,11 +116,11 @@ async def test_a_non_retryable_failure_says_so_and_offers_replay_with_changes_fi
     text = blocks_text(alert)
     assert "Retryable: no, the request was invalid" in text
     assert "Not retryable" in text
-    assert "Trigger*\\nschedule" in text
-    first, second, third = buttons(alert)
+    assert " · schedule · started" in alert.blocks[1]["elements"][0]["text"]
+    first, second, *_, last = buttons(alert)
     assert (first["action_id"], first.get("style")) == ("run_replay_changes", "primary")
     assert (second["action_id"], second.get("style")) == ("run_replay", None)
-    assert "confirm" in second and third["action_id"] == "run_show"
+    assert "confirm" in second and last["action_id"] == "run_show"
     assert "<@U0BEN>" not in text  # wf_summaries has no owner configured
 
 

@@ -27,6 +27,8 @@ def test_the_suite_runs_at_tiny_sizes_and_writes_its_table(tmp_path):
             "1",
             "--alerts",
             "2",
+            "--context-alerts",
+            "2",
             "--tracking-runs",
             "150",
             "--no-profile",
@@ -62,6 +64,9 @@ def test_the_suite_runs_at_tiny_sizes_and_writes_its_table(tmp_path):
     requests = int(tracking.throughput.split()[0])
     assert 2 <= requests <= 2 + 5, tracking  # 150 runs = 2 pages of 100 ids, not 150 requests
     assert "150 tracked" in tracking.note
+
+    context = _row(report, "failure to alert, context line", "interleaved rounds")
+    assert context.verdict in ("ok", "MISS") and "without: p50" in context.floor and "ratio" in context.note, context
 
     memory = _row(report, "memory")
     assert re.match(r"peak \d+ MB", memory.p99), memory

@@ -19,12 +19,15 @@ from bot.commands.grammar import DEFAULT_LIMIT, EXAMPLES, MAX_LIMIT, SUBCOMMANDS
 from bot.commands.lookup import platform_run, stored_run
 from bot.contract import parse_time, rfc3339
 from bot.errors import BadInput, Unavailable, from_platform
+from bot.lifecycle import lifecycle_marks
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import lists, replies
 from bot.render import runs as render
+from bot.render.lifecycle import mutes_blocks
 from bot.services import Services
 from bot.views import view_of_run
 from store import queries
+from store.lifecycle import channel_mutes
 from store.models import utcnow
 
 
@@ -93,6 +96,7 @@ async def do_failed(svc: Services, actor: Actor, command: Command, channel: str)
         "wf": workflow,
         "code": command.flags.get("code"),
         **_cost_state(command.flags),
+        "open": bool(command.flags.get("open")),
         "since": rfc3339(_since(command.flags)),
         "n": command.flags.get("limit", DEFAULT_LIMIT),
         "q": command.line,
@@ -155,8 +159,11 @@ async def list_page(svc: Services, state: dict) -> dict:
                 by_cost=by_cost,
                 limit=limit + 1,
                 before=before,
+                open_only=bool(state.get("open")),
             )
+            marks = await lifecycle_marks(session, [r.id for r in rows])
         else:
+            marks = {}
             rows = await queries.list_runs(
                 session,
                 statuses=state.get("st") or None,
@@ -199,6 +206,7 @@ async def list_page(svc: Services, state: dict) -> dict:
         failed_view=failed,
         empty_hint=hint,
         order="costliest first, unknown cost last" if by_cost else "newest first",
+        marks=marks,
     )
 
 
@@ -299,17 +307,20 @@ async def do_approvals(svc: Services, actor: Actor, command: Command, channel: s
 async def do_subscriptions(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
     async with svc.sessions() as session:
         subs = await queries.channel_subscriptions(session, channel)
-        names = {w.id: w.name for w in await queries.workflows_by_id(session, [s.workflow_id for s in subs])}
-    return Reply(
-        lists.subscriptions_list(
-            channel,
-            subs,
-            names,
-            alert_channel=svc.settings.ALERT_CHANNEL,
-            approval_channel=svc.settings.APPROVAL_CHANNEL,
-        ),
-        command.share,
+        muted = await channel_mutes(session, channel, utcnow())
+        wf_ids = [s.workflow_id for s in subs] + [m.workflow_id for m in muted]
+        names = {w.id: w.name for w in await queries.workflows_by_id(session, wf_ids)}
+    payload = lists.subscriptions_list(
+        channel,
+        subs,
+        names,
+        alert_channel=svc.settings.ALERT_CHANNEL,
+        approval_channel=svc.settings.APPROVAL_CHANNEL,
     )
+    if muted:
+        payload = {**payload, "blocks": payload["blocks"] + mutes_blocks(muted, names)}
+        payload["text"] = f"{payload['text']} {len(muted)} mute(s) here."
+    return Reply(payload, command.share)
 
 
 # Audit

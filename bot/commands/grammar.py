@@ -58,9 +58,11 @@ MAX_COST = 1_000_000  # dollars: a --min-cost above is a typo
 SUBCOMMANDS: dict[str, Sub] = {
     "help": Sub("/runs help [SUBCOMMAND]", "this help, or one subcommand's", (0, 1), arg_kind="topic"),
     "failed": Sub(
-        "/runs failed [--since 24h] [--workflow NAME] [--code ERROR_CODE] [--min-cost 0.50] [--sort cost] [--limit N]",
-        "failed runs, newest first (or the costliest), with the first failed step and its error code",
-        flags={**LIST_FLAGS, "code": "text"},
+        "/runs failed [--since 24h] [--workflow NAME] [--code ERROR_CODE] [--open] [--min-cost 0.50] [--sort cost] "
+        "[--limit N]",
+        "failed runs, newest first (or the costliest), with the first failed step, its error code and who handles "
+        "it (`--open`: those nobody handles)",
+        flags={**LIST_FLAGS, "code": "text", "open": "bool"},
     ),
     "list": Sub(
         "/runs list [STATUS ...] [--since 24h] [--workflow NAME] [--model NAME] [--min-cost 0.50] [--sort cost] "

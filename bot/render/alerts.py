@@ -30,6 +30,16 @@ from bot.render.common import (
 )
 from bot.render.compare import compare_button
 from bot.render.cost import alert_cost_words
+from bot.render.lifecycle import (
+    NO_REPLAY_AS_IS,
+    advice_for,
+    header_words,
+    lifecycle_buttons,
+    lifecycle_lines,
+    mute_overflow,
+    state_of,
+    text_prefix,
+)
 from bot.render.mrkdwn import (
     Mrkdwn,
     code_block,
@@ -211,10 +221,19 @@ def _buttons(run_id: str, *, retryable: bool, replay_allowed: bool, workflow: st
 
 
 def alert_message(
-    run: RunView, *, run_url_of, step_url: str | None, owners: list[str], replays: list[dict] | None = None
+    run: RunView,
+    *,
+    run_url_of,
+    step_url: str | None,
+    owners: list[str],
+    replays: list[dict] | None = None,
+    lifecycle: dict | None = None,
+    notes: list[Mrkdwn] | None = None,
+    approvers: list[str] | None = None,
 ) -> dict:
     """A failed run's alert: what failed where, why, whether to retry, who owns it, what to do. `owners` are
-    Slack user or group ids (or mentions of them); anything else is shown as text."""
+    Slack user or group ids (or mentions of them); anything else is shown as text. `lifecycle` is who handles
+    it (`bot.alert_cards.view_of`); `notes` are lines the bot made (the failure's context, muted failures)."""
     run_id = run.id
     workflow = shorten(run.workflow_name, NAME_LIMIT)
     step = run.failed_step
@@ -224,24 +243,19 @@ def alert_message(
     run_url = run_url_of(run_id)
     failed_at = run.completed_at or run.updated_at
 
-    blocks: list = [_header(f"❌ {workflow} failed")]
-    blocks.append(
-        SectionBlock(
-            fields=[
-                _mrkdwn(mrkdwn("*Run*\n{run}", run=link(run_url, run_id))),
-                _mrkdwn(mrkdwn("*Trigger*\n{trigger}", trigger=trigger_words(run))),
-                _mrkdwn(mrkdwn("*Started*\n{at}", at=slack_date(run.started_at or run.created_at))),
-                _mrkdwn(mrkdwn("*Failed*\n{at}", at=slack_date(failed_at))),
-                _mrkdwn(mrkdwn("*Duration*\n{d}", d=duration(run.duration_ms))),
-                _mrkdwn(
-                    mrkdwn(
-                        "*Progress*\n{bar} steps done",
-                        bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
-                    )
-                ),
-            ]
-        )
+    settled = state_of(lifecycle) in ("resolved", "recovered")
+    blocks: list = [_header(header_words(lifecycle, f"❌ {workflow} failed"))]
+    # One context line for when and who (GitHub's Slack app is the bar for compactness).
+    when_who = mrkdwn(
+        "{run} · {trigger} · started {started}, failed {failed} after {d} · {bar} steps done",
+        run=link(run_url, run_id),
+        trigger=trigger_words(run),
+        started=slack_date(run.started_at or run.created_at),
+        failed=slack_date(failed_at, "{time_secs}"),
+        d=duration(run.duration_ms),
+        bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
     )
+    blocks.append(ContextBlock(elements=[_mrkdwn(when_who)]))
 
     if step is not None:
         lines = [
@@ -291,6 +305,11 @@ def alert_message(
     context.append(alert_cost_words(run))
     if context:
         blocks.append(ContextBlock(elements=[_mrkdwn(join(" · ", context))]))
+    if notes:
+        blocks.append(ContextBlock(elements=[_mrkdwn(join("\n", notes))]))
+    handled = lifecycle_lines(lifecycle, run_url_of)
+    if handled:
+        blocks.append(SectionBlock(text=_mrkdwn(join("\n", handled))))
 
     last = replays[-1] if replays else None
     replay_running = last is not None and last.get("status") not in ("completed", "failed", "cancelled")
@@ -302,7 +321,10 @@ def alert_message(
         if len(replays) > len(shown):
             text = mrkdwn("_{n} earlier replays in the thread_\n{text}", n=len(replays) - len(shown), text=text)
         blocks.append(SectionBlock(text=_mrkdwn(trim_middle(text, 2900))))
-    if step is not None and not retryable and not replays:
+    advice = advice_for(error.code, approvers or [])
+    if step is not None and advice and not replays and not settled:
+        blocks.append(ContextBlock(elements=[_mrkdwn(advice)]))
+    elif step is not None and not retryable and not replays and not settled:
         blocks.append(
             ContextBlock(
                 elements=[
@@ -316,13 +338,25 @@ def alert_message(
             )
         )
     # Once a replay succeeded, or while one runs, replaying again would start a second run of the same work.
-    replay_allowed = not recovered and not replay_running
-    elements = _buttons(run_id, retryable=retryable, replay_allowed=replay_allowed, workflow=workflow)
+    replay_allowed = not recovered and not replay_running and not settled
+    # An expired approval is replayed as-is (and decided in time): Replay comes first.
+    elements = _buttons(
+        run_id,
+        retryable=retryable or error.code == "approval_expired",
+        replay_allowed=replay_allowed,
+        workflow=workflow,
+    )
+    if error.code in NO_REPLAY_AS_IS:
+        elements = [e for e in elements if e.action_id != "run_replay"]
+    elements[-1:-1] = lifecycle_buttons(f"run:{run_id}", lifecycle)
+    if not settled:
+        elements.append(mute_overflow(run_id, error.code))
     if run.replay_of:
         elements.append(compare_button(run.replay_of, run_id))
     blocks.append(ActionsBlock(block_id=f"alert:{run_id}"[:255], elements=elements))
 
-    return {"text": alert_text(run, owners=owners, replays=replays), "blocks": [b.to_dict() for b in blocks]}
+    text = mrkdwn("{prefix}{text}", prefix=text_prefix(lifecycle), text=alert_text(run, owners=owners, replays=replays))
+    return {"text": text, "blocks": [b.to_dict() for b in blocks]}
 
 
 def alert_text(run: RunView, *, owners: list[str], replays: list[dict] | None = None) -> Mrkdwn:

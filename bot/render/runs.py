@@ -125,7 +125,7 @@ def _step_words(step: StepView | None, total: int) -> Mrkdwn:
 # Lists of runs
 
 
-def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False) -> Mrkdwn:
+def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False, mark_words: Mrkdwn | None = None) -> Mrkdwn:
     """One run on one line: mark, linked id, workflow, and what matters for its status."""
     parts: list = [mrkdwn("{mark} {run}", mark=mark(run.status), run=link(run_url(run.id), run.id)), run.workflow_name]
     if run.status == "failed":
@@ -147,6 +147,8 @@ def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False) -> Mrk
         parts.append(run.model)
     if run.usage is not None and run.usage.cost_usd is not None:
         parts.append(money(run.usage.cost_usd))
+    if mark_words:
+        parts.append(mark_words)  # who handles it (bot.render.lifecycle.list_mark)
     return join(" · ", parts)
 
 
@@ -160,6 +162,7 @@ def run_list(
     failed_view: bool = False,
     empty_hint: str = "",
     order: str = "newest first",
+    marks: dict | None = None,
 ) -> dict:
     """A compact page of runs with a Next page button when there are more. `empty_hint` is the code's words."""
     if not runs:
@@ -169,7 +172,9 @@ def run_list(
         return message(text, [_section(text)])
     blocks = [
         _section(mrkdwn("*{title}*", title=title)),
-        *_chunked_sections(run_line(r, run_url, failed_view=failed_view) for r in runs),
+        *_chunked_sections(
+            run_line(r, run_url, failed_view=failed_view, mark_words=(marks or {}).get(r.id)) for r in runs
+        ),
     ]
     blocks.append(_context(mrkdwn("{q} · {n} shown, {order}", q=code_span(understood), n=len(runs), order=order)))
     if next_value:

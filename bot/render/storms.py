@@ -10,6 +10,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, S
 
 from bot.render.alerts import NAME_LIMIT, THREAD_TEXT_LIMIT, _header, _mrkdwn, step_position
 from bot.render.common import code_span, duration, mark, slack_date, trim_middle
+from bot.render.lifecycle import lifecycle_buttons, lifecycle_lines, state_of
 from bot.render.mrkdwn import Mrkdwn, join, link, mrkdwn, single_line
 from bot.views import RunView, StormView
 
@@ -40,13 +41,19 @@ def storm_note(*, count: int, workflow_name: str, code: str, window_seconds: flo
     )
 
 
-def storm_message(storm: StormView, *, run_url_of, workflow_url: str | None = None) -> dict:
-    """One grouped card for a burst of failures of one workflow with one error code in one channel."""
+def storm_message(
+    storm: StormView, *, run_url_of, workflow_url: str | None = None, lifecycle: dict | None = None
+) -> dict:
+    """One grouped card for a burst of failures of one workflow with one error code in one channel. `lifecycle`
+    is who handles it (I'm on it, Resolve); "recovered" keeps its meaning: the workflow's next run succeeded."""
     workflow, code, count = storm.workflow_name, storm.error_code, storm.count
     first, last = storm.first_at, storm.last_at
     span = duration(int((last - first).total_seconds() * 1000)) if first and last else "—"
     recovered = storm.recovered_run_id
-    blocks: list = [_header(f"{'✅' if recovered else '🌩️'} {workflow}: {count} failures with {code}")]
+    resolved = not recovered and state_of(lifecycle) == "resolved"
+    blocks: list = [
+        _header(f"{'✅' if recovered else '☑️' if resolved else '🌩️'} {workflow}: {count} failures with {code}")
+    ]
     retryable = "yes" if storm.retryable else "no" if storm.retryable is False else "unknown"
     blocks.append(
         SectionBlock(
@@ -93,16 +100,15 @@ def storm_message(storm: StormView, *, run_url_of, workflow_url: str | None = No
                 ]
             )
         )
+    handled = lifecycle_lines(lifecycle, run_url_of) if not recovered else []
+    if handled:
+        blocks.append(SectionBlock(text=_mrkdwn(join("\n", handled))))
     newest_id = newest[-1] if newest else None
-    if newest_id:
-        blocks.append(
-            ActionsBlock(
-                block_id=f"storm:{storm.workflow_id}:{code}"[:255],
-                elements=[
-                    ButtonElement(text="Show newest run", action_id="run_show", value=newest_id),
-                ],
-            )
-        )
+    elements = [ButtonElement(text="Show newest run", action_id="run_show", value=newest_id)] if newest_id else []
+    if not recovered and storm.message_id is not None:
+        elements[:0] = lifecycle_buttons(f"storm:{storm.message_id}", lifecycle)
+    if elements:
+        blocks.append(ActionsBlock(block_id=f"storm:{storm.workflow_id}:{code}"[:255], elements=elements))
     text = mrkdwn(
         "{recovered}{workflow} failed {count} times with {code} over {span}; newest {newest}. "
         "The runs are listed in the thread.",

@@ -80,8 +80,8 @@ def test_a_run_id_cannot_break_out_of_the_alerts_run_link():
         view_of_run(failed_run(id=EVIL_ID)), run_url_of=run_url, step_url=None, owners=["U0ANA"]
     )
     assert not foreign(payload), foreign(payload)
-    run_field = payload["blocks"][1]["fields"][0]["text"]
-    assert run_field.startswith(f"*Run*\n<{CONSOLE}/r1%3E%3C!channel%3E%3Chttps://evil.example/x%7CApprove|")
+    run_field = payload["blocks"][1]["elements"][0]["text"]
+    assert run_field.startswith(f"<{CONSOLE}/r1%3E%3C!channel%3E%3Chttps://evil.example/x%7CApprove|")
     assert "&lt;!channel&gt;" in run_field and "&lt;!channel&gt;" in payload["text"]
 
 

@@ -2,14 +2,14 @@
 `--sort cost`, and daily cost rollups per workflow, model and status for `/runs cost`
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

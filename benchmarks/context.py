@@ -1,0 +1,146 @@
+"""What the failure context line costs (issue 16): failure-to-alert on the full store, timed per alert at the
+Slack stand-in (the signed `run.failed` webhook sent to its `chat.postMessage` received), over interleaved
+rounds of a bot with the context line and a bot started with `ALERT_CONTEXT_LINE=false` (the bench-only
+switch that leaves it out). Target: the p99 with the line within 1.2x of the p99 without it.
+
+The failures go to the store's own workflows, whose history (a million runs) the line's queries read; storms
+and incident cards are turned off for these bots so every failure is alerted on its own and only the line
+differs between the two."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import datetime, timezone
+
+import aiohttp
+
+from benchmarks import dataset
+from benchmarks.common import Row, bot_env, free_port, ms, percentile, start_bot
+from benchmarks.load import sign_webhook, webhook_body
+
+TARGET_RATIO = 1.2
+
+
+def failed_run(run_id: str, wf_id: str, wf_name: str, code: str) -> dict:
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    step = {
+        "id": "step_3",
+        "index": 2,
+        "name": "Summarise with LLM",
+        "type": "llm",
+        "status": "failed",
+        "started_at": now,
+        "completed_at": now,
+        "error": {"code": code, "message": "bench", "provider": "openai", "provider_status": 429, "retryable": True},
+    }
+    return {
+        "id": run_id,
+        "workflow": {"id": wf_id, "name": wf_name},
+        "status": "failed",
+        "created_at": now,
+        "started_at": now,
+        "completed_at": now,
+        "updated_at": now,
+        "duration_ms": 1000,
+        "trigger": {"type": "api", "payload": {}},
+        "progress": {"total_steps": 5, "completed_steps": 2},
+        "model": "gpt-4.1-mini",
+        "failed_step_id": "step_3",
+        "replay_of": None,
+        "steps": [step],
+    }
+
+
+def _posted_at(slack, start: int, run_id: str) -> float | None:
+    for call in slack.calls[start:]:
+        if call.method == "chat.postMessage" and call.ok and run_id in str(call.args):
+            return call.at
+    return None
+
+
+async def time_alerts(env, bot, count: int, tag: str, offset: int) -> tuple[list[float], int]:
+    """Send `count` failures one at a time; the latency of each alert and how many never came."""
+    flows = dataset.workflows()
+    latencies, missing = [], 0
+    async with aiohttp.ClientSession() as http:
+        for i in range(count):
+            n = offset + i
+            wf_id, wf_name = flows[n % len(flows)]
+            code = dataset.CODES[(n // len(flows)) % len(dataset.CODES)]
+            run_id = f"run_ctx{os.getpid()}{tag}{n:05d}"
+            body = webhook_body("run.failed", {"run": failed_run(run_id, wf_id, wf_name, code)})
+            start = len(env.slack.calls)
+            sent = time.time()
+            async with http.post(f"{bot.url}/webhooks/platform", data=body.encode(), headers=sign_webhook(body)) as r:
+                await r.read()
+            deadline = time.monotonic() + 5.0
+            at = None
+            while time.monotonic() < deadline and at is None:
+                await asyncio.sleep(0.002)
+                at = _posted_at(env.slack, start, run_id)
+            if at is None:
+                missing += 1
+            else:
+                latencies.append(at - sent)
+            await asyncio.sleep(0.05)
+    return latencies, missing
+
+
+async def bench_context(env, db_url: str, report, *, rounds: int, alerts: int, settled) -> None:
+    """Interleaved rounds (with, without, with, …), one fresh bot each, on the same store."""
+    print(f"context line: {rounds} interleaved rounds of {alerts} alerts", flush=True)
+    with_line: list[float] = []
+    without: list[float] = []
+    missing = 0
+    offset = 0
+    for r in range(rounds):
+        on = r % 2 == 0
+        bot = await start_bot(
+            bot_env(
+                database_url=db_url,
+                port=free_port(),
+                platform_url=env.platform.url,
+                slack_api_url=env.slack.api_url,
+                ALERT_CONTEXT_LINE="true" if on else "false",
+                STORM_THRESHOLD="1000000",
+                INCIDENT_WORKFLOWS="1000000",
+            ),
+            name=f"bot-context-{'on' if on else 'off'}-{r}",
+        )
+        try:
+            await settled(bot)
+            latencies, lost = await time_alerts(env, bot, alerts, "a" if on else "b", offset)
+        finally:
+            await bot.stop()
+        offset += alerts
+        missing += lost
+        (with_line if on else without).extend(latencies)
+    if not with_line or not without:
+        report.add(
+            Row(
+                "failure to alert, context line",
+                "interleaved rounds with and without the line",
+                target=f"p99 with ≤ {TARGET_RATIO}x p99 without",
+                verdict="n/a",
+                note=f"no alerts timed ({missing} missing)",
+            )
+        )
+        return
+    p99_on, p99_off = percentile(with_line, 99), percentile(without, 99)
+    ratio = p99_on / p99_off if p99_off else float("inf")
+    report.add(
+        Row(
+            "failure to alert, context line",
+            f"{rounds} interleaved rounds, {len(with_line)} alerts with the line, {len(without)} without "
+            "(`ALERT_CONTEXT_LINE=false`)",
+            ms(percentile(with_line, 50)),
+            ms(p99_on),
+            "",
+            f"without: p50 {ms(percentile(without, 50))}, p99 {ms(p99_off)}",
+            f"p99 with ≤ {TARGET_RATIO}x p99 without",
+            "ok" if ratio <= TARGET_RATIO and not missing else "MISS",
+            f"ratio {ratio:.2f}x" + (f"; {missing} alert(s) not seen within 5 s" if missing else ""),
+        )
+    )

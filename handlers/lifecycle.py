@@ -1,0 +1,140 @@
+"""Bolt listeners for who handles a failure (issue 16): *I'm on it*, *Resolve…* and its form on alerts and
+storm cards. Each acknowledges at once; the card itself shows the change, and the clicker hears only of a
+refusal or a mistake."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+
+from bot import lifecycle, mutes
+from bot.errors import BotError
+from bot.incident_replay import replay_affected
+from bot.render.lifecycle import resolve_modal
+from bot.responder import Responder
+from handlers.errors import user_message
+
+log = logging.getLogger(__name__)
+
+
+def _value(body: dict) -> str:
+    return str(((body.get("actions") or [{}])[0]).get("value") or "")
+
+
+async def _tell(responder: Responder, text: str) -> None:
+    try:
+        await responder(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.exception("could not answer a lifecycle button")
+
+
+def register(app, svc) -> None:
+    @app.action("alert_on_it")
+    async def on_it(ack, body, context):
+        await ack()
+
+        async def work():
+            try:
+                await lifecycle.toggle_on_it(svc, context["actor"], _value(body))
+            except Exception as exc:  # spawned work is outside Bolt's error handler
+                await _tell(
+                    Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
+                )
+
+        svc.spawn(work(), name="button-on-it")
+
+    @app.action("alert_resolve")
+    async def resolve(ack, body, client, context):
+        await ack()
+
+        async def work():
+            value = _value(body)
+            try:
+                what = await lifecycle.may_resolve(svc, context["actor"], value)
+                await client.views_open(trigger_id=body["trigger_id"], view=resolve_modal(value, what))
+            except SlackApiError as exc:
+                await _tell(
+                    Responder.for_request(svc, body),
+                    f"Slack did not open the form ({exc.response.get('error')}); click *Resolve…* again.",
+                )
+            except Exception as exc:
+                await _tell(
+                    Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
+                )
+
+        svc.spawn(work(), name="button-resolve")
+
+    @app.view("alert_resolve_modal")
+    async def resolve_submitted(ack, body, view, context):
+        values = (view.get("state") or {}).get("values") or {}
+        note = str(((values.get("note") or {}).get("value") or {}).get("value") or "")
+        try:
+            text = await lifecycle.resolve(svc, context["actor"], str(view.get("private_metadata") or ""), note)
+        except BotError as exc:
+            await ack(response_action="errors", errors={"note": exc.message[:150]})
+            return
+        log.info("resolve form: %s", text)
+        await ack()
+
+    @app.action("alert_more")
+    async def more(ack, body, client, context):
+        await ack()
+        option = str((((body.get("actions") or [{}])[0]).get("selected_option") or {}).get("value") or "")
+        channel = str(
+            ((body.get("channel") or {}).get("id")) or ((body.get("container") or {}).get("channel_id")) or ""
+        )
+
+        async def work():
+            try:
+                view = await mutes.open_form(svc, context["actor"], option, channel)
+                await client.views_open(trigger_id=body["trigger_id"], view=view)
+            except SlackApiError as exc:
+                await _tell(
+                    Responder.for_request(svc, body),
+                    f"Slack did not open the form ({exc.response.get('error')}); choose Mute again.",
+                )
+            except Exception as exc:
+                await _tell(
+                    Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
+                )
+
+        svc.spawn(work(), name="menu-mute")
+
+    @app.view("alert_mute_modal")
+    async def mute_submitted(ack, body, view, context):
+        values = (view.get("state") or {}).get("values") or {}
+        chosen = str((((values.get("for") or {}).get("value") or {}).get("selected_option") or {}).get("value") or "")
+        try:
+            text = await mutes.mute(svc, context["actor"], str(view.get("private_metadata") or ""), chosen)
+        except BotError as exc:
+            await ack(response_action="errors", errors={"for": exc.message[:150]})
+            return
+        log.info("mute form: %s", text)
+        await ack()
+
+    @app.action("mute_unmute")
+    async def unmute(ack, body, context):
+        await ack()
+
+        async def work():
+            try:
+                text = await mutes.unmute(svc, context["actor"], _value(body))
+            except Exception as exc:
+                text = exc.message if isinstance(exc, BotError) else user_message(exc)
+            await _tell(Responder.for_request(svc, body), text)
+
+        svc.spawn(work(), name="button-unmute")
+
+    @app.action("incident_replay")
+    async def incident_replay(ack, body, context):
+        await ack()
+
+        async def work():
+            try:
+                text = await replay_affected(svc, context["actor"], _value(body))
+            except Exception as exc:
+                text = exc.message if isinstance(exc, BotError) else user_message(exc)
+            await _tell(Responder.for_request(svc, body), text)
+
+        svc.spawn(work(), name="button-incident-replay")
