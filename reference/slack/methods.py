@@ -277,7 +277,11 @@ class WebApiMethods:
         types = set(as_list(args.get("types")) or ["public_channel"])
         out = []
         for ch in self.channels.values():
-            kind = "im" if ch.is_im else "mpim" if ch.is_mpim else "public_channel"
+            kind = (
+                "im" if ch.is_im else "mpim" if ch.is_mpim else "private_channel" if ch.is_private else "public_channel"
+            )
+            if kind != "public_channel" and self.bot_user_id not in ch.members:
+                continue  # conversations.list: private conversations the bot is not in are not listed
             if kind in types:
                 out.append(ch.to_api())
         return {"channels": out, "response_metadata": {"next_cursor": ""}}

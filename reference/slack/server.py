@@ -29,6 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from reference.slack.faults import Fault, Faults
 from reference.slack.interactions import Interactions
+from reference.slack.membership import Membership, manifest_scopes
 from reference.slack.methods import WebApiMethods
 from reference.slack.modals import Modals
 from reference.slack.responses import Origin, Responses
@@ -57,7 +58,7 @@ from reference.slack.state import (
 from reference.slack.web_api import WebApi
 
 
-class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interactions, Modals):
+class SlackStandIn(WebApi, WebApiMethods, Membership, Faults, Responses, SocketMode, Interactions, Modals):
     """A fake Slack: Web API server + the Slack side of commands/interactivity/Socket Mode."""
 
     #: Slack gives apps 3 seconds to acknowledge; set higher for slow CI if needed.
@@ -75,8 +76,12 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         usergroups: dict[str, list[str]] | None = None,
         channels: dict[str, str] | None = None,
         ack_timeout: float = 3.0,
+        scopes: list[str] | None = None,
     ) -> None:
+        """``scopes``: the bot token's scopes (default: those of the project's manifest.yml)."""
         self.ack_timeout = ack_timeout
+        self.scopes: list[str] = list(scopes) if scopes is not None else manifest_scopes()
+        self._revoked_tokens: set[str] = set()
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         self.app_token = app_token
@@ -144,6 +149,8 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
             "conversations.list": self._conversations_list,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
+            "conversations.join": self._conversations_join,
+            "conversations.members": self._conversations_members,
         }
 
     # ------------------------------------------------------------------ #
@@ -159,6 +166,7 @@ class SlackStandIn(WebApi, WebApiMethods, Faults, Responses, SocketMode, Interac
         app.router.add_get("/_sim/state", self._handle_get_state)
         app.router.add_post("/_sim/faults", self._handle_post_faults)
         app.router.add_post("/_sim/faults/clear", self._handle_clear_faults)
+        self.add_membership_routes(app)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         return app

@@ -95,6 +95,10 @@ class WebApi:
         args.pop("token", None)
 
         fault = self._take_fault(method)
+        if fault is not None and fault.error:  # a named error, as Slack answers it: HTTP 200, ok false
+            body = {"ok": False, "error": fault.error, **(fault.extra or {})}
+            self._record(Call(method, args, False, fault.error, at, token=token, response=body))
+            return web.json_response(body)
         if fault is not None:
             if fault.status == 429:
                 retry_after = fault.retry_after if fault.retry_after is not None else 1
@@ -112,6 +116,7 @@ class WebApi:
             if handler is None:
                 raise ApiError("unknown_method")
             self._check_token(method, token)
+            self._check_access(method, args)  # membership and scopes (reference/slack/membership.py)
             result = handler(args)
             if inspect.isawaitable(result):
                 result = await result
@@ -138,6 +143,8 @@ class WebApi:
             raise ApiError("invalid_auth")
         if token == self.bot_token:
             return
+        if token in self._revoked_tokens:
+            raise ApiError("token_revoked")  # a token of an earlier installation (install())
         if self.app_token is not None and token == self.app_token:
             raise ApiError("not_allowed_token_type")
         raise ApiError("invalid_auth")
