@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     # Slack's rules for response_url: 5 uses within 30 minutes of the request.
     SLACK_RESPONSE_URL_MAX_USES: int = Field(5, ge=0)
     SLACK_RESPONSE_URL_SECONDS: float = Field(1800.0, gt=0)
+    # Channels the bot cannot reach: how often held channels and a refused token are probed again (bot/reach.py).
+    SLACK_REACH_PROBE_SECONDS: float = Field(300.0, gt=0)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

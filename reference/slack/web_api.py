@@ -122,7 +122,7 @@ class WebApi:
                 result = await result
             body = {"ok": True, **(result or {})}
             self._record(Call(method, args, True, None, at, token=token, response=body))
-            return web.json_response(body)
+            return web.json_response(body, headers={"X-OAuth-Scopes": ",".join(self.scopes)})  # as Slack sends it
         except ApiError as e:
             body = {"ok": False, "error": e.error, **e.extra}
             self._record(Call(method, args, False, e.error, at, status=e.status, token=token, response=body))
