@@ -318,3 +318,49 @@ async def subscribe_note(svc, channel: str, *, timeout: float = 2.5) -> Mrkdwn |
         error=code_span(problem.error),
         hint=hint(problem.error, None, problem.needed),
     )
+
+
+async def check_rows(settings, client: AsyncWebClient) -> list[tuple[str, str, str]]:
+    """`runbot check`: without changing anything, can the bot post to its channels, does its token carry
+    chat:write, and what does the outbox hold back (and why)?"""
+    from store.db import create_engine, sessionmaker
+
+    problems: list[str] = []
+    engine = create_engine(settings.DATABASE_URL)
+    try:
+        async with sessionmaker(engine)() as session:
+            subscribed = await follows.subscribed_channels(session)
+            holding = await held.held_by_channel(session)
+    except Exception:  # the database row of `runbot check` says what is wrong with it
+        subscribed, holding = [], {}
+    finally:
+        await engine.dispose()
+    try:
+        resp = await client.auth_test()
+        headers = {str(k).lower(): v for k, v in (resp.headers or {}).items()}
+        scopes = {s.strip() for s in str(headers.get("x-oauth-scopes") or "").split(",") if s.strip()}
+        if scopes and "chat:write" not in scopes:
+            problems.append(f"the token lacks chat:write: {hint('missing_scope', needed='chat:write')}")
+    except SlackApiError as exc:
+        error, needed = _error_of(exc)
+        return [("slack reach", "FAIL", f"auth.test refused ({error}): {hint(error, needed=needed)}")]
+    except Exception as exc:
+        return [("slack reach", "FAIL", f"cannot reach Slack: {type(exc).__name__}")]
+    channels = [c for c in dict.fromkeys([settings.ALERT_CHANNEL, settings.APPROVAL_CHANNEL, *subscribed]) if c]
+    for channel in channels:
+        if not CHANNEL_ID.match(channel):
+            continue
+        try:
+            info = (await client.conversations_info(channel=channel))["channel"]
+            if info.get("is_archived"):
+                problems.append(f"{channel}: is_archived: {hint('is_archived', channel)}")
+        except SlackApiError as exc:
+            error, needed = _error_of(exc)
+            problems.append(f"{channel}: {error}: {hint(error, channel, needed)}")
+        except Exception as exc:
+            problems.append(f"{channel}: not checked ({type(exc).__name__})")
+    for channel, (count, error) in sorted(holding.items()):
+        problems.append(f"{count} post(s) held for {channel} ({error}): {hint(error or '', channel)}")
+    if problems:
+        return [("slack reach", "FAIL", "; ".join(problems))]
+    return [("slack reach", "OK", f"{len(channels)} channel(s) reachable, nothing held")]
