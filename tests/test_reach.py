@@ -4,12 +4,17 @@ delivers it, exactly once, when the cause is fixed (an invitation, a probe, a re
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
 from bot.checks import run_checks
+from bot.config import load_settings
+from bot.demo import start_demo
+from bot.keys import SERVICES
 from reference.slack.membership import manifest_scopes
 from store.models import OutboxItem, Subscription
+from tests.support.harness import wait_for
 from tests.test_alerts import alerts_for, wait_for_alert
 from tests.test_outbox import alert_row, posts_of, restart_bot
 
@@ -148,3 +153,42 @@ async def test_a_reinstall_with_a_new_token_and_scope_takes_a_restart_after_whic
     assert (await readyz_reach(h))["ok"] is True
     checked = {name: (status, detail) for name, status, detail in await run_checks(h.settings)}
     assert checked["slack reach"][0] == "OK"
+
+
+async def test_in_the_sandbox_a_bot_not_in_a_channel_says_so_until_invited(tmp_path):
+    pieces = await start_demo(
+        load_settings(_env_file=None),
+        fixed_ports=False,
+        speed=10.0,
+        seed=5,
+        demo_interval_seconds=3600.0,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+    )
+    base = f"{pieces.slack.base_url}/sandbox/api"
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def command(text: str) -> dict:
+                async with http.post(f"{base}/command", json={"text": text, "channel": "G0PAYOUTS"}) as resp:
+                    return await resp.json()
+
+            async def said() -> str:
+                async with http.get(f"{base}/state") as resp:
+                    state = await resp.json()
+                payouts = next(c for c in state["channels"] if c["id"] == "G0PAYOUTS")
+                text = "\n".join(m.get("text") or "" for m in payouts["messages"] + payouts.get("ephemerals", []))
+                return "now receives" in text and text
+
+            assert (await command("/runs subscribe wf_invoices"))["ok"] is True
+            text = await wait_for(said, timeout=30, what="the subscribe answer in #payouts")
+            assert "runbot cannot post in" in text and "invite @runbot" in text
+            assert (await command("/invite @someone"))["ok"] is False
+            assert (await command("/invite @runbot"))["ok"] is True
+            assert pieces.slack.is_member("G0PAYOUTS")
+            await wait_for(
+                lambda: "G0PAYOUTS" not in pieces.app[SERVICES].reach.problems,
+                timeout=30,
+                what="the bot to hear of its invitation",
+            )
+    finally:
+        await pieces.stop()
