@@ -194,6 +194,9 @@ class Reach:
                 log.info("joined channel %s to post there", channel)
         except SlackApiError as exc:
             error, needed = _error_of(exc)
+            if error == "missing_scope":  # a scope of this check (say channels:join), not of posting: say so
+                log.warning("cannot check or join channel %s: %s", channel, hint(error, channel, needed))
+                return None
             if error in TOKEN_ERRORS:
                 self._record(TOKEN, error, needed)
                 return self.problems[TOKEN]
@@ -242,8 +245,16 @@ class Reach:
                 log.warning("could not probe the bot token (%s)", type(exc).__name__)
         for channel in [c for c in self.problems if c != TOKEN] + sorted(self.unchecked):
             if TOKEN in self.problems:
-                break
+                return
             await self.ensure(channel)
+        # Rows held by another replica (or before a problem was forgotten): released once their channel works.
+        async with self.sessions() as session:
+            holding = await held.held_by_channel(session)
+        for channel in holding:
+            if TOKEN in self.problems:
+                return
+            if channel not in self.problems and CHANNEL_ID.match(channel) and await self.ensure(channel) is None:
+                await self._release(channel)
 
     async def start(self, channels: list[str]) -> None:
         """At start: give every held row another chance (the token or scopes may be new), join the channels
@@ -262,11 +273,10 @@ class Reach:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-            if self.problems or self.unchecked:
-                try:
-                    await self.probe_once()
-                except Exception:
-                    log.exception("probing refused channels failed; trying again later")
+            try:  # cheap when nothing is refused: one query for held rows
+                await self.probe_once()
+            except Exception:
+                log.exception("probing refused channels failed; trying again later")
             await asyncio.sleep(self.probe_seconds)
 
     async def stop(self) -> None:
@@ -282,7 +292,7 @@ class Reach:
         held_total = sum(count for count, _ in rows.values())
         self.held_gauge.set(held_total)
         return {
-            "ok": not self.problems,
+            "ok": not self.problems and not held_total,
             "refused": {key: p.to_dict() for key, p in self.problems.items()},
             "held": held_total,
             "held_by_channel": {channel: count for channel, (count, _) in rows.items()},

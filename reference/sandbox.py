@@ -91,7 +91,7 @@ class Sandbox:
     def _visible(self, ch: Channel) -> bool:
         if ch.is_im:
             return ch.im_user == self.user
-        if ch.is_mpim:
+        if ch.is_mpim or ch.is_private:
             return self.user in ch.members
         return True
 

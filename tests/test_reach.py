@@ -13,7 +13,7 @@ from bot.config import load_settings
 from bot.demo import start_demo
 from bot.keys import SERVICES
 from reference.slack.membership import manifest_scopes
-from store.models import OutboxItem, Subscription
+from store.models import OutboxItem, Subscription, Workflow
 from tests.support.harness import wait_for
 from tests.test_alerts import alerts_for, wait_for_alert
 from tests.test_outbox import alert_row, posts_of, restart_bot
@@ -179,6 +179,11 @@ async def test_in_the_sandbox_a_bot_not_in_a_channel_says_so_until_invited(tmp_p
                 text = "\n".join(m.get("text") or "" for m in payouts["messages"] + payouts.get("ephemerals", []))
                 return "now receives" in text and text
 
+            async def synced():
+                async with pieces.app[SERVICES].sessions() as session:
+                    return await session.get(Workflow, "wf_invoices")
+
+            await wait_for(synced, timeout=30, what="the first sync")  # subscribe then finds the workflow stored
             assert (await command("/runs subscribe wf_invoices"))["ok"] is True
             text = await wait_for(said, timeout=30, what="the subscribe answer in #payouts")
             assert "runbot cannot post in" in text and "invite @runbot" in text

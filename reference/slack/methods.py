@@ -259,10 +259,19 @@ class WebApiMethods:
             ch = self._open_dm(users[0])
         else:
             members = sorted(set(users))
-            ch = next((c for c in self.channels.values() if c.is_mpim and sorted(c.members) == members), None)
+            ch = next(
+                (
+                    c
+                    for c in self.channels.values()
+                    if c.is_mpim and sorted(set(c.members) - {self.bot_user_id}) == members
+                ),
+                None,
+            )
             if ch is None:
                 cid = self._next_id("G")
-                ch = Channel(id=cid, name="mpdm-" + "--".join(members), is_mpim=True, members=members)
+                ch = Channel(
+                    id=cid, name="mpdm-" + "--".join(members), is_mpim=True, members=[*members, self.bot_user_id]
+                )
                 self.channels[cid] = ch
                 self._emit("channel", channel=cid)
         out: dict[str, Any] = {"channel": {"id": ch.id}}
