@@ -265,19 +265,26 @@ class Reach:
         self._task = asyncio.create_task(self._loop(), name="reach-probe")
 
     async def _loop(self) -> None:
-        """Probe as soon as a refusal is recorded, then at most once per SLACK_REACH_PROBE_SECONDS (a refusal
-        that a probe cannot see, as an injected one, never turns into a tight loop)."""
+        """Probe every SLACK_REACH_PROBE_SECONDS; between probes, a newly recorded refusal only retries the
+        channels a join may fix at once (a refusal that a probe cannot see, as an injected one, never turns
+        into a tight loop)."""
+        loop = asyncio.get_running_loop()
+        next_probe = loop.time() + self.probe_seconds
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.probe_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_probe - loop.time()))
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
             try:  # cheap when nothing is refused: one query for held rows
-                await self.probe_once()
+                if loop.time() >= next_probe:
+                    next_probe = loop.time() + self.probe_seconds
+                    await self.probe_once()
+                else:
+                    for channel in sorted(self.unchecked):
+                        await self.ensure(channel)
             except Exception:
                 log.exception("probing refused channels failed; trying again later")
-            await asyncio.sleep(self.probe_seconds)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -40,6 +40,10 @@ async def metrics_text(h) -> str:
         return await resp.text()
 
 
+async def _has(text, part: str) -> bool:
+    return part in await text
+
+
 async def held_row(h, run_id: str, channel: str) -> OutboxItem | None:
     row = await alert_row(h, run_id, channel)
     return row if row is not None and row.status == "held" else None
@@ -121,6 +125,32 @@ async def test_token_revoked_mid_run_is_reported_and_recovered_from_when_it_ends
     await h.settled()
     assert len(alerts_for(h, run["id"])) == 1
     assert (await readyz_reach(h))["ok"] is True
+
+
+@pytest.mark.parametrize("settings_overrides", [{"STORM_THRESHOLD": 100, "SLACK_REACH_PROBE_SECONDS": 1.0}])
+async def test_missing_scope_injected_mid_run_is_reported_once_and_recovered_from_when_it_ends(harness, caplog):
+    h = harness
+    await wait_for_alert(h, (await h.start_run("wf_invoices", "fail"))["id"])
+    h.slack.inject("missing_scope", method="chat.postMessage", seconds=3, needed="chat:write")
+    run = await h.start_run("wf_invoices", "fail")
+    row = await h.wait_for(lambda: held_row(h, run["id"], "C0ALERTS"), timeout=20, what="the post held")
+    assert row.last_error == "missing_scope"
+
+    async def reported():
+        token = (await readyz_reach(h))["refused"].get("token") or {}
+        return token.get("error") == "missing_scope" and token.get("needed") == "chat:write"
+
+    await h.wait_for(reported, timeout=20, what="/readyz to name the missing scope")
+    await h.wait_for(
+        lambda: _has(metrics_text(h), 'runbot_slack_unreachable{error="missing_scope"} 1.0'),
+        timeout=20,
+        what="/metrics to count the missing scope",
+    )
+    await wait_for_alert(h, run["id"], timeout=30)  # the fault ends; a probe lets the held post go again
+    await h.settled()
+    assert len(alerts_for(h, run["id"])) == 1
+    reported = [r for r in caplog.records if r.levelname == "ERROR" and "Slack refuses the bot token" in r.message]
+    assert len(reported) == 1  # reported once, however often the probe found it still refused
 
 
 async def test_a_reinstall_with_a_new_token_and_scope_takes_a_restart_after_which_held_posts_go_out(harness):
