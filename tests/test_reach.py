@@ -227,3 +227,39 @@ async def test_in_the_sandbox_a_bot_not_in_a_channel_says_so_until_invited(tmp_p
             )
     finally:
         await pieces.stop()
+
+
+async def test_a_post_in_flight_at_a_crash_in_a_public_channel_never_joined_is_found_not_posted_twice(harness):
+    h = harness
+    h.slack.add_channel("C0OPEN", "open")  # public, the bot was never invited: history is refused until it joins
+    async with h.svc.sessions.begin() as s:
+        s.add(Subscription(channel="C0OPEN", workflow_id="wf_invoices", failures=True))
+    h.slack.fail_for(500, 600, method="chat.postMessage")
+    run = await h.start_run("wf_invoices", "fail")
+
+    async def in_flight():
+        row = await alert_row(h, run["id"], "C0OPEN")
+        return row is not None and row.in_flight and row
+
+    row = await h.wait_for(in_flight, timeout=20, what="the alert's post to be in flight")
+    await h.runner.cleanup()  # the process dies right after Slack accepted the post
+    h.slack.add_message(
+        "C0OPEN",
+        row.payload["text"],
+        blocks=row.payload.get("blocks"),
+        metadata={"event_type": "runbot_outbox", "event_payload": {"outbox_id": row.id}},
+    )
+    h.slack.clear_faults()
+    assert not h.slack.is_member("C0OPEN")
+    await restart_bot(h)
+
+    async def adopted():
+        async with h.svc.sessions() as s:
+            found = await s.get(OutboxItem, row.id)
+            return found.status == "sent" and found
+
+    await h.wait_for(adopted, timeout=30, what="the in-flight post to be found in Slack")
+    await h.settled()
+    assert h.slack.is_member("C0OPEN")  # joined, so the look-up could read the channel
+    assert posts_of(h, row.id, ok=True) == []
+    assert len(alerts_for(h, run["id"], "C0OPEN")) == 1
