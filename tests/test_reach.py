@@ -98,8 +98,8 @@ async def test_a_private_channel_not_invited_is_reported_held_and_delivered_once
     assert 'runbot_slack_unreachable{error="channel_not_found"} 0.0' in await metrics_text(h)
 
 
-async def test_a_held_channel_is_found_again_by_the_probe(harness):
-    h = harness
+async def test_a_held_channel_is_found_again_by_the_probe(any_harness):
+    h = any_harness
     h.slack.add_channel("G0QUIET", "quiet", private=True)
     async with h.svc.sessions.begin() as s:
         s.add(Subscription(channel="G0QUIET", workflow_id="wf_invoices", failures=True))

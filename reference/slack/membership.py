@@ -165,7 +165,7 @@ class Membership:
             return
         ch.members.append(user)
         self._emit("channel", channel=ch.id)
-        if self.bot_url is not None:
+        if self.bot_url is not None or self.socket_connected:  # an app that is not running hears nothing
             await self.send_event(
                 {
                     "type": "member_joined_channel",
