@@ -263,3 +263,24 @@ async def test_a_post_in_flight_at_a_crash_in_a_public_channel_never_joined_is_f
     assert h.slack.is_member("C0OPEN")  # joined, so the look-up could read the channel
     assert posts_of(h, row.id, ok=True) == []
     assert len(alerts_for(h, run["id"], "C0OPEN")) == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ALERT_CHANNEL": "G0GONE", "SLACK_REACH_PROBE_SECONDS": 0.5}])
+async def test_an_alert_channel_it_cannot_reach_is_reported_at_start(harness, caplog):
+    h = harness
+
+    async def reported():
+        return (await readyz_reach(h))["refused"].get("G0GONE")
+
+    problem = await h.wait_for(reported, timeout=20, what="/readyz to report the alert channel")
+    assert problem["error"] == "channel_not_found" and "invite @runbot to <#G0GONE>" in problem["hint"]
+    assert any("invite @runbot to <#G0GONE>" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    checked = {name: (status, detail) for name, status, detail in await run_checks(h.settings)}
+    assert checked["slack reach"][0] == "FAIL" and "G0GONE: channel_not_found" in checked["slack reach"][1]
+    # The channel is created and the bot invited: the probe finds it.
+    h.slack.add_channel("G0GONE", "gone-no-more", private=True, bot_member=True)
+    await h.wait_for(lambda: _ok(readyz_reach(h)), timeout=20, what="the probe to find the channel")
+
+
+async def _ok(status) -> bool:
+    return (await status)["ok"] is True
