@@ -8,7 +8,7 @@ error (api.slack.com/methods/<method>):
 - private channels the bot is not in do not exist for it: every method answers ``channel_not_found``;
 - public channels the bot is not in: ``chat.postMessage`` works only with ``chat:write.public``, else
   ``not_in_channel``; ``conversations.history``/``replies`` answer ``not_in_channel``;
-  ``chat.postEphemeral`` answers ``not_in_channel`` (the bot) or ``user_not_in_channel`` (the person);
+  ``chat.postEphemeral`` answers ``user_not_in_channel`` when the person is not in the channel;
 - archived channels: ``chat.postMessage``/``update``/``delete``/``postEphemeral`` and ``conversations.join``
   answer ``is_archived``;
 - ``conversations.join`` joins public channels (scope ``channels:join``), ``channel_not_found`` for a private
@@ -63,7 +63,7 @@ CHANNEL_METHODS = {
     "conversations.replies",
     "conversations.join",
 }
-MEMBER_ONLY = {"conversations.history", "conversations.replies", "chat.postEphemeral"}  # not_in_channel
+MEMBER_ONLY = {"conversations.history", "conversations.replies"}  # not_in_channel
 WRITES = {"chat.postMessage", "chat.update", "chat.delete", "chat.postEphemeral", "conversations.join"}
 
 
@@ -112,7 +112,7 @@ class Membership:
         if method == "chat.postMessage" and not member and "chat:write.public" not in self.scopes:
             raise ApiError("not_in_channel")  # posting to a public channel needs chat:write.public
         if method in MEMBER_ONLY and not member:
-            raise ApiError("not_in_channel")  # history/replies/postEphemeral: "Cannot ... a channel you're not in"
+            raise ApiError("not_in_channel")  # conversations.history/replies: the bot must be in the channel
         if method == "chat.postEphemeral" and args.get("user") and str(args["user"]) not in ch.members:
             raise ApiError("user_not_in_channel")  # "Intended recipient is not in the specified channel."
 

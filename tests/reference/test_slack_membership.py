@@ -98,8 +98,8 @@ async def test_post_ephemeral_needs_the_person_in_the_channel(slack, client):
     call = client.chat_postEphemeral(channel="C0FEW", user="U0BEN", text="x")
     assert (await refused(call))["error"] == "user_not_in_channel"
     assert (await client.chat_postEphemeral(channel="C0FEW", user="U0ANA", text="x"))["ok"]
-    call = client.chat_postEphemeral(channel="C0PUBLIC", user="U0ANA", text="x")
-    assert (await refused(call))["error"] == "not_in_channel"
+    call = client.chat_postEphemeral(channel="G0SECRET", user="U0ANA", text="x")
+    assert (await refused(call))["error"] == "channel_not_found"
 
 
 async def test_scopes_come_from_the_manifest_and_a_missing_one_is_named(slack, client):
