@@ -40,6 +40,7 @@ from bot.outbox import Deliverer
 from bot.pacing import Pacer
 from bot.people import People
 from bot.platform import PlatformClient
+from bot.reach import Reach, start_reach
 from bot.render.mrkdwn import mrkdwn, single_line
 from bot.scheduler import Scheduler
 from bot.services import Services
@@ -219,6 +220,10 @@ async def _services(app: web.Application):
             update_burst=settings.OUTBOX_UPDATE_BURST,
         ),
     )
+    reach = Reach(
+        sessions, deliverer.client, metrics, probe_seconds=settings.SLACK_REACH_PROBE_SECONDS, kick=deliverer.kick
+    )
+    deliverer.reach = reach
     svc = Services(
         settings=settings,
         engine=engine,
@@ -231,6 +236,7 @@ async def _services(app: web.Application):
         metrics=metrics,
         people=People(slack, cache_seconds=settings.USERGROUP_CACHE_SECONDS),
         refusals=Summarized(logging.getLogger("bot.refusals"), settings.DEDUPE_LOG_INTERVAL_SECONDS),
+        reach=reach,
     )
     app[SERVICES] = svc
     deliverer.on_home_conflict = republish_on_conflict(svc)
@@ -241,7 +247,9 @@ async def _services(app: web.Application):
     deliverer.start()
     ingest.start()
     start_first_sync(svc)
+    start_reach(svc)
     yield
+    await reach.stop()
     await svc.drain()
     await ingest.stop()
     await deliverer.stop()
@@ -383,6 +391,10 @@ async def readyz(request: web.Request) -> web.Response:
         "refused_channels": svc.deliverer.failed,
         "last_error": svc.deliverer.last_error,
     }
+    try:
+        checks["slack_reach"] = await svc.reach.status()  # not part of `ready`: a channel to fix, not a dead bot
+    except Exception as exc:
+        checks["slack_reach"] = {"ok": False, "error": type(exc).__name__}
     checks["tracker"] = scheduler.tracker_health() if scheduler else {"ok": False}
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
@@ -392,6 +404,10 @@ async def metrics(request: web.Request) -> web.Response:
     scheduler = request.app.get(SCHEDULER)
     if scheduler:
         scheduler.tracker_health()  # refreshes the lag gauge
+    try:
+        await svc.reach.status()  # refreshes the held gauge
+    except Exception:
+        log.warning("could not count held Slack posts for /metrics", exc_info=True)
     return web.Response(body=generate_latest(svc.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

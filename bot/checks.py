@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.platform import PlatformClient, PlatformError, PlatformUnreachable
+from bot.reach import check_rows
 from store.db import create_engine, ping
 
 
@@ -28,6 +29,7 @@ async def run_checks(settings: Settings) -> list[tuple[str, str, str]]:
                 results.append(("slack", "FAIL", f"token belongs to workspace {team}, not SLACK_TEAM_ID"))
             else:
                 results.append(("slack", "OK", f"auth.test: bot {auth.get('user')} in {auth.get('team')} ({team})"))
+                results.extend(await check_rows(settings, client))
         except SlackApiError as exc:
             results.append(("slack", "FAIL", f"auth.test refused: {exc.response.get('error')}"))
         except Exception as exc:  # network errors name no secret

@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     INCIDENT_CHECK_INTERVAL_SECONDS: float = Field(30.0, gt=0)
     INCIDENT_REPLAY_INTERVAL_SECONDS: float = Field(2.0, ge=0)
     MUTE_DURATIONS_SECONDS: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3600, 4 * 3600, 24 * 3600])
+    # Channels the bot cannot reach: how often held channels and a refused token are probed again (bot/reach.py).
+    SLACK_REACH_PROBE_SECONDS: float = Field(300.0, gt=0)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

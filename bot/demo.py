@@ -179,6 +179,8 @@ async def start_demo(
             signing_secret = secrets.token_hex(16)
             bot_token = "xoxb-demo-" + secrets.token_hex(12)
             slack = SlackStandIn(bot_token=bot_token, signing_secret=signing_secret)
+            # A private channel runbot is not in: `/runs subscribe` there says so; `/invite @runbot` fixes it.
+            slack.add_channel("G0PAYOUTS", "payouts", private=True)
             slack_app = slack.make_app()
             sandbox.attach(slack, slack_app)
             await slack.start(

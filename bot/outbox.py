@@ -133,6 +133,8 @@ class Deliverer:
     """Delivers due outbox rows; one per process, safe with several replicas (rows are claimed). Woken by each
     commit of its sessions that wrote to the outbox."""
 
+    reach = None  # bot.reach.Reach, set where the app is built: holds what Slack refuses until it is fixed
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -221,6 +223,8 @@ class Deliverer:
             await self._deliver(item)
 
     async def _deliver(self, item: OutboxItem) -> None:
+        if self.reach is not None and await self.reach.intercept(item):
+            return  # its channel (or the token) is refused for now: held (bot/reach.py)
         async with self.sessions() as session:
             message = await session.get(SlackMessage, item.message_id) if item.message_id else None
             if item.method in ("update", "thread") and (message is None or message.ts is None):
@@ -382,6 +386,8 @@ class Deliverer:
         the next try posts without a lookup; a 5xx may come after Slack posted, so the next try looks first."""
         error = str(exc.response.get("error") or exc.response.status_code)
         status = exc.response.status_code
+        if self.reach is not None and await self.reach.refused(item, exc):
+            return  # a refusal a person must fix: held, not given up (bot/reach.py)
         if error in PERMANENT or (answered and error in FORMAT):
             await self._give_up(item, error)
             return

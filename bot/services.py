@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -30,6 +31,7 @@ class Services:
     deliverer: Deliverer
     metrics: Metrics
     people: People
+    reach: Any = None  # bot.reach.Reach: channels joined, refusals held and reported
     background: set[asyncio.Task] = field(default_factory=set)
     # Workflows this process has written to the store, so a run's event does not upsert its workflow again.
     known_workflows: set[str] = field(default_factory=set)

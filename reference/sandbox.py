@@ -92,7 +92,7 @@ class Sandbox:
     def _visible(self, ch: Channel) -> bool:
         if ch.is_im:
             return ch.im_user == self.user
-        if ch.is_mpim:
+        if ch.is_mpim or ch.is_private:
             return self.user in ch.members
         return True
 
@@ -154,10 +154,21 @@ class Sandbox:
         if not command.startswith("/") or len(command) < 2:
             return _error(400, "not_a_command", "A slash command starts with / (try /runs help)")
         channel = str(body.get("channel") or "C0ALERTS")
+        if command == "/invite":  # Slack's own command: `/invite @runbot` adds the bot to this channel
+            return await self._invite(channel, text.strip())
         if not self._reachable():
             return _error(503, "app_unreachable", "runbot is not connected yet")
         result = await self.stand_in.send_command(text.strip(), user_id=self.user, channel_id=channel, command=command)
         return _outcome(result)
+
+    async def _invite(self, channel: str, who: str) -> web.Response:
+        s = self.stand_in
+        if who.lstrip("@") not in (s.users[s.bot_user_id].name, s.bot_user_id):
+            return _error(400, "not_the_app", "The sandbox invites only the app: /invite @runbot")
+        if s._resolve_channel(channel) is None:
+            return _error(404, "channel_not_found", "No such channel")
+        await s.invite(channel, inviter=self.user)
+        return web.json_response({"ok": True})
 
     async def _message(self, request: web.Request) -> web.Response:
         body = await _json(request)

@@ -241,7 +241,7 @@ class OutboxItem(Base):
     channel: Mapped[str | None] = mapped_column(String(32))
     message_id: Mapped[int | None] = mapped_column(Integer)  # SlackMessage posted/updated, or the thread's parent
     payload: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed, held
     in_flight: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,6 +3,7 @@ watching one run by direct message."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Subscription, Watch, Workflow
@@ -57,3 +58,8 @@ async def unwatch(session: AsyncSession, run_id: str, user_id: str) -> bool:
         return False
     await session.delete(watch)
     return True
+
+
+async def subscribed_channels(session: AsyncSession) -> list[str]:
+    """Every channel some workflow's alerts or approval cards go to."""
+    return list((await session.scalars(select(Subscription.channel).distinct())).all())

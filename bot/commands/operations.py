@@ -11,8 +11,10 @@ from bot.commands.lookup import platform_run, resolve_run_id, stored_run
 from bot.contract import ALLOWED_FROM, TERMINAL, status_refusal
 from bot.errors import BadInput, WrongStatus, from_platform
 from bot.platform import PlatformError, PlatformUnreachable
+from bot.reach import subscribe_note
 from bot.render import prompts, replies
 from bot.render import runs as render
+from bot.render.mrkdwn import mrkdwn
 from bot.services import Services
 from bot.views import view_of_run
 from store import queries
@@ -169,6 +171,9 @@ async def _subscribe(
             message=f"channel now {outcome}",
         )
     text = replies.subscription_changed(channel, outcome, workflow_name, workflow_id, receives=bool(receives))
+    note = await subscribe_note(svc, channel) if subscribing else None
+    if note is not None:
+        text = mrkdwn("{text}\n{note}", text=text, note=note)
     return text_reply(text, share=command.share)
 
 

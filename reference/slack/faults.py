@@ -1,9 +1,10 @@
-"""Fault injection: Web API calls answered with an error status, and the stand-in's /_sim endpoints."""
+"""Fault injection: Web API calls answered with an error status or a named error (HTTP 200, ok:false), and the stand-in's /_sim endpoints."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -15,6 +16,8 @@ class Fault:
     until: float | None  # monotonic deadline (None: count-based)
     retry_after: int | None
     method: str | None = None
+    error: str | None = None  # a named error answered with HTTP 200 and ok:false (status is then 200)
+    extra: dict | None = None  # its extras, e.g. needed/provided of missing_scope
 
     def active(self, now: float) -> bool:
         if self.until is not None:
@@ -36,6 +39,18 @@ class Faults:
     ) -> None:
         """Answer every Web API call for ``seconds`` with ``status``."""
         self._faults.append(Fault(status, None, time.monotonic() + seconds, retry_after, method))
+
+    def inject(
+        self, error: str, *, count: int = 1, seconds: float | None = None, method: str | None = None, **extra: Any
+    ) -> None:
+        """Answer the next ``count`` calls (or every call for ``seconds``), optionally only to ``method``, with
+        Slack's HTTP 200 ``{"ok": false, "error": error, **extra}``: ``token_revoked``, ``not_in_channel``,
+        ``missing_scope`` (``needed``/``provided``, provided defaulting to the token's scopes), ..."""
+        if error == "missing_scope":
+            extra.setdefault("needed", "chat:write")
+            extra.setdefault("provided", ",".join(self.scopes))
+        until = time.monotonic() + seconds if seconds is not None else None
+        self._faults.append(Fault(200, None if until else count, until, None, method, error, extra))
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -60,6 +75,19 @@ class Faults:
     async def _handle_post_faults(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
+            if isinstance(body, dict) and body.get("error"):
+                extra = body.get("extra") or {}
+                if not isinstance(extra, dict):
+                    raise TypeError("extra")
+                seconds = float(body["seconds"]) if body.get("seconds") is not None else None
+                self.inject(
+                    str(body["error"]),
+                    count=int(body.get("count", 1)),
+                    seconds=seconds,
+                    method=body.get("method"),
+                    **extra,
+                )
+                return web.json_response({"ok": True})
             status = int(body["status"])
         except (ValueError, KeyError, TypeError):
             return web.json_response({"ok": False, "error": "invalid_fault"}, status=400)

@@ -255,10 +255,19 @@ class WebApiMethods:
             ch = self._open_dm(users[0])
         else:
             members = sorted(set(users))
-            ch = next((c for c in self.channels.values() if c.is_mpim and sorted(c.members) == members), None)
+            ch = next(
+                (
+                    c
+                    for c in self.channels.values()
+                    if c.is_mpim and sorted(set(c.members) - {self.bot_user_id}) == members
+                ),
+                None,
+            )
             if ch is None:
                 cid = self._next_id("G")
-                ch = Channel(id=cid, name="mpdm-" + "--".join(members), is_mpim=True, members=members)
+                ch = Channel(
+                    id=cid, name="mpdm-" + "--".join(members), is_mpim=True, members=[*members, self.bot_user_id]
+                )
                 self.channels[cid] = ch
                 self._emit("channel", channel=cid)
         out: dict[str, Any] = {"channel": {"id": ch.id}}
@@ -273,7 +282,11 @@ class WebApiMethods:
         types = set(as_list(args.get("types")) or ["public_channel"])
         out = []
         for ch in self.channels.values():
-            kind = "im" if ch.is_im else "mpim" if ch.is_mpim else "public_channel"
+            kind = (
+                "im" if ch.is_im else "mpim" if ch.is_mpim else "private_channel" if ch.is_private else "public_channel"
+            )
+            if kind != "public_channel" and self.bot_user_id not in ch.members:
+                continue  # conversations.list: private conversations the bot is not in are not listed
             if kind in types:
                 out.append(ch.to_api())
         return {"channels": out, "response_metadata": {"next_cursor": ""}}

@@ -29,6 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from reference.slack.faults import Fault, Faults
 from reference.slack.interactions import Interactions
+from reference.slack.membership import Membership, manifest_scopes
 from reference.slack.methods import WebApiMethods
 from reference.slack.modals import Modals
 from reference.slack.rates import Cell, RateLimits, RateRules
@@ -61,7 +62,17 @@ from reference.slack.web_api import WebApi
 
 
 class SlackStandIn(
-    WebApi, WebApiMethods, Faults, RateLimits, Responses, SocketMode, Interactions, Modals, Unfurls, Shortcuts
+    WebApi,
+    WebApiMethods,
+    Membership,
+    Faults,
+    RateLimits,
+    Responses,
+    SocketMode,
+    Interactions,
+    Modals,
+    Unfurls,
+    Shortcuts,
 ):
     """A fake Slack: Web API server + the Slack side of commands/interactivity/Socket Mode."""
 
@@ -85,7 +96,9 @@ class SlackStandIn(
         response_url_uses: int = 5,
         event_retry_delays: tuple[float, ...] = (0.0, 60.0, 300.0),
         rates: RateRules | None = None,
+        scopes: list[str] | None = None,
     ) -> None:
+        """``scopes``: the bot token's scopes (default: those of the project's manifest.yml)."""
         self.ack_timeout = ack_timeout
         # Slack's clocks (a test may scale one so it runs in seconds; no rule is ever switched off):
         # a trigger_id works once within 3 s of the request that carried it (views.open: expired_trigger_id);
@@ -97,6 +110,8 @@ class SlackStandIn(
         # after 5 minutes" (Events API: x-slack-retry-num / x-slack-retry-reason; Socket Mode: retry_attempt).
         self.event_retry_delays = tuple(event_retry_delays)
         self.rates = rates or RateRules()  # Slack's posting limits; tests may scale their clock (rates.py)
+        self.scopes: list[str] = list(scopes) if scopes is not None else manifest_scopes()
+        self._revoked_tokens: set[str] = set()
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         self.app_token = app_token
@@ -172,6 +187,8 @@ class SlackStandIn(
             "conversations.list": self._conversations_list,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
+            "conversations.join": self._conversations_join,
+            "conversations.members": self._conversations_members,
         }
 
     # ------------------------------------------------------------------ #
@@ -187,6 +204,7 @@ class SlackStandIn(
         app.router.add_get("/_sim/state", self._handle_get_state)
         app.router.add_post("/_sim/faults", self._handle_post_faults)
         app.router.add_post("/_sim/faults/clear", self._handle_clear_faults)
+        self.add_membership_routes(app)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         return app

@@ -270,17 +270,21 @@ class Channel:
     members: list[str] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)  # all messages, posted order
     ephemerals: list[Ephemeral] = field(default_factory=list)
+    is_private: bool = False  # a private channel (IMs and MPIMs are private too)
+    is_archived: bool = False
 
-    def to_api(self) -> dict:
+    def to_api(self, member: str = BOT_USER_ID) -> dict:
+        """The ``channel`` object as ``member`` (the bot) sees it: ``is_member`` is real membership."""
         d: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "is_channel": not (self.is_im or self.is_mpim),
             "is_im": self.is_im,
             "is_mpim": self.is_mpim,
-            "is_private": self.is_im or self.is_mpim,
-            "is_member": True,
-            "is_archived": False,
+            "is_private": self.is_private or self.is_im or self.is_mpim,
+            "is_group": self.is_private and not self.is_mpim,
+            "is_member": member in self.members,
+            "is_archived": self.is_archived,
         }
         if self.is_im:
             d["user"] = self.im_user
@@ -294,6 +298,9 @@ class Channel:
             "is_im": self.is_im,
             "is_mpim": self.is_mpim,
             "im_user": self.im_user,
+            "is_private": self.is_private,
+            "is_archived": self.is_archived,
+            "members": list(self.members),
             "messages": [m.to_dict() for m in self.messages],
             "ephemerals": [e.to_dict() for e in self.ephemerals if not e.deleted],
         }

@@ -95,6 +95,10 @@ class WebApi:
         args.pop("token", None)
 
         fault = self._take_fault(method)
+        if fault is not None and fault.error:  # a named error, as Slack answers it: HTTP 200, ok false
+            body = {"ok": False, "error": fault.error, **(fault.extra or {})}
+            self._record(Call(method, args, False, fault.error, at, token=token, response=body))
+            return web.json_response(body)
         if fault is not None:
             if fault.status == 429:
                 retry_after = fault.retry_after if fault.retry_after is not None else 1
@@ -108,11 +112,12 @@ class WebApi:
             return web.json_response({"ok": False, "error": error}, status=fault.status, headers=headers)
 
         handler = self._methods.get(method)
+        self._rate_taken = None  # nothing to refund until this call takes a rate slot
         try:
             if handler is None:
                 raise ApiError("unknown_method")
             self._check_token(method, token)
-            self._rate_taken = None
+            self._check_access(method, args)  # membership and scopes (reference/slack/membership.py)
             retry_after = self._rate_wait(method, args)
             if retry_after is not None:
                 call = Call(method, args, False, "ratelimited", at, status=429, token=token)
@@ -126,7 +131,7 @@ class WebApi:
                 result = await result
             body = {"ok": True, **(result or {})}
             self._record(Call(method, args, True, None, at, token=token, response=body))
-            return web.json_response(body)
+            return web.json_response(body, headers={"X-OAuth-Scopes": ",".join(self.scopes)})  # as Slack sends it
         except ApiError as e:
             self._rate_refund()
             body = {"ok": False, "error": e.error, **e.extra}
@@ -148,6 +153,8 @@ class WebApi:
             raise ApiError("invalid_auth")
         if token == self.bot_token:
             return
+        if token in self._revoked_tokens:
+            raise ApiError("token_revoked")  # a token of an earlier installation (install())
         if self.app_token is not None and token == self.app_token:
             raise ApiError("not_allowed_token_type")
         raise ApiError("invalid_auth")
