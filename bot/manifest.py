@@ -26,6 +26,7 @@ SCOPES_BY_METHOD: dict[str, set[str]] = {
     "conversations_replies": {"channels:history", "groups:history", "im:history"},
     "conversations_open": {"im:write"},
     "conversations_join": {"channels:join"},
+    "conversations_info": {"channels:read", "groups:read"},
     "users_info": {"users:read"},
     "users_conversations": {"channels:read", "groups:read"},
     "usergroups_users_list": {"usergroups:read"},
@@ -34,7 +35,11 @@ SCOPES_BY_METHOD: dict[str, set[str]] = {
     "views_push": set(),
     "views_publish": set(),
 }
-SCOPES_BY_EVENT: dict[str, set[str]] = {"app_home_opened": set(), "link_shared": {"links:read"}}
+SCOPES_BY_EVENT: dict[str, set[str]] = {
+    "app_home_opened": set(),
+    "link_shared": {"links:read"},
+    "member_joined_channel": {"channels:read", "groups:read"},
+}
 SCOPES_BY_FEATURE: dict[str, set[str]] = {"slash_commands": {"commands"}, "shortcuts": {"commands"}}
 
 
