@@ -30,6 +30,8 @@ MESSAGES_SHOWN = 300  # per channel, newest kept: the page stays light in a demo
 KEEPALIVE_SECONDS = 15.0
 # Stand-in events that change nothing the page shows.
 SILENT_EVENTS = {"call", "interaction", "response", "socket_connected", "socket_disconnected"}
+# The app's slash commands (manifest.yml); Slack answers any other "/word" itself, in its own words.
+APP_COMMANDS = ("/runs",)
 
 
 class Sandbox:
@@ -152,6 +154,13 @@ class Sandbox:
         command, _, text = line.partition(" ")
         if not command.startswith("/") or len(command) < 2:
             return _error(400, "not_a_command", "A slash command starts with / (try /runs help)")
+        if command not in APP_COMMANDS:
+            return _error(
+                404,
+                "invalid_command",
+                f'{command} is not a valid command. In Slack, all messages that start with the "/" character '
+                "are interpreted as commands.",
+            )
         channel = str(body.get("channel") or "C0ALERTS")
         if not self._reachable():
             return _error(503, "app_unreachable", "runbot is not connected yet")

@@ -113,6 +113,11 @@ async def test_a_slash_command_typed_in_the_sandbox_reaches_the_bot_signed(demo,
     assert command.status == 200 and command.payload["text"] == "help" and command.payload["user_id"] == "U0SANDBOX"
     async with http.post(f"{demo.slack.base_url}/sandbox/api/command", json={"text": "runs help"}) as resp:
         assert resp.status == 400 and "starts with /" in (await resp.json())["message"]
+    sent = len(demo.slack.interactions)
+    async with http.post(f"{demo.slack.base_url}/sandbox/api/command", json={"text": "/run failed"}) as resp:
+        body = await resp.json()
+    assert body["error"] == "invalid_command" and body["message"].startswith("/run is not a valid command.")
+    assert len(demo.slack.interactions) == sent, "Slack answers a command the app does not have; the bot never sees it"
 
 
 async def test_with_slack_settings_and_no_platform_the_reference_platform_starts_beside_the_bot(tmp_path, http):
