@@ -34,9 +34,11 @@ def _setup(settings: Settings) -> None:
 
 def _missing_for_serve(settings: Settings, command: str) -> bool:
     missing = settings.missing_for_serve()
+    # serve is never the demo: name the Slack mode only once a bot token chose one.
+    mode = f" in {settings.mode} mode" if settings.mode != "demo" else ""
     for name in missing:
         print(
-            f"runbot: {name} is required for `runbot {command}` in {settings.mode} mode "
+            f"runbot: {name} is required for `runbot {command}`{mode} "
             f"(see docs/configuration.md, or run `make run` for the demo)",
             file=sys.stderr,
         )
@@ -168,11 +170,20 @@ async def _sync_standalone(settings: Settings) -> dict:
 
 def render_manifest(settings: Settings) -> str:
     text = resources.files("bot").joinpath(MANIFEST).read_text()
+    if settings.SLACK_APP_TOKEN:  # Socket Mode: Slack needs no public URL
+        text = text.replace("socket_mode_enabled: false", "socket_mode_enabled: true")
     return text.replace("https://runbot.example.com", settings.public_url)
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    print(render_manifest(_settings()), end="")
+    settings = _settings()
+    if not settings.PUBLIC_URL and not settings.SLACK_APP_TOKEN:
+        print(
+            f"runbot: PUBLIC_URL is not set, so the manifest points Slack at {settings.public_url}, which Slack "
+            "refuses: set PUBLIC_URL to the bot's public HTTPS address, or SLACK_APP_TOKEN for Socket Mode",
+            file=sys.stderr,
+        )
+    print(render_manifest(settings), end="")
     return 0
 
 
@@ -184,20 +195,18 @@ def cmd_platform(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        for line in str(exc).splitlines():
-            print(f"FAIL  configuration: {line}")
-        return 1
-    from bot.checks import run_checks
+    from bot.checks import load_for_check, run_checks
 
-    results = asyncio.run(run_checks(settings))
-    failed = False
-    for name, verdict, detail in results:
+    settings, failures = load_for_check()
+    results = asyncio.run(run_checks(settings, failures))
+    for verdict, name, detail in results:
         print(f"{verdict:<5} {name}: {detail}")
-        failed = failed or verdict == "FAIL"
-    print("all checks passed" if not failed else "some checks failed")
+    failed = sum(verdict == "FAIL" for verdict, _, _ in results)
+    warned = sum(verdict == "WARN" for verdict, _, _ in results)
+    if failed:
+        print(f"{failed} check(s) failed" + (f", {warned} warning(s)" if warned else ""))
+    else:
+        print("all checks passed" + (f", {warned} warning(s)" if warned else ""))
     return 1 if failed else 0
 
 

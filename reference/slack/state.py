@@ -21,6 +21,18 @@ BOT_USER_ID = "U0RUNBOT"
 BOT_ID = "B0RUNBOT"
 BOT_USERNAME = "runbot"
 APP_ID = "A0RUNBOT"
+# The bot token's scopes (Slack names them in each Web API answer's X-OAuth-Scopes header): the manifest's.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:history",
+    "groups:history",
+    "im:write",
+    "im:history",
+    "users:read",
+    "usergroups:read",
+)
 SANDBOX_USER_ID = "U0SANDBOX"
 
 DEFAULT_USERS: dict[str, str] = {

@@ -117,7 +117,8 @@ class WebApi:
                 result = await result
             body = {"ok": True, **(result or {})}
             self._record(Call(method, args, True, None, at, token=token, response=body))
-            return web.json_response(body)
+            scopes = {"X-OAuth-Scopes": ",".join(self.scopes)} if token == self.bot_token else None
+            return web.json_response(body, headers=scopes)
         except ApiError as e:
             body = {"ok": False, "error": e.error, **e.extra}
             self._record(Call(method, args, False, e.error, at, status=e.status, token=token, response=body))
