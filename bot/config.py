@@ -1,4 +1,4 @@
-"""Settings: every name, format and default of shared/settings.md, read from the environment and `.env`.
+"""Settings: every name, format and default of docs/configuration.md, read from the environment and `.env`.
 
 A malformed value stops start-up with one line naming the setting and what it expects
 (`SettingsError`); `missing_for_serve()` names the required settings that are absent.
@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
-# What each setting expects, in the words of shared/settings.md, for one-line errors.
+# What each setting expects, in the words of docs/configuration.md, for one-line errors.
 EXPECTED = {
     "SLACK_BOT_TOKEN": "a bot token starting with xoxb-",
     "SLACK_APP_TOKEN": "an app-level token starting with xapp-",

@@ -1,4 +1,4 @@
-"""The platform client: one aiohttp session for every endpoint of the contract (shared/platform-api.md).
+"""The platform client: one aiohttp session for every endpoint of the contract (docs/platform-contract.md).
 
 Reads are retried on transport errors and 5xx; writes are not (they are not idempotent). Errors are
 typed: `PlatformError` carries the platform's code and message, `PlatformUnreachable` says the platform
