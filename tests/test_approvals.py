@@ -527,6 +527,14 @@ async def test_the_inbox_lists_pending_tasks_with_their_buttons(harness):
     assert text.count("approval_approve") == 2 and text.count("approval_reject") == 2
 
 
+async def test_the_inbox_puts_the_soonest_expiry_first(harness):
+    h = harness
+    await card_of(h, (await gated_run(h, ttl=600))["id"])
+    await card_of(h, (await gated_run(h, "wf_payouts", ttl=3000))["id"])  # newer, and expires later
+    text = str(await reactions.inbox_blocks(h.svc, Actor.of(h.svc, "U0ANA")))
+    assert text.index("Send refund of $420 to ACME") < text.index("Pay 3 vendors")
+
+
 async def test_runs_approvals_lists_pending_tasks_whose_buttons_decide(harness):
     h = harness
     task, card = await card_of(h, (await gated_run(h))["id"])

@@ -118,6 +118,7 @@ async def test_help_and_helpful_errors_come_back_in_the_acknowledgement(harness)
     assert "quote is not closed" in quote.text
     empty = await command(h, "failed --code no_such_code")
     assert "No runs match" in empty.text and "--code no_such_code" in empty.text
+    assert "try again in a minute" in shown(empty) and "runbot sync" not in shown(empty), "no server command in chat"
 
 
 # Reading runs from the store
@@ -224,7 +225,8 @@ async def test_pause_resume_and_confirmed_cancel_go_to_the_platform(harness):
     h = harness
     await running_run(h, "run_ctl00001")
     await command(h, "pause ctl00001")
-    await later(h, lambda t: "now paused" in t)
+    paused = await later(h, lambda t: "paused" in t and "run_ctl00001" in t)
+    assert "⏸️" in shown(paused) and "now paused" not in shown(paused), "the answer says paused once"
     assert (await h.api("GET", "/runs/run_ctl00001"))[1]["status"] == "paused"
     await command(h, "resume ctl00001")
     await later(h, lambda t: "now running" in t)
@@ -233,7 +235,7 @@ async def test_pause_resume_and_confirmed_cancel_go_to_the_platform(harness):
     assert "run_cancel" in shown(prompt)
     assert (await h.api("GET", "/runs/run_ctl00001"))[1]["status"] == "running"  # nothing happens before the click
     await h.slack.click(prompt, "run_cancel")
-    await h.slack.wait_for(lambda s: "now cancelled" in shown(prompt))
+    await h.slack.wait_for(lambda s: "cancelled run_ctl00001" in shown(prompt))
     assert (await h.api("GET", "/runs/run_ctl00001"))[1]["status"] == "cancelled"
     assert [a.result for a in await audit_rows(h, "cancel")] == ["ok"]
 

@@ -76,7 +76,10 @@ async def _workflow_id(session, name_or_id: str | None) -> str | None:
             + ". Give the id instead."
         )
     known = await queries.known_workflows(session, limit=25)
-    names = replies.workflow_names([(w.id, w.name) for w in known]) or "none yet (run `runbot sync`)"
+    names = (
+        replies.workflow_names([(w.id, w.name) for w in known])
+        or "none yet (the bot learns them from the platform's runs; try again in a minute)"
+    )
     raise BadInput(f"No workflow `{clip(name_or_id)}` is known. Known workflows: {names}.")
 
 
@@ -152,7 +155,7 @@ async def list_page(svc: Services, state: dict) -> dict:
         else "Try other statuses, a longer `--since` or no filter."
     )
     if before is None and not page and not state.get("since") and not state.get("wf"):
-        hint += " The store may still be filling: `runbot sync` fills it from the platform."
+        hint += " The bot may still be catching up with the platform: try again in a minute."
     return render.run_list(
         [view_of_run(r) for r in page],
         title=title,

@@ -234,7 +234,7 @@ def alert_message(
                 _mrkdwn(
                     mrkdwn(
                         "*Progress*\n{bar} steps done",
-                        bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
+                        bar=progress_bar(run.completed_steps, run.total_steps),
                     )
                 ),
             ]

@@ -268,7 +268,7 @@ def summary_blocks(view: TaskView, now: datetime) -> list:
 
 
 def inbox(views: list[TaskView], now: datetime, *, can_decide: bool = True, approvers: str = "") -> list[dict]:
-    """`/runs approvals`: the pending tasks with their buttons, newest first. `approvers` is mrkdwn the bot
+    """`/runs approvals`: the pending tasks with their buttons, in the order given. `approvers` is mrkdwn the bot
     made (mentions of the APPROVERS setting)."""
     total = len(views)
     if not views:
@@ -285,7 +285,9 @@ def inbox(views: list[TaskView], now: datetime, *, can_decide: bool = True, appr
     if total > INBOX_LIMIT:
         blocks.append(
             ContextBlock(
-                elements=[_md(mrkdwn("…and {n} more; the oldest are listed in the console.", n=total - INBOX_LIMIT))]
+                elements=[
+                    _md(mrkdwn("…and {n} more, expiring later: the console lists them all.", n=total - INBOX_LIMIT))
+                ]
             )
         )
     return [b.to_dict() for b in blocks]

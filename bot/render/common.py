@@ -130,3 +130,10 @@ def retryable_words(error: dict | None) -> str:  # the words are the code's own,
 def code_span(text: object) -> Mrkdwn:
     """Inline code that shows the text literally and survives backticks in it."""
     return code(text)
+
+
+def keep_words(status: str | None) -> str:
+    """The cancel dialog's "no" in the run's own state: a waiting run is kept waiting, not "running"."""
+    return {"waiting": "Keep it waiting", "paused": "Keep it paused", "queued": "Keep it queued"}.get(
+        status or "", "Keep it running"
+    )

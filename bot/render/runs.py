@@ -25,6 +25,7 @@ from bot.render.common import (
     SECTION_LIMIT,
     code_span,
     duration,
+    keep_words,
     mark,
     progress_bar,
     retryable_words,
@@ -118,7 +119,9 @@ def _step_words(step: StepView | None, total: int) -> Mrkdwn:
     if not step:
         return Mrkdwn("")
     where = f"step {step.index + 1} of {total}" if total else "step"
-    return mrkdwn("{where} {name}", where=where, name=step.name or step.id) if (step.name or step.id) else escape(where)
+    return (
+        mrkdwn("{where}: {name}", where=where, name=step.name or step.id) if (step.name or step.id) else escape(where)
+    )
 
 
 # Lists of runs
@@ -185,7 +188,7 @@ def run_buttons(run_id: str, status: str) -> list[ButtonElement]:
         if action == "replay":
             buttons.append(
                 _button(
-                    "Replay as-is",
+                    "Replay",
                     "run_replay",
                     run_id,
                     confirm=_confirm(
@@ -205,7 +208,7 @@ def run_buttons(run_id: str, status: str) -> list[ButtonElement]:
                     "Cancel this run?",
                     mrkdwn("{run} will stop and end cancelled.", run=run_id),
                     "Cancel run",
-                    "Keep it running",
+                    keep_words(status),
                     style="danger",
                 )
             buttons.append(_button(label, action_id, run_id, style=style, confirm=confirm))
@@ -236,7 +239,7 @@ def run_detail(run: RunView, run_url: RunUrl) -> dict:
             fields=[MarkdownTextObject(text=trim_middle(f, 2000)) for f in fields[:10]],
         ).to_dict()
     )
-    blocks.append(_section(mrkdwn("*Progress*  {bar}", bar=code_span(progress_bar(done, total)))))
+    blocks.append(_section(mrkdwn("*Progress*  {bar}", bar=progress_bar(done, total))))
     if run.payload_json is not None:
         blocks.append(
             _section(
@@ -296,7 +299,7 @@ def failed_step_text(run_id: str, step: StepView, total: int, run_url: RunUrl) -
             mrkdwn(
                 "Error: {code}{message}",
                 code=code_span(error.code),
-                message=mrkdwn(" {m}", m=trim_middle(error.message, 1500)) if error.message else "",
+                message=mrkdwn(" — {m}", m=trim_middle(error.message, 1500)) if error.message else "",
             )
         )
     if error.provider or error.provider_status is not None:
@@ -341,7 +344,7 @@ def watch_update(run: RunView, old_status: str | None, run_url: RunUrl) -> dict:
         lines.append(
             mrkdwn(
                 "{bar} · {command} to stop.",
-                bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
+                bar=progress_bar(run.completed_steps, run.total_steps),
                 command=code_span(f"/runs unwatch {run.id}"),
             )
         )
