@@ -46,6 +46,7 @@ class Sandbox:
         r = app.router
         r.add_get("/sandbox", self._redirect)
         r.add_get("/sandbox/", self._page)
+        r.add_get("/sandbox/archives/{channel}", self._page)  # a channel, as the address bar shows it
         r.add_get("/sandbox/archives/{channel}/{ts}", self._page)
         r.add_static("/sandbox/static", STATIC)
         r.add_get("/sandbox/api/state", self._state)
