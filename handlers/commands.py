@@ -1,5 +1,6 @@
 """Bolt listener for `/runs`: acknowledge with the answer when the store can give it, otherwise acknowledge
-at once ("Working on it…") and answer through response_url when the platform has spoken."""
+at once ("Working on it…") and replace that notice with the answer, through response_url, when the platform
+has spoken."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ async def finish(work, respond, *, replace_original: bool = False) -> None:
         body = {"text": user_message(exc), "response_type": "ephemeral"}
         replace_original = False
     try:
+        if replace_original and body.get("response_type") == "in_channel" and hasattr(respond, "delete_original"):
+            # A shared answer cannot replace the private notice: remove the notice, then post the answer.
+            await respond.delete_original()
+            replace_original = False
         await respond(**body, replace_original=replace_original)
     except Exception:
         log.exception("could not answer through response_url")
@@ -39,6 +44,8 @@ def register(app, svc) -> None:
             return
         if isinstance(outcome, commands.Deferred):
             await ack(text=outcome.notice, response_type="ephemeral")
-            svc.spawn(finish(outcome.work, Responder.for_request(svc, command)), name="runs-command")
+            # The answer replaces "Working on it…" rather than landing under it.
+            responder = Responder.for_request(svc, command)
+            svc.spawn(finish(outcome.work, responder, replace_original=True), name="runs-command")
             return
         await ack(**outcome.message())

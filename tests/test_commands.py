@@ -188,10 +188,20 @@ async def test_show_of_a_run_the_store_lacks_asks_the_platform(harness):
     h = harness
     await h.sim("POST", "/sim/webhooks", {"mode": "suppress", "count": -1})
     await h.start_run("wf_invoices", "fail", status="failed", id="run_unseen01")
-    ack = await command(h, "show unseen01")
-    assert "Working on it" in ack.text
+    ack = await h.slack.send_command("show unseen01", user_id=USER, channel_id="C0GENERAL")
+    assert "Working on it" in ack.body["text"]
     answer = await later(h, lambda t: "run_unseen01" in t)
     assert "Summarise with LLM" in shown(answer)
+    notices = [e for e in h.slack.ephemerals("C0GENERAL", USER) if "Working on it" in e.text]
+    assert notices == [], "the answer replaces the notice instead of landing under it"
+    await command(h, "show unseen01 --share")
+    shared = await h.slack.wait_for(
+        lambda s: next((m for m in s.messages("C0GENERAL") if "run_unseen01" in shown(m)), None), timeout=15
+    )
+    assert "Summarise with LLM" in shown(shared)
+    await h.slack.wait_for(
+        lambda s: not [e for e in s.ephemerals("C0GENERAL", USER) if "Working on it" in e.text], timeout=15
+    )
     await command(h, "show run_nothere")
     missing = await later(h, lambda t: "run_nothere" in t)
     assert "No run `run_nothere`" in missing.text
@@ -200,8 +210,8 @@ async def test_show_of_a_run_the_store_lacks_asks_the_platform(harness):
 async def test_a_platform_outage_is_reported_in_words(harness):
     h = harness
     await h.sim("POST", "/sim/stall", {"seconds": 30, "status": 503})
-    ack = await command(h, "show run_gone0001")
-    assert "Working on it" in ack.text
+    ack = await h.slack.send_command("show run_gone0001", user_id=USER, channel_id="C0GENERAL")
+    assert "Working on it" in ack.body["text"]
     answer = await later(h, lambda t: "run_gone0001" in t)
     assert "could not be reached" in answer.text, answer.text
     await h.sim("POST", "/sim/stall", {"seconds": 0})
