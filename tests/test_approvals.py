@@ -114,7 +114,7 @@ async def test_a_gated_run_posts_a_card_and_approve_lets_it_run_with_a_receipt(h
     task, card = await card_of(h, run["id"])
     shown = text_of(card)
     assert "Send refund of $420 to ACME" in shown
-    assert "spend" in shown and task.requested_by in shown
+    assert "Spend approval needed" in shown and "Requested by*\nthe “Refund customer” step" in shown
     assert f"|{run['id']}>" in shown and "/monitoring/workflow-runs/" in shown
     assert "<!date^" in shown and "in 9 minutes" in shown  # local time for every reader, and the time left
     assert element(card, "approval_approve")["style"] == "primary"
@@ -123,7 +123,7 @@ async def test_a_gated_run_posts_a_card_and_approve_lets_it_run_with_a_receipt(h
 
     await h.slack.click(card, "approval_approve", user_id="U0ANA")
 
-    await h.wait_for(lambda: "Approved by <@U0ANA> at <!date^" in text_of(card), timeout=15, what="the card's receipt")
+    await h.wait_for(lambda: "Approved by <@U0ANA>, <!date^" in text_of(card), timeout=15, what="the card's receipt")
     assert "approval_approve" not in action_ids(card) and "approval_reject" not in action_ids(card)
     decided = await platform_task(h, task.id)
     assert decided["status"] == "approved" and decided["decided_by"] == "slack:U0ANA (Ana Ruiz)"
@@ -377,7 +377,7 @@ async def test_a_task_decided_in_the_console_updates_the_slack_message(harness):
     status, _ = await h.api("POST", f"/approvals/{task.id}/approve", {"actor": "console:ana"})
     assert status == 200
     await h.wait_for(
-        lambda: "Approved by console:ana at <!date^" in text_of(card),
+        lambda: "Approved by console:ana, <!date^" in text_of(card),
         timeout=15,
         what="the card corrected from the approval.decided webhook",
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from bot.render import alerts, prompts, replies, runs
+from bot.render import alerts, approvals, prompts, replies, runs
 from bot.views import view_of_run
-from tests.render.test_renderers import failed_run, run_url
+from tests.render.test_renderers import NOW, failed_run, run_url, task
 
 
 def texts(payload) -> str:
@@ -49,3 +49,37 @@ def test_show_run_says_the_failed_step_and_error_as_the_alert_does():
     text = str(runs.failed_step_text(run.id, run.failed_step, run.total_steps, run_url))
     assert "*Failed at step 2 of 2: Summarise*" in text
     assert "Error: `provider_error` — boom" in text
+
+
+def a_task(**overrides):
+    values = dict(
+        run_id="run_1",
+        workflow_id="wf_refunds",
+        workflow_name="Refund customer",
+        kind="tool_call",
+        action="Send refund of $420 to ACME",
+        requested_by="step Refund customer of Refund customer",
+        votes=[],
+        required=1,
+        confirm=False,
+    )
+    return task(**{**values, **overrides})
+
+
+def test_an_approval_card_says_its_kind_in_words_once_and_who_asked_without_repeating_the_workflow():
+    card = approvals.card(a_task(), NOW)
+    header = card["blocks"][0]["text"]["text"]
+    assert header == "✋ Tool call approval needed"
+    fields = texts(card["blocks"][2])
+    assert "*Kind*" not in fields and "tool_call" not in texts(card["blocks"])
+    assert "*Requested by*\\nthe “Refund customer” step" in fields
+    someone = approvals.card(a_task(requested_by="Alex Kim"), NOW)
+    assert "*Requested by*\\nAlex Kim" in texts(someone)
+
+
+def test_an_approved_card_reads_as_a_sentence():
+    done = a_task(status="approved", decided_by="slack:U0ANA", decided_at=NOW, votes=["U0ANA"])
+    card = approvals.card(done, NOW)
+    assert card["blocks"][0]["text"]["text"] == "✅ Tool call approved"
+    receipt = texts(card["blocks"][-1])
+    assert "Approved by <@U0ANA>, <!date^" in receipt and " at <!date^" not in receipt
