@@ -134,6 +134,16 @@ async def test_a_gated_run_posts_a_card_and_approve_lets_it_run_with_a_receipt(h
         what="the run's completion in the card's thread",
     )
     assert [e.result for e in await audit_rows(h, task.id)] == ["ok"]
+    # /runs audit says what was approved, not the task's id.
+    await h.slack.send_command("audit", user_id="U0ANA", channel_id="C0GENERAL")
+    trail = await h.wait_for(
+        lambda: next(
+            (e for e in h.slack.ephemerals("C0GENERAL", user="U0ANA") if "Audit trail" in str(e.blocks)), None
+        ),
+        what="the audit trail",
+    )
+    assert f"<@U0ANA> approved “Send refund of $420 to ACME” (`{run['id']}`): now approved" in str(trail.blocks)
+    assert task.id not in str(trail.blocks)
 
 
 async def test_cards_go_to_the_approval_channel_and_subscribed_channels_and_all_show_the_decision(harness):

@@ -293,4 +293,8 @@ async def do_audit(svc: Services, actor: Actor, command: Command, channel: str) 
             entries = await queries.audit_entries(
                 session, target=f"run_{target}", since=_since(command.flags), limit=command.flags.get("limit", 20)
             )
-    return Reply(lists.audit_list(entries, understood=command.line), command.share)
+        decided = await queries.approvals_by_id(
+            session, [e.target for e in entries if e.action.startswith("approval.")]
+        )
+    approvals = {a.id: (a.action, a.run_id) for a in decided}
+    return Reply(lists.audit_list(entries, understood=command.line, approvals=approvals), command.share)

@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.render.alerts import actor_words
+from bot.render.alerts import trigger_words
 from bot.render.common import (
     SECTION_LIMIT,
     code_span,
@@ -220,14 +220,13 @@ def run_detail(run: RunView, run_url: RunUrl) -> dict:
     run_id, status = run.id, run.status
     total, done = run.total_steps, run.completed_steps
     blocks = [_header(f"{mark(status)} {run_id}: {status}")]
-    who = actor_words(run.actor)
     fields = [
         mrkdwn("*Workflow*\n{name}", name=run.workflow_name),
         mrkdwn("*Status*\n{mark} {status}", mark=mark(status), status=status),
         mrkdwn("*Started*\n{at}", at=slack_date(run.started_at or run.created_at)),
         mrkdwn("*Completed*\n{at}", at=slack_date(run.completed_at)),
         mrkdwn("*Duration*\n{d}", d=duration(run.duration_ms)),
-        mrkdwn("*Trigger*\n{kind}{who}", kind=run.trigger_type or "—", who=mrkdwn(" {w}", w=who) if who else ""),
+        mrkdwn("*Trigger*\n{trigger}", trigger=trigger_words(run)),  # as the alert says it: "manual by @Sam"
     ]
     if run.model:
         fields.append(mrkdwn("*Model*\n{model}", model=run.model))

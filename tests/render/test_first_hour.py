@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.render import alerts, approvals, prompts, replies, runs
+from bot.render import alerts, approvals, lists, prompts, replies, runs
 from bot.views import view_of_run
 from tests.render.test_renderers import NOW, failed_run, run_url, task
 
@@ -83,3 +83,24 @@ def test_an_approved_card_reads_as_a_sentence():
     assert card["blocks"][0]["text"]["text"] == "✅ Tool call approved"
     receipt = texts(card["blocks"][-1])
     assert "Approved by <@U0ANA>, <!date^" in receipt and " at <!date^" not in receipt
+
+
+def test_show_run_names_the_trigger_as_the_alert_does():
+    view = view_of_run(failed_run())
+    alert = texts(alerts.alert_message(view, run_url_of=run_url, step_url=None, owners=[]))
+    detail = texts(runs.run_detail(view, run_url))
+    assert "manual by <@U0ANA>" in alert and "*Trigger*\\nmanual by <@U0ANA>" in detail
+
+
+def test_logs_show_one_line_per_failure_with_its_date():
+    at = "2026-11-25T09:01:00.000Z"
+    entries = [
+        {"timestamp": at, "severity": "error", "event_type": "run.failed", "run_id": "run_1", "message": "Run failed"},
+        {"timestamp": at, "severity": "error", "event_type": "run.step.failed", "run_id": "run_1", "step_id": "s1"},
+        {"timestamp": at, "severity": "error", "event_type": "run.failed", "run_id": "run_2", "message": "alone"},
+    ]
+    listing = lists.logs_list(entries, understood="/runs logs", run_url=run_url, next_value=None)
+    body = texts(listing)
+    assert body.count("run.step.failed") == 1 and body.count("`run.failed`") == 1, "run_1 once, run_2 once"
+    assert "{date_short_pretty} {time_secs}" in body
+    assert "2 entries, newest first (1 run.failed shown with their step's failure)" in body
