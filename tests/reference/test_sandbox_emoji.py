@@ -7,6 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EMOJI_CODE = re.compile(r":([a-z][a-z0-9_+\-]*):")
+NOT_EMOJI = {"memory"}  # SQLite's ":memory:" database
 
 
 def sandbox_emoji_names() -> set[str]:
@@ -20,7 +21,7 @@ def bot_emoji_names() -> dict[str, str]:
     used: dict[str, str] = {}
     for folder in ("bot", "handlers"):
         for path in sorted((ROOT / folder).rglob("*.py")):
-            for name in EMOJI_CODE.findall(path.read_text()):
+            for name in set(EMOJI_CODE.findall(path.read_text())) - NOT_EMOJI:
                 used.setdefault(name, str(path.relative_to(ROOT)))
     return used
 
