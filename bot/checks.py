@@ -128,12 +128,10 @@ async def _channel(client: AsyncWebClient, name: str, channel: str) -> Result:
         return ("FAIL", name, f"cannot ask Slack about {channel}: {network_reason(exc)}")
     label = f"#{info.get('name') or channel}"
     if not info.get("is_member", False):
-        return (
-            "FAIL",
-            name,
-            f"the bot is not in {label}: invite it (/invite @runbot) so it can post there and read back its own "
-            "posts after a restart",
-        )
+        why = "so it can read back its own posts after a restart"
+        if info.get("is_private"):
+            return ("FAIL", name, f"the bot is not in the private {label}: invite it (/invite @runbot) to post there")
+        return ("WARN", name, f"the bot is not in {label} yet: invite it (/invite @runbot) {why}")
     try:
         await client.conversations_history(channel=channel, limit=1)
     except SlackApiError as exc:

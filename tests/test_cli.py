@@ -199,6 +199,7 @@ def test_check_reports_every_item_even_after_a_malformed_setting(tmp_path):
 async def test_check_names_missing_scopes_unknown_channels_and_socket_mode(harness, tmp_path):
     h = harness
     h.slack.scopes.remove("channels:history")
+    h.slack.channels["C0GENERAL"].bot_is_member = False
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_APP_TOKEN": "xapp-not-the-app-token",
@@ -207,6 +208,8 @@ async def test_check_names_missing_scopes_unknown_channels_and_socket_mode(harne
         "APPROVAL_CHANNEL": "C0NOSUCH",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db",
     }
+    outside = (await asyncio.to_thread(runbot, ["check"], {**env, "ALERT_CHANNEL": "C0GENERAL"}, tmp_path)).stdout
+    assert "WARN  ALERT_CHANNEL: the bot is not in #general yet: invite it (/invite @runbot)" in outside
     out = (await asyncio.to_thread(runbot, ["check"], env, tmp_path)).stdout
     assert "FAIL  slack scopes: the token lacks channels:history" in out
     assert "OK    ALERT_CHANNEL: the bot is in #" in out

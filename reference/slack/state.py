@@ -277,6 +277,7 @@ class Channel:
     members: list[str] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)  # all messages, posted order
     ephemerals: list[Ephemeral] = field(default_factory=list)
+    bot_is_member: bool = True  # a test may take the bot out to see `runbot check` notice
 
     def to_api(self) -> dict:
         d: dict[str, Any] = {
@@ -286,7 +287,7 @@ class Channel:
             "is_im": self.is_im,
             "is_mpim": self.is_mpim,
             "is_private": self.is_im or self.is_mpim,
-            "is_member": True,
+            "is_member": self.bot_is_member,
             "is_archived": False,
         }
         if self.is_im:
