@@ -14,14 +14,16 @@ from handlers.errors import user_message
 log = logging.getLogger(__name__)
 
 
-async def finish(work, respond, *, replace_original: bool = False) -> None:
-    """Run deferred work after the acknowledgement and answer it; errors are answered in words too."""
+async def finish(work, respond, *, replace_original: bool = False, notice: bool = False) -> None:
+    """Run deferred work after the acknowledgement and answer it; errors are answered in words too. With
+    `notice`, the message to replace is a "Working on it…" notice, which an error replaces as well (a
+    button's message is kept when its work fails)."""
     try:
         reply = await work()
         body = reply.message()
     except Exception as exc:  # outside Bolt's error handler: the user must still hear how it ended
         body = {"text": user_message(exc), "response_type": "ephemeral"}
-        replace_original = False
+        replace_original = replace_original and notice
     try:
         if replace_original and body.get("response_type") == "in_channel" and hasattr(respond, "delete_original"):
             # A shared answer cannot replace the private notice: remove the notice, then post the answer.
@@ -46,6 +48,6 @@ def register(app, svc) -> None:
             await ack(text=outcome.notice, response_type="ephemeral")
             # The answer replaces "Working on it…" rather than landing under it.
             responder = Responder.for_request(svc, command)
-            svc.spawn(finish(outcome.work, responder, replace_original=True), name="runs-command")
+            svc.spawn(finish(outcome.work, responder, replace_original=True, notice=True), name="runs-command")
             return
         await ack(**outcome.message())
