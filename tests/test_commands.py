@@ -293,6 +293,9 @@ async def test_replay_as_is_and_with_flags_after_confirmation(harness):
     runs = (await h.api("GET", "/runs?limit=50"))[1]["data"]
     changed = [r for r in runs if r.get("replay_of") == "run_rep00001" and r.get("model") == "gpt-4.1"]
     assert changed and changed[0]["prompt"] == "Summarise in French"
+    trail = shown(await command(h, "audit rep00001"))
+    assert "replayed `run_rep00001` with prompt “Summarise in French” and model gpt-4.1" in trail
+    assert "prompt=" not in trail and "model=" not in trail
 
     active = await running_run(h, "run_rep00002")
     await command(h, f"replay {active['id']}")
