@@ -32,9 +32,11 @@ def _setup(settings: Settings) -> None:
 
 def _missing_for_serve(settings: Settings, command: str) -> bool:
     missing = settings.missing_for_serve()
+    # serve is never the demo: name the Slack mode only once a bot token chose one.
+    mode = f" in {settings.mode} mode" if settings.mode != "demo" else ""
     for name in missing:
         print(
-            f"runbot: {name} is required for `runbot {command}` in {settings.mode} mode "
+            f"runbot: {name} is required for `runbot {command}`{mode} "
             f"(see docs/configuration.md, or run `make run` for the demo)",
             file=sys.stderr,
         )
@@ -167,7 +169,14 @@ async def _sync_standalone(settings: Settings) -> dict:
 def cmd_manifest(args: argparse.Namespace) -> int:
     from bot.manifest import render_manifest
 
-    text, warnings = render_manifest(_settings())
+    settings = _settings()
+    text, warnings = render_manifest(settings)
+    if not settings.PUBLIC_URL and not settings.SLACK_APP_TOKEN:
+        warnings.insert(
+            0,
+            f"PUBLIC_URL is not set, so the manifest points Slack at {settings.public_url}, which Slack "
+            "refuses: set PUBLIC_URL to the bot's public HTTPS address, or SLACK_APP_TOKEN for Socket Mode",
+        )
     for warning in warnings:
         print(f"runbot: warning: {warning}", file=sys.stderr)
     print(text, end="")
@@ -182,20 +191,18 @@ def cmd_platform(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        for line in str(exc).splitlines():
-            print(f"FAIL  configuration: {line}")
-        return 1
-    from bot.checks import run_checks
+    from bot.checks import load_for_check, run_checks
 
-    results = asyncio.run(run_checks(settings))
-    failed = False
-    for name, verdict, detail in results:
+    settings, failures = load_for_check()
+    results = asyncio.run(run_checks(settings, failures))
+    for verdict, name, detail in results:
         print(f"{verdict:<5} {name}: {detail}")
-        failed = failed or verdict == "FAIL"
-    print("all checks passed" if not failed else "some checks failed")
+    failed = sum(verdict == "FAIL" for verdict, _, _ in results)
+    warned = sum(verdict == "WARN" for verdict, _, _ in results)
+    if failed:
+        print(f"{failed} check(s) failed" + (f", {warned} warning(s)" if warned else ""))
+    else:
+        print("all checks passed" + (f", {warned} warning(s)" if warned else ""))
     return 1 if failed else 0
 
 

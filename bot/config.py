@@ -1,4 +1,4 @@
-"""Settings: every name, format and default of shared/settings.md, read from the environment and `.env`.
+"""Settings: every name, format and default of docs/configuration.md, read from the environment and `.env`.
 
 A malformed value stops start-up with one line naming the setting and what it expects
 (`SettingsError`); `missing_for_serve()` names the required settings that are absent.
@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
-# What each setting expects, in the words of shared/settings.md, for one-line errors.
+# What each setting expects, in the words of docs/configuration.md, for one-line errors.
 EXPECTED = {
     "SLACK_BOT_TOKEN": "a bot token starting with xoxb-",
     "SLACK_APP_TOKEN": "an app-level token starting with xapp-",
@@ -168,7 +168,9 @@ class Settings(BaseSettings):
         ids = _split_csv(value)
         bad = [i for i in ids if not SLACK_ID.match(i)]
         if bad:
-            raise ValueError(f"not a Slack user or group ID: {', '.join(bad)}")
+            short = [i for i in bad if len(i) < 3 and i[:1] in ("U", "W", "S")]
+            hint = " (too short: Slack IDs are a letter and at least two more, e.g. U012AB3CD)" if short else ""
+            raise ValueError(f"not a Slack user or group ID: {', '.join(bad)}{hint}")
         return ids
 
     @field_validator("MUTE_DURATIONS_SECONDS", mode="before")
@@ -306,15 +308,27 @@ class Settings(BaseSettings):
             required.insert(1, "SLACK_SIGNING_SECRET")
         return [name for name in required if not getattr(self, name)]
 
-    def warnings(self) -> list[str]:
+    def warnings_by_setting(self) -> list[tuple[str, str]]:
+        """(setting, note) for each setting that is valid but probably not what was meant."""
         notes = []
         if not self.OPERATORS:
-            notes.append("OPERATORS is empty: nobody may pause, resume, cancel, replay or subscribe")
+            notes.append(("OPERATORS", "is empty: nobody may pause, resume, cancel, replay or subscribe"))
         if not self.APPROVERS:
-            notes.append("APPROVERS is empty: nobody may decide approval tasks")
+            notes.append(("APPROVERS", "is empty: nobody may decide approval tasks"))
+        if not self.ALERT_CHANNEL:
+            notes.append(
+                ("ALERT_CHANNEL", "is not set: failure alerts go only to channels subscribed with /runs subscribe")
+            )
+        if not self.APPROVAL_CHANNEL:
+            notes.append(
+                ("APPROVAL_CHANNEL", "is not set: approval cards go only to channels subscribed with /runs subscribe")
+            )
         if self.DATABASE_URL.startswith("sqlite"):
-            notes.append("SQLite supports one bot process; use PostgreSQL for several replicas")
+            notes.append(("DATABASE_URL", "is SQLite, which supports one bot process; use PostgreSQL for replicas"))
         return notes
+
+    def warnings(self) -> list[str]:
+        return [f"{name} {note}" for name, note in self.warnings_by_setting()]
 
 
 def load_settings(**overrides: object) -> Settings:

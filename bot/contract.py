@@ -31,7 +31,7 @@ RUN_EVENTS = (
 )
 APPROVAL_EVENTS = ("approval.requested", "approval.decided", "approval.expired")
 KNOWN_EVENTS = RUN_EVENTS + APPROVAL_EVENTS
-# What each control action is allowed from (shared/platform-api.md).
+# What each control action is allowed from (docs/platform-contract.md).
 ALLOWED_FROM = {
     "pause": ("running", "waiting"),
     "resume": ("paused",),

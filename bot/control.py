@@ -71,7 +71,8 @@ async def act(
 ) -> dict:
     """Pause, resume, cancel or replay a run as the Slack user; returns the platform's run (the new run
     for a replay). Raises a BotError with the words the user should read."""
-    detail = " ".join(f"{k}={v!r}" for k, v in (("prompt", prompt), ("model", model)) if v) or None
+    changes = ([f"prompt “{prompt[:200]}”"] if prompt else []) + ([f"model {model}"] if model else [])
+    detail = ("with " + " and ".join(changes)) if changes else None  # read by people in `/runs audit`
     try:
         await require_operator(svc, actor, action, run_id)
         known = await _known_run(svc, run_id)

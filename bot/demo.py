@@ -37,7 +37,8 @@ log = logging.getLogger("runbot.demo")
 DEMO_DATABASE_URL = "sqlite+aiosqlite:///./demo.db"
 ALERT_CHANNEL = "C0ALERTS"
 APPROVAL_CHANNEL = "C0APPROVALS"
-# A pace a person can follow: steps of ~2 s, a new sample run every 15 s, approvals open for 5 minutes.
+# A pace a person can follow: steps of ~2 s, the sample story (reference/platform/samples.py: DEMO_STORY) one
+# beat every 15 s, then a calm run a minute; approvals open for 5 minutes.
 DEMO_INTERVAL_SECONDS = 15.0
 APPROVAL_TTL_SECONDS = 300.0
 APPROVAL_REMINDER_SECONDS = 60.0
@@ -200,6 +201,8 @@ async def start_demo(
                 OPERATORS=[SANDBOX_USER_ID],
                 APPROVERS=[SANDBOX_USER_ID],
                 APPROVAL_REMINDER_SECONDS=APPROVAL_REMINDER_SECONDS,
+                # As the sample configuration advises: approving spend (the $18,250 payout) asks once more.
+                APPROVAL_CONFIRM_KINDS=settings.APPROVAL_CONFIRM_KINDS or ["spend"],
             )
             values.update(overrides)
         bot_settings = load_settings(_env_file=None, **values)

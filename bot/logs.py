@@ -99,7 +99,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: list[str] | N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "apscheduler", "slack_bolt", "slack_sdk"):
+    for noisy in ("aiohttp.access", "apscheduler", "slack_bolt", "slack_sdk", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 

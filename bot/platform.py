@@ -1,4 +1,4 @@
-"""The platform client: one aiohttp session for every endpoint of the contract (shared/platform-api.md).
+"""The platform client: one aiohttp session for every endpoint of the contract (docs/platform-contract.md).
 
 Reads are retried on transport errors and 5xx; writes are not (they are not idempotent). Errors are
 typed: `PlatformError` carries the platform's code and message, `PlatformUnreachable` says the platform
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -29,6 +30,21 @@ class PlatformError(Exception):
 
 class PlatformUnreachable(Exception):
     """The platform could not be reached, timed out, or kept failing."""
+
+
+def network_reason(exc: BaseException) -> str:
+    """A network failure in plain words (never a library's class name or its connection key)."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "the host name does not resolve"
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError)):
+        return "its TLS certificate was not accepted"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "the connection was refused"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "the URL is not valid"
+    return "the connection failed"
 
 
 class PlatformClient:
@@ -95,7 +111,7 @@ class PlatformClient:
                     continue
         if isinstance(last, PlatformError):
             raise PlatformUnreachable(f"the platform kept failing: {last}") from last
-        reason = "timed out" if isinstance(last, asyncio.TimeoutError) else (str(last) or type(last).__name__)
+        reason = network_reason(last) if last is not None else "no answer"
         raise PlatformUnreachable(f"cannot reach the platform at {self.base_url}: {reason}") from last
 
     # Workflows and runs

@@ -139,6 +139,18 @@ class Responder:
                 )
         await self._by_web_api(text=text, blocks=blocks, in_channel=response_type == "in_channel")
 
+    async def delete_original(self) -> None:
+        """Remove the ephemeral message this request's response_url answered before (best effort: a leftover
+        notice is untidy, not wrong)."""
+        url = self._usable_url()
+        if not url:
+            return
+        self._uses.count += 1
+        try:
+            await AsyncWebhookClient(url).send_dict({"delete_original": True})
+        except Exception as exc:
+            log.info("response_url could not delete the notice (%s)", type(exc).__name__)
+
     async def _by_web_api(self, *, text: str, blocks: list | None, in_channel: bool) -> None:
         if self.channel:
             try:

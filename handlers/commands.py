@@ -1,5 +1,6 @@
 """Bolt listener for `/runs`: acknowledge with the answer when the store can give it, otherwise acknowledge
-at once ("Working on it…") and answer through response_url when the platform has spoken."""
+at once ("Working on it…") and replace that notice with the answer, through response_url, when the platform
+has spoken."""
 
 from __future__ import annotations
 
@@ -13,15 +14,21 @@ from handlers.errors import user_message
 log = logging.getLogger(__name__)
 
 
-async def finish(work, respond, *, replace_original: bool = False) -> None:
-    """Run deferred work after the acknowledgement and answer it; errors are answered in words too."""
+async def finish(work, respond, *, replace_original: bool = False, notice: bool = False) -> None:
+    """Run deferred work after the acknowledgement and answer it; errors are answered in words too. With
+    `notice`, the message to replace is a "Working on it…" notice, which an error replaces as well (a
+    button's message is kept when its work fails)."""
     try:
         reply = await work()
         body = reply.message()
     except Exception as exc:  # outside Bolt's error handler: the user must still hear how it ended
         body = {"text": user_message(exc), "response_type": "ephemeral"}
-        replace_original = False
+        replace_original = replace_original and notice
     try:
+        if replace_original and body.get("response_type") == "in_channel" and hasattr(respond, "delete_original"):
+            # A shared answer cannot replace the private notice: remove the notice, then post the answer.
+            await respond.delete_original()
+            replace_original = False
         await respond(**body, replace_original=replace_original)
     except Exception:
         log.exception("could not answer through response_url")
@@ -39,6 +46,8 @@ def register(app, svc) -> None:
             return
         if isinstance(outcome, commands.Deferred):
             await ack(text=outcome.notice, response_type="ephemeral")
-            svc.spawn(finish(outcome.work, Responder.for_request(svc, command)), name="runs-command")
+            # The answer replaces "Working on it…" rather than landing under it.
+            responder = Responder.for_request(svc, command)
+            svc.spawn(finish(outcome.work, responder, replace_original=True, notice=True), name="runs-command")
             return
         await ack(**outcome.message())

@@ -30,6 +30,8 @@ MESSAGES_SHOWN = 300  # per channel, newest kept: the page stays light in a demo
 KEEPALIVE_SECONDS = 15.0
 # Stand-in events that change nothing the page shows.
 SILENT_EVENTS = {"call", "interaction", "response", "socket_connected", "socket_disconnected"}
+# The app's slash commands (manifest.yml); Slack answers any other "/word" itself, in its own words.
+APP_COMMANDS = ("/runs",)
 
 
 class Sandbox:
@@ -44,6 +46,7 @@ class Sandbox:
         r = app.router
         r.add_get("/sandbox", self._redirect)
         r.add_get("/sandbox/", self._page)
+        r.add_get("/sandbox/archives/{channel}", self._page)  # a channel, as the address bar shows it
         r.add_get("/sandbox/archives/{channel}/{ts}", self._page)
         r.add_static("/sandbox/static", STATIC)
         r.add_get("/sandbox/api/state", self._state)
@@ -153,6 +156,13 @@ class Sandbox:
         command, _, text = line.partition(" ")
         if not command.startswith("/") or len(command) < 2:
             return _error(400, "not_a_command", "A slash command starts with / (try /runs help)")
+        if command not in APP_COMMANDS:
+            return _error(
+                404,
+                "invalid_command",
+                f'{command} is not a valid command. In Slack, all messages that start with the "/" character '
+                "are interpreted as commands.",
+            )
         channel = str(body.get("channel") or "C0ALERTS")
         if command == "/invite":  # Slack's own command: `/invite @runbot` adds the bot to this channel
             return await self._invite(channel, text.strip())

@@ -140,3 +140,14 @@ async def upgrade(engine: AsyncEngine) -> None:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+async def migration_state(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """The database's Alembic revision (None before the first migration) and the newest one this code ships."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    async with engine.connect() as conn:
+        current = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    return current, head

@@ -200,3 +200,8 @@ async def pending_approvals(session: AsyncSession, *, limit: int = 25) -> list[A
             )
         ).all()
     )
+
+
+async def approvals_by_id(session: AsyncSession, ids: list[str | None]) -> list[Approval]:
+    wanted = sorted({i for i in ids if i})
+    return list((await session.scalars(select(Approval).where(Approval.id.in_(wanted)))).all()) if wanted else []

@@ -114,7 +114,7 @@ async def test_a_gated_run_posts_a_card_and_approve_lets_it_run_with_a_receipt(h
     task, card = await card_of(h, run["id"])
     shown = text_of(card)
     assert "Send refund of $420 to ACME" in shown
-    assert "spend" in shown and task.requested_by in shown
+    assert "Spend approval needed" in shown and "Requested by*\nthe “Refund customer” step" in shown
     assert f"|{run['id']}>" in shown and "/monitoring/workflow-runs/" in shown
     assert "<!date^" in shown and "in 9 minutes" in shown  # local time for every reader, and the time left
     assert element(card, "approval_approve")["style"] == "primary"
@@ -123,7 +123,7 @@ async def test_a_gated_run_posts_a_card_and_approve_lets_it_run_with_a_receipt(h
 
     await h.slack.click(card, "approval_approve", user_id="U0ANA")
 
-    await h.wait_for(lambda: "Approved by <@U0ANA> at <!date^" in text_of(card), timeout=15, what="the card's receipt")
+    await h.wait_for(lambda: "Approved by <@U0ANA>, <!date^" in text_of(card), timeout=15, what="the card's receipt")
     assert "approval_approve" not in action_ids(card) and "approval_reject" not in action_ids(card)
     decided = await platform_task(h, task.id)
     assert decided["status"] == "approved" and decided["decided_by"] == "slack:U0ANA (Ana Ruiz)"
@@ -134,6 +134,16 @@ async def test_a_gated_run_posts_a_card_and_approve_lets_it_run_with_a_receipt(h
         what="the run's completion in the card's thread",
     )
     assert [e.result for e in await audit_rows(h, task.id)] == ["ok"]
+    # /runs audit says what was approved, not the task's id.
+    await h.slack.send_command("audit", user_id="U0ANA", channel_id="C0GENERAL")
+    trail = await h.wait_for(
+        lambda: next(
+            (e for e in h.slack.ephemerals("C0GENERAL", user="U0ANA") if "Audit trail" in str(e.blocks)), None
+        ),
+        what="the audit trail",
+    )
+    assert f"<@U0ANA> approved “Send refund of $420 to ACME” (`{run['id']}`): now approved" in str(trail.blocks)
+    assert task.id not in str(trail.blocks)
 
 
 async def test_cards_go_to_the_approval_channel_and_subscribed_channels_and_all_show_the_decision(harness):
@@ -385,7 +395,7 @@ async def test_a_task_decided_in_the_console_updates_the_slack_message(harness):
     status, _ = await h.api("POST", f"/approvals/{task.id}/approve", {"actor": "console:ana"})
     assert status == 200
     await h.wait_for(
-        lambda: "Approved by console:ana at <!date^" in text_of(card),
+        lambda: "Approved by console:ana, <!date^" in text_of(card),
         timeout=15,
         what="the card corrected from the approval.decided webhook",
     )
@@ -528,6 +538,14 @@ async def test_the_inbox_lists_pending_tasks_with_their_buttons(harness):
     text = str(blocks)
     assert "Send refund of $420 to ACME" in text and "Pay 3 vendors" in text
     assert text.count("approval_approve") == 2 and text.count("approval_reject") == 2
+
+
+async def test_the_inbox_puts_the_soonest_expiry_first(harness):
+    h = harness
+    await card_of(h, (await gated_run(h, ttl=600))["id"])
+    await card_of(h, (await gated_run(h, "wf_payouts", ttl=3000))["id"])  # newer, and expires later
+    text = str(await reactions.inbox_blocks(h.svc, Actor.of(h.svc, "U0ANA")))
+    assert text.index("Send refund of $420 to ACME") < text.index("Pay 3 vendors")
 
 
 async def test_runs_approvals_lists_pending_tasks_whose_buttons_decide(harness):

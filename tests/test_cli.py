@@ -155,25 +155,67 @@ async def test_check_passes_against_reachable_slack_and_platform(harness, tmp_pa
         "APPROVERS": "U0ANA",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db",
     }
-    import asyncio
-
+    fresh = await asyncio.to_thread(runbot, ["check"], env, tmp_path)
+    assert "WARN  database: " in fresh.stdout and "does not exist yet" in fresh.stdout
+    assert (await asyncio.to_thread(runbot, ["db", "upgrade"], env, tmp_path)).returncode == 0
     ok = await asyncio.to_thread(runbot, ["check"], env, tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "OK    slack" in ok.stdout and "OK    platform" in ok.stdout and "OK    database" in ok.stdout
+    for item in ("slack", "slack scopes", "platform", "PLATFORM_WEBHOOK_SECRET", "database"):
+        assert f"OK    {item}: " in ok.stdout, ok.stdout
     bad = await asyncio.to_thread(
         runbot, ["check"], {**env, "PLATFORM_API_TOKEN": "wrong-token", "SLACK_BOT_TOKEN": "xoxb-wrong"}, tmp_path
     )
     assert bad.returncode == 1
-    assert "FAIL  slack: auth.test refused: invalid_auth" in bad.stdout
+    assert "FAIL  slack: auth.test refused the bot token: invalid_auth" in bad.stdout
     assert "FAIL  platform: 401" in bad.stdout
     assert "wrong-token" not in bad.stdout
 
 
-def test_check_warns_on_empty_operators_without_failing_the_configuration(tmp_path):
-    result = runbot(["check"], {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/w.db"}, cwd=tmp_path)
-    assert "WARN  warning: OPERATORS is empty" in result.stdout
-    assert result.returncode == 1  # the required settings are missing
-    assert "FAIL  SLACK_BOT_TOKEN: required, not set" in result.stdout
+def test_check_with_no_settings_is_the_demo_and_leaves_no_database_behind(tmp_path):
+    result = runbot(["check"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("OK    mode: demo") and "FAIL" not in result.stdout
+    assert "WARN  database: ./runbot.db does not exist yet" in result.stdout
+    assert list(tmp_path.iterdir()) == [], "check must not create the database it checks"
+
+
+def test_check_reports_every_item_even_after_a_malformed_setting(tmp_path):
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPERATORS": "U1"}
+    env |= {"SLACK_API_URL": "http://runbot-check.invalid/api/", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/w.db"}
+    result = runbot(["check"], env, cwd=tmp_path)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "FAIL  OPERATORS: not a Slack user or group ID: U1 (too short" in out
+    assert "WARN  OPERATORS" not in out, "a malformed setting is not also called empty"
+    assert "WARN  APPROVERS: is empty" in out and "WARN  ALERT_CHANNEL: is not set" in out
+    assert "WARN  APPROVAL_CHANNEL: is not set" in out
+    # Slack's settings alone are the README's "real Slack, reference platform" mode: no PLATFORM_* is required.
+    assert "FAIL  PLATFORM_" not in out and "with the reference platform" in out
+    assert "FAIL  slack: cannot reach Slack at http://runbot-check.invalid/api/: the host name does not resolve" in out
+    assert "DNSError" not in out and "ssl:" not in out
+    assert "WARN  database:" in out, "the database is still checked"
+
+
+async def test_check_names_missing_scopes_unknown_channels_and_socket_mode(harness, tmp_path):
+    h = harness
+    h.slack.scopes.remove("channels:history")
+    h.slack.kick("C0GENERAL")  # the bot left #general
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_APP_TOKEN": "xapp-not-the-app-token",
+        "SLACK_API_URL": h.slack.api_url,
+        "ALERT_CHANNEL": "C0ALERTS",
+        "APPROVAL_CHANNEL": "C0NOSUCH",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db",
+    }
+    outside = (await asyncio.to_thread(runbot, ["check"], {**env, "ALERT_CHANNEL": "C0GENERAL"}, tmp_path)).stdout
+    assert "WARN  ALERT_CHANNEL: the bot is not in #general yet: invite it (/invite @runbot)" in outside
+    out = (await asyncio.to_thread(runbot, ["check"], env, tmp_path)).stdout
+    assert "FAIL  slack scopes: the token lacks channels:history" in out
+    assert "OK    ALERT_CHANNEL: the bot is in #" in out
+    assert "FAIL  APPROVAL_CHANNEL: C0NOSUCH not found" in out
+    assert "FAIL  SLACK_APP_TOKEN: apps.connections.open refused the app token: invalid_auth" in out
+    assert "xapp-not-the-app-token" not in out
 
 
 def test_every_command_has_a_one_line_description_and_platform_has_its_own_help():
@@ -276,3 +318,20 @@ async def test_runbot_start_with_slack_settings_and_no_platform_says_only_the_pl
     assert "runbot start: SIMULATED platform (reference" in first and "REAL Slack" in first, first
     assert "SIMULATED Slack" not in first
     assert "connected to your Slack" in banner and "reference platform" in banner
+
+
+def test_manifest_enables_socket_mode_with_an_app_token_and_warns_without_a_public_url(tmp_path):
+    http_mode = runbot(["manifest"], cwd=tmp_path)
+    assert yaml.safe_load(http_mode.stdout)["settings"]["socket_mode_enabled"] is False
+    assert "PUBLIC_URL is not set" in http_mode.stderr and "Slack refuses" in http_mode.stderr
+    socket = runbot(["manifest"], {"SLACK_APP_TOKEN": "xapp-1-A0-1-abc"}, cwd=tmp_path)
+    assert yaml.safe_load(socket.stdout)["settings"]["socket_mode_enabled"] is True
+    assert socket.stderr == ""
+    assert "xapp-1-A0-1-abc" not in socket.stdout
+
+
+def test_serve_without_settings_does_not_call_itself_demo_mode(tmp_path):
+    result = runbot(["serve"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is required for `runbot serve` (see" in result.stderr
+    assert "demo mode" not in result.stderr

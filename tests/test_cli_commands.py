@@ -112,5 +112,6 @@ async def test_runbot_start_without_settings_starts_the_sandbox(tmp_path):
         url = (await proc.wait_output(r"runbot sandbox ready: open (\S+)")).group(1)
         page = await proc.wait_http(url)
         assert "<html" in page.lower()
+        assert "alembic" not in proc.output(), "the migrations' setup lines do not bury the URL line"
     finally:
         proc.stop()

@@ -73,6 +73,16 @@ async def test_the_demo_serves_the_bot_and_the_sandbox_shows_a_bot_alert_in_run_
     assert messages[0]["blocks"], "the alert is Block Kit, rendered by the sandbox"
 
 
+async def test_the_demo_asks_to_confirm_approving_the_sample_spend(demo):
+    def payout_card(s):
+        return next((m for m in s.messages("C0APPROVALS") if "Pay 3 vendors" in json.dumps(m.blocks or [])), None)
+
+    card = await demo.slack.wait_for(payout_card, timeout=30)
+    buttons = [e for b in card.blocks if b["type"] == "actions" for e in b["elements"]]
+    approve = next(e for e in buttons if e.get("action_id") == "approval_approve")
+    assert "$18,250" in approve["confirm"]["text"]["text"], "a spend approval asks once more"
+
+
 async def test_the_sandbox_page_and_its_permalinks_are_served_by_the_stand_in(demo, http):
     base = demo.slack.base_url
     async with http.get(f"{base}/sandbox", allow_redirects=False) as resp:
@@ -113,6 +123,11 @@ async def test_a_slash_command_typed_in_the_sandbox_reaches_the_bot_signed(demo,
     assert command.status == 200 and command.payload["text"] == "help" and command.payload["user_id"] == "U0SANDBOX"
     async with http.post(f"{demo.slack.base_url}/sandbox/api/command", json={"text": "runs help"}) as resp:
         assert resp.status == 400 and "starts with /" in (await resp.json())["message"]
+    sent = len(demo.slack.interactions)
+    async with http.post(f"{demo.slack.base_url}/sandbox/api/command", json={"text": "/run failed"}) as resp:
+        body = await resp.json()
+    assert body["error"] == "invalid_command" and body["message"].startswith("/run is not a valid command.")
+    assert len(demo.slack.interactions) == sent, "Slack answers a command the app does not have; the bot never sees it"
 
 
 async def test_with_slack_settings_and_no_platform_the_reference_platform_starts_beside_the_bot(tmp_path, http):

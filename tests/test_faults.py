@@ -381,7 +381,15 @@ async def test_while_the_platform_is_down_users_are_told_and_nothing_is_lost(har
     await h.sim("POST", "/sim/stall", {"seconds": 0})
     before = len(h.slack.ephemerals(user="U0SANDBOX"))
     await h.slack.send_command("logs --severity error")
-    await h.slack.wait_for(lambda s: len(s.ephemerals(user="U0SANDBOX")) >= before + 2, timeout=15)
+    # The answer replaces its "Working on it…" notice: one new ephemeral, holding the answer.
+    await h.slack.wait_for(
+        lambda s: (
+            len(s.ephemerals(user="U0SANDBOX")) == before + 1
+            and "Working on it" not in (s.ephemerals(user="U0SANDBOX")[-1].text or "")
+        ),
+        timeout=15,
+    )
     latest = h.slack.ephemerals(user="U0SANDBOX")[-1]
     assert "could not be reached" not in (latest.text or ""), latest.text
+    assert not told("Working on it")(h.slack), "the error earlier replaced its notice too"
     assert alerts_per_run(h.slack, ["run_PlatformDown1"]) == {"run_PlatformDown1": 1}

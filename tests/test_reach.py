@@ -164,7 +164,7 @@ async def test_a_reinstall_with_a_new_token_and_scope_takes_a_restart_after_whic
     reach = await readyz_reach(h)
     assert reach["refused"]["token"]["needed"] == "chat:write"
     assert "add chat:write to the app's scopes" in reach["refused"]["token"]["hint"]
-    checked = {name: (status, detail) for name, status, detail in await run_checks(h.settings)}
+    checked = {name: (status, detail) for status, name, detail in await run_checks(h.settings)}
     assert checked["slack reach"][0] == "FAIL" and "missing_scope" in checked["slack reach"][1]
 
     # ... the app is reinstalled with the scope and a new token; the old token is revoked.
@@ -181,7 +181,7 @@ async def test_a_reinstall_with_a_new_token_and_scope_takes_a_restart_after_whic
     async with h.svc.sessions() as s:
         assert (await s.scalars(select(OutboxItem).where(OutboxItem.status == "held"))).first() is None
     assert (await readyz_reach(h))["ok"] is True
-    checked = {name: (status, detail) for name, status, detail in await run_checks(h.settings)}
+    checked = {name: (status, detail) for status, name, detail in await run_checks(h.settings)}
     assert checked["slack reach"][0] == "OK"
 
 
@@ -275,7 +275,7 @@ async def test_an_alert_channel_it_cannot_reach_is_reported_at_start(harness, ca
     problem = await h.wait_for(reported, timeout=20, what="/readyz to report the alert channel")
     assert problem["error"] == "channel_not_found" and "invite @runbot to <#G0GONE>" in problem["hint"]
     assert any("invite @runbot to <#G0GONE>" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
-    checked = {name: (status, detail) for name, status, detail in await run_checks(h.settings)}
+    checked = {name: (status, detail) for status, name, detail in await run_checks(h.settings)}
     assert checked["slack reach"][0] == "FAIL" and "G0GONE: channel_not_found" in checked["slack reach"][1]
     # The channel is created and the bot invited: the probe finds it.
     h.slack.add_channel("G0GONE", "gone-no-more", private=True, bot_member=True)

@@ -212,6 +212,8 @@ async def inbox_blocks(svc: Services, actor: Actor) -> list[dict]:
     """`/runs approvals`: the pending tasks, with their buttons for approvers."""
     async with svc.sessions() as session:
         views = await _pending_views(session, svc)
+    # What needs deciding first leads: the soonest expiry, then tasks that never expire (newest first).
+    views.sort(key=lambda v: (v.expires_at is None, v.expires_at or datetime.max))
     can_decide = await actor.is_approver()
     return render.inbox(views, utcnow(), can_decide=can_decide, approvers=describe(svc.settings.APPROVERS))
 

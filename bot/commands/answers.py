@@ -79,7 +79,10 @@ async def _workflow_id(session, name_or_id: str | None) -> str | None:
             + ". Give the id instead."
         )
     known = await queries.known_workflows(session, limit=25)
-    names = replies.workflow_names([(w.id, w.name) for w in known]) or "none yet (run `runbot sync`)"
+    names = (
+        replies.workflow_names([(w.id, w.name) for w in known])
+        or "none yet (the bot learns them from the platform's runs; try again in a minute)"
+    )
     raise BadInput(f"No workflow `{clip(name_or_id)}` is known. Known workflows: {names}.")
 
 
@@ -196,7 +199,7 @@ async def list_page(svc: Services, state: dict) -> dict:
         else "Try other statuses, a longer `--since` or no filter."
     )
     if before is None and not page and not state.get("since") and not state.get("wf"):
-        hint += " The store may still be filling: `runbot sync` fills it from the platform."
+        hint += " The bot may still be catching up with the platform: try again in a minute."
     return render.run_list(
         [view_of_run(r) for r in page],
         title=title,
@@ -339,4 +342,8 @@ async def do_audit(svc: Services, actor: Actor, command: Command, channel: str) 
             entries = await queries.audit_entries(
                 session, target=f"run_{target}", since=_since(command.flags), limit=command.flags.get("limit", 20)
             )
-    return Reply(lists.audit_list(entries, understood=command.line), command.share)
+        decided = await queries.approvals_by_id(
+            session, [e.target for e in entries if e.action.startswith("approval.")]
+        )
+    approvals = {a.id: (a.action, a.run_id) for a in decided}
+    return Reply(lists.audit_list(entries, understood=command.line, approvals=approvals), command.share)

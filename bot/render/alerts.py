@@ -253,7 +253,7 @@ def alert_message(
         started=slack_date(run.started_at or run.created_at),
         failed=slack_date(failed_at, "{time_secs}"),
         d=duration(run.duration_ms),
-        bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
+        bar=progress_bar(run.completed_steps, run.total_steps),
     )
     blocks.append(ContextBlock(elements=[_mrkdwn(when_who)]))
 

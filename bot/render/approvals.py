@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.render import common
 from bot.render.common import SECTION_LIMIT, code_span, mark, relative, slack_date, trim_middle
 from bot.render.mrkdwn import (
     Mrkdwn,
@@ -102,7 +103,7 @@ def receipt(view: TaskView) -> Mrkdwn:
     if view.status == "approved":
         approvers = [mention_of(u) for u in view.votes] if len(view.votes) > 1 else [actor_mention(view.decided_by)]
         return mrkdwn(
-            "{mark} Approved by {who} at {at}",
+            "{mark} Approved by {who}, {at}",
             mark=mark("approved"),
             who=_people(approvers),
             at=slack_date(view.decided_at),
@@ -144,8 +145,13 @@ def _fields(view: TaskView, now: datetime) -> list[MarkdownTextObject]:
     fields = [
         _md(mrkdwn("*Workflow*\n{name} {id}", name=view.workflow_name, id=code_span(view.workflow_id)), FIELD_LIMIT),
         _md(mrkdwn("*Run*\n{run}", run=link(view.run_url, view.run_id)), FIELD_LIMIT),
-        _md(mrkdwn("*Kind*\n{kind}", kind=code_span(view.kind)), FIELD_LIMIT),
-        _md(mrkdwn("*Requested by*\n{who}", who=trim_middle(view.requested_by or "unknown", FIELD_LIMIT)), FIELD_LIMIT),
+        _md(
+            mrkdwn(
+                "*Requested by*\n{who}",
+                who=trim_middle(common.requested_by_words(view.requested_by, view.workflow_name), FIELD_LIMIT),
+            ),
+            FIELD_LIMIT,
+        ),
     ]
     if view.status == "pending":
         fields.append(_md(mrkdwn("*Expires*\n{when}", when=_expiry(view, now)), FIELD_LIMIT))
@@ -228,8 +234,10 @@ def fallback_text(view: TaskView) -> Mrkdwn:
 
 def card(view: TaskView, now: datetime) -> dict:
     """The whole approval message, rebuilt from state on every change."""
-    title = "Approval needed" if view.status == "pending" else f"Approval {view.status}"
-    header = f"{mark('waiting' if view.status == 'pending' else view.status)} {title}: {view.kind}"
+    # The kind in words heads the card ("Spend approval needed", "Tool call approved"): no Kind field repeats it.
+    kind = common.kind_words(view.kind)
+    title = f"{kind} approval needed" if view.status == "pending" else f"{kind} {view.status}"
+    header = f"{mark('waiting' if view.status == 'pending' else view.status)} {title}"
     blocks = [
         HeaderBlock(text=PlainTextObject(text=plain(header, 150), emoji=True)),
         SectionBlock(text=_md(mrkdwn("*{action}*", action=trim_middle(view.action, ACTION_LIMIT)))),
@@ -258,7 +266,11 @@ def summary_blocks(view: TaskView, now: datetime, *, buttons: bool = True) -> li
         facts = mrkdwn("{facts} · approvals {q}", facts=facts, q=quorum_line(view))
     text = mrkdwn("*{action}*\n{facts}", action=trim_middle(view.action, ACTION_LIMIT), facts=facts)
     if view.requested_by:
-        text = mrkdwn("{text}\nRequested by {who}", text=text, who=trim_middle(view.requested_by, 200))
+        text = mrkdwn(
+            "{text}\nRequested by {who}",
+            text=text,
+            who=trim_middle(common.requested_by_words(view.requested_by, view.workflow_name), 200),
+        )
     blocks: list = [SectionBlock(text=_md(text))]
     notes = [n for n in _notes(view) if not n.startswith("Needs ")]
     if notes:
@@ -269,7 +281,7 @@ def summary_blocks(view: TaskView, now: datetime, *, buttons: bool = True) -> li
 
 
 def inbox(views: list[TaskView], now: datetime, *, can_decide: bool = True, approvers: str = "") -> list[dict]:
-    """`/runs approvals`: the pending tasks with their buttons, newest first. `approvers` is mrkdwn the bot
+    """`/runs approvals`: the pending tasks with their buttons, in the order given. `approvers` is mrkdwn the bot
     made (mentions of the APPROVERS setting)."""
     total = len(views)
     if not views:
@@ -286,7 +298,9 @@ def inbox(views: list[TaskView], now: datetime, *, can_decide: bool = True, appr
     if total > INBOX_LIMIT:
         blocks.append(
             ContextBlock(
-                elements=[_md(mrkdwn("…and {n} more; the oldest are listed in the console.", n=total - INBOX_LIMIT))]
+                elements=[
+                    _md(mrkdwn("…and {n} more, expiring later: the console lists them all.", n=total - INBOX_LIMIT))
+                ]
             )
         )
     return [b.to_dict() for b in blocks]

@@ -130,3 +130,25 @@ def retryable_words(error: dict | None) -> str:  # the words are the code's own,
 def code_span(text: object) -> Mrkdwn:
     """Inline code that shows the text literally and survives backticks in it."""
     return code(text)
+
+
+def keep_words(status: str | None) -> str:
+    """The cancel dialog's "no" in the run's own state: a waiting run is kept waiting, not "running"."""
+    return {"waiting": "Keep it waiting", "paused": "Keep it paused", "queued": "Keep it queued"}.get(
+        status or "", "Keep it running"
+    )
+
+
+def kind_words(kind: str) -> str:
+    """An approval's kind as a heading says it: "tool_call" -> "Tool call" (the platform's kinds are free text)."""
+    words = " ".join(str(kind or "").replace("_", " ").split())[:40]
+    return words[:1].upper() + words[1:] if words else "Approval"
+
+
+def requested_by_words(requested_by: str | None, workflow_name: str | None) -> str:
+    """The platform's "step X of WORKFLOW" without the workflow that the card names already."""
+    said = requested_by or "unknown"
+    suffix = f" of {workflow_name}"
+    if workflow_name and said.startswith("step ") and said.endswith(suffix) and len(said) > len(suffix) + 5:
+        return f"the “{said[5 : -len(suffix)]}” step"
+    return said

@@ -3,6 +3,7 @@ to, pending approvals. Pure functions, no I/O; every piece of text goes through 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,8 +27,11 @@ def logs_list(entries: Sequence[dict], *, understood: str, run_url: RunUrl, next
             "No log entries match {q}. Try a lower `--severity` or a longer `--since`.", q=code_span(understood)
         )
         return message(text, [_section(text)])
+    # One line per failure: a run's `run.failed` says again what its `run.step.failed` said, with less.
+    step_failed = {e.get("run_id") for e in entries if e.get("event_type") == "run.step.failed"}
+    shown = [e for e in entries if not (e.get("event_type") == "run.failed" and e.get("run_id") in step_failed)]
     lines = []
-    for e in entries:
+    for e in shown:
         run_id = single_line(e.get("run_id"), ID_LIMIT) if e.get("run_id") else None
         step_id = single_line(e.get("step_id"), ID_LIMIT) if e.get("step_id") else None
         where = mrkdwn(" {run}", run=link(run_url(run_id, step_id), run_id)) if run_id else ""
@@ -35,17 +39,29 @@ def logs_list(entries: Sequence[dict], *, understood: str, run_url: RunUrl, next
             mrkdwn(
                 "{mark} {at} {event}{where} {message}",
                 mark=SEVERITY_MARK.get(e.get("severity"), "•"),
-                at=slack_date(_time(e.get("timestamp")), "{time_secs}"),
+                at=slack_date(_time(e.get("timestamp")), "{date_short_pretty} {time_secs}"),
                 event=code_span(single_line(e.get("event_type") or "?", NAME_LIMIT)),
                 where=where,
                 message=single_line(trim_middle(str(e.get("message") or ""), 300)),
             )
         )
     blocks = [_section(Mrkdwn("*Platform logs*")), *_chunked_sections(lines)]
-    blocks.append(_context(mrkdwn("{q} · {n} entries, newest first", q=code_span(understood), n=len(entries))))
+    folded = len(entries) - len(shown)
+    blocks.append(
+        _context(
+            mrkdwn(
+                "{q} · {n} {w}, newest first{folded}",
+                q=code_span(understood),
+                n=len(shown),
+                w="entry" if len(shown) == 1 else "entries",
+                folded=f" ({folded} run.failed shown with their step's failure)" if folded else "",
+            )
+        )
+    )
     if next_value:
         blocks.append(ActionsBlock(elements=[_button("Next page", "runs_next_page", next_value)]).to_dict())
-    return message(mrkdwn("{n} log entries for {q}", n=len(entries), q=single_line(understood, 300)), blocks)
+    entries_word = "entry" if len(shown) == 1 else "entries"
+    return message(mrkdwn("{n} log {w} for {q}", n=len(shown), w=entries_word, q=single_line(understood, 300)), blocks)
 
 
 def _time(value: Any):
@@ -60,28 +76,56 @@ def _time(value: Any):
 # Audit, subscriptions, approvals
 
 
-def audit_list(entries: Sequence[Any], *, understood: str) -> dict:
+AUDIT_MARK = {"ok": "✅", "refused": "🚫", "not_found": "❓", "bad_input": "✏️", "unavailable": "📡", "error": "⚠️"}
+AUDIT_DONE = {
+    "pause": "paused",
+    "resume": "resumed",
+    "cancel": "cancelled",
+    "replay": "replayed",
+    "approval.approve": "approved",
+    "approval.reject": "rejected",
+    "subscribe": "subscribed",
+    "unsubscribe": "unsubscribed",
+}
+AUDIT_TRIED = {"approval.approve": "approve", "approval.reject": "reject"}
+CHANNEL_DETAIL = re.compile(r"^channel ([CGD][A-Z0-9]{2,})(?: failures=\w+ approvals=\w+)?$")
+
+
+def audit_line(e: Any, approvals: dict[str, tuple[str, str]]) -> Mrkdwn:
+    """One audit row in words: "✅ today 7:04 PM @Sam approved “Send refund…” (run_x): now approved".
+    `approvals` maps an approval id to (what it gates, its run), so people read what was decided, not an id."""
+    action = single_line(e.action, NAME_LIMIT)
+    verb = AUDIT_DONE.get(action, action) if e.result == "ok" else f"could not {AUDIT_TRIED.get(action, action)}"
+    target: Any = ""
+    if e.target and e.target in approvals:
+        gated, run_id = approvals[e.target]
+        target = mrkdwn(" “{what}” ({run})", what=trim_middle(gated, 150), run=code_span(single_line(run_id, ID_LIMIT)))
+    elif e.target:
+        target = mrkdwn(" {t}", t=code_span(single_line(e.target, ID_LIMIT)))
+    detail: Any = ""
+    channel = CHANNEL_DETAIL.match(e.detail or "")
+    if channel:
+        detail = mrkdwn(" in {c}", c=channel_mention(channel.group(1)))
+    elif e.detail:
+        detail = mrkdwn(" {d}", d=single_line(trim_middle(e.detail, 300)))
+    line = mrkdwn(
+        "{mark} {at} {who} {verb}{target}{detail}",
+        mark=AUDIT_MARK.get(e.result, "•"),
+        at=slack_date(e.at),
+        who=mention_of(e.user_id),
+        verb=verb,
+        target=target,
+        detail=detail,
+    )
+    return mrkdwn("{line}: {m}", line=line, m=single_line(trim_middle(e.message, 300))) if e.message else line
+
+
+def audit_list(entries: Sequence[Any], *, understood: str, approvals: dict[str, tuple[str, str]] | None = None) -> dict:
     """The bot's own audit rows (who did what in Slack); every field is escaped, people are mentioned by id."""
     if not entries:
         text = mrkdwn("Nothing in the audit trail matches {q}.", q=code_span(understood))
         return message(text, [_section(text)])
-    result_mark = {"ok": "✅", "refused": "🚫", "not_found": "❓", "bad_input": "✏️", "unavailable": "📡", "error": "⚠️"}
-    lines = []
-    for e in entries:
-        line = mrkdwn(
-            "{mark} {at} {who} *{action}*{target}: {result}",
-            mark=result_mark.get(e.result, "•"),
-            at=slack_date(e.at),
-            who=mention_of(e.user_id),
-            action=single_line(e.action, NAME_LIMIT),
-            target=mrkdwn(" {t}", t=code_span(single_line(e.target, ID_LIMIT))) if e.target else "",
-            result=single_line(e.result, 32),
-        )
-        if e.message:
-            line = mrkdwn("{line}, {m}", line=line, m=single_line(trim_middle(e.message, 300)))
-        if e.detail:
-            line = mrkdwn("{line} _({d})_", line=line, d=single_line(trim_middle(e.detail, 300)))
-        lines.append(line)
+    lines = [audit_line(e, approvals or {}) for e in entries]
     blocks = [
         _section(Mrkdwn("*Audit trail*")),
         *_chunked_sections(lines),

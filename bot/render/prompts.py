@@ -6,7 +6,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import ActionsBlock, PlainTextObject
 from slack_sdk.models.views import View
 
-from bot.render.common import code_span, mark, trim_middle
+from bot.render.common import code_span, keep_words, mark, trim_middle
 from bot.render.mrkdwn import Mrkdwn, join, mrkdwn, plain, single_line
 from bot.render.runs import ID_LIMIT, NAME_LIMIT, _button, _confirm, _section, message, run_buttons
 
@@ -84,7 +84,7 @@ def cancel_confirm(run_id: str, status: str, workflow: str) -> dict:
                         "Cancel this run?",
                         mrkdwn("{run} will stop and end cancelled.", run=run_id),
                         "Cancel run",
-                        "Keep it running",
+                        keep_words(status),
                         style="danger",
                     ),
                 )

@@ -69,17 +69,16 @@ def control_result(action: str, old_run_id: str, result: RunView, run_url: RunUr
         )
     else:
         verb = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
+        # The mark is the action's (a resumed run that waits again is not answered with a raised hand), and
+        # "it is now paused" after "paused" says nothing: the state is added only when it is news.
+        action_mark = {"pause": "⏸️", "resume": "▶️", "cancel": mark(status)}[action]
+        now = "." if status == verb else ": it is now {status}."
         text = mrkdwn(
-            "{mark} {who} {verb} {run}: it is now {status}.",
-            mark=mark(status),
-            who=who,
-            verb=verb,
-            run=old_run_id,
-            status=status,
+            "{mark} {who} {verb} {run}" + now, mark=action_mark, who=who, verb=verb, run=old_run_id, status=status
         )
         rich = mrkdwn(
-            "{mark} {who} {verb} {run}: it is now *{status}*.",
-            mark=mark(status),
+            "{mark} {who} {verb} {run}" + now.replace("{status}", "*{status}*"),
+            mark=action_mark,
             who=who,
             verb=verb,
             run=link(run_url(old_run_id), old_run_id),

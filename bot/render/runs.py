@@ -20,11 +20,12 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.render.alerts import actor_words
+from bot.render.alerts import trigger_words
 from bot.render.common import (
     SECTION_LIMIT,
     code_span,
     duration,
+    keep_words,
     mark,
     progress_bar,
     retryable_words,
@@ -119,7 +120,9 @@ def _step_words(step: StepView | None, total: int) -> Mrkdwn:
     if not step:
         return Mrkdwn("")
     where = f"step {step.index + 1} of {total}" if total else "step"
-    return mrkdwn("{where} {name}", where=where, name=step.name or step.id) if (step.name or step.id) else escape(where)
+    return (
+        mrkdwn("{where}: {name}", where=where, name=step.name or step.id) if (step.name or step.id) else escape(where)
+    )
 
 
 # Lists of runs
@@ -194,7 +197,7 @@ def run_buttons(run_id: str, status: str) -> list[ButtonElement]:
         if action == "replay":
             buttons.append(
                 _button(
-                    "Replay as-is",
+                    "Replay",
                     "run_replay",
                     run_id,
                     confirm=_confirm(
@@ -214,7 +217,7 @@ def run_buttons(run_id: str, status: str) -> list[ButtonElement]:
                     "Cancel this run?",
                     mrkdwn("{run} will stop and end cancelled.", run=run_id),
                     "Cancel run",
-                    "Keep it running",
+                    keep_words(status),
                     style="danger",
                 )
             buttons.append(_button(label, action_id, run_id, style=style, confirm=confirm))
@@ -226,14 +229,13 @@ def run_detail(run: RunView, run_url: RunUrl) -> dict:
     run_id, status = run.id, run.status
     total, done = run.total_steps, run.completed_steps
     blocks = [_header(f"{mark(status)} {run_id}: {status}")]
-    who = actor_words(run.actor)
     fields = [
         mrkdwn("*Workflow*\n{name}", name=run.workflow_name),
         mrkdwn("*Status*\n{mark} {status}", mark=mark(status), status=status),
         mrkdwn("*Started*\n{at}", at=slack_date(run.started_at or run.created_at)),
         mrkdwn("*Completed*\n{at}", at=slack_date(run.completed_at)),
         mrkdwn("*Duration*\n{d}", d=duration(run.duration_ms)),
-        mrkdwn("*Trigger*\n{kind}{who}", kind=run.trigger_type or "—", who=mrkdwn(" {w}", w=who) if who else ""),
+        mrkdwn("*Trigger*\n{trigger}", trigger=trigger_words(run)),  # as the alert says it: "manual by @Sam"
     ]
     if run.model:
         fields.append(mrkdwn("*Model*\n{model}", model=run.model))
@@ -245,7 +247,7 @@ def run_detail(run: RunView, run_url: RunUrl) -> dict:
             fields=[MarkdownTextObject(text=trim_middle(f, 2000)) for f in fields[:10]],
         ).to_dict()
     )
-    blocks.append(_section(mrkdwn("*Progress*  {bar}", bar=code_span(progress_bar(done, total)))))
+    blocks.append(_section(mrkdwn("*Progress*  {bar}", bar=progress_bar(done, total))))
     if run.payload_json is not None:
         blocks.append(
             _section(
@@ -308,7 +310,7 @@ def failed_step_text(run_id: str, step: StepView, total: int, run_url: RunUrl) -
             mrkdwn(
                 "Error: {code}{message}",
                 code=code_span(error.code),
-                message=mrkdwn(" {m}", m=trim_middle(error.message, 1500)) if error.message else "",
+                message=mrkdwn(" — {m}", m=trim_middle(error.message, 1500)) if error.message else "",
             )
         )
     if error.provider or error.provider_status is not None:
@@ -353,7 +355,7 @@ def watch_update(run: RunView, old_status: str | None, run_url: RunUrl) -> dict:
         lines.append(
             mrkdwn(
                 "{bar} · {command} to stop.",
-                bar=code_span(progress_bar(run.completed_steps, run.total_steps)),
+                bar=progress_bar(run.completed_steps, run.total_steps),
                 command=code_span(f"/runs unwatch {run.id}"),
             )
         )

@@ -151,18 +151,34 @@ def provider_for_model(model: str | None) -> str:
     return "openai"
 
 
-# Demo scenarios (the demo loop shuffles them with the seeded RNG, round after round).
-DEMO_SCENARIOS: list[dict[str, Any]] = [
-    {"workflow": "wf_invoices", "outcome": "fail", "error_code": "provider_rate_limited"},
+# The demo's story (`make run`): each feature once in the first minutes, then calm. Each entry is
+# (at, what): `at` counts demo intervals from the start; `what` is a run to create, or {"replay": n} to
+# replay, as the sandbox user, the run the story's entry n created. Errors are ones whose sample durations
+# cannot contradict them (no "timed out after 300 s" on a run of a few seconds).
+DEMO_STORY: list[tuple[float, dict[str, Any]]] = [
+    # A failure the first alert shows; the replay (entry 3) succeeds, so the alert ends recovered.
+    (0, {"workflow": "wf_invoices", "outcome": "fail", "error_code": "provider_rate_limited"}),
+    (1, {"workflow": "wf_summaries", "outcome": "succeed"}),
+    # An approval, open the demo's full approval time: long enough to decide (a spend: Approve confirms).
+    (2, {"workflow": "wf_payouts", "outcome": "approval"}),
+    (3, {"replay": 0}),
+    # A storm: six runs of one workflow failing the same way within seconds (past the bot's default
+    # STORM_THRESHOLD of 5) become one grouped card.
+    *[
+        (4 + k * 0.25, {"workflow": "wf_summaries", "outcome": "fail", "error_code": "provider_unavailable"})
+        for k in range(6)
+    ],
+    (6, {"workflow": "wf_invoices", "outcome": "succeed"}),
+]
+
+# After the story, one run every DEMO_CALM_EVERY intervals, round after round: mostly successes, with one
+# approval and one failure a round (shuffled with the seeded RNG).
+DEMO_CALM_EVERY = 4
+DEMO_CALM: list[dict[str, Any]] = [
     {"workflow": "wf_summaries", "outcome": "succeed"},
-    {"workflow": "wf_refunds", "outcome": "approval"},
     {"workflow": "wf_invoices", "outcome": "succeed"},
-    {"workflow": "wf_publish", "outcome": "approval"},
-    {"workflow": "wf_summaries", "outcome": "fail", "error_code": "content_policy"},
     {"workflow": "wf_tools", "outcome": "approval"},
-    {"workflow": "wf_invoices", "outcome": "fail", "error_code": "provider_timeout"},
-    {"workflow": "wf_payouts", "outcome": "approval"},
-    {"workflow": "wf_summaries", "outcome": "succeed"},
-    {"workflow": "wf_invoices", "outcome": "fail", "error_code": "step_timeout", "fail_step": 1},
-    {"workflow": "wf_summaries", "outcome": "fail", "error_code": "provider_unavailable"},
+    {"workflow": "wf_publish", "outcome": "succeed", "gate": False},
+    {"workflow": "wf_summaries", "outcome": "fail", "error_code": "content_policy"},
+    {"workflow": "wf_refunds", "outcome": "succeed", "gate": False},
 ]

@@ -22,7 +22,14 @@ from reference.platform.control import SimControl
 from reference.platform.model import BASE62, ONE_MS, Approval, Run, Step, fmt_ts, now_ms
 from reference.platform.pages import Pages
 from reference.platform.runs import RunStateMachine
-from reference.platform.samples import DEMO_SCENARIOS, ERROR_CATALOG, SANDBOX_USER, provider_for_model
+from reference.platform.samples import (
+    DEMO_CALM,
+    DEMO_CALM_EVERY,
+    DEMO_STORY,
+    ERROR_CATALOG,
+    SANDBOX_USER,
+    provider_for_model,
+)
 from reference.platform.webhooks import WebhookSender
 
 log = logging.getLogger("runbot.reference.platform")
@@ -267,13 +274,34 @@ class ReferencePlatform(RunStateMachine, RunActions, WebhookSender, PublicApi, S
                 pass
 
     async def _demo_loop(self) -> None:
+        """The sample story (samples.DEMO_STORY), then calm rounds (samples.DEMO_CALM)."""
+        interval = self.demo_interval_seconds / self.speed
         await asyncio.sleep(0.5 / self.speed)
+        created: list[str | None] = []
+        elapsed = 0.0
+        for at, what in DEMO_STORY:
+            await asyncio.sleep(max(0.0, at * interval - elapsed))
+            elapsed = max(elapsed, at * interval)
+            if "replay" in what:  # a replay waits for the run it replays to end (a few steps at most)
+                run = self._runs.get(created[what["replay"]] or "")
+                for _ in range(100):
+                    if run is None or run.status in ("completed", "failed", "cancelled"):
+                        break
+                    await asyncio.sleep(interval / 4)
+            created.append(self._demo_step(what, created))
         while True:
-            order = list(DEMO_SCENARIOS)
+            order = list(DEMO_CALM)
             self._rng.shuffle(order)
             for scenario in order:
-                try:
-                    self.create_run(**scenario, actor=dict(SANDBOX_USER))
-                except Exception:
-                    log.exception("demo run failed to start")
-                await asyncio.sleep(self.demo_interval_seconds / self.speed)
+                await asyncio.sleep(DEMO_CALM_EVERY * interval)
+                self._demo_step(scenario, created)
+
+    def _demo_step(self, what: dict, created: list[str | None]) -> str | None:
+        try:
+            if "replay" in what:
+                old = created[what["replay"]]
+                return self.replay(old, SANDBOX_USER["name"]).id if old else None
+            return self.create_run(**what, actor=dict(SANDBOX_USER)).id
+        except Exception:
+            log.exception("demo step %s failed", what)
+            return None

@@ -209,7 +209,8 @@ class Interactions:
         )
         if result.ok and isinstance(result.body, dict) and (result.body.get("text") or result.body.get("blocks")):
             try:
-                self._apply_response(None, Origin("slash_command", ch.id, user_id), result.body, source="ack")
+                # Shown as answered through the command's response_url, which may later replace or delete it.
+                self._apply_response(response_url, Origin("slash_command", ch.id, user_id), result.body, source="ack")
             except ApiError as e:
                 result.error = e.error
         elif result.ok and isinstance(result.body, str) and result.body.strip():

@@ -121,9 +121,14 @@ class Responses:
                 msg = self._find_message(ch, origin.message_ts)
                 if msg is not None:
                     self._delete_message(ch, msg)
-            elif ch is not None and origin.ephemeral_id:
+            elif ch is not None:
                 for e in ch.ephemerals:
-                    if e.id == origin.ephemeral_id:
+                    mine = (
+                        e.id == origin.ephemeral_id
+                        if origin.ephemeral_id
+                        else url is not None and e.response_url == url
+                    )
+                    if mine and not e.deleted:
                         e.deleted = True
                         self._emit("ephemeral_deleted", channel=ch.id, id=e.id)
             return
@@ -152,6 +157,7 @@ class Responses:
             if target is not None:
                 target.text = body.get("text", "") or ""
                 target.blocks = copy.deepcopy(body.get("blocks")) or None
+                target.source = source
                 self._emit("ephemeral_changed", channel=ch.id, id=target.id)
                 return
         if body.get("response_type") == "in_channel":

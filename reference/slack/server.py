@@ -39,6 +39,7 @@ from reference.slack.socket_mode import SocketMode
 from reference.slack.state import (
     APP_ID,
     BOT_ID,
+    BOT_SCOPES,
     BOT_USER_ID,
     BOT_USERNAME,
     DEFAULT_CHANNELS,
@@ -121,6 +122,7 @@ class SlackStandIn(
         self.bot_user_id = BOT_USER_ID
         self.bot_id = BOT_ID
         self.app_id = APP_ID
+        self.scopes: list[str] = list(BOT_SCOPES)  # a test may take one away to see `runbot check` notice
 
         self.users: dict[str, User] = {}
         for uid, spec in (DEFAULT_USERS if users is None else users).items():

@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
+
+import yaml
 
 # --------------------------------------------------------------------------- #
 # Default identities
@@ -21,6 +24,10 @@ BOT_USER_ID = "U0RUNBOT"
 BOT_ID = "B0RUNBOT"
 BOT_USERNAME = "runbot"
 APP_ID = "A0RUNBOT"
+# The bot token's scopes (Slack names them in each Web API answer's X-OAuth-Scopes header): those the app's
+# manifest (bot/manifest.yml, read as data) asks for, as if the app were installed from it.
+_MANIFEST = yaml.safe_load(resources.files("bot").joinpath("manifest.yml").read_text())
+BOT_SCOPES: tuple[str, ...] = tuple(_MANIFEST["oauth_config"]["scopes"]["bot"])
 SANDBOX_USER_ID = "U0SANDBOX"
 
 DEFAULT_USERS: dict[str, str] = {

@@ -131,7 +131,8 @@ class WebApi:
                 result = await result
             body = {"ok": True, **(result or {})}
             self._record(Call(method, args, True, None, at, token=token, response=body))
-            return web.json_response(body, headers={"X-OAuth-Scopes": ",".join(self.scopes)})  # as Slack sends it
+            scopes = {"X-OAuth-Scopes": ",".join(self.scopes)} if token == self.bot_token else None
+            return web.json_response(body, headers=scopes)
         except ApiError as e:
             self._rate_refund()
             body = {"ok": False, "error": e.error, **e.extra}

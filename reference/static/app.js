@@ -14,6 +14,7 @@ const S = {
   dismissed: new Set(), // ephemeral ids the user dismissed
   notices: [],          // local Slackbot notices (command errors): {channel, id, text}
   modalKey: null,
+  shownChannel: null,   // channel the main pane showed last: a newly opened one starts at its newest message
   fetching: false,
   again: false,
 };
@@ -24,7 +25,8 @@ const EMOJI = {
   tada: "🎉", eyes: "👀", bell: "🔔", link: "🔗", repeat: "🔁", mag: "🔍", memo: "📝", clock3: "🕒", robot_face: "🤖",
   heavy_check_mark: "✔️", thumbsup: "👍", "+1": "👍", thumbsdown: "👎", point_right: "👉", zap: "⚡", stopwatch: "⏱️",
   black_right_pointing_triangle_with_double_vertical_bar: "⏯️", arrow_forward: "▶️", red_circle: "🔴", large_green_circle: "🟢",
-  large_yellow_circle: "🟡", information_source: "ℹ️", lock: "🔒", money_with_wings: "💸", package: "📦",
+  large_yellow_circle: "🟡", information_source: "ℹ️", lock: "🔒", money_with_wings: "💸", package: "📦", alarm_clock: "⏰",
+  calendar: "📆", moneybag: "💰", speech_balloon: "💬", no_entry: "⛔", pause_button: "⏸️", arrow_right: "➡️",
 };
 
 // ------------------------------------------------------------------ small helpers
@@ -375,8 +377,10 @@ async function sendComposer(text, channelId, threadTs) {
     const result = await api("command", { text, channel: channelId });
     if (!result.ok) {
       const cmd = text.split(/\s+/)[0];
-      S.notices.push({ channel: channelId, id: "local-" + Date.now(),
-        text: cmd + " failed with the error \"" + (result.error || "dispatch_failed") + "\": " + (result.message || "") });
+      // Slack's own words: an unknown command is "not a valid command"; a known one that fails names its error.
+      const said = result.error === "invalid_command" ? result.message
+        : cmd + " failed with the error \"" + (result.error || "dispatch_failed") + "\": " + (result.message || "");
+      S.notices.push({ channel: channelId, id: "local-" + Date.now(), text: said });
       render();
     }
   } else {
@@ -516,7 +520,9 @@ function renderMain() {
     else home.append(h("div", { class: "empty" }, "runbot has not published its Home tab yet."));
     return;
   }
-  const stick = atBottom(pane);
+  const opened = S.shownChannel !== ch.id;
+  S.shownChannel = ch.id;
+  const stick = opened || atBottom(pane);
   const scroll = pane.scrollTop;
   const items = channelItems(ch);
   pane.innerHTML = "";
@@ -739,6 +745,7 @@ async function refresh() {
   try {
     const resp = await fetch("/sandbox/api/state", { cache: "no-store" });
     const state = await resp.json();
+    if (!S.state) forgetPreviousPage(state);
     S.state = state;
     S.version = state.version;
     if (!S.current || !channel(S.current)) {
@@ -752,6 +759,16 @@ async function refresh() {
   } finally {
     S.fetching = false;
     if (S.again) { S.again = false; refresh(); }
+  }
+}
+
+// As in Slack, a reload ends what belonged to the page before it: ephemeral replies are gone and an open modal closes.
+function forgetPreviousPage(state) {
+  for (const ch of state.channels) for (const e of ch.ephemerals) S.dismissed.add(e.ts);
+  if (state.modal) {
+    const id = state.modal.id;
+    state.modal = null;
+    api("close", { view_id: id }).then(() => refresh());
   }
 }
 

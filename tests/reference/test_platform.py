@@ -567,8 +567,36 @@ async def test_deterministic_ids_and_demo():
     await p.start(port=0)
     try:
         await wait_for(lambda: len(p._runs) >= 4, timeout=5)
-        actors = {r.trigger["actor"]["slack_user_id"] for r in p._runs.values()}
-        assert actors == {"U0SAMPLE1"}
+        actors = {r.trigger["actor"]["name"] for r in p._runs.values()}
+        assert actors == {"Sam Rivera"}  # the sample user starts (and replays) every demo run
+    finally:
+        await p.stop()
+
+
+async def test_the_demo_story_shows_a_failure_its_replay_a_storm_and_a_decidable_approval_then_calms():
+    p = ReferencePlatform(api_token=TOKEN, seed=1, speed=50, demo=True, demo_interval_seconds=2)
+    await p.start(port=0)
+    try:
+        first = await wait_for(lambda: next(iter(p._runs.values()), None), timeout=5)
+        await wait_for(lambda: first.status == "failed", timeout=10)
+        replay = await wait_for(
+            lambda: next((r for r in p._runs.values() if r.replay_of == first.id and r.status == "completed"), None),
+            timeout=10,
+        )
+        assert replay.trigger["actor"]["name"] == "Sam Rivera"
+
+        def storm():
+            return [r for r in p._runs.values() if r.error_code == "provider_unavailable" and r.status == "failed"]
+
+        await wait_for(lambda: len(storm()) >= 6, timeout=10)
+        times = sorted(r.completed_at for r in storm()[:6])
+        assert times[-1] - times[0] < timedelta(seconds=120), "six failures within the bot's storm window"
+        approval = next(a for a in p._approvals.values())
+        assert approval.expires_at - approval.requested_at >= timedelta(minutes=5), "long enough to decide"
+        await asyncio.sleep(1.5)  # several calm rounds at this speed
+        failed = [r for r in p._runs.values() if r.status == "failed"]
+        assert len(failed) <= 6 + 1 + len(p._runs) // 6 + 1, "after the story, about one failure in six runs"
+        assert not {r.error_code for r in failed} & {"step_timeout", "provider_timeout", "approval_expired"}
     finally:
         await p.stop()
 

@@ -1,0 +1,106 @@
+"""What a newcomer reads in the first hour (issue 19): plain words, no contradictions, one way to say a thing."""
+
+from __future__ import annotations
+
+import json
+
+from bot.render import alerts, approvals, lists, prompts, replies, runs
+from bot.views import view_of_run
+from tests.render.test_renderers import NOW, failed_run, run_url, task
+
+
+def texts(payload) -> str:
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def test_the_progress_bar_is_plain_text_not_code():
+    payload = alerts.alert_message(view_of_run(failed_run()), run_url_of=run_url, step_url=None, owners=[])
+    body = texts(payload)
+    assert "█████░░░░░ 1/2" in body
+    assert "`█" not in body and "░`" not in body
+
+
+def test_the_cancel_dialog_keeps_a_waiting_run_waiting():
+    card = prompts.cancel_confirm("run_1", "waiting", "Invoices")
+    assert '"Keep it waiting"' in texts(card) and "Keep it running" not in texts(card)
+    buttons = [b.to_dict() for b in runs.run_buttons("run_1", "waiting")]
+    cancel = next(b for b in buttons if b["action_id"] == "run_cancel")
+    assert cancel["confirm"]["deny"]["text"] == "Keep it waiting"
+    running = next(
+        b for b in map(lambda b: b.to_dict(), runs.run_buttons("run_1", "running")) if b["action_id"] == "run_cancel"
+    )
+    assert running["confirm"]["deny"]["text"] == "Keep it running"
+
+
+def test_show_run_names_the_replay_button_as_the_alert_does():
+    labels = [b.to_dict()["text"]["text"] for b in runs.run_buttons("run_1", "failed")]
+    assert "Replay" in labels and "Replay as-is" not in labels
+
+
+def test_control_answers_mark_the_action_and_name_the_state_only_when_it_is_news():
+    resumed = replies.control_result("resume", "run_1", view_of_run(failed_run(status="waiting")), run_url, "U0ANA")
+    assert resumed["text"].startswith("▶️ <@U0ANA> resumed run_1: it is now waiting.") and "✋" not in texts(resumed)
+    paused = replies.control_result("pause", "run_1", view_of_run(failed_run(status="paused")), run_url, "U0ANA")
+    assert paused["text"] == "⏸️ <@U0ANA> paused run_1."
+
+
+def test_show_run_says_the_failed_step_and_error_as_the_alert_does():
+    run = view_of_run(failed_run())
+    text = str(runs.failed_step_text(run.id, run.failed_step, run.total_steps, run_url))
+    assert "*Failed at step 2 of 2: Summarise*" in text
+    assert "Error: `provider_error` — boom" in text
+
+
+def a_task(**overrides):
+    values = dict(
+        run_id="run_1",
+        workflow_id="wf_refunds",
+        workflow_name="Refund customer",
+        kind="tool_call",
+        action="Send refund of $420 to ACME",
+        requested_by="step Refund customer of Refund customer",
+        votes=[],
+        required=1,
+        confirm=False,
+    )
+    return task(**{**values, **overrides})
+
+
+def test_an_approval_card_says_its_kind_in_words_once_and_who_asked_without_repeating_the_workflow():
+    card = approvals.card(a_task(), NOW)
+    header = card["blocks"][0]["text"]["text"]
+    assert header == "✋ Tool call approval needed"
+    fields = texts(card["blocks"][2])
+    assert "*Kind*" not in fields and "tool_call" not in texts(card["blocks"])
+    assert "*Requested by*\\nthe “Refund customer” step" in fields
+    someone = approvals.card(a_task(requested_by="Alex Kim"), NOW)
+    assert "*Requested by*\\nAlex Kim" in texts(someone)
+
+
+def test_an_approved_card_reads_as_a_sentence():
+    done = a_task(status="approved", decided_by="slack:U0ANA", decided_at=NOW, votes=["U0ANA"])
+    card = approvals.card(done, NOW)
+    assert card["blocks"][0]["text"]["text"] == "✅ Tool call approved"
+    receipt = texts(card["blocks"][-1])
+    assert "Approved by <@U0ANA>, <!date^" in receipt and " at <!date^" not in receipt
+
+
+def test_show_run_names_the_trigger_as_the_alert_does():
+    view = view_of_run(failed_run())
+    alert = texts(alerts.alert_message(view, run_url_of=run_url, step_url=None, owners=[]))
+    detail = texts(runs.run_detail(view, run_url))
+    assert "manual by <@U0ANA>" in alert and "*Trigger*\\nmanual by <@U0ANA>" in detail
+
+
+def test_logs_show_one_line_per_failure_with_its_date():
+    at = "2026-11-25T09:01:00.000Z"
+    entries = [
+        {"timestamp": at, "severity": "error", "event_type": "run.failed", "run_id": "run_1", "message": "Run failed"},
+        {"timestamp": at, "severity": "error", "event_type": "run.step.failed", "run_id": "run_1", "step_id": "s1"},
+        {"timestamp": at, "severity": "error", "event_type": "run.failed", "run_id": "run_2", "message": "alone"},
+    ]
+    listing = lists.logs_list(entries, understood="/runs logs", run_url=run_url, next_value=None)
+    body = texts(listing)
+    assert body.count("run.step.failed") == 1 and body.count("`run.failed`") == 1, "run_1 once, run_2 once"
+    assert "{date_short_pretty} {time_secs}" in body
+    assert "2 entries, newest first (1 run.failed shown with their step's failure)" in body
