@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # Slack's rules for response_url: 5 uses within 30 minutes of the request.
     SLACK_RESPONSE_URL_MAX_USES: int = Field(5, ge=0)
     SLACK_RESPONSE_URL_SECONDS: float = Field(1800.0, gt=0)
+    # Performance under load (issue 20, docs/configuration.md "Performance").
+    PERF_RECEIPT_BATCH: int = Field(500, ge=1, le=5000)
+    PERF_INLINE_COMMANDS: int = Field(16, ge=0)
+    PERF_DEFERRED_COMMANDS: int = Field(4, ge=1)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"
