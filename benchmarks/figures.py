@@ -116,7 +116,7 @@ async def outbox_drained(bot_url: str, timeout: float) -> int | None:
     return pending
 
 
-async def bench_alerts(env, bot, report, *, run_ingest) -> None:
+async def bench_alerts(env, bot, report, *, run_ingest, settle) -> None:
     """Failure to alert with the bot idle, then during a burst of step updates from 64 senders, interleaved
     over the rounds; the target is the burst's p99 at most ALERT_RATIO x the idle p99 of the same run."""
     cfg = env.cfg
@@ -129,6 +129,7 @@ async def bench_alerts(env, bot, report, *, run_ingest) -> None:
     await timer.run(2, Result())  # warm-up, not timed: the first alert of a process takes the cold paths
     idle, burst, load = Result(), Result(), Result()
     for _ in range(cfg.rounds):
+        await settle()  # idle means idle: the previous burst's step updates are all processed
         started = time.perf_counter()
         await timer.run(per_round, idle)
         idle.elapsed += time.perf_counter() - started
@@ -144,6 +145,7 @@ async def bench_alerts(env, bot, report, *, run_ingest) -> None:
         await timer.run(per_round, burst)
         load.merge(await sending)
         burst.elapsed += time.perf_counter() - started
+    await settle()
     idle_p99, burst_p99 = idle.p(99), burst.p(99)
     report.add(
         Row(

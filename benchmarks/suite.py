@@ -407,6 +407,7 @@ async def bench_ingest(env: Env, bot: Server, floor: Server, db_url: str, report
     drains: list[float] = []
     backlogs: list[int] = []
     still = 0
+    await wait_processed(db_url, timeout=max(60.0, cfg.ingest_seconds * 4))  # from an empty backlog
     for _ in range(cfg.rounds):
         events = ingest_events(size)
         ceiling.merge(
@@ -676,7 +677,8 @@ async def run_suite(cfg: Config) -> Report:
             # Alerts before the ingest figure: its failures (10% of the events) fill the alert channel's
             # paced outbox, which the idle figure must not wait behind.
             if "alerts" in cfg.only:
-                await bench_alerts(env, bot, report, run_ingest=run_ingest)
+                settle = partial(wait_processed, db_url, timeout=max(60.0, cfg.ingest_seconds * 4))
+                await bench_alerts(env, bot, report, run_ingest=run_ingest, settle=settle)
             ingest = None
             if "ingest" in cfg.only:
                 ingest = await bench_ingest(env, bot, floors["aiohttp"], db_url, report)
