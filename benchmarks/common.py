@@ -133,8 +133,8 @@ def write_section(path: Path, key: str, text: str) -> None:
         if path.exists()
         else (
             "# Benchmark results\n\nWritten by `make bench` (`python -m benchmarks`) and `make soak` "
-            "(`python -m benchmarks.soak`); each run replaces its own section. Targets and method: issue 9 and "
-            "`benchmarks/__init__.py`.\n"
+            "(`python -m benchmarks.soak`); each run replaces its own section. Targets: issue 20 (`benchmarks/targets.py`); "
+            "method: `benchmarks/suite.py`.\n"
         )
     )
     if start in current and end in current:

@@ -60,9 +60,11 @@ async def drive(
     *,
     concurrency: int,
     duration: float | None = None,
+    call_timeout: float | None = None,
 ) -> Result:
     """Run `call` over `items` with `concurrency` workers (for `duration` seconds when given).
-    `call` returns its own latency (seconds) or None to have it timed here; raising counts an error."""
+    `call` returns its own latency (seconds) or None to have it timed here; raising counts an error, and so
+    does a call that takes longer than `call_timeout` (a stuck request cannot hold a worker, or the suite)."""
     result = Result()
     source = iter(items)
     deadline = None if duration is None else time.perf_counter() + duration
@@ -78,7 +80,7 @@ async def drive(
                 return
             start = time.perf_counter()
             try:
-                own = await call(item)
+                own = await (call(item) if call_timeout is None else asyncio.wait_for(call(item), call_timeout))
             except Exception as exc:  # counted and shown, never hidden
                 result.errors += 1
                 if len(result.error_samples) < 5:
@@ -268,7 +270,7 @@ def sign_webhook(body: str, *, msg_id: str | None = None, hook: Webhook | None =
 
 def ingest_events(count: int, *, failed_every: int = 2) -> list[tuple[str, bytes, dict]]:
     """`count` signed webhooks over count/5 runs: four `run.step.updated`, then a fifth one, or `run.failed` for
-    every `failed_every`-th run (10% of the events by default). Ids are unique per call."""
+    every `failed_every`-th run (10% of the events by default; 0: none). Ids are unique per call."""
     hook = Webhook(WEBHOOK_SECRET)
     batch = uuid.uuid4().hex[:8]
     started = datetime.now(timezone.utc)
@@ -277,7 +279,7 @@ def ingest_events(count: int, *, failed_every: int = 2) -> list[tuple[str, bytes
         run_no = i // 5
         run_id = f"run_ing{batch}{run_no:07d}"
         wf = f"wf_bench_{7 + run_no % 44:02d}"
-        failed = i % 5 == 4 and run_no % failed_every == 0
+        failed = bool(failed_every) and i % 5 == 4 and run_no % failed_every == 0
         ms = i % 5
         updated = started.replace(microsecond=0).isoformat().replace("+00:00", "") + f".{ms + 1:03d}Z"
         step = {

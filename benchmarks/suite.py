@@ -55,9 +55,24 @@ from benchmarks.common import (
 )
 from benchmarks.context import bench_context
 from benchmarks.cost_rows import cost_commands
-from benchmarks.load import Result, SlashClient, client_session, drive, ingest_events, post_webhook, webhook_body
+from benchmarks.figures import bare_tracking_fetch, bench_alerts, bench_overload
+from benchmarks.load import Result, SlashClient, client_session, drive, ingest_events, post_webhook
+from benchmarks.targets import (
+    INGEST_P99_RATIO,
+    INGEST_SHARE,
+    OVERLOAD_REQUESTS,
+    PROCESSING_SECONDS,
+    RSS_MB,
+    SLASH_CONCURRENT_SHARE,
+    SLASH_P99_RATIO,
+    TRACKING_RATIO,
+    ratio,
+    verdict,
+)
 from reference.slack import SlackStandIn
 from store.db import create_engine
+
+FIGURES = ("slash", "overload", "ingest", "alerts", "context", "tracking", "memory")
 
 
 @dataclass
@@ -71,14 +86,15 @@ class Config:
     conc_requests: int = 400  # per command per round, 16 clients
     ingest_seconds: float = 30.0
     ingest_senders: int = 64
-    ingest_pool_rate: int = 4000  # pre-signed webhooks per second of ingest (twice the target)
-    alerts: int = 100
+    ingest_pool_rate: int = 4000  # pre-signed webhooks per second of ingest
+    alerts: int = 30  # timed failures in all, idle and during a burst each, spaced 1 s
+    overload_requests: int = OVERLOAD_REQUESTS
     context_rounds: int = 6  # interleaved rounds with and without the alert's context line
     context_alerts: int = 50  # alerts per round
     tracking_runs: int = 10_000
     tracking_cycles: int = 3
     profile: bool = True  # profile the bot with pyinstrument when ingest misses its target
-    only: set[str] = field(default_factory=lambda: {"slash", "ingest", "alerts", "context", "tracking", "memory"})
+    only: set[str] = field(default_factory=lambda: set(FIGURES))
     results: Path = RESULTS
     argv: list[str] = field(default_factory=list)
 
@@ -91,7 +107,8 @@ class Config:
             seq_requests=20,
             conc_requests=160,
             ingest_seconds=2.0,
-            alerts=5,
+            alerts=4,
+            overload_requests=200,
             context_rounds=2,
             context_alerts=3,
             tracking_runs=500,
@@ -211,6 +228,7 @@ def slash_commands(targets: dict) -> list[tuple[str, str]]:
 
 
 SLASH_MEASURE_SECONDS = 60.0
+SLASH_CALL_TIMEOUT = 15.0  # one request that never ends is an error, not a stalled phase
 
 
 async def bench_slash(env: Env, bot: Server, floors: dict[str, Server], targets: dict, report: Report) -> None:
@@ -252,7 +270,9 @@ async def bench_slash(env: Env, bot: Server, floors: dict[str, Server], targets:
             call = client.ack_only if ack_only else client.send
             # Bounded: a run whose follow-up posts go missing (each then waits its answer timeout) cannot
             # hold the suite for long; the figure says how many requests it took.
-            res = await drive(call, items, concurrency=concurrency, duration=SLASH_MEASURE_SECONDS)
+            res = await drive(
+                call, items, concurrency=concurrency, duration=SLASH_MEASURE_SECONDS, call_timeout=SLASH_CALL_TIMEOUT
+            )
             results.setdefault((key, concurrency), Result()).merge(res)
 
         for _ in range(cfg.rounds):
@@ -302,11 +322,13 @@ async def bench_slash(env: Env, bot: Server, floors: dict[str, Server], targets:
             r = results[(label, concurrency)]
             floor = f"Bolt p50 {ms(b.p(50))} / p99 {ms(b.p(99))}, {b.throughput:,.0f} req/s"
             if concurrency == 1:
-                ok = r.p(99) < 0.020 and r.p(99) < 5 * b.p(99) and not r.errors
-                target, verdict = "p99 < 20 ms and < 5x Bolt p99", "ok" if ok else "MISS"
-                note = f"p99 = {r.p(99) / b.p(99):.1f}x Bolt p99"
+                ok = r.p(99) <= SLASH_P99_RATIO * b.p(99) and not r.errors
+                target = f"p99 <= {SLASH_P99_RATIO:g}x Bolt p99"
+                note = f"p99 = {ratio(r.p(99), b.p(99)):.1f}x Bolt p99"
             else:
-                target, verdict, note = "reported", "", ""
+                ok = r.throughput >= SLASH_CONCURRENT_SHARE * b.throughput and not r.errors
+                target = f"throughput >= {SLASH_CONCURRENT_SHARE:.0%} of Bolt's"
+                note = f"throughput = {r.throughput / b.throughput:.0%} of Bolt's" if b.throughput else ""
             answer = clients["bot"].last_answers.get(cmd)
             if answer:
                 note = (note + "; " if note else "") + f"answer via {answer.via}"
@@ -319,7 +341,7 @@ async def bench_slash(env: Env, bot: Server, floors: dict[str, Server], targets:
                     f"{r.throughput:,.0f} req/s",
                     floor,
                     target,
-                    verdict,
+                    verdict(ok),
                     (note + " " + _errors(r)).strip(),
                 )
             )
@@ -365,7 +387,7 @@ async def wait_processed(db_url: str, timeout: float) -> tuple[float, int]:
         _, _, pending = await stored_count(db_url, [])
         if pending == 0:
             break
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
     return time.perf_counter() - started, pending
 
 
@@ -378,51 +400,91 @@ async def run_ingest(url: str, events, *, senders: int, seconds: float, acked: l
 
 
 async def bench_ingest(env: Env, bot: Server, floor: Server, db_url: str, report: Report) -> Result:
+    """Interleaved rounds (ceiling, bot, ceiling, bot): 64 senders for `ingest_seconds` against the bare aiohttp
+    handler, then against the bot; after each bot round, how long processing takes to catch up."""
     cfg = env.cfg
     size = int(cfg.ingest_seconds * cfg.ingest_pool_rate)
     print(
-        f"webhook ingest: signing {size:,} webhooks, then {cfg.ingest_senders} senders for "
-        f"{cfg.ingest_seconds:g} s against the aiohttp floor and against the bot",
+        f"webhook ingest: {cfg.rounds} round(s) of {cfg.ingest_senders} senders for {cfg.ingest_seconds:g} s "
+        f"against the aiohttp floor, then the bot ({size:,} signed webhooks a round)",
         flush=True,
     )
-    events = ingest_events(size)
-    ceiling = await run_ingest(
-        floor.url, itertools.cycle(events), senders=cfg.ingest_senders, seconds=cfg.ingest_seconds, acked=None
-    )
+    ceiling, result = Result(), Result()
     acked: list[str] = []
-    result = await run_ingest(bot.url, events, senders=cfg.ingest_senders, seconds=cfg.ingest_seconds, acked=acked)
-    found, total, pending = await stored_count(db_url, acked)
-    drain, still = await wait_processed(db_url, timeout=max(60.0, cfg.ingest_seconds * 4))
+    drains: list[float] = []
+    backlogs: list[int] = []
+    still = 0
+    await wait_processed(db_url, timeout=max(60.0, cfg.ingest_seconds * 4))  # from an empty backlog
+    for _ in range(cfg.rounds):
+        events = ingest_events(size)
+        ceiling.merge(
+            await run_ingest(
+                floor.url, itertools.cycle(events), senders=cfg.ingest_senders, seconds=cfg.ingest_seconds, acked=None
+            )
+        )
+        result.merge(
+            await run_ingest(bot.url, events, senders=cfg.ingest_senders, seconds=cfg.ingest_seconds, acked=acked)
+        )
+        _, _, pending = await stored_count(db_url, [])
+        drain, still = await wait_processed(db_url, timeout=max(60.0, cfg.ingest_seconds * 4))
+        backlogs.append(pending)
+        drains.append(drain if still == 0 else float("inf"))
+    found, _, _ = await stored_count(db_url, acked)
     report.add(
         Row(
             "floor: sender ceiling",
-            f"{cfg.ingest_senders} senders, bare aiohttp handler",
+            f"{cfg.ingest_senders} senders, bare aiohttp handler, {cfg.rounds} x {cfg.ingest_seconds:g} s",
             ms(ceiling.p(50)),
             ms(ceiling.p(99)),
             f"{ceiling.throughput:,.0f}/s",
             note=_errors(ceiling),
         )
     )
-    ok = result.throughput >= 2000 and result.p(99) < 0.050 and found == len(acked) and not result.errors
-    note = f"{len(acked):,} acknowledged, {found:,} of them stored"
+    share = ratio(result.throughput, ceiling.throughput) if ceiling.throughput else 0.0
+    p99_ratio = ratio(result.p(99), ceiling.p(99))
+    ok = (
+        share >= INGEST_SHARE
+        and p99_ratio <= INGEST_P99_RATIO
+        and found == len(acked)
+        and not result.errors
+        and not result.exhausted
+    )
+    note = (
+        f"{share:.0%} of the ceiling, p99 = {p99_ratio:.1f}x its p99; "
+        f"{len(acked):,} acknowledged, {found:,} of them stored"
+    )
     if result.exhausted:
         note += f"; the {size:,} pre-signed webhooks ran out before {cfg.ingest_seconds:g} s"
-    note += (
-        f"; processing backlog at the end {pending:,}, drained in {drain:.1f} s"
-        if still == 0
-        else f"; {still:,} still unprocessed after {drain:.0f} s"
-    )
     report.add(
         Row(
             "webhook ingest",
-            f"`run.step.updated` + `run.failed` (10%), {cfg.ingest_senders} senders, {cfg.ingest_seconds:g} s",
+            f"`run.step.updated` + `run.failed` (10%), {cfg.ingest_senders} senders, "
+            f"{cfg.rounds} x {cfg.ingest_seconds:g} s",
             ms(result.p(50)),
             ms(result.p(99)),
             f"{result.throughput:,.0f}/s",
             f"ceiling {ceiling.throughput:,.0f}/s, p99 {ms(ceiling.p(99))}",
-            ">= 2,000/s, p99 ack < 50 ms, every ack stored",
-            "ok" if ok else "MISS",
+            f">= {INGEST_SHARE:.0%} of the ceiling, p99 <= {INGEST_P99_RATIO:g}x its p99, every ack stored",
+            verdict(ok),
             (note + " " + _errors(result)).strip(),
+        )
+    )
+    worst = max(drains)
+    report.add(
+        Row(
+            "processing",
+            "what each ingest round acknowledged, processed after the burst ends",
+            "",
+            f"max {worst:.1f} s" if worst != float("inf") else "not drained",
+            "",
+            "",
+            f"processed within {PROCESSING_SECONDS:g} s of the end",
+            verdict(worst <= PROCESSING_SECONDS),
+            "backlog at the end of each round "
+            + ", ".join(f"{b:,}" for b in backlogs)
+            + "; drained in "
+            + ", ".join(f"{d:.1f} s" for d in drains)
+            + (f"; {still:,} still unprocessed" if still else ""),
         )
     )
     return result
@@ -480,154 +542,6 @@ def render_profile(path: Path) -> tuple[str, str]:
         show_all=True, time="percent_of_total", processor_options={"filter_threshold": 0.002}
     ).render(session)
     return "\n".join(lines[:70]), tree
-
-
-# Failure to alert
-
-
-def _alert_time(slack: SlackStandIn, start: int, run_id: str) -> float | None:
-    for call in slack.calls[start:]:
-        if call.method == "chat.postMessage" and call.ok and run_id in json.dumps(call.args):
-            return call.at
-    return None
-
-
-async def outbox_drained(bot: Server, timeout: float) -> int | None:
-    """Wait until the outbox has nothing pending (the alerts of an earlier burst); what is left."""
-    deadline = time.monotonic() + timeout
-    pending = None
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            async with http.get(f"{bot.url}/readyz") as resp:
-                pending = ((await resp.json(content_type=None)).get("checks", {}).get("slack_delivery") or {}).get(
-                    "pending"
-                )
-            if not pending:
-                return pending
-            await asyncio.sleep(0.5)
-    return pending
-
-
-async def bench_alerts(env: Env, bot: Server, report: Report) -> None:
-    cfg = env.cfg
-    left = await outbox_drained(bot, timeout=180)
-    if left:
-        report.notes.append(
-            f"Failure to alert was measured with {left} Slack posts still queued from the ingest "
-            "burst (the outbox did not drain within 180 s)."
-        )
-    print(f"failure to alert: {cfg.alerts} failed runs, one at a time", flush=True)
-    flows = dataset.workflows()
-    latencies: list[float] = []
-    missing = 0
-    async with aiohttp.ClientSession() as http:
-        for i in range(cfg.alerts):
-            run_id = f"run_alert{os.getpid()}x{i:05d}"
-            # Workflows of their own: the ingest burst's failures may still be grouped into storms
-            # (STORM_WINDOW_SECONDS), and a failure joining a storm is listed in its thread, not alerted alone.
-            wf_id, wf_name = f"wf_alert_{i % len(flows)}", f"Alert bench {i % len(flows)}"
-            code = dataset.CODES[(i // len(flows)) % len(dataset.CODES)]
-            now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            step = {
-                "id": "step_3",
-                "index": 2,
-                "name": "Summarise with LLM",
-                "type": "llm",
-                "status": "failed",
-                "started_at": now,
-                "completed_at": now,
-                "error": {
-                    "code": code,
-                    "message": "bench",
-                    "provider": "openai",
-                    "provider_status": 429,
-                    "retryable": True,
-                },
-            }
-            run = {
-                "id": run_id,
-                "workflow": {"id": wf_id, "name": wf_name},
-                "status": "failed",
-                "created_at": now,
-                "started_at": now,
-                "completed_at": now,
-                "updated_at": now,
-                "duration_ms": 1000,
-                "trigger": {"type": "api", "payload": {}},
-                "progress": {"total_steps": 5, "completed_steps": 2},
-                "model": "gpt-4.1-mini",
-                "failed_step_id": "step_3",
-                "replay_of": None,
-                "steps": [step],
-            }
-            from benchmarks.load import sign_webhook
-
-            body = webhook_body("run.failed", {"run": run})
-            headers = sign_webhook(body)
-            start_index = len(env.slack.calls)
-            sent = time.time()
-            async with http.post(f"{bot.url}/webhooks/platform", data=body.encode(), headers=headers) as resp:
-                await resp.read()
-            deadline = time.monotonic() + 5.0
-            at = None
-            while time.monotonic() < deadline and at is None:
-                await asyncio.sleep(0.002)
-                at = _alert_time(env.slack, start_index, run_id)
-            if at is None:
-                missing += 1
-                if not latencies and i >= 1:
-                    break  # no alert at all: do not wait 5 s per run
-            else:
-                latencies.append(at - sent)
-            await asyncio.sleep(0.05)
-    hist = await _metric(bot, "runbot_alert_latency_seconds")
-    if not latencies:
-        placeholder = "Placeholder" in (ROOT / "bot" / "alerts.py").read_text()
-        report.add(
-            Row(
-                "failure to alert",
-                "`run.failed` webhook to `chat.postMessage`, Slack healthy",
-                target="p99 < 100 ms",
-                verdict="n/a",
-                note="no alert was posted within 5 s"
-                + (
-                    ": `bot/alerts.py` is still a placeholder (alerts are being written by another engineer)"
-                    if placeholder
-                    else ""
-                ),
-            )
-        )
-        return
-    ok = percentile(latencies, 99) < 0.100 and not missing
-    report.add(
-        Row(
-            "failure to alert",
-            f"`run.failed` webhook to `chat.postMessage`, Slack healthy, {len(latencies)} alerts",
-            ms(percentile(latencies, 50)),
-            ms(percentile(latencies, 99)),
-            "",
-            "",
-            "p99 < 100 ms",
-            "ok" if ok else "MISS",
-            (f"{missing} alert(s) not seen within 5 s; " if missing else "")
-            + f"bot's own histogram over the whole run, the ingest burst's alerts included: {hist}",
-        )
-    )
-
-
-async def _metric(bot: Server, name: str) -> str:
-    try:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{bot.url}/metrics") as resp:
-                body = await resp.text()
-    except aiohttp.ClientError:
-        return "unavailable"
-    count = re.search(rf"^{name}_count (\S+)", body, re.M)
-    total = re.search(rf"^{name}_sum (\S+)", body, re.M)
-    if not count or float(count.group(1)) == 0:
-        return "no observations"
-    n = float(count.group(1))
-    return f"{n:.0f} observations, mean {ms(float(total.group(1)) / n)}"
 
 
 # Tracking cycle (in process: it times `bot.tracking.track_cycle(svc)` itself)
@@ -703,9 +617,11 @@ async def bench_tracking(env: Env, report: Report) -> None:
         # Runs updated more than the tracker's 5 s margin before the cycles: a steady state, not a first sync.
         await asyncio.sleep(max(0.0, 6.0 - (time.monotonic() - created)))
         seconds: list[float] = []
+        floor: list[float] = []
         requests: list[int] = []
         summary: dict = {}
-        for _ in range(cfg.tracking_cycles):
+        for _ in range(cfg.tracking_cycles):  # interleaved: the bare client's fetch, then a cycle
+            floor.append(await bare_tracking_fetch(env.platform.url, list(listed)))
             await env.sim("POST", "/sim/stats/reset")
             started = time.perf_counter()
             summary = await track_cycle(svc)
@@ -714,19 +630,20 @@ async def bench_tracking(env: Env, report: Report) -> None:
     finally:
         await runner.cleanup()
     pages = -(-n // 100)
-    ok = max(seconds) < 1.0 and max(requests) <= pages + 5
+    cycle, bare = percentile(seconds, 50), percentile(floor, 50)
+    ok = cycle <= TRACKING_RATIO * bare and max(requests) <= pages + 5
     report.add(
         Row(
             "tracking cycle",
             f"{n:,} active runs, {cfg.tracking_cycles} cycles",
-            ms(percentile(seconds, 50)),
+            ms(cycle),
             f"max {ms(max(seconds))}",
             f"{max(requests)} requests/cycle",
-            "",
-            "one cycle < 1 s; requests = pages",
-            "ok" if ok else "MISS",
-            f"{summary.get('tracked', 0):,} tracked, {summary.get('polled', 0):,} polled; "
-            f"{pages} pages of 100 ids; the platform is its own process on this machine",
+            f"bare client fetching the same pages: p50 {ms(bare)}, max {ms(max(floor))}",
+            f"p50 <= {TRACKING_RATIO:g}x the bare fetch; requests = pages",
+            verdict(ok),
+            f"{ratio(cycle, bare):.2f}x the bare fetch; {summary.get('tracked', 0):,} tracked, "
+            f"{summary.get('polled', 0):,} polled; {pages} pages of 100 ids; the platform is its own process",
         )
     )
 
@@ -745,7 +662,7 @@ async def run_suite(cfg: Config) -> Report:
             "bolt": await start_floor("bolt", slack_api_url=env.slack.api_url),
         }
         servers += floors.values()
-        needs_bot = cfg.only & {"slash", "ingest", "alerts", "context", "memory"}
+        needs_bot = cfg.only & {"slash", "overload", "ingest", "alerts", "context", "memory"}
         if needs_bot:
             print(f"store: preparing {cfg.runs:,} runs on {db_name}", flush=True)
             db_url, targets, how = await database(env, "bench_store", cfg.runs)
@@ -762,11 +679,16 @@ async def run_suite(cfg: Config) -> Report:
             await bot_settled(bot)
             if "slash" in cfg.only:
                 await bench_slash(env, bot, floors, targets, report)
+            if "overload" in cfg.only:
+                await bench_overload(env, bot, floors["bolt"], report)
+            # Alerts before the ingest figure: its failures (10% of the events) fill the alert channel's
+            # paced outbox, which the idle figure must not wait behind.
+            if "alerts" in cfg.only:
+                settle = partial(wait_processed, db_url, timeout=max(60.0, cfg.ingest_seconds * 4))
+                await bench_alerts(env, bot, report, run_ingest=run_ingest, settle=settle)
             ingest = None
             if "ingest" in cfg.only:
                 ingest = await bench_ingest(env, bot, floors["aiohttp"], db_url, report)
-            if "alerts" in cfg.only:
-                await bench_alerts(env, bot, report)
             if "memory" in cfg.only:
                 mem = bot.memory()
                 peak = mem.get("VmHWM", 0) / 1024
@@ -778,8 +700,8 @@ async def run_suite(cfg: Config) -> Report:
                         f"peak {peak:.0f} MB",
                         "",
                         "",
-                        "peak RSS < 200 MB",
-                        "ok" if peak < 200 else "MISS",
+                        f"peak RSS <= {RSS_MB} MB",
+                        verdict(peak <= RSS_MB),
                         "VmHWM of `runbot serve`",
                     )
                 )
@@ -789,7 +711,11 @@ async def run_suite(cfg: Config) -> Report:
                 await bench_context(
                     env, db_url, report, rounds=cfg.context_rounds, alerts=cfg.context_alerts, settled=bot_settled
                 )
-            if ingest is not None and cfg.profile and (ingest.throughput < 2000 or ingest.p(99) >= 0.050):
+            if (
+                ingest is not None
+                and cfg.profile
+                and any(r.figure in ("webhook ingest", "processing") and r.verdict == "MISS" for r in report.rows)
+            ):
                 print("ingest missed its target: profiling the bot", flush=True)
                 profile_url, _, _ = await database(env, "bench_profile", 0)
                 await profile_ingest(env, profile_url, report)
@@ -837,7 +763,8 @@ def parse(argv: list[str]) -> Config:
     p.add_argument("--tracking-runs", type=int, help="active runs for the tracking cycle (default 10,000)")
     p.add_argument("--context-rounds", type=int, help="interleaved rounds with and without the context line")
     p.add_argument("--context-alerts", type=int, help="alerts per context-line round")
-    p.add_argument("--only", help="comma list of: slash, ingest, alerts, context, tracking, memory")
+    p.add_argument("--only", help="comma list of: " + ", ".join(FIGURES))
+    p.add_argument("--overload", type=int, help="concurrent slash commands of the overload figure (default 1,000)")
     p.add_argument("--no-profile", action="store_true", help="do not profile the bot when ingest misses")
     p.add_argument("--results", type=Path, help="results file (default benchmarks/RESULTS.md; --quick: out/)")
     args = p.parse_args(argv)
@@ -853,6 +780,7 @@ def parse(argv: list[str]) -> Config:
         ("context_rounds", "context_rounds"),
         ("context_alerts", "context_alerts"),
         ("tracking_runs", "tracking_runs"),
+        ("overload", "overload_requests"),
         ("results", "results"),
     ):
         if getattr(args, name) is not None:
@@ -861,7 +789,7 @@ def parse(argv: list[str]) -> Config:
         cfg.conc_requests = args.requests * 8
     if args.only:
         cfg.only = {s.strip() for s in args.only.split(",") if s.strip()}
-        unknown = cfg.only - {"slash", "ingest", "alerts", "context", "tracking", "memory"}
+        unknown = cfg.only - set(FIGURES)
         if unknown:
             p.error(f"unknown --only: {', '.join(sorted(unknown))}")
     cfg.profile = not args.no_profile

@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     MUTE_DURATIONS_SECONDS: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3600, 4 * 3600, 24 * 3600])
     # Channels the bot cannot reach: how often held channels and a refused token are probed again (bot/reach.py).
     SLACK_REACH_PROBE_SECONDS: float = Field(300.0, gt=0)
+    # Performance under load (issue 20, docs/configuration.md "Performance").
+    PERF_RECEIPT_BATCH: int = Field(500, ge=1, le=5000)
+    PERF_INLINE_COMMANDS: int = Field(16, ge=0)
+    PERF_DEFERRED_COMMANDS: int = Field(4, ge=1)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

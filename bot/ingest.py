@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 # Tries of an event that fails alone before it is set aside as poison (marked processed, logged).
 POISON_AFTER = 3
 
+# Events processed before any other pending one.
+URGENT_TYPES = ("run.failed",)
+
 # How long the processor may hold the store while webhooks wait to be stored (SQLite).
 YIELD_AFTER_SECONDS = 0.005
 
@@ -165,7 +168,12 @@ class Ingest:
             async with self._turn(), svc.sessions.begin() as session:
                 if self._storing_waits():
                     limit = min(limit, 5)  # a short turn: reading 50 bodies to process a few is waste
-                selected = await stored.claim_unprocessed(session, limit)
+                # Failures first: an alert must not wait behind a burst of step updates. Merging is by
+                # `updated_at` (an older state never overwrites a newer one), so the order between one run's
+                # failure and its earlier step updates does not change the stored run.
+                selected = await stored.claim_unprocessed(session, limit, types=URGENT_TYPES)
+                if not selected:
+                    selected = await stored.claim_unprocessed(session, limit)
                 selected_ids = [d.id for d in selected]
                 # Held for the batch: the session's identity map keeps clean objects only weakly.
                 _preloaded = [] if svc.is_postgres else await _preload_runs(session, selected)

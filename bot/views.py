@@ -162,8 +162,9 @@ def view_of_actor(actor: Any) -> ActorView | None:
     )
 
 
-def view_of_run(run: Any) -> RunView:
-    """The view of a run from a stored `Run` row (its platform object in `data`) or the platform's run object."""
+def view_of_run(run: Any, *, summary: bool = False) -> RunView:
+    """The view of a run from a stored `Run` row (its platform object in `data`) or the platform's run object.
+    `summary`: what a one-line listing shows (no step timeline, no trigger payload), a third of the work."""
     data = run if isinstance(run, dict) else dict(getattr(run, "data", None) or {})
     if not isinstance(run, dict):
         data.setdefault("id", run.id)
@@ -173,7 +174,7 @@ def view_of_run(run: Any) -> RunView:
     trigger = data.get("trigger") if isinstance(data.get("trigger"), dict) else {}
     progress = data.get("progress") if isinstance(data.get("progress"), dict) else {}
     steps_data = [s for s in data.get("steps") or [] if isinstance(s, dict)]
-    steps = tuple(sorted((view_of_step(s) for s in steps_data), key=lambda s: s.index))
+    steps = () if summary else tuple(sorted((view_of_step(s) for s in steps_data), key=lambda s: s.index))
     failed = first_failed_step({**data, "steps": steps_data})
     workflow_id = single_line(workflow.get("id") or "", ID_LIMIT)
     payload = trigger.get("payload")
@@ -195,7 +196,9 @@ def view_of_run(run: Any) -> RunView:
         replay_of=_line(data.get("replay_of"), ID_LIMIT),
         steps=steps,
         failed_step=view_of_step(failed) if failed else None,
-        payload_json=None if payload is None else json.dumps(payload, ensure_ascii=False, indent=1, default=str),
+        payload_json=None
+        if payload is None or summary
+        else json.dumps(payload, ensure_ascii=False, indent=1, default=str),
         usage=view_of_usage(data.get("usage")),
     )
 

@@ -4,7 +4,9 @@ has spoken."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from functools import partial
 
 from bot import commands
 from bot.errors import BotError
@@ -34,16 +36,41 @@ async def finish(work, respond, *, replace_original: bool = False, notice: bool 
         log.exception("could not answer through response_url")
 
 
+BUSY_NOTICE = "Working on it… (the bot is busy: the answer follows in a moment)"
+
+
+async def answer_later(svc, gate: asyncio.Semaphore, actor, text: str, channel: str):
+    """A `/runs` answer computed after the acknowledgement, at most PERF_DEFERRED_COMMANDS at a time."""
+    async with gate:
+        outcome = await commands.answer(svc, actor, text, channel=channel)
+        return await outcome.work() if isinstance(outcome, commands.Deferred) else outcome
+
+
 def register(app, svc) -> None:
+    # Under load, a command is answered while its request waits only while fewer than PERF_INLINE_COMMANDS are
+    # being answered so; beyond that it is acknowledged at once and answered through response_url, so every
+    # request meets Slack's 3-second acknowledgement however many arrive together.
+    inline_limit = svc.settings.PERF_INLINE_COMMANDS
+    later_gate = asyncio.Semaphore(svc.settings.PERF_DEFERRED_COMMANDS)
+    inline = 0
+
     @app.command("/runs")
     async def runs_command(ack, command, respond, context):
+        nonlocal inline
+        actor, text, channel = context["actor"], command.get("text") or "", command.get("channel_id") or ""
+        if inline >= inline_limit:
+            await ack(text=BUSY_NOTICE, response_type="ephemeral")
+            work = partial(answer_later, svc, later_gate, actor, text, channel)
+            svc.spawn(finish(work, Responder.for_request(svc, command)), name="runs-command")
+            return
+        inline += 1
         try:
-            outcome = await commands.answer(
-                svc, context["actor"], command.get("text") or "", channel=command.get("channel_id") or ""
-            )
+            outcome = await commands.answer(svc, actor, text, channel=channel)
         except BotError as exc:
             await ack(text=exc.message, response_type="ephemeral")
             return
+        finally:
+            inline -= 1
         if isinstance(outcome, commands.Deferred):
             await ack(text=outcome.notice, response_type="ephemeral")
             # The answer replaces "Working on it…" rather than landing under it.

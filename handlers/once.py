@@ -5,6 +5,7 @@ their `event_id`; the store keeps the receipts, so every replica agrees."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -12,7 +13,7 @@ from datetime import timedelta
 
 from slack_bolt.response import BoltResponse
 
-from store.receipts import first_receipt
+from store.receipts import first_receipts
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,55 @@ def request_key(body: dict, raw_body: str) -> str | None:
     return "body:" + hashlib.sha256(raw.encode()).hexdigest()[:64]
 
 
+class ReceiptBook:
+    """Receipts written in groups: requests arriving while one transaction is writing wait for the next, which
+    records all of them at once (one commit for many requests, instead of one write transaction each that
+    SQLite would serialise). A request learns whether it is the first with that key only once it is committed."""
+
+    def __init__(self, sessions, *, window: timedelta, batch: int):
+        self.sessions = sessions
+        self.window = window
+        self.batch = batch
+        self._waiting: list[tuple[str, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    async def first(self, key: str) -> bool:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((key, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="slack-receipts")
+        return await future
+
+    async def _write(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting[: self.batch], self._waiting[self.batch :]
+            keys = list(dict.fromkeys(key for key, _ in group))
+            try:
+                async with self.sessions.begin() as session:
+                    first = await first_receipts(session, keys, window=self.window)
+            except Exception as exc:  # each waiting request fails as its own write would have
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for key, future in group:  # the same key twice in one group: only the earlier one is first
+                if not future.done():
+                    future.set_result(key in first)
+                first.discard(key)
+
+
 def register(app, svc) -> None:
-    window = timedelta(seconds=svc.settings.DEDUPE_WINDOW_SECONDS)
+    book = ReceiptBook(
+        svc.sessions,
+        window=timedelta(seconds=svc.settings.DEDUPE_WINDOW_SECONDS),
+        batch=svc.settings.PERF_RECEIPT_BATCH,
+    )
 
     @app.middleware
     async def act_once(req, body, next):  # noqa: A002 - Bolt's argument name
         key = request_key(body, req.raw_body)
         if key is not None:
-            async with svc.sessions.begin() as session:
-                first = await first_receipt(session, key, window=window)
+            first = await book.first(key)
             if not first:
                 svc.metrics.slack_duplicates.inc()
                 log.info(

@@ -23,14 +23,13 @@ async def store_new(session: AsyncSession, rows: list[dict]) -> set[str]:
     return set(result.scalars().all())
 
 
-async def claim_unprocessed(session: AsyncSession, limit: int) -> list[WebhookDelivery]:
-    """Unprocessed deliveries in arrival order, locked for this transaction (others skip them on PostgreSQL)."""
-    query = (
-        select(WebhookDelivery)
-        .where(WebhookDelivery.processed_at.is_(None))
-        .order_by(WebhookDelivery.received_at, WebhookDelivery.id)
-        .limit(limit)
-    )
+async def claim_unprocessed(session: AsyncSession, limit: int, *, types: tuple[str, ...] = ()) -> list[WebhookDelivery]:
+    """Unprocessed deliveries (of `types` only, when given) in arrival order, locked for this transaction
+    (others skip them on PostgreSQL)."""
+    query = select(WebhookDelivery).where(WebhookDelivery.processed_at.is_(None))
+    if types:
+        query = query.where(WebhookDelivery.type.in_(types))
+    query = query.order_by(WebhookDelivery.received_at, WebhookDelivery.id).limit(limit)
     if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     return list((await session.scalars(query)).all())

@@ -176,7 +176,10 @@ class WebhookDelivery(Base):
     processed_at: Mapped[datetime | None]
     body: Mapped[dict] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_deliveries_pending", "processed_at", "received_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_pending", "processed_at", "received_at"),
+        Index("ix_deliveries_pending_type", "processed_at", "type", "received_at"),
+    )
 
 
 class SlackMessage(Base):

@@ -38,6 +38,31 @@ async def first_receipt(session: AsyncSession, key: str, *, window: timedelta) -
     return renewed.rowcount == 1
 
 
+async def first_receipts(session: AsyncSession, keys: list[str], *, window: timedelta) -> set[str]:
+    """`first_receipt` for many distinct keys in two statements: the keys seen for the first time (or last
+    seen longer than `window` ago), recorded as seen now."""
+    if not keys:
+        return set()
+    now = utcnow()
+    stmt = (
+        _insert(session)(RequestReceipt)
+        .values([{"key": key, "seen_at": now} for key in keys])
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(RequestReceipt.key)
+    )
+    first = set((await session.execute(stmt)).scalars().all())
+    seen = [key for key in keys if key not in first]
+    if seen:
+        renewed = await session.execute(
+            update(RequestReceipt)
+            .where(RequestReceipt.key.in_(seen), RequestReceipt.seen_at < now - window)
+            .values(seen_at=now)
+            .returning(RequestReceipt.key)
+        )
+        first.update(renewed.scalars().all())
+    return first
+
+
 async def prune_receipts(session: AsyncSession, *, window: timedelta) -> int:
     result = await session.execute(delete(RequestReceipt).where(RequestReceipt.seen_at < utcnow() - window))
     return result.rowcount or 0

@@ -31,6 +31,8 @@ def test_the_suite_runs_at_tiny_sizes_and_writes_its_table(tmp_path):
             "2",
             "--tracking-runs",
             "150",
+            "--overload",
+            "40",
             "--no-profile",
             "--results",
             str(results),
@@ -46,11 +48,16 @@ def test_the_suite_runs_at_tiny_sizes_and_writes_its_table(tmp_path):
         assert row.p50.endswith(" ms") and row.throughput.endswith("req/s"), row
 
     for label, _ in suite.slash_commands({"workflow": "W", "show_prefix": "P"}):
-        row = _row(report, "slash command to answer", f"`{label}`, one client")
-        # Measured against the Bolt floor of the same run, or reported as not measurable, saying why.
-        assert ("Bolt p50" in row.floor and row.verdict in ("ok", "MISS")) or (
-            row.verdict == "n/a" and "could not be measured" in row.note
-        ), row
+        for who, ratio in (("one client", "x Bolt p99"), ("16 concurrent", "of Bolt's")):
+            row = _row(report, "slash command to answer", f"`{label}`, {who}")
+            # A ratio to the Bolt floor of the same run, or reported as not measurable, saying why.
+            assert ("Bolt p50" in row.floor and row.verdict in ("ok", "MISS") and ratio in row.note) or (
+                row.verdict == "n/a" and "could not be measured" in row.note
+            ), row
+
+    overload = _row(report, "overload")
+    assert re.search(r"40 acknowledged, \d+ after 3 s; 40 answered", overload.note), overload
+    assert "Bolt floor" in overload.floor and overload.verdict in ("ok", "MISS"), overload
 
     ingest = _row(report, "webhook ingest")
     acked, stored = map(
@@ -58,12 +65,18 @@ def test_the_suite_runs_at_tiny_sizes_and_writes_its_table(tmp_path):
         re.search(r"([\d,]+) acknowledged, ([\d,]+) of them stored", ingest.note).groups(),
     )
     assert acked > 0 and stored == acked, ingest.note
-    assert "ceiling" in ingest.floor
+    assert "ceiling" in ingest.floor and "of the ceiling" in ingest.note and ingest.verdict in ("ok", "MISS")
+    processing = _row(report, "processing")
+    assert "drained in" in processing.note and processing.verdict in ("ok", "MISS"), processing
+
+    idle, burst = _row(report, "failure to alert: idle"), _row(report, "failure to alert: during a burst")
+    assert idle.p99.endswith(" ms") and "2 alerts" in idle.workload, idle
+    assert burst.floor == f"idle p99 {idle.p99}" and "x idle p99" in burst.note, burst
 
     tracking = _row(report, "tracking cycle")
     requests = int(tracking.throughput.split()[0])
     assert 2 <= requests <= 2 + 5, tracking  # 150 runs = 2 pages of 100 ids, not 150 requests
-    assert "150 tracked" in tracking.note
+    assert "150 tracked" in tracking.note and "bare client" in tracking.floor and "x the bare fetch" in tracking.note
 
     context = _row(report, "failure to alert, context line", "interleaved rounds")
     assert context.verdict in ("ok", "MISS") and "without: p50" in context.floor and "ratio" in context.note, context

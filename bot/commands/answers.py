@@ -201,7 +201,7 @@ async def list_page(svc: Services, state: dict) -> dict:
     if before is None and not page and not state.get("since") and not state.get("wf"):
         hint += " The bot may still be catching up with the platform: try again in a minute."
     return render.run_list(
-        [view_of_run(r) for r in page],
+        [view_of_run(r, summary=True) for r in page],
         title=title,
         understood=state.get("q") or "/runs",
         run_url=svc.settings.run_url,
