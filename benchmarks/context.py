@@ -15,12 +15,29 @@ import time
 from datetime import datetime, timezone
 
 import aiohttp
+from sqlalchemy import text
 
 from benchmarks import dataset
 from benchmarks.common import Row, bot_env, free_port, ms, percentile, start_bot
 from benchmarks.load import sign_webhook, webhook_body
+from store.db import create_engine
 
 TARGET_RATIO = 1.2
+# Slack posts about one message a second per channel (the stand-in enforces it and the bot paces to it): the
+# timed failures are spaced so, so none waits behind another's slot and only the line differs.
+SPACING_SECONDS = 1.05
+
+
+async def set_aside_backlog(db_url: str) -> int:
+    """Posts the earlier figures left undelivered (the ingest burst's alerts, paced at Slack's rate) would make
+    the first timed alert wait minutes: they are set aside (marked failed) before the rounds, and counted."""
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text("UPDATE outbox SET status = 'failed' WHERE status IN ('pending', 'held')"))
+            return int(result.rowcount or 0)
+    finally:
+        await engine.dispose()
 
 
 def failed_run(run_id: str, wf_id: str, wf_name: str, code: str) -> dict:
@@ -84,7 +101,7 @@ async def time_alerts(env, bot, count: int, tag: str, offset: int) -> tuple[list
                 missing += 1
             else:
                 latencies.append(at - sent)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(SPACING_SECONDS)
     return latencies, missing
 
 
@@ -95,6 +112,7 @@ async def bench_context(env, db_url: str, report, *, rounds: int, alerts: int, s
     without: list[float] = []
     missing = 0
     offset = 0
+    set_aside = await set_aside_backlog(db_url)
     for r in range(rounds):
         on = r % 2 == 0
         bot = await start_bot(
@@ -124,7 +142,7 @@ async def bench_context(env, db_url: str, report, *, rounds: int, alerts: int, s
                 "interleaved rounds with and without the line",
                 target=f"p99 with ≤ {TARGET_RATIO}x p99 without",
                 verdict="n/a",
-                note=f"no alerts timed ({missing} missing)",
+                note=f"no alerts timed ({missing} missing; {set_aside} earlier posts set aside)",
             )
         )
         return
@@ -141,6 +159,8 @@ async def bench_context(env, db_url: str, report, *, rounds: int, alerts: int, s
             f"without: p50 {ms(percentile(without, 50))}, p99 {ms(p99_off)}",
             f"p99 with ≤ {TARGET_RATIO}x p99 without",
             "ok" if ratio <= TARGET_RATIO and not missing else "MISS",
-            f"ratio {ratio:.2f}x" + (f"; {missing} alert(s) not seen within 5 s" if missing else ""),
+            f"ratio {ratio:.2f}x"
+            + (f"; {missing} alert(s) not seen within 5 s" if missing else "")
+            + f"; failures spaced {SPACING_SECONDS} s; {set_aside} undelivered posts of earlier figures set aside",
         )
     )

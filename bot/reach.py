@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -337,21 +338,30 @@ async def subscribe_note(svc, channel: str, *, timeout: float = 2.5) -> Mrkdwn |
     )
 
 
+def _database_exists(url: str) -> bool:
+    if not url.startswith("sqlite"):
+        return True
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    return not path or path == ":memory:" or os.path.exists(path)
+
+
 async def check_rows(settings, client: AsyncWebClient) -> list[tuple[str, str, str]]:
     """`runbot check`: without changing anything, can the bot post to its channels, does its token carry
     chat:write, and what does the outbox hold back (and why)?"""
     from store.db import create_engine, sessionmaker
 
     problems: list[str] = []
-    engine = create_engine(settings.DATABASE_URL)
-    try:
-        async with sessionmaker(engine)() as session:
-            subscribed = await follows.subscribed_channels(session)
-            holding = await held.held_by_channel(session)
-    except Exception:  # the database row of `runbot check` says what is wrong with it
-        subscribed, holding = [], {}
-    finally:
-        await engine.dispose()
+    subscribed, holding = [], {}
+    if _database_exists(settings.DATABASE_URL):  # `check` never creates a database by looking into it
+        engine = create_engine(settings.DATABASE_URL)
+        try:
+            async with sessionmaker(engine)() as session:
+                subscribed = await follows.subscribed_channels(session)
+                holding = await held.held_by_channel(session)
+        except Exception:  # the database row of `runbot check` says what is wrong with it
+            subscribed, holding = [], {}
+        finally:
+            await engine.dispose()
     try:
         resp = await client.auth_test()
         headers = {str(k).lower(): v for k, v in (resp.headers or {}).items()}

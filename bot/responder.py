@@ -142,10 +142,9 @@ class Responder:
     async def delete_original(self) -> None:
         """Remove the ephemeral message this request's response_url answered before (best effort: a leftover
         notice is untidy, not wrong)."""
-        url = self._usable_url()
+        url = self._usable_url()  # counts the use
         if not url:
             return
-        self._uses.count += 1
         try:
             await AsyncWebhookClient(url).send_dict({"delete_original": True})
         except Exception as exc:

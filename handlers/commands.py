@@ -1,6 +1,6 @@
 """Bolt listener for `/runs`: acknowledge with the answer when the store can give it, otherwise acknowledge
-at once ("Working on it…") and replace that notice with the answer, through response_url, when the platform
-has spoken."""
+at once ("Working on it…"), then remove that notice and post the answer, through response_url, when the
+platform has spoken."""
 
 from __future__ import annotations
 
@@ -27,8 +27,14 @@ async def finish(work, respond, *, replace_original: bool = False, notice: bool 
         body = {"text": user_message(exc), "response_type": "ephemeral"}
         replace_original = replace_original and notice
     try:
-        if replace_original and body.get("response_type") == "in_channel" and hasattr(respond, "delete_original"):
-            # A shared answer cannot replace the private notice: remove the notice, then post the answer.
+        if (
+            replace_original
+            and hasattr(respond, "delete_original")
+            and (notice or body.get("response_type") == "in_channel")
+        ):
+            # A slash command's response_url has no original message Slack would replace (replace_original is
+            # ignored there), and a shared answer cannot replace a private notice either: remove the notice
+            # ("Working on it…"), then post the answer.
             await respond.delete_original()
             replace_original = False
         await respond(**body, replace_original=replace_original)

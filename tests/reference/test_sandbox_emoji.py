@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-EMOJI_CODE = re.compile(r":([a-z][a-z0-9_+\-]*):")
+EMOJI_CODE = re.compile(r"(?<![\w:]):([a-z][a-z0-9_+\-]*):")  # not a scope's "chat:write:" nor a time
 NOT_EMOJI = {"memory"}  # SQLite's ":memory:" database
 
 
