@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from bot import outbox
 from slack_sdk.errors import SlackApiError
 
+from bot import outbox
 from bot.contract import TERMINAL, parse_time
 from bot.errors import BadInput
 from bot.platform import PlatformError, PlatformUnreachable
