@@ -53,7 +53,7 @@ from benchmarks.common import (
     wait_http,
     write_section,
 )
-from benchmarks.cost_rows import cost_commands
+from benchmarks.cost_rows import cost_call, cost_commands
 from benchmarks.load import Result, SlashClient, client_session, drive, ingest_events, post_webhook, webhook_body
 from reference.slack import SlackStandIn
 from store.db import create_engine
@@ -244,7 +244,7 @@ async def bench_slash(env: Env, bot: Server, floors: dict[str, Server], targets:
 
         async def measure(key: str, client: SlashClient, cmd: str, concurrency: int, count: int, ack_only: bool):
             items = [client.prepare(cmd) for _ in range(count)]
-            call = client.ack_only if ack_only else client.send
+            call = cost_call(key, client.ack_only if ack_only else client.send, targets.get("db_url"))
             # Bounded: a run whose follow-up posts go missing (each then waits its answer timeout) cannot
             # hold the suite for long; the figure says how many requests it took.
             res = await drive(call, items, concurrency=concurrency, duration=SLASH_MEASURE_SECONDS)
@@ -756,7 +756,7 @@ async def run_suite(cfg: Config) -> Report:
             servers.append(bot)
             await bot_settled(bot)
             if "slash" in cfg.only:
-                await bench_slash(env, bot, floors, targets, report)
+                await bench_slash(env, bot, floors, {**targets, "db_url": db_url}, report)
             ingest = None
             if "ingest" in cfg.only:
                 ingest = await bench_ingest(env, bot, floors["aiohttp"], db_url, report)
