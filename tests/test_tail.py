@@ -118,3 +118,14 @@ async def test_a_tail_slack_refuses_stops_and_tells_who_started_it(harness):
 
 async def _ended(h, run_id: str) -> bool:
     return await tail_rows(h, run_id) == ["tailed"]
+
+
+async def test_tail_with_share_posts_in_the_channel_as_a_tail_always_does(harness):
+    h = harness
+    await running_run(h, "run_tail0009")
+    await command(h, "tail run_tail0009 --share")
+    await later(h, lambda t: "Tailing `run_tail0009`" in t)
+    msg = await h.slack.wait_for(lambda s: tail_message(h, "run_tail0009"), timeout=15)
+    assert "started by" in shown(msg)
+    refused = await command(h, "tail run_tail0009 --share --dm")
+    assert "choose one" in shown(refused)
