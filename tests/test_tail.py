@@ -107,13 +107,13 @@ async def test_a_tail_slack_refuses_stops_and_tells_who_started_it(harness):
     await h.sim("POST", f"/sim/runs/{run['id']}/advance", {})  # new log lines: the tail job edits, Slack refuses
     dm = h.slack.dm_channel_id("U0SANDBOX")
     told = await h.slack.wait_for(
-        lambda s: next((m for m in h.slack.messages(dm) if "cannot post a live tail" in shown(m)), None), timeout=15
+        lambda s: next((m for m in h.slack.messages(dm) if "can no longer be edited" in shown(m)), None), timeout=15
     )
-    assert "message_not_found" in shown(told) and "run_tail0008" in shown(told)
+    assert "message_not_found" in shown(told) and "/runs tail run_tail0008" in shown(told)
     await h.wait_for(lambda: _ended(h, run["id"]), timeout=15, what="the tail ended")
     ticks = h.scheduler.ran.get("tail", 0)
     await h.wait_for(lambda: h.scheduler.ran.get("tail", 0) >= ticks + 3, timeout=15, what="three more tail ticks")
-    assert len([m for m in h.slack.messages(dm) if "cannot post a live tail" in shown(m)]) == 1  # told once
+    assert len([m for m in h.slack.messages(dm) if "can no longer be edited" in shown(m)]) == 1  # told once
 
 
 async def _ended(h, run_id: str) -> bool:

@@ -83,6 +83,15 @@ def _where(channel: str) -> Mrkdwn:
 
 def tail_out_of_reach(run_id: str, channel: str, error: str) -> Mrkdwn:
     """Why a live tail cannot be posted (or kept) in a channel, and what to do instead."""
+    if error in ("message_not_found", "cant_update_message"):
+        return mrkdwn(
+            "The live tail of {run} in {where} can no longer be edited (Slack says {error}: it was deleted), so it "
+            "has stopped. {again} starts a new one.",
+            run=code_span(run_id),
+            where=_where(channel),
+            error=code_span(error),
+            again=code_span(f"/runs tail {run_id}"),
+        )
     return mrkdwn(
         "I cannot post a live tail of {run} in {where} (Slack says {error}), so it is not followed there. "
         "Invite me with {invite} and tail it again, or {dm} for a direct message.",
