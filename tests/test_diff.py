@@ -25,6 +25,7 @@ async def test_diff_shows_model_prompt_steps_and_first_divergence_with_a_full_di
     assert "gpt-4.1-mini" in text and "`gpt-4.1`" in text
     assert "+" in text and "Rule three:" in text and "step 3 Summarise with LLM" in text
     assert "provider_rate_limited" in text and "Full diff" in text and "fifty" not in text
+    assert "`/runs diff run_diff_a run_diff_b --share` posts it here with the whole diff in its thread" in text
     await h.slack.click(answer, "run_diff_full", user_id=USER)
     # A "Loading…" modal opens with the click's trigger at once; the diff replaces it (views.update).
     modal = await h.slack.wait_for(

@@ -54,7 +54,9 @@ async def do_diff(svc: Services, actor: Actor, command: Command, channel: str) -
             payload = run_diff(a_view, b_view, _prompt(a), _prompt(b), svc.settings.run_url, whole_in_thread=True)
             await _post_with_thread(svc, actor, command, channel, payload, a, b)
             return Reply(message("Posted the comparison in the channel, with the whole prompt diff in its thread."))
-        return Reply(run_diff(a_view, b_view, _prompt(a), _prompt(b), svc.settings.run_url), command.share)
+        hint = f"{command.line} --share" if thread and channel and not command.share else None
+        payload = run_diff(a_view, b_view, _prompt(a), _prompt(b), svc.settings.run_url, share_hint=hint)
+        return Reply(payload, command.share)
 
     return Deferred(work, command.share)
 

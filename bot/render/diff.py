@@ -78,6 +78,7 @@ def run_diff(
     run_url: RunUrl,
     *,
     whole_in_thread: bool = False,
+    share_hint: str | None = None,
 ) -> dict:
     head = mrkdwn(
         "*{a} → {b}* · {workflow}",
@@ -114,6 +115,8 @@ def run_diff(
                 ).to_dict()
             )
             where = "; the whole diff is in the thread" if whole_in_thread else ""
+            if share_hint:
+                where = mrkdwn("; {share} posts it here with the whole diff in its thread", share=code_span(share_hint))
             blocks.append(
                 _context(mrkdwn("{n} more lines of the prompt diff{where}", n=len(diff) - len(shown), where=where))
             )
