@@ -89,8 +89,12 @@ async def shift(session: AsyncSession, old: Contribution | None, new: Contributi
 
 async def closed_days_changed(session: AsyncSession) -> None:
     """Say, in the writer's transaction, that rollups of a closed day changed (a blind upsert: no read, no lock
-    taken before the write)."""
+    taken before the write), once per transaction however many runs of closed days it moves."""
+    transaction = session.sync_session.get_transaction()
+    if transaction is not None and session.info.get(CLOSED_CHANGED) is transaction:
+        return
     await kv.put(session, CLOSED_CHANGED, {"token": uuid.uuid4().hex})
+    session.info[CLOSED_CHANGED] = transaction
 
 
 async def closed_token(session: AsyncSession) -> str:
