@@ -1,13 +1,22 @@
 """Issue 17's part of the benchmark store and of the slash-command rows: usage on every generated run (10%
 of unknown cost, one model without a price, a heavy-tailed cost so `--min-cost 0.5` matches about 2% of
 runs), the daily cost rollups filled from the generated runs as the ingest path would have kept them, and
-the `/runs cost --since 30d` and `/runs failed --min-cost 0.5` rows."""
+the `/runs cost --since 30d` and `/runs failed --min-cost 0.5` rows.
+
+`/runs cost` is measured twice: as it runs in steady state (the sums of closed days kept by the bot while none
+changed, today read from the rollups), and cold, with a closed day marked changed before every request (what a
+late event costs the next `/runs cost`: the whole period read from the rollups)."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from reference.platform.usage import PRICES
+from store import rollups
+from store.db import create_engine
 
 USAGE_COLUMNS = ("cost_micros", "input_tokens", "output_tokens")
 
@@ -21,11 +30,30 @@ SQLITE_ROLLUPS = ROLLUP_SQL.format(day="date(created_at)")
 POSTGRES_ROLLUPS = ROLLUP_SQL.format(day="(created_at AT TIME ZONE 'UTC')::date")
 
 
+COLD = "/runs cost --since 30d, cold: a closed day changed before each"
+
+
 def cost_commands() -> list[tuple[str, str]]:
     return [
         ("/runs cost --since 30d", "cost --since 30d"),
+        (COLD, "cost --since 30d"),
         ("/runs failed --min-cost 0.5", "failed --min-cost 0.5"),
     ]
+
+
+def cost_call(label: str, call: Callable[..., Awaitable[float]], db_url: str | None) -> Callable[..., Awaitable[float]]:
+    """The cold row's requests: each after a (untimed) change to a closed day, written as the ingest path writes
+    one, so the bot cannot use the sums it kept."""
+    if label != COLD or not db_url:
+        return call
+    sessions = async_sessionmaker(create_engine(db_url), expire_on_commit=False)
+
+    async def cold(item) -> float:
+        async with sessions.begin() as session:
+            await rollups.closed_days_changed(session)
+        return await call(item)
+
+    return cold
 
 
 def usage_of(run_id: str, model: str) -> tuple[tuple[int | None, int | None, int | None], dict | None]:

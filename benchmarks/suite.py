@@ -54,7 +54,7 @@ from benchmarks.common import (
     write_section,
 )
 from benchmarks.context import bench_context
-from benchmarks.cost_rows import cost_commands
+from benchmarks.cost_rows import cost_call, cost_commands
 from benchmarks.figures import bare_tracking_fetch, bench_alerts, bench_overload
 from benchmarks.load import Result, SlashClient, client_session, drive, ingest_events, post_webhook
 from benchmarks.targets import (
@@ -267,7 +267,7 @@ async def bench_slash(env: Env, bot: Server, floors: dict[str, Server], targets:
 
         async def measure(key: str, client: SlashClient, cmd: str, concurrency: int, count: int, ack_only: bool):
             items = [client.prepare(cmd) for _ in range(count)]
-            call = client.ack_only if ack_only else client.send
+            call = cost_call(key, client.ack_only if ack_only else client.send, targets.get("db_url"))
             # Bounded: a run whose follow-up posts go missing (each then waits its answer timeout) cannot
             # hold the suite for long; the figure says how many requests it took.
             res = await drive(
@@ -678,7 +678,7 @@ async def run_suite(cfg: Config) -> Report:
             servers.append(bot)
             await bot_settled(bot)
             if "slash" in cfg.only:
-                await bench_slash(env, bot, floors, targets, report)
+                await bench_slash(env, bot, floors, {**targets, "db_url": db_url}, report)
             if "overload" in cfg.only:
                 await bench_overload(env, bot, floors["bolt"], report)
             # Alerts before the ingest figure: its failures (10% of the events) fill the alert channel's

@@ -130,7 +130,6 @@ class Settings(BaseSettings):
     COST_ROLLUP_RETENTION_DAYS: int = Field(400, ge=1)
     COST_DEFAULT_SINCE_DAYS: int = Field(7, ge=1)
     COST_TOP_ROWS: int = Field(10, ge=1, le=40)
-    COST_CACHE_SECONDS: float = Field(30.0, ge=0)
     # Budgets (issue 17), in US dollars; unset = off.
     BUDGET_RUN_USD: float | None = Field(None, gt=0)
     BUDGET_WORKFLOW_DAILY_USD: float | None = Field(None, gt=0)

@@ -2,18 +2,22 @@
 lines and is edited in place while the run is active. A scheduler job of its own (`TAIL_INTERVAL_SECONDS`) asks
 the platform for each tailed run's logs since the last line shown, once per interval, for at most
 `TAIL_MAX_ACTIVE` tails; edits go through the outbox, which coalesces them within Slack's edit limits. A tail
-ends at a terminal status, on `/runs untail RUN`, or after `TAIL_MAX_SECONDS`."""
+ends at a terminal status, on `/runs untail RUN`, after `TAIL_MAX_SECONDS`, or as soon as Slack refuses its post
+or an edit for good (the bot is not in the channel, the channel is archived, the message was deleted): then the
+person who started it is told by direct message, and its run's logs are no longer asked for."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
+from slack_sdk.errors import SlackApiError
+
 from bot import outbox
 from bot.contract import TERMINAL, parse_time
 from bot.errors import BadInput
 from bot.platform import PlatformError, PlatformUnreachable
-from bot.render.tail import log_line, tail_message
+from bot.render.tail import log_line, tail_message, tail_out_of_reach
 from bot.services import Services
 from store import tails as stored
 from store.models import Run, SlackMessage, utcnow
@@ -35,6 +39,25 @@ def _render(svc: Services, state: dict, *, status: str, ended: str | None = None
         ended=ended,
         stopped_by=state.get("stopped_by"),
     )
+
+
+async def out_of_reach(svc: Services, channel: str) -> str | None:
+    """Slack's reason the bot cannot post in `channel` (it cannot see it, is not a member of a private one, or
+    it is archived), or None when it may (a public channel without the bot is fine: chat:write.public). When
+    Slack cannot say (a missing scope for direct messages, an outage), None too: the tail job ends a tail whose
+    post Slack refuses."""
+    try:
+        info = (await svc.slack.conversations_info(channel=channel)).get("channel") or {}
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "")
+        return error if error in stored.OUT_OF_REACH else None
+    except Exception:  # Slack unreachable: the outbox will find out
+        return None
+    if info.get("is_archived"):
+        return "is_archived"
+    if info.get("is_member") is False and (info.get("is_private") or info.get("is_im") or info.get("is_mpim")):
+        return "not_in_channel"
+    return None
 
 
 async def start(svc: Services, session, *, run: Run, channel: str, user: str) -> str:
@@ -132,6 +155,10 @@ async def tick(svc: Services) -> int:
             if tail is None or tail.kind != stored.ACTIVE:
                 continue
             state = dict(tail.state or {})
+            refused = await stored.refusal(session, tail_id)
+        if refused:
+            await _out_of_reach(svc, tail_id, refused)
+            continue
         try:
             page = await svc.platform.logs(run_id=state["run"], since=state.get("since"), limit=LOG_PAGE)
             entries = list(page.get("data") or [])
@@ -162,6 +189,20 @@ async def tick(svc: Services) -> int:
                 continue
             edited += 1
     return edited
+
+
+async def _out_of_reach(svc: Services, tail_id: int, error: str) -> None:
+    """Slack refused the tail's post or an edit for good: end it without another edit, and tell who started it."""
+    async with svc.sessions.begin() as session:
+        tail = await session.get(SlackMessage, tail_id, with_for_update=True)
+        if tail is None or tail.kind != stored.ACTIVE:
+            return
+        state = {**(tail.state or {}), "ended": "refused", "refused": error}
+        tail.state, tail.kind = state, stored.ENDED
+        log.info("tail of %s in %s ended: Slack refused it (%s)", state.get("run"), tail.channel, error)
+        if state.get("by"):
+            text = tail_out_of_reach(str(state.get("run")), tail.channel, error)
+            await outbox.direct_message(session, user=state["by"], payload={"text": text})
 
 
 def _with(tail: SlackMessage, state: dict) -> SlackMessage:

@@ -1,20 +1,30 @@
 """Daily cost rollups: each run counts once, in the row of its UTC creation day, workflow, model and status,
 with its cost and tokens. A run that changes moves its contribution from its old row to its new one in the
-same transaction, so `/runs cost` reads a few rows a day instead of scanning runs."""
+same transaction, so `/runs cost` reads a few rows a day instead of scanning runs.
+
+Closed UTC days change only when a late event moves a run created on one (or housekeeping prunes them): each such
+write stamps `CLOSED_CHANGED` with a new token in the same transaction, so a reader may keep its sums of closed
+days for as long as the token it read them with is current (bot/commands/cost.py)."""
 
 from __future__ import annotations
 
 import functools
+import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store import kv
 from store.db import insert_for
-from store.models import CostRollup, Run, Workflow
+from store.models import CostRollup, KeyValue, Run, Workflow, utcnow
 
 COUNTED = ("runs", "priced_runs", "cost_micros", "input_tokens", "output_tokens")
+CLOSED_CHANGED = "cost_rollups:closed_changed"
+# A day counts as closed for readers only this long after its end, so a write that began before midnight (and so
+# did not stamp CLOSED_CHANGED) has committed by then.
+CLOSING_GRACE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -73,10 +83,36 @@ async def shift(session: AsyncSession, old: Contribution | None, new: Contributi
     # same order (no deadlock on PostgreSQL).
     rows.sort(key=lambda r: (r["day"], r["workflow_id"], r["model"], r["status"]))
     await session.execute(_upsert(insert_for(session)), rows)
+    if rows[0]["day"] < utcnow().date():
+        await closed_days_changed(session)
+
+
+async def closed_days_changed(session: AsyncSession) -> None:
+    """Say, in the writer's transaction, that rollups of a closed day changed (a blind upsert: no read, no lock
+    taken before the write), once per transaction however many runs of closed days it moves."""
+    transaction = session.sync_session.get_transaction()
+    if transaction is not None and session.info.get(CLOSED_CHANGED) is transaction:
+        return
+    await kv.put(session, CLOSED_CHANGED, {"token": uuid.uuid4().hex})
+    session.info[CLOSED_CHANGED] = transaction
+
+
+async def closed_token(session: AsyncSession) -> str:
+    """The token of the last change to a closed day ("" before any)."""
+    row = await session.get(KeyValue, CLOSED_CHANGED, populate_existing=True)
+    return str((row.value or {}).get("token") or "") if row is not None else ""
+
+
+def first_open_day(now: datetime | None = None) -> date:
+    """The first UTC day whose rollups may still change without stamping CLOSED_CHANGED: today, or yesterday
+    within CLOSING_GRACE of midnight."""
+    return ((now or utcnow()) - CLOSING_GRACE).date()
 
 
 async def prune(session: AsyncSession, *, before: date) -> int:
     result = await session.execute(delete(CostRollup).where(CostRollup.day < before))
+    if result.rowcount:
+        await closed_days_changed(session)
     return result.rowcount or 0
 
 
@@ -91,10 +127,15 @@ class SpendRow:
 
 _GROUPS = {"workflow": CostRollup.workflow_id, "model": CostRollup.model, "status": CostRollup.status}
 
+# (group key, status) -> [runs, priced runs, cost in micro-dollars]
+Sums = dict[tuple[str, str], list[int]]
 
-async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> tuple[list[SpendRow], list[SpendRow]]:
-    """Runs and spend created on UTC days [start, end), grouped by workflow, model or status (the most spent
-    first), and the same by status; one scan of the period's rollup rows (its primary key's day range)."""
+
+async def sums(session: AsyncSession, *, start: date, end: date, by: str) -> Sums:
+    """Runs and spend created on UTC days [start, end) by (workflow, model or status; status), summed in SQL over
+    the period's rollup rows (the day range of the covering index)."""
+    if start >= end:
+        return {}
     column = _GROUPS[by]
     query = (
         select(
@@ -107,14 +148,29 @@ async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> tu
         .where(CostRollup.day >= start, CostRollup.day < end)
         .group_by(column, CostRollup.status)
     )
+    return {(k, st): [int(r or 0), int(p or 0), int(c or 0)] for k, st, r, p, c in (await session.execute(query)).all()}
+
+
+def added(*parts: Sums) -> Sums:
+    total: Sums = {}
+    for part in parts:
+        for key, (runs, priced, cost) in part.items():
+            row = total.setdefault(key, [0, 0, 0])
+            row[0] += runs
+            row[1] += priced
+            row[2] += cost
+    return total
+
+
+async def spend_rows(session: AsyncSession, found: Sums, *, by: str) -> tuple[list[SpendRow], list[SpendRow]]:
+    """Sums as rows by the grouping (the most spent first, workflows named) and by status."""
     groups: dict[str, list[int]] = {}
     statuses: dict[str, list[int]] = {}
-    for key, status, runs, priced, cost in (await session.execute(query)).all():
+    for (key, status), counts in found.items():
         for target, k in ((groups, key), (statuses, status)):
             row = target.setdefault(k, [0, 0, 0])
-            row[0] += int(runs or 0)
-            row[1] += int(priced or 0)
-            row[2] += int(cost or 0)
+            for i in range(3):
+                row[i] += counts[i]
     names: dict[str, str] = {}
     if by == "workflow" and groups:
         ids = list(groups)
@@ -126,6 +182,11 @@ async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> tu
         return out
 
     return rows(groups, names), rows(statuses, {})
+
+
+async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> tuple[list[SpendRow], list[SpendRow]]:
+    """Runs and spend created on UTC days [start, end), grouped by workflow, model or status, and by status."""
+    return await spend_rows(session, await sums(session, start=start, end=end, by=by), by=by)
 
 
 async def day_rows(session: AsyncSession, day: date) -> list[tuple[str, str, int, int, int]]:

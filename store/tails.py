@@ -6,10 +6,19 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import SlackMessage
+from store.models import OutboxItem, SlackMessage
 
 ACTIVE = "tail"
 ENDED = "tailed"
+# Slack's refusals that no later edit can get past: the tail's channel or its message is out of the bot's reach.
+OUT_OF_REACH = (
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "restricted_action",
+    "message_not_found",
+    "cant_update_message",
+)
 
 
 async def active_tails(session: AsyncSession, *, limit: int) -> list[SlackMessage]:
@@ -33,3 +42,18 @@ async def forget_ended(session: AsyncSession, run_id: str, channel: str) -> None
             SlackMessage.kind == ENDED, SlackMessage.subject == run_id, SlackMessage.channel == channel
         )
     )
+
+
+async def refusal(session: AsyncSession, message_id: int) -> str | None:
+    """Why Slack refused the tail's post or one of its edits for good (the channel is out of reach), if it did."""
+    query = (
+        select(OutboxItem.last_error)
+        .where(
+            OutboxItem.message_id == message_id,
+            OutboxItem.status == "failed",
+            OutboxItem.method.in_(("post", "update")),
+            OutboxItem.last_error.in_(OUT_OF_REACH),
+        )
+        .limit(1)
+    )
+    return await session.scalar(query)

@@ -197,7 +197,6 @@ async def test_the_failure_alert_says_what_the_run_cost_and_what_the_failed_step
 # /runs cost
 
 
-@pytest.mark.parametrize("settings_overrides", [{"COST_CACHE_SECONDS": 0}])
 async def test_runs_cost_reports_spend_failed_share_change_and_unknown_from_the_rollups(harness):
     h = harness
     await send_runs(
@@ -310,10 +309,13 @@ async def test_rollups_outlive_runs_and_are_pruned_on_their_own_retention(harnes
     assert left == 1_000_000
 
 
-async def test_a_cost_answer_is_reused_for_cost_cache_seconds(harness):
-    h = harness  # COST_CACHE_SECONDS defaults to 30
-    await send_runs(h, priced_run("run_cc_1", status="completed", cost=1.0))
-    assert "$1.00 on 1 run" in shown(await command(h, "cost --since 7d"))
-    await send_runs(h, priced_run("run_cc_2", status="completed", cost=1.0))
-    assert "$1.00 on 1 run" in shown(await command(h, "cost --since 7d"))  # the cached answer
-    assert "$2.00 on 2 runs" in shown(await command(h, "cost --since 8d"))  # another period is read afresh
+async def test_runs_cost_sees_at_once_a_late_event_on_a_closed_day_and_a_new_run_today(any_harness):
+    h = any_harness
+    await send_runs(h, priced_run("run_cc_old", status="running", cost=1.0, days_ago=3))
+    assert "$1.00 on 1 run" in shown(await command(h, "cost --since 7d"))  # the closed days' sums are kept now
+    late = priced_run("run_cc_old", status="completed", cost=3.0, days_ago=3)
+    late["updated_at"] = NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # the run ends today, three days after it started
+    await send_runs(h, late)
+    assert "$3.00 on 1 run" in shown(await command(h, "cost --since 7d"))  # its day changed: read again
+    await send_runs(h, priced_run("run_cc_new", status="completed", cost=1.0))
+    assert "$4.00 on 2 runs" in shown(await command(h, "cost --since 7d"))  # today is always read

@@ -25,6 +25,7 @@ async def test_diff_shows_model_prompt_steps_and_first_divergence_with_a_full_di
     assert "gpt-4.1-mini" in text and "`gpt-4.1`" in text
     assert "+" in text and "Rule three:" in text and "step 3 Summarise with LLM" in text
     assert "provider_rate_limited" in text and "Full diff" in text and "fifty" not in text
+    assert "`/runs diff run_diff_a run_diff_b --share` posts it here with the whole diff in its thread" in text
     await h.slack.click(answer, "run_diff_full", user_id=USER)
     # A "Loading…" modal opens with the click's trigger at once; the diff replaces it (views.update).
     modal = await h.slack.wait_for(
@@ -98,3 +99,38 @@ async def test_the_replay_modal_names_the_workflow_and_error_and_offers_the_mode
 
         replay = (await s.scalars(sql_select(Run).where(Run.replay_of == "run_rm_fail"))).first()
     assert replay is not None and (await h.api("GET", f"/runs/{replay.id}"))[1]["model"] == "gpt-4.1"
+
+
+async def test_a_shared_diff_is_trimmed_in_the_channel_with_the_whole_in_its_thread(harness):
+    h = harness
+    before = " ".join(f"Rule {i}: classify invoices of vendor group {i} with care." for i in range(600))
+    after = before.replace("with care", "with great care").replace("Rule 599:", "Rule <!channel> 599:")
+    await h.start_run("wf_invoices", "fail", prompt=before, id="run_dith_a")
+    await h.start_run("wf_invoices", "succeed", prompt=after, replay_of="run_dith_a", id="run_dith_b")
+    await stored(h, "run_dith_a", "failed")
+    await stored(h, "run_dith_b", "completed")
+    await command(h, "diff run_dith_a run_dith_b --share")
+    await later(h, lambda t: "Posted the comparison in the channel" in t)
+
+    def posted():
+        return next((m for m in h.slack.messages("C0GENERAL", top_level=True) if "run_dith_b" in shown(m)), None)
+
+    top = await h.slack.wait_for(lambda s: posted(), timeout=15)
+    assert "Shared by" in shown(top) and "the whole diff is in the thread" in shown(top) and "599" not in shown(top)
+
+    def thread():
+        replies = h.slack.messages("C0GENERAL", thread_ts=top.ts)[1:]
+        return replies if replies and "part" in shown(replies[0]) and len(replies) >= total(replies[0]) else None
+
+    def total(reply) -> int:
+        return int((reply.text or "").rsplit(" of ", 1)[1])
+
+    replies = await h.slack.wait_for(lambda s: thread(), timeout=30)
+    assert len(replies) == total(replies[0]) >= 2  # a long diff goes in several replies Slack accepted
+    whole = "".join(shown(r) for r in replies)
+    assert "vendor group 599 with great care" in whole  # the end of the diff
+    assert "&lt;!channel&gt;" in whole and "<!channel>" not in whole  # as data
+    assert "great care" in whole and "Rule 3: classify" in whole
+    for reply in replies:
+        for block in reply.blocks:
+            assert len((block.get("text") or {}).get("text") or "") <= 3000

@@ -78,3 +78,54 @@ async def test_the_tail_logs_button_on_show_starts_a_tail_in_that_channel(harnes
     shown_run = await command(h, "show run_tail0006")
     await h.slack.click(shown_run, "run_tail")
     await h.slack.wait_for(lambda s: tail_message(h, "run_tail0006"), timeout=15)
+
+
+async def tail_rows(h, run_id: str) -> list[str]:
+    async with h.svc.sessions() as s:
+        return list((await s.scalars(select(SlackMessage.kind).where(SlackMessage.subject == run_id))).all())
+
+
+async def test_a_tail_into_a_channel_the_bot_cannot_post_to_is_refused_in_words(harness):
+    h = harness
+    await running_run(h, "run_tail0007")
+    h.slack.channel("C0GENERAL").is_archived = True
+    await command(h, "tail run_tail0007")
+    answer = await later(h, lambda t: "cannot post a live tail" in t)
+    assert "is_archived" in shown(answer) and "/runs tail run_tail0007 --dm" in shown(answer)
+    assert await tail_rows(h, "run_tail0007") == []  # nothing to follow, nothing polled
+    await command(h, "tail run_tail0007 --dm")  # the way out it names works
+    await later(h, lambda t: "Tailing `run_tail0007`" in t)
+    await h.slack.wait_for(lambda s: tail_message(h, "run_tail0007", h.slack.dm_channel_id("U0SANDBOX")), timeout=15)
+
+
+async def test_a_tail_slack_refuses_stops_and_tells_who_started_it(harness):
+    h = harness
+    run = await running_run(h, "run_tail0008")
+    await command(h, "tail run_tail0008")
+    msg = await h.slack.wait_for(lambda s: tail_message(h, run["id"]), timeout=15)
+    h.slack._delete_message(h.slack.channel("C0GENERAL"), msg)  # someone deleted the tail: edits are refused
+    await h.sim("POST", f"/sim/runs/{run['id']}/advance", {})  # new log lines: the tail job edits, Slack refuses
+    dm = h.slack.dm_channel_id("U0SANDBOX")
+    told = await h.slack.wait_for(
+        lambda s: next((m for m in h.slack.messages(dm) if "can no longer be edited" in shown(m)), None), timeout=15
+    )
+    assert "message_not_found" in shown(told) and "/runs tail run_tail0008" in shown(told)
+    await h.wait_for(lambda: _ended(h, run["id"]), timeout=15, what="the tail ended")
+    ticks = h.scheduler.ran.get("tail", 0)
+    await h.wait_for(lambda: h.scheduler.ran.get("tail", 0) >= ticks + 3, timeout=15, what="three more tail ticks")
+    assert len([m for m in h.slack.messages(dm) if "can no longer be edited" in shown(m)]) == 1  # told once
+
+
+async def _ended(h, run_id: str) -> bool:
+    return await tail_rows(h, run_id) == ["tailed"]
+
+
+async def test_tail_with_share_posts_in_the_channel_as_a_tail_always_does(harness):
+    h = harness
+    await running_run(h, "run_tail0009")
+    await command(h, "tail run_tail0009 --share")
+    await later(h, lambda t: "Tailing `run_tail0009`" in t)
+    msg = await h.slack.wait_for(lambda s: tail_message(h, "run_tail0009"), timeout=15)
+    assert "started by" in shown(msg)
+    refused = await command(h, "tail run_tail0009 --share --dm")
+    assert "choose one" in shown(refused)

@@ -83,6 +83,10 @@ HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | 
 async def answer(svc: Services, actor: Actor, text: str, *, channel: str) -> Reply | Deferred:
     """The `/runs` command as typed in `channel`: parse, then the subcommand's core function."""
     command = parse(text)
+    if command.share and command.name == "tail":  # a tail in a channel is posted for everyone: a share already
+        if command.flags.get("dm"):
+            raise BadInput("`--share` posts the tail in this channel and `--dm` sends it to you alone: choose one.")
+        command = replace(command, share=False)
     if command.share and command.name not in SHAREABLE:
         raise BadInput(share_refused(command.name))
     outcome = await HANDLERS[command.name](svc, actor, command, channel)

@@ -4,7 +4,6 @@ of runs), grouped by workflow, model or status, with the spend on failed runs an
 from __future__ import annotations
 
 import math
-import time
 from datetime import timedelta
 
 from bot.actors import Actor
@@ -15,22 +14,41 @@ from bot.services import Services
 from store import rollups
 from store.models import utcnow
 
+COST_SUMS_KEPT = 64  # (period, grouping) sums of closed days kept per process
+
+
+async def _closed_sums(svc: Services, session, token: str, start, end, by: str) -> rollups.Sums:
+    """Sums of closed days [start, end), kept per (period, grouping) while `token` is the store's last change to a
+    closed day: in steady state a month costs one read of today's rows, and a late event is never missed."""
+    key = (start, end, by)
+    kept = svc.cost_cache.get(key)
+    if kept is not None and kept[0] == token:
+        return kept[1]
+    found = await rollups.sums(session, start=start, end=end, by=by)
+    if len(svc.cost_cache) >= COST_SUMS_KEPT:
+        svc.cost_cache.pop(next(iter(svc.cost_cache)))
+    svc.cost_cache[key] = (token, found)
+    return found
+
 
 async def _spend(svc: Services, start, end, previous_start, by: str):
-    """The period's rows by `by` and by status, and the period before by status. A month of rollups is tens of
-    thousands of rows on a large workspace, so an answer is reused for COST_CACHE_SECONDS (0: never)."""
-    key = (start, end, by)
-    ttl = svc.settings.COST_CACHE_SECONDS
-    cached = svc.cost_cache.get(key)
-    if cached is not None and time.monotonic() - cached[0] < ttl:
-        return cached[1:]
+    """The period's rows by `by` and by status, and the period before by status: closed days from sums kept in
+    the process (valid while no closed day changed), the days still open read from the rollups."""
+    open_from = rollups.first_open_day()
     async with svc.sessions() as session:
-        rows, statuses = await rollups.spend(session, start=start, end=end, by=by)
-        _, before = await rollups.spend(session, start=previous_start, end=start, by="status")
-    if ttl > 0:
-        if len(svc.cost_cache) > 64:
-            svc.cost_cache.clear()
-        svc.cost_cache[key] = (time.monotonic(), rows, statuses, before)
+        token = await rollups.closed_token(session)
+        current = rollups.added(
+            await _closed_sums(svc, session, token, start, min(end, max(open_from, start)), by),
+            await rollups.sums(session, start=max(start, open_from), end=end, by=by),
+        )
+        previous = rollups.added(
+            await _closed_sums(
+                svc, session, token, previous_start, min(start, max(open_from, previous_start)), "status"
+            ),
+            await rollups.sums(session, start=max(previous_start, open_from), end=start, by="status"),
+        )
+        rows, statuses = await rollups.spend_rows(session, current, by=by)
+        _, before = await rollups.spend_rows(session, previous, by="status")
     return rows, statuses, before
 
 

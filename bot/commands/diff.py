@@ -4,14 +4,19 @@ from the store when it holds their steps and prompts, else from the platform."""
 from __future__ import annotations
 
 import json
+import uuid
 
+from bot import outbox
 from bot.actors import Actor
 from bot.commands.answers import Deferred, Reply
 from bot.commands.grammar import Command, check_run_id
 from bot.commands.lookup import platform_run, stored_run
 from bot.errors import BadInput
-from bot.render.diff import full_diff_modal, run_diff
+from bot.render import replies
+from bot.render.diff import diff_thread, full_diff_modal, prompt_diff, prompt_trimmed, run_diff
+from bot.render.runs import message
 from bot.services import Services
+from bot.tail import out_of_reach
 from bot.views import view_of_run
 
 
@@ -43,10 +48,35 @@ def _prompt(data: dict) -> str | None:
 async def do_diff(svc: Services, actor: Actor, command: Command, channel: str) -> Deferred:
     async def work() -> Reply:
         a, b = await two_runs(svc, command.args[0], command.args[1])
-        payload = run_diff(view_of_run(a), view_of_run(b), _prompt(a), _prompt(b), svc.settings.run_url)
+        a_view, b_view = view_of_run(a), view_of_run(b)
+        thread = prompt_trimmed(prompt_diff(a_view.id, _prompt(a), b_view.id, _prompt(b)))
+        if command.share and thread and channel and await out_of_reach(svc, channel) is None:
+            payload = run_diff(a_view, b_view, _prompt(a), _prompt(b), svc.settings.run_url, whole_in_thread=True)
+            await _post_with_thread(svc, actor, command, channel, payload, a, b)
+            return Reply(message("Posted the comparison in the channel, with the whole prompt diff in its thread."))
+        hint = f"{command.line} --share" if thread and channel and not command.share else None
+        payload = run_diff(a_view, b_view, _prompt(a), _prompt(b), svc.settings.run_url, share_hint=hint)
         return Reply(payload, command.share)
 
     return Deferred(work, command.share)
+
+
+async def _post_with_thread(
+    svc: Services, actor: Actor, command: Command, channel: str, payload: dict, a: dict, b: dict
+) -> None:
+    """A shared comparison whose prompt diff is trimmed: posted by the bot (a response_url answer has no thread),
+    the whole diff in its thread, all in one transaction through the outbox."""
+    a_id, b_id = str(a.get("id")), str(b.get("id"))
+    async with svc.sessions.begin() as session:
+        posted = await outbox.post(
+            session,
+            channel=channel,
+            payload=replies.shared_by(payload, actor.id, command.line),
+            kind="diff",
+            subject=f"{a_id} {b_id} {uuid.uuid4().hex[:12]}",  # every share is a message of its own
+        )
+        for part in diff_thread(a_id, _prompt(a), b_id, _prompt(b)):
+            await outbox.thread_reply(session, posted, part)
 
 
 def diff_request(value: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from bot.commands.answers import Deferred, Reply, text_reply
 from bot.commands.grammar import Command
 from bot.commands.lookup import resolve_run_id
 from bot.errors import BadInput
+from bot.render.tail import tail_out_of_reach
 from bot.services import Services
 from store.models import Run
 
@@ -22,6 +23,10 @@ async def do_tail(svc: Services, actor: Actor, command: Command, channel: str) -
         where = channel
         if command.name == "tail" and command.flags.get("dm"):
             where = (await svc.slack.conversations_open(users=actor.id))["channel"]["id"]
+        elif command.name == "tail":
+            refused = await tails.out_of_reach(svc, where)
+            if refused:
+                raise BadInput(tail_out_of_reach(run_id, where, refused))
         async with svc.sessions.begin() as session:
             run = await session.get(Run, run_id)
             if command.name == "untail":

@@ -20,6 +20,8 @@ from bot.views import RunView, StepView
 PROMPT_DIFF_LINES = 20  # lines of the prompt diff shown in the message; the whole is in the Full diff modal
 MODAL_CHUNK = 2800
 MODAL_BLOCKS = 95
+THREAD_SECTIONS = 10  # sections of the whole diff per thread reply (Slack: 50 blocks, 3,000 characters a section)
+THREAD_REPLIES = 10  # thread replies at most; beyond, the Full diff modal and the console
 WRAP = 72
 
 
@@ -62,7 +64,22 @@ def diverged_at(a: RunView, b: RunView) -> int | None:
     return None
 
 
-def run_diff(a: RunView, b: RunView, a_prompt: str | None, b_prompt: str | None, run_url: RunUrl) -> dict:
+def prompt_trimmed(lines: list[str]) -> bool:
+    """Whether the message shows only part of the prompt diff (cut by lines, or too long for its section)."""
+    shown = lines[:PROMPT_DIFF_LINES]
+    return len(lines) > len(shown) or len(escape("\n".join(shown))) > MODAL_CHUNK
+
+
+def run_diff(
+    a: RunView,
+    b: RunView,
+    a_prompt: str | None,
+    b_prompt: str | None,
+    run_url: RunUrl,
+    *,
+    whole_in_thread: bool = False,
+    share_hint: str | None = None,
+) -> dict:
     head = mrkdwn(
         "*{a} → {b}* · {workflow}",
         a=link(run_url(a.id), a.id),
@@ -91,13 +108,18 @@ def run_diff(a: RunView, b: RunView, a_prompt: str | None, b_prompt: str | None,
     else:
         shown = diff[:PROMPT_DIFF_LINES]
         blocks.append(_section(mrkdwn("*Prompt*\n{diff}", diff=code_block("\n".join(shown)))))
-        if len(diff) > len(shown) or len(escape("\n".join(shown))) > MODAL_CHUNK:  # cut by lines, or by the section
+        if prompt_trimmed(diff):
             blocks.append(
                 ActionsBlock(
                     elements=[ButtonElement(text="Full diff", action_id="run_diff_full", value=diff_value(a.id, b.id))]
                 ).to_dict()
             )
-            blocks.append(_context(mrkdwn("{n} more lines of the prompt diff", n=len(diff) - len(shown))))
+            where = "; the whole diff is in the thread" if whole_in_thread else ""
+            if share_hint:
+                where = mrkdwn("; {share} posts it here with the whole diff in its thread", share=code_span(share_hint))
+            blocks.append(
+                _context(mrkdwn("{n} more lines of the prompt diff{where}", n=len(diff) - len(shown), where=where))
+            )
     a_steps, b_steps = {s.index: s for s in a.steps}, {s.index: s for s in b.steps}
     rows = []
     for index in sorted(set(a_steps) | set(b_steps)):
@@ -132,6 +154,21 @@ def _escaped_chunks(lines: list[str]) -> list[str]:
     if current:
         chunks.append("\n".join(current))
     return chunks
+
+
+def diff_thread(a_id: str, a_prompt: str | None, b_id: str, b_prompt: str | None) -> list[dict]:
+    """The whole prompt diff as thread replies Slack accepts: sections that fit once escaped, a few per reply."""
+    chunks = _escaped_chunks(prompt_diff(a_id, a_prompt, b_id, b_prompt))
+    parts = [chunks[i : i + THREAD_SECTIONS] for i in range(0, len(chunks), THREAD_SECTIONS)]
+    kept = parts[:THREAD_REPLIES]
+    replies = []
+    for n, part in enumerate(kept, 1):
+        text = mrkdwn("Prompt diff {a} → {b}, part {n} of {total}", a=a_id, b=b_id, n=n, total=len(kept))
+        blocks = [_context(text), *(_section(code_block(c)) for c in part)]
+        if n == len(kept) and len(parts) > len(kept):
+            blocks.append(_context(Mrkdwn("The rest of the diff is too long for a thread: *Full diff* shows more.")))
+        replies.append(message(text, blocks))
+    return replies
 
 
 def full_diff_modal(a_id: str, a_prompt: str | None, b_id: str, b_prompt: str | None) -> dict:

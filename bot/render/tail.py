@@ -4,7 +4,7 @@ active, ending with its final status and a link. Pure; every piece of text is es
 from __future__ import annotations
 
 from bot.render.common import code_span, mark
-from bot.render.mrkdwn import Mrkdwn, code_block, link, mention_of, mrkdwn, single_line
+from bot.render.mrkdwn import Mrkdwn, channel_mention, code_block, link, mention_of, mrkdwn, single_line
 from bot.render.runs import RunUrl, _context, _section, message
 
 LINE_LIMIT = 300
@@ -72,3 +72,32 @@ def tail_message(
     blocks.append(_context(foot))
     text = mrkdwn("Live logs of {run}: {status}", run=run_id, status=status)
     return message(text, blocks)
+
+
+def _where(channel: str) -> Mrkdwn:
+    try:
+        return channel_mention(channel)
+    except ValueError:  # a direct message or a group DM: no channel to name
+        return Mrkdwn("this conversation")
+
+
+def tail_out_of_reach(run_id: str, channel: str, error: str) -> Mrkdwn:
+    """Why a live tail cannot be posted (or kept) in a channel, and what to do instead."""
+    if error in ("message_not_found", "cant_update_message"):
+        return mrkdwn(
+            "The live tail of {run} in {where} can no longer be edited (Slack says {error}: it was deleted), so it "
+            "has stopped. {again} starts a new one.",
+            run=code_span(run_id),
+            where=_where(channel),
+            error=code_span(error),
+            again=code_span(f"/runs tail {run_id}"),
+        )
+    return mrkdwn(
+        "I cannot post a live tail of {run} in {where} (Slack says {error}), so it is not followed there. "
+        "Invite me with {invite} and tail it again, or {dm} for a direct message.",
+        run=code_span(run_id),
+        where=_where(channel),
+        error=code_span(error),
+        invite=code_span("/invite @runbot"),
+        dm=code_span(f"/runs tail {run_id} --dm"),
+    )

@@ -40,6 +40,8 @@ class WebApiMethods:
 
     def _chat_post_message(self, args: dict) -> dict:
         ch = self._channel_or_error(args.get("channel"))
+        if ch.is_archived:
+            raise ApiError("is_archived")
         if isinstance(args.get("text"), str) and len(args["text"]) > MAX_TEXT:
             # chat.postMessage: "messages containing more than 40,000 characters are truncated", not refused
             args = {**args, "text": args["text"][:MAX_TEXT]}

@@ -274,6 +274,7 @@ class Channel:
     is_im: bool = False
     is_mpim: bool = False
     im_user: str | None = None  # the human of a DM channel
+    is_archived: bool = False  # nothing can be posted in an archived channel (chat.postMessage: is_archived)
     members: list[str] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)  # all messages, posted order
     ephemerals: list[Ephemeral] = field(default_factory=list)
@@ -296,6 +297,7 @@ class Channel:
         if self.is_im:
             d["user"] = self.im_user
             d.pop("name")
+        d["is_archived"] = self.is_archived
         return d
 
     def to_dict(self) -> dict:

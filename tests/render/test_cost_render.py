@@ -10,7 +10,7 @@ from bot.render.budget import workflow_budget_message
 from bot.render.cost import alert_cost_words, money
 from bot.render.diff import run_diff
 from bot.render.spend import CostReport, cost_report
-from bot.render.tail import log_line, tail_message
+from bot.render.tail import log_line, tail_message, tail_out_of_reach
 from bot.views import view_of_run
 from store.rollups import SpendRow
 
@@ -92,3 +92,10 @@ def test_a_tail_drops_its_oldest_lines_to_fit_a_section():
     )
     body = payload["blocks"][1]["text"]["text"]
     assert len(body) <= 3000 and "line 14 " in body and "line 0 " not in body and "characters cut" not in body
+
+
+def test_a_tail_out_of_reach_names_the_channel_only_by_a_checked_id_and_slacks_error_as_data():
+    in_channel = tail_out_of_reach("run_x1", "C0GENERAL", "is_archived")
+    assert "<#C0GENERAL>" in in_channel and "`/runs tail run_x1 --dm`" in in_channel
+    hostile = tail_out_of_reach("run_x1", "<!channel>", "<!here>")
+    assert "this conversation" in hostile and "<!channel>" not in hostile and "<!here>" not in hostile
