@@ -8,12 +8,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.render.home import Dashboard, home_view
+from bot.alert_cards import view_of
+from bot.render.home import Dashboard, DaySpend, FailureLine, home_view
+from bot.render.lifecycle import list_mark, state_of
 from bot.render.mrkdwn import is_user_id
 from bot.runs import RunChange
 from bot.services import Services
 from bot.views import TaskView, view_of_run
-from store import dashboard
+from store import dashboard, rollups
+from store import lifecycle as lifecycle_store
 from store.runs import runs_by_id
 
 
@@ -46,9 +49,7 @@ async def home_for(
         )
         since = now - timedelta(hours=s.HOME_FAILURE_HOURS)
         rows = await dashboard.recent_failures(session, since=since, workflows=workflows, limit=limit)
-        fixed = await dashboard.recovered(session, [r.id for r in rows])
-        # Open ones first, each group newest first (the query's order; sorting is stable).
-        failures = sorted(((view_of_run(r), r.id not in fixed) for r in rows), key=lambda pair: not pair[1])
+        failures = await _failures(session, rows)
     board = Dashboard(
         tasks=by_expiry,
         decidable=frozenset(decidable),
@@ -58,8 +59,36 @@ async def home_for(
         failure_hours=s.HOME_FAILURE_HOURS,
         failures_known=channels is not None,
         triggered=[view_of_run(r) for r in await dashboard.triggered_runs(session, user, limit=limit)],
+        spend=await _spend(session, now),
     )
     return home_view(board, now, s.run_url)
+
+
+async def _failures(session: AsyncSession, rows: list) -> list[FailureLine]:
+    """Each failure with its lifecycle (who is on it, resolved, recovered): open ones first (nobody or someone on
+    it), then the settled ones, each group newest first (the query's order; sorting is stable)."""
+    ids = [r.id for r in rows]
+    lifecycles = await lifecycle_store.lifecycles_of(session, ids)
+    replayed = await dashboard.recovered(session, ids)  # a completed replay the lifecycle has not marked yet
+    lines = []
+    for r in rows:
+        lc = view_of(lifecycles.get(r.id))
+        if r.id in replayed and not (lc or {}).get("recovered"):
+            lc = {**(lc or {}), "recovered": {"by": replayed[r.id], "at": None}}
+        lines.append(FailureLine(view_of_run(r), state_of(lc), list_mark(lc)))
+    return sorted(lines, key=lambda line: not line.open)
+
+
+async def _spend(session: AsyncSession, now: datetime) -> DaySpend | None:
+    """Today's spend (UTC) from the daily rollups, once the platform has reported any usage; None before."""
+    if not await dashboard.usage_known(session):
+        return None
+    return DaySpend(now.date(), await rollups.day_rows(session, now.date()))
+
+
+async def dashboard_known(session: AsyncSession, user: str, key_of) -> bool:
+    """Whether the bot ever published this person's App Home."""
+    return bool(await dashboard.with_home(session, [user], key_of))
 
 
 async def people_concerned(session: AsyncSession, change: RunChange, key_of) -> list[str]:

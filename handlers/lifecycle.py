@@ -9,6 +9,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from bot import lifecycle, mutes
+from bot.approvals import reactions
 from bot.errors import BotError
 from bot.incident_replay import replay_affected
 from bot.render.lifecycle import resolve_modal
@@ -37,6 +38,7 @@ def register(app, svc) -> None:
         async def work():
             try:
                 await lifecycle.toggle_on_it(svc, context["actor"], _value(body))
+                await reactions.refresh_home_of(svc, context["actor"])
             except Exception as exc:  # spawned work is outside Bolt's error handler
                 await _tell(
                     Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
@@ -76,6 +78,7 @@ def register(app, svc) -> None:
             return
         log.info("resolve form: %s", text)
         await ack()
+        svc.spawn(reactions.refresh_home_of(svc, context["actor"]), name="refresh App Home after resolve")
 
     @app.action("alert_more")
     async def more(ack, body, client, context):

@@ -260,6 +260,15 @@ async def publish_home(svc: Services, actor: Actor) -> None:
     await _publish_homes(svc, [actor])
 
 
+async def refresh_home_of(svc: Services, actor: Actor) -> None:
+    """Someone changed what their dashboard shows (said they are on a failure, resolved it): their App Home is
+    published again, if they have one."""
+    async with svc.sessions() as session:
+        if not await home.dashboard_known(session, actor.id, home_key):
+            return
+    await _publish_homes(svc, [actor])
+
+
 def republish_on_conflict(svc: Services):
     """The deliverer's `on_home_conflict` (bot/home_publish.py): render that person's App Home again from the store."""
     return lambda user: svc.spawn(publish_home(svc, Actor.of(svc, user)), name="republish App Home")
