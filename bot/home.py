@@ -17,6 +17,7 @@ from bot.services import Services
 from bot.views import TaskView, view_of_run
 from store import dashboard, rollups
 from store import lifecycle as lifecycle_store
+from store.models import Run
 from store.runs import runs_by_id
 
 
@@ -86,9 +87,23 @@ async def _spend(session: AsyncSession, now: datetime) -> DaySpend | None:
     return DaySpend(now.date(), await rollups.day_rows(session, now.date()))
 
 
-async def dashboard_known(session: AsyncSession, user: str, key_of) -> bool:
-    """Whether the bot ever published this person's App Home."""
-    return bool(await dashboard.with_home(session, [user], key_of))
+async def people_of_failure(session: AsyncSession, run_id: str | None) -> set[str]:
+    """Who follows a failed run on their App Home: its watchers, who triggered it, who is on it."""
+    if not run_id:
+        return set()
+    users = set(await dashboard.watchers(session, run_id))
+    run = await session.get(Run, run_id)
+    if run is not None and is_user_id(run.actor_slack_id):
+        users.add(run.actor_slack_id)
+    row = (await lifecycle_store.lifecycles_of(session, [run_id])).get(run_id)
+    on_it = (row.on_it or []) if row is not None else []
+    users.update(p["user"] for p in on_it if is_user_id(p.get("user")))
+    return users
+
+
+async def homes_to_refresh(session: AsyncSession, users: set[str], run_id: str | None, key_of) -> list[str]:
+    """Of these people and those who follow the failed run, the ones with an App Home published by the bot."""
+    return await dashboard.with_home(session, sorted(users | await people_of_failure(session, run_id)), key_of)
 
 
 async def people_concerned(session: AsyncSession, change: RunChange, key_of) -> list[str]:
@@ -98,4 +113,6 @@ async def people_concerned(session: AsyncSession, change: RunChange, key_of) -> 
     users = set(await dashboard.watchers(session, change.run.id))
     if is_user_id(change.run.actor_slack_id):
         users.add(change.run.actor_slack_id)
+    if change.run.replay_of and change.run.status == "completed":
+        users |= await people_of_failure(session, change.run.replay_of)  # the failure it recovered
     return await dashboard.with_home(session, sorted(users), key_of)

@@ -23,6 +23,12 @@ def _value(body: dict) -> str:
     return str(((body.get("actions") or [{}])[0]).get("value") or "")
 
 
+def _run_of(value: str) -> str | None:
+    """The failed run a lifecycle button or form is about (None for a storm or incident card)."""
+    kind, _, subject = value.partition(":")
+    return subject[:64] or None if kind == "run" else None
+
+
 async def _tell(responder: Responder, text: str) -> None:
     try:
         await responder(text=text, response_type="ephemeral", replace_original=False)
@@ -38,7 +44,7 @@ def register(app, svc) -> None:
         async def work():
             try:
                 await lifecycle.toggle_on_it(svc, context["actor"], _value(body))
-                await reactions.refresh_home_of(svc, context["actor"])
+                await reactions.refresh_homes_of_failure(svc, context["actor"], _run_of(_value(body)))
             except Exception as exc:  # spawned work is outside Bolt's error handler
                 await _tell(
                     Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
@@ -78,7 +84,8 @@ def register(app, svc) -> None:
             return
         log.info("resolve form: %s", text)
         await ack()
-        svc.spawn(reactions.refresh_home_of(svc, context["actor"]), name="refresh App Home after resolve")
+        run_id = _run_of(str(view.get("private_metadata") or ""))
+        svc.spawn(reactions.refresh_homes_of_failure(svc, context["actor"], run_id), name="refresh App Home")
 
     @app.action("alert_more")
     async def more(ack, body, client, context):

@@ -122,6 +122,8 @@ async def test_a_home_changed_behind_the_bots_back_is_rendered_again_and_publish
 
 def failures_section(h, user: str) -> str:
     text = home_text(h, user)
+    if "Failures in the last 24 h" not in text:
+        return ""  # not published yet
     return text[text.index("Failures in the last 24 h") : text.index("Runs you triggered")]
 
 
@@ -177,3 +179,27 @@ async def test_todays_spend_appears_once_usage_exists_with_unknown_costs_counted
     assert "1 of unknown cost" in spend
     assert spend.index("`wf_b` $1.25") < spend.index("`wf_a` $0.75")  # the workflows that spent most, first
     assert "$9.00" not in spend  # two days ago is not today
+
+
+async def test_who_follows_a_failure_sees_on_its_home_who_took_it_and_its_recovery(harness):
+    h = harness
+    alert = await fail(h, "run_HomeFollow1")
+    await h.slack.open_home("U0ANA")
+    await h.slack.open_home("U0BEN")
+    await h.wait_for(lambda: "open, nobody on it" in failures_section(h, "U0ANA"), timeout=20, what="Ana's home")
+    assert (await h.slack.click(alert, "alert_on_it", user_id="U0ANA")).ok
+    await h.wait_for(lambda: "<@U0ANA> on it" in failures_section(h, "U0ANA"), timeout=20, what="Ana on it")
+    # Ben joins her: Ana, already on it, sees him on her dashboard without opening it again.
+    assert (await h.slack.click(alert, "alert_on_it", user_id="U0BEN")).ok
+    await h.wait_for(
+        lambda: "<@U0ANA> <@U0BEN> on it" in failures_section(h, "U0ANA"), timeout=20, what="Ben on Ana's home"
+    )
+    # A replay completes: those on it see the failure recovered.
+    done = run_data("run_HomeFollow2", "completed", replay_of="run_HomeFollow1")
+    assert (await h.post_webhook("run.completed", {"run": done})).status == 200
+    for user in ("U0ANA", "U0BEN"):
+        await h.wait_for(
+            lambda u=user: "recovered by `run_HomeFollow2`" in failures_section(h, u),
+            timeout=20,
+            what=f"the recovery on {user}'s home",
+        )

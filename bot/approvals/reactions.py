@@ -260,13 +260,13 @@ async def publish_home(svc: Services, actor: Actor) -> None:
     await _publish_homes(svc, [actor])
 
 
-async def refresh_home_of(svc: Services, actor: Actor) -> None:
-    """Someone changed what their dashboard shows (said they are on a failure, resolved it): their App Home is
-    published again, if they have one."""
+async def refresh_homes_of_failure(svc: Services, actor: Actor, run_id: str | None) -> None:
+    """Someone changed who handles a failure (on it, resolved): their App Home, and that of those who follow the
+    run (watchers, who triggered it, who is on it), is published again, for those who have one."""
     async with svc.sessions() as session:
-        if not await home.dashboard_known(session, actor.id, home_key):
-            return
-    await _publish_homes(svc, [actor])
+        users = await home.homes_to_refresh(session, {actor.id}, run_id, home_key)
+    if users:
+        await _publish_homes(svc, [actor if u == actor.id else Actor.of(svc, u) for u in users])
 
 
 def republish_on_conflict(svc: Services):
