@@ -132,6 +132,10 @@ async def test_failures_say_who_is_on_each_resolved_or_recovered_open_ones_first
     recovered = await fail(h, "run_HomeRec001")
     on_it = await fail(h, "run_HomeOnIt01")
     untouched = await fail(h, "run_HomeOpen01")
+    resolved = await fail(h, "run_HomeRes001")
+    assert (await h.slack.click(resolved, "alert_resolve", user_id="U0ANA")).ok
+    form = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="the Resolve form"))[0]
+    assert (await h.slack.submit_view(form, {}, user_id="U0ANA")).ok
     assert (await h.slack.click(on_it, "alert_on_it", user_id="U0BEN")).ok
     await h.wait_for(lambda: "<@U0BEN> is on it" in blocks_text(card(h, on_it)), timeout=20, what="Ben on it")
     done = run_data("run_HomeRec002", "completed", replay_of="run_HomeRec001")
@@ -144,9 +148,11 @@ async def test_failures_say_who_is_on_each_resolved_or_recovered_open_ones_first
     await h.slack.open_home("U0ANA")
     await h.wait_for(lambda: "run_HomeRec001" in home_text(h, "U0ANA"), timeout=20, what="Ana's failures")
     failures = failures_section(h, "U0ANA")
-    # The open ones (nobody on it, or someone) come first; the recovered one, settled, last.
-    assert failures.index("run_HomeOpen01") < failures.index("run_HomeRec001")
-    assert failures.index("run_HomeOnIt01") < failures.index("run_HomeRec001")
+    # The open ones (nobody on it, or someone) come first; the settled ones (resolved, recovered) after.
+    for settled_run in ("run_HomeRec001", "run_HomeRes001"):
+        assert failures.index("run_HomeOpen01") < failures.index(settled_run)
+        assert failures.index("run_HomeOnIt01") < failures.index(settled_run)
+    assert "resolved by <@U0ANA>" in failures
     assert "<@U0BEN> on it" in failures and "open, nobody on it" in failures
     assert "recovered by `run_HomeRec002`" in failures
 
