@@ -109,7 +109,7 @@ def _spend(spend: DaySpend) -> list:
     for workflow, _status, _runs, _priced, cost in spend.rows:
         by_workflow[workflow] = by_workflow.get(workflow, 0) + cost
     top = sorted(((c, w) for w, c in by_workflow.items() if c > 0), key=lambda p: (-p[0], p[1]))[:SPEND_TOP]
-    lines = [line]
+    lines = [Mrkdwn(line.removeprefix("Spend: "))]  # the header says it already
     if top:
         words = [mrkdwn("{w} {c}", w=code_span(single_line(w, 64)), c=money_micros(c)) for c, w in top]
         lines.append(mrkdwn("Most: {top}", top=join(" · ", words)))
