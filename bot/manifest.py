@@ -18,6 +18,7 @@ TEMPLATE_UNFURL_DOMAIN = "console.example.com"
 # The scopes each Web API method the bot calls needs (slack_sdk method names).
 SCOPES_BY_METHOD: dict[str, set[str]] = {
     "auth_test": set(),
+    "apps_connections_open": set(),  # with the app-level token (connections:write), not a bot scope
     "chat_postMessage": {"chat:write", "chat:write.public"},
     "chat_update": {"chat:write"},
     "chat_postEphemeral": {"chat:write"},

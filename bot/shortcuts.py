@@ -4,17 +4,20 @@ store with the modal's filters. Listeners (handlers/shortcuts.py) open modals fi
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import timedelta
 
 from bot.actors import Actor
+from bot.errors import BadInput
 from bot.render.finder import SINCE, Filters, finder_modal
 from bot.services import Services
 from bot.unfurl import run_links
 from bot.views import view_of_run
-from store import queries
+from store import dashboard, queries
 from store.models import utcnow
 
+MAX_COST_USD = 1_000_000  # the largest *Cost at least* the finder takes
 SHOW_RUN_MAX = 5  # runs answered for one message: each is a whole card
 # In order of appearance: a URL (a run id inside one counts only if it is a console run link), or a bare run id.
 TOKEN = re.compile(r"(?P<url>https?://[^\s<>|\"\\]+)|(?<![\w/.-])(?P<id>run_[A-Za-z0-9]{2,64})(?![\w-])")
@@ -61,7 +64,22 @@ def filters_of(view: dict | None) -> Filters:
         since=since if since in SINCE else None,
         model=text("model"),
         error_code=text("error_code"),
+        min_cost=text("min_cost"),
     )
+
+
+def min_cost_micros(typed: str | None) -> int | None:
+    """The *Cost at least* filter in micro-dollars ("0.50", "$2", "1,200"); None when empty; BadInput otherwise."""
+    if not typed:
+        return None
+    cleaned = typed.strip().removeprefix("$").replace(",", "").strip()
+    try:
+        dollars = float(cleaned)
+    except ValueError:
+        dollars = -1.0
+    if not math.isfinite(dollars) or dollars < 0 or dollars > MAX_COST_USD:
+        raise BadInput(f"Cost at least takes dollars, such as 0.50 (from 0 to {MAX_COST_USD:,}).")
+    return round(dollars * 1_000_000)
 
 
 async def finder_view(svc: Services, actor: Actor, filters: Filters) -> dict:
@@ -69,6 +87,13 @@ async def finder_view(svc: Services, actor: Actor, filters: Filters) -> dict:
     since = utcnow() - SINCE_DELTA[filters.since] if filters.since else None
     async with svc.sessions() as session:
         workflows = [(w.id, w.name or w.id) for w in await queries.known_workflows(session, limit=100)]
+        cost_known = await dashboard.usage_known(session)
+        try:
+            min_cost = min_cost_micros(filters.min_cost) if cost_known else None
+        except BadInput as exc:
+            return finder_modal(
+                filters, workflows, [], svc.settings.run_url, may_operate=False, cost_known=True, problem=exc.message
+            )
         if filters.error_code:
             rows = await queries.failed_runs(
                 session, since=since, workflow=filters.workflow, code=filters.error_code, limit=40
@@ -78,6 +103,7 @@ async def finder_view(svc: Services, actor: Actor, filters: Filters) -> dict:
                 for r in rows
                 if (not filters.statuses or "failed" in filters.statuses)
                 and (not filters.model or r.model == filters.model)
+                and (min_cost is None or (r.cost_micros is not None and r.cost_micros >= min_cost))
             ][:10]
         else:
             rows = await queries.list_runs(
@@ -86,8 +112,14 @@ async def finder_view(svc: Services, actor: Actor, filters: Filters) -> dict:
                 since=since,
                 workflow=filters.workflow,
                 model=filters.model,
+                min_cost=min_cost,
                 limit=10,
             )
     return finder_modal(
-        filters, workflows, [view_of_run(r) for r in rows], svc.settings.run_url, may_operate=await actor.is_operator()
+        filters,
+        workflows,
+        [view_of_run(r) for r in rows],
+        svc.settings.run_url,
+        may_operate=await actor.is_operator(),
+        cost_known=cost_known,
     )

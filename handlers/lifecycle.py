@@ -9,6 +9,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from bot import lifecycle, mutes
+from bot.approvals import reactions
 from bot.errors import BotError
 from bot.incident_replay import replay_affected
 from bot.render.lifecycle import resolve_modal
@@ -20,6 +21,12 @@ log = logging.getLogger(__name__)
 
 def _value(body: dict) -> str:
     return str(((body.get("actions") or [{}])[0]).get("value") or "")
+
+
+def _run_of(value: str) -> str | None:
+    """The failed run a lifecycle button or form is about (None for a storm or incident card)."""
+    kind, _, subject = value.partition(":")
+    return subject[:64] or None if kind == "run" else None
 
 
 async def _tell(responder: Responder, text: str) -> None:
@@ -37,6 +44,7 @@ def register(app, svc) -> None:
         async def work():
             try:
                 await lifecycle.toggle_on_it(svc, context["actor"], _value(body))
+                await reactions.refresh_homes_of_failure(svc, context["actor"], _run_of(_value(body)))
             except Exception as exc:  # spawned work is outside Bolt's error handler
                 await _tell(
                     Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
@@ -76,6 +84,8 @@ def register(app, svc) -> None:
             return
         log.info("resolve form: %s", text)
         await ack()
+        run_id = _run_of(str(view.get("private_metadata") or ""))
+        svc.spawn(reactions.refresh_homes_of_failure(svc, context["actor"], run_id), name="refresh App Home")
 
     @app.action("alert_more")
     async def more(ack, body, client, context):

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import KeyValue, Run, Subscription, Watch
+from store.models import CostRollup, KeyValue, Run, Subscription, Watch
 
 
 async def watched_runs(session: AsyncSession, user: str, *, limit: int) -> list[Run]:
@@ -45,12 +45,18 @@ async def recent_failures(
     return list((await session.scalars(query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit))).all())
 
 
-async def recovered(session: AsyncSession, run_ids: list[str]) -> set[str]:
-    """Which of these runs a replay has since completed."""
+async def recovered(session: AsyncSession, run_ids: list[str]) -> dict[str, str]:
+    """Which of these runs a replay has since completed: {run id: the completed replay's id}."""
     if not run_ids:
-        return set()
-    query = select(Run.replay_of).where(Run.replay_of.in_(run_ids), Run.status == "completed")
-    return set((await session.scalars(query)).all())
+        return {}
+    query = select(Run.replay_of, Run.id).where(Run.replay_of.in_(run_ids), Run.status == "completed")
+    return {original: replay for original, replay in (await session.execute(query.order_by(Run.id))).all()}
+
+
+async def usage_known(session: AsyncSession) -> bool:
+    """Whether the platform ever reported a cost (any priced run in the daily rollups)."""
+    query = select(CostRollup.day).where(CostRollup.priced_runs > 0).limit(1)
+    return (await session.scalar(query)) is not None
 
 
 async def with_home(session: AsyncSession, users: list[str], key_of) -> list[str]:

@@ -11,6 +11,8 @@ import pytest
 from store.models import Subscription
 from tests.test_alerts import wait_for_alert
 from tests.test_approvals import card_of, gated_run, platform_task
+from tests.test_cost import priced_run, send_runs
+from tests.test_lifecycle import blocks_text, card, fail, run_data, settled
 
 ANA = {"name": "Ana Ruiz", "slack_user_id": "U0ANA"}
 
@@ -116,3 +118,94 @@ async def test_a_home_changed_behind_the_bots_back_is_rendered_again_and_publish
     refused = [c for c in calls if c.error == "hash_conflict" and c.args.get("user_id") == "U0ANA"]
     assert refused and refused[0].args["hash"]
     assert calls[-1].ok
+
+
+def failures_section(h, user: str) -> str:
+    text = home_text(h, user)
+    if "Failures in the last 24 h" not in text:
+        return ""  # not published yet
+    return text[text.index("Failures in the last 24 h") : text.index("Runs you triggered")]
+
+
+async def test_failures_say_who_is_on_each_resolved_or_recovered_open_ones_first(any_harness):
+    h = any_harness
+    recovered = await fail(h, "run_HomeRec001")
+    on_it = await fail(h, "run_HomeOnIt01")
+    untouched = await fail(h, "run_HomeOpen01")
+    resolved = await fail(h, "run_HomeRes001")
+    assert (await h.slack.click(resolved, "alert_resolve", user_id="U0ANA")).ok
+    form = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="the Resolve form"))[0]
+    assert (await h.slack.submit_view(form, {}, user_id="U0ANA")).ok
+    assert (await h.slack.click(on_it, "alert_on_it", user_id="U0BEN")).ok
+    await h.wait_for(lambda: "<@U0BEN> is on it" in blocks_text(card(h, on_it)), timeout=20, what="Ben on it")
+    done = run_data("run_HomeRec002", "completed", replay_of="run_HomeRec001")
+    assert (await h.post_webhook("run.completed", {"run": done})).status == 200
+    await h.wait_for(
+        lambda: "recovered" in card(h, recovered).blocks[0]["text"]["text"], timeout=20, what="the recovery"
+    )
+    await settled(h)
+
+    await h.slack.open_home("U0ANA")
+    await h.wait_for(lambda: "run_HomeRec001" in home_text(h, "U0ANA"), timeout=20, what="Ana's failures")
+    failures = failures_section(h, "U0ANA")
+    # The open ones (nobody on it, or someone) come first; the settled ones (resolved, recovered) after.
+    for settled_run in ("run_HomeRec001", "run_HomeRes001"):
+        assert failures.index("run_HomeOpen01") < failures.index(settled_run)
+        assert failures.index("run_HomeOnIt01") < failures.index(settled_run)
+    assert "resolved by <@U0ANA>" in failures
+    assert "<@U0BEN> on it" in failures and "open, nobody on it" in failures
+    assert "recovered by `run_HomeRec002`" in failures
+
+    # Ana says she is on the untouched one: her dashboard, published again, says so.
+    assert (await h.slack.click(untouched, "alert_on_it", user_id="U0ANA")).ok
+    await h.wait_for(
+        lambda: "<@U0ANA> on it" in failures_section(h, "U0ANA"), timeout=20, what="Ana's home to say she is on it"
+    )
+    assert "open, nobody on it" not in failures_section(h, "U0ANA")
+
+
+async def test_todays_spend_appears_once_usage_exists_with_unknown_costs_counted_apart(any_harness):
+    h = any_harness
+    await h.slack.open_home("U0ANA")
+    await h.wait_for(lambda: "Runs you triggered" in home_text(h, "U0ANA"), timeout=20, what="Ana's dashboard")
+    assert "Today's spend" not in home_text(h, "U0ANA")  # no usage reported yet: nothing to say
+
+    await send_runs(
+        h,
+        priced_run("run_hs_1", cost=0.75),
+        priced_run("run_hs_2", workflow=("wf_b", "Beta"), status="completed", cost=1.25),
+        priced_run("run_hs_3", status="completed", tokens=None),
+        priced_run("run_hs_old", status="completed", cost=9.00, days_ago=2),
+    )
+    await h.slack.open_home("U0ANA")
+    await h.wait_for(lambda: "Today's spend" in home_text(h, "U0ANA"), timeout=20, what="today's spend")
+    text = home_text(h, "U0ANA")
+    spend = text[text.index("Today's spend") :]
+    assert "$2.00 on 3 runs" in spend and "$0.75 on failed runs (38%)" in spend
+    assert "1 of unknown cost" in spend
+    assert spend.index("`wf_b` $1.25") < spend.index("`wf_a` $0.75")  # the workflows that spent most, first
+    assert "$9.00" not in spend  # two days ago is not today
+
+
+async def test_who_follows_a_failure_sees_on_its_home_who_took_it_and_its_recovery(harness):
+    h = harness
+    alert = await fail(h, "run_HomeFollow1")
+    await h.slack.open_home("U0ANA")
+    await h.slack.open_home("U0BEN")
+    await h.wait_for(lambda: "open, nobody on it" in failures_section(h, "U0ANA"), timeout=20, what="Ana's home")
+    assert (await h.slack.click(alert, "alert_on_it", user_id="U0ANA")).ok
+    await h.wait_for(lambda: "<@U0ANA> on it" in failures_section(h, "U0ANA"), timeout=20, what="Ana on it")
+    # Ben joins her: Ana, already on it, sees him on her dashboard without opening it again.
+    assert (await h.slack.click(alert, "alert_on_it", user_id="U0BEN")).ok
+    await h.wait_for(
+        lambda: "<@U0ANA> <@U0BEN> on it" in failures_section(h, "U0ANA"), timeout=20, what="Ben on Ana's home"
+    )
+    # A replay completes: those on it see the failure recovered.
+    done = run_data("run_HomeFollow2", "completed", replay_of="run_HomeFollow1")
+    assert (await h.post_webhook("run.completed", {"run": done})).status == 200
+    for user in ("U0ANA", "U0BEN"):
+        await h.wait_for(
+            lambda u=user: "recovered by `run_HomeFollow2`" in failures_section(h, u),
+            timeout=20,
+            what=f"the recovery on {user}'s home",
+        )

@@ -9,6 +9,7 @@ from bot.render.metadata import RUN_FAILED, RUN_RECOVERED, approval_metadata, st
 from bot.views import TaskView, view_of_storm
 from tests.test_alerts import alerts_for, click_replay, wait_for_alert
 from tests.test_approvals import card_of, gated_run, text_of
+from tests.test_lifecycle import card, fail, run_data, settled
 from tests.test_outbox import alert_row
 
 ANA = {"name": "Ana Ruiz", "slack_user_id": "U0ANA"}
@@ -124,3 +125,40 @@ def test_metadata_values_from_the_platform_carry_no_control_or_bidi_characters()
     payload = approval_metadata(task)["event_payload"]
     text = "".join(str(v) for v in payload.values())
     assert not any(ch in text for ch in "\u2066\u202e\n") and payload["step_id"].startswith("step")
+
+
+async def test_an_alert_recovered_along_a_chain_of_replays_says_run_recovered_by_the_last_one(harness):
+    """The lifecycle marks a failure recovered when a replay of its replay completes: its alert's metadata follows."""
+    h = harness
+    first = await fail(h, "run_MetaChainA1")
+    second = await fail(h, "run_MetaChainB1", replay_of="run_MetaChainA1")
+    for message in (first, second):
+        assert metadata_of(h, message.channel, message.ts)["event_type"] == RUN_FAILED
+    done = run_data("run_MetaChainC1", "completed", replay_of="run_MetaChainB1")
+    assert (await h.post_webhook("run.completed", {"run": done})).status == 200
+
+    for message, run_id in ((first, "run_MetaChainA1"), (second, "run_MetaChainB1")):
+        meta = await h.wait_for(
+            lambda m=message: (
+                metadata_of(h, m.channel, m.ts).get("event_type") == RUN_RECOVERED and metadata_of(h, m.channel, m.ts)
+            ),
+            timeout=20,
+            what=f"{run_id}'s alert metadata to say recovered",
+        )
+        assert meta["event_payload"]["run_id"] == run_id
+        assert meta["event_payload"]["recovered_by_run_id"] == "run_MetaChainC1"
+
+
+async def test_a_resolved_alert_still_says_run_failed(harness):
+    """Resolving is a person's word that nobody will replay: the run did not recover, other apps are not told so."""
+    h = harness
+    alert = await fail(h, "run_MetaResolv1")
+    assert (await h.slack.click(alert, "alert_resolve", user_id="U0ANA")).ok
+    form = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="the Resolve form"))[0]
+    assert (await h.slack.submit_view(form, {}, user_id="U0ANA")).ok
+    await h.wait_for(
+        lambda: "Invoice triage resolved" in card(h, alert).blocks[0]["text"]["text"], timeout=20, what="resolved"
+    )
+    await settled(h)
+    meta = metadata_of(h, alert.channel, alert.ts)
+    assert meta["event_type"] == RUN_FAILED and meta["event_payload"]["run_id"] == "run_MetaResolv1"

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.test_alerts import wait_for_alert
+from tests.test_cost import priced_run, send_runs
 
 CHANNEL = "C0GENERAL"
 
@@ -124,3 +125,54 @@ async def test_find_a_run_offers_only_show_to_someone_who_may_not_operate(harnes
     )
     text = modal_text(view)
     assert "find_run_show" in text and "run_replay" not in text
+
+
+async def test_find_a_run_filters_on_cost_once_usage_exists(harness):
+    h = harness
+    await h.slack.global_shortcut("runbot_find_run", user_id="U0ANA")
+    view_id = h.slack.calls_to("views.open")[0].response["view"]["id"]
+    view = await h.wait_for(
+        lambda: "No run matches" in modal_text(h.slack.views[view_id]) and h.slack.views[view_id],
+        timeout=20,
+        what="the empty results",
+    )
+    assert "find_filter_min_cost" not in modal_text(view)  # no usage reported yet: no cost filter
+
+    await send_runs(
+        h,
+        priced_run("run_fcCheap01", cost=0.10),
+        priced_run("run_fcDear001", status="completed", cost=2.50),
+        priced_run("run_fcUnknown", status="completed", tokens=None),
+    )
+    await h.slack.submit_view(view_id, {})
+    view = await h.wait_for(
+        lambda: "run_fcDear001" in modal_text(h.slack.views[view_id]) and h.slack.views[view_id],
+        timeout=20,
+        what="the runs, with the cost filter",
+    )
+    text = modal_text(view)
+    assert "find_filter_min_cost" in text and "Cost at least (USD)" in text
+    assert "$2.50" in text and "cost unknown" in text  # each result says what it cost
+
+    await h.slack.submit_view(view_id, {"min_cost": {"find_filter_min_cost": "$1"}})
+    view = await h.wait_for(
+        lambda: (
+            "run_fcCheap01" not in modal_text(h.slack.views[view_id])
+            and "run_fcDear001" in modal_text(h.slack.views[view_id])
+            and h.slack.views[view_id]
+        ),
+        timeout=20,
+        what="only the runs that cost at least $1",
+    )
+    text = modal_text(view)
+    assert "run_fcUnknown" not in text  # unknown cost is not "at least $1"
+
+    await h.slack.submit_view(view_id, {"min_cost": {"find_filter_min_cost": "a lot"}})
+    view = await h.wait_for(
+        lambda: "takes dollars" in modal_text(h.slack.views[view_id]) and h.slack.views[view_id],
+        timeout=20,
+        what="the modal to say what the filter takes",
+    )
+    assert "Cost at least takes dollars, such as 0.50" in modal_text(view)
+    assert "run_fcDear001" not in modal_text(view)
+    assert "a lot" in modal_text(view)  # the filter keeps what was typed, to correct it

@@ -17,6 +17,11 @@ async def test_a_pasted_run_link_unfurls_shortcuts_answer_and_app_home_approves(
     href = await jump.get_attribute("href") or ""
     run_id = re.search(r"/workflow-runs/(run_\w+)", href).group(1)
 
+    # The sandbox user says they are on that failure: the alert says so, and so will App Home.
+    alert = page.locator("#messages .msg", has=page.locator("a", has_text="Jump to failed step")).first
+    await alert.locator('button[data-action-id="alert_on_it"]').click()
+    await expect(alert).to_contain_text("is on it", timeout=WAIT_MS)
+
     # Paste the run's console link in #general: its card unfolds under the message.
     await page.locator('#channel-list a[data-name="general"]').click()
     await page.locator("#composer-input").fill(f"who is looking at {href} ?")
@@ -25,6 +30,7 @@ async def test_a_pasted_run_link_unfurls_shortcuts_answer_and_app_home_approves(
     card = pasted.locator(".attachment")
     await expect(card).to_contain_text(run_id, timeout=WAIT_MS)
     await expect(card).to_contain_text("jump to failed step")
+    await expect(card).to_contain_text(re.compile(r"cost \$\d"))  # the platform reported what it cost
     await page.screenshot(path=str(ARTIFACTS / "sandbox-unfurl.png"))
 
     # Show run (message shortcut) on that message: the run's card, only to the sandbox user.
@@ -38,6 +44,7 @@ async def test_a_pasted_run_link_unfurls_shortcuts_answer_and_app_home_approves(
     modal = page.locator("#modal-root")
     await expect(modal).to_contain_text("Find a run", timeout=WAIT_MS)
     await expect(modal).to_contain_text("run_", timeout=WAIT_MS)
+    await expect(modal).to_contain_text("Cost at least (USD)")  # usage exists in the sandbox: the cost filter
     await page.screenshot(path=str(ARTIFACTS / "sandbox-find-run.png"))
     await page.keyboard.press("Escape")
     close = modal.locator("button", has_text="Close")
@@ -49,6 +56,10 @@ async def test_a_pasted_run_link_unfurls_shortcuts_answer_and_app_home_approves(
     await page.locator('a[data-tab="home"]').click()
     home = page.locator("#home")
     await expect(home).to_contain_text("Runs you triggered", timeout=WAIT_MS)
+    # Failures with who is on each (the one the sandbox user took first among the open ones), and today's spend.
+    await expect(home).to_contain_text(run_id)
+    await expect(home).to_contain_text(re.compile(re.escape(run_id) + r"[^\n]*👀[^\n]* on it"))
+    await expect(home).to_contain_text("Today's spend")
     approve = home.locator('button[data-action-id="approval_approve"]').first
     await expect(approve).to_be_visible(timeout=WAIT_MS)
     pending_before = {a["id"] for a in (await platform_get(demo, "/approvals?status=pending&limit=200"))["data"]}

@@ -8,8 +8,10 @@ import json
 import pytest
 
 from bot.manifest import is_loopback
+from bot.render.cost import money
 from bot.unfurl import run_links
 from tests.test_alerts import wait_for_alert
+from tests.test_commands import stored
 
 CHANNEL = "C0ALERTS"
 OTHER = "C0GENERAL"
@@ -58,6 +60,7 @@ async def test_a_pasted_link_to_a_failed_run_unfurls_into_its_card_keyed_by_the_
     assert run["id"] in shown and "failed" in shown and detail["workflow"]["name"] in shown
     assert error_code in shown and "jump to failed step" in shown
     assert f"{h.platform.run_url(run['id'])}#step-{step}" in shown
+    assert f"cost {money(detail['usage']['cost_usd'])}" in shown  # the platform reported what it cost
     actions = [el["action_id"] for b in card["blocks"] if b["type"] == "actions" for el in b["elements"]]
     assert actions[0] == "run_show" and "run_replay" in actions and "run_pause" not in actions
     (call,) = h.slack.calls_to("chat.unfurl")
@@ -70,6 +73,18 @@ async def test_a_pasted_link_to_a_failed_run_unfurls_into_its_card_keyed_by_the_
         timeout=20,
         what="the run's card for the person who clicked Show run",
     )
+
+
+async def test_a_run_of_unknown_cost_unfurls_without_a_cost_rather_than_zero(harness):
+    h = harness
+    run = await h.start_run("wf_tools", "succeed", gate=False)  # its steps report no usage
+    await stored(h, run["id"], "completed")
+    url = h.platform.run_url(run["id"])
+    msg = await paste(h, f"done? {url}")
+    card = await h.wait_for(lambda: unfurls_of(h, CHANNEL, msg.ts).get(url), timeout=20, what="the run's unfurl")
+    shown = json.dumps(card["blocks"])
+    assert run["id"] in shown and "completed" in shown
+    assert "cost" not in shown and "$0.00" not in shown
 
 
 async def test_the_same_link_again_in_one_conversation_is_not_unfurled_twice_but_is_elsewhere(any_harness):

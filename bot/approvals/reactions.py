@@ -260,6 +260,15 @@ async def publish_home(svc: Services, actor: Actor) -> None:
     await _publish_homes(svc, [actor])
 
 
+async def refresh_homes_of_failure(svc: Services, actor: Actor, run_id: str | None) -> None:
+    """Someone changed who handles a failure (on it, resolved): their App Home, and that of those who follow the
+    run (watchers, who triggered it, who is on it), is published again, for those who have one."""
+    async with svc.sessions() as session:
+        users = await home.homes_to_refresh(session, {actor.id}, run_id, home_key)
+    if users:
+        await _publish_homes(svc, [actor if u == actor.id else Actor.of(svc, u) for u in users])
+
+
 def republish_on_conflict(svc: Services):
     """The deliverer's `on_home_conflict` (bot/home_publish.py): render that person's App Home again from the store."""
     return lambda user: svc.spawn(publish_home(svc, Actor.of(svc, user)), name="republish App Home")

@@ -21,6 +21,7 @@ from slack_sdk.models.views import View
 
 from bot.contract import RUN_STATUSES
 from bot.render.common import SECTION_LIMIT, trim_middle
+from bot.render.cost import money
 from bot.render.mrkdwn import Mrkdwn, escape, mrkdwn, plain
 from bot.render.runs import RunUrl, _button, run_buttons, run_line
 from bot.views import RunView
@@ -39,6 +40,7 @@ class Filters:
     since: str | None = None  # a key of SINCE
     model: str | None = None
     error_code: str | None = None
+    min_cost: str | None = None  # dollars as typed; shown once the platform reports usage
 
 
 def loading_modal(title: str = "Find a run", text: str = "Loading…") -> dict:
@@ -61,7 +63,7 @@ def _input(block_id: str, label: str, element, hint: str | None = None) -> Input
     return InputBlock(block_id=block_id, label=label, element=element, optional=True, dispatch_action=True, hint=hint)
 
 
-def _filters(filters: Filters, workflows: list[tuple[str, str]]) -> list:
+def _filters(filters: Filters, workflows: list[tuple[str, str]], *, cost_known: bool) -> list:
     statuses = [_option(s, s) for s in RUN_STATUSES]
     chosen = [o for o in statuses if o.value in filters.statuses]
     wf_options = [_option(wid, name) for wid, name in workflows[:100]]
@@ -105,13 +107,21 @@ def _filters(filters: Filters, workflows: list[tuple[str, str]]) -> list:
             ),
         )
     )
-    for block_id, label, value in (("model", "Model", filters.model), ("error_code", "Error code", filters.error_code)):
+    texts = [("model", "Model", filters.model), ("error_code", "Error code", filters.error_code)]
+    if cost_known:
+        texts.append(("min_cost", "Cost at least (USD)", filters.min_cost))
+    for block_id, label, value in texts:
         blocks.append(
             _input(
                 block_id,
                 label,
-                PlainTextInputElement(action_id=FILTER_PREFIX + block_id, initial_value=value or None, max_length=120),
-                hint="Press Enter to apply",
+                PlainTextInputElement(
+                    action_id=FILTER_PREFIX + block_id,
+                    initial_value=value or None,
+                    max_length=120,
+                    placeholder="0.50" if block_id == "min_cost" else None,
+                ),
+                hint="Press Enter to apply" + (": runs of unknown cost are left out" if block_id == "min_cost" else ""),
             )
         )
     return blocks
@@ -124,10 +134,15 @@ def finder_modal(
     run_url: RunUrl,
     *,
     may_operate: bool,
+    cost_known: bool = False,
+    problem: str | None = None,
 ) -> dict:
-    """The modal with its filters and, once searched, the newest matching runs (`runs` None: still searching)."""
-    blocks: list = [*_filters(filters, workflows), DividerBlock()]
-    if runs is None:
+    """The modal with its filters and, once searched, the newest matching runs (`runs` None: still searching);
+    `problem` says what is wrong with a filter instead of results."""
+    blocks: list = [*_filters(filters, workflows, cost_known=cost_known), DividerBlock()]
+    if problem:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f":warning: {escape(problem)}")))
+    elif runs is None:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="Searching…")))
     elif not runs:
         blocks.append(
@@ -139,7 +154,11 @@ def finder_modal(
             ContextBlock(elements=[MarkdownTextObject(text=f"The {len(shown)} newest matching runs, newest first.")])
         )
         for run in shown:
-            line = trim_middle(escape(run_line(run, run_url, failed_view=run.status == "failed")), SECTION_LIMIT)
+            line = run_line(run, run_url, failed_view=run.status == "failed")
+            cost = run.usage.cost_usd if run.usage is not None else None
+            if cost_known:
+                line = mrkdwn("{line} · {cost}", line=line, cost=money(cost))
+            line = trim_middle(escape(line), SECTION_LIMIT)
             blocks.append(
                 SectionBlock(
                     block_id=f"run:{run.id}"[:255],

@@ -1,11 +1,12 @@
 """The compact card a run link unfurls into (`chat.unfurl`): status, workflow, progress, the failed step and its
-error code, started and duration, and the buttons that fit the status. Pure: a `RunView` in, blocks out."""
+error code, cost when known, started and duration, and the buttons that fit the status. Pure: a `RunView` in, blocks out."""
 
 from __future__ import annotations
 
 from slack_sdk.models.blocks import ActionsBlock, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.render.common import SECTION_LIMIT, code_span, duration, mark, progress_bar, slack_date, trim_middle
+from bot.render.cost import money
 from bot.render.mrkdwn import Mrkdwn, escape, join, link, mrkdwn
 from bot.render.runs import RunUrl, _button, run_buttons
 from bot.views import RunView
@@ -31,6 +32,9 @@ def run_unfurl(run: RunView, run_url: RunUrl) -> dict:
         facts.append(mrkdwn("took {d}", d=duration(run.duration_ms)))
     if run.model:
         facts.append(mrkdwn("model {m}", m=code_span(run.model)))
+    cost = run.usage.cost_usd if run.usage is not None else None
+    if cost is not None:  # "when known": a run the platform reported no cost for says nothing rather than $0.00
+        facts.append(mrkdwn("cost {c}", c=money(cost)))
     blocks = [SectionBlock(text=_md(head)), ContextBlock(elements=[_md(join(" · ", facts))])]
     step = run.failed_step
     if step is not None:

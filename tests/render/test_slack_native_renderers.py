@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.render import finder, home, unfurl
+from bot.render.lifecycle import list_mark
 from bot.views import view_of_run
 from tests.render.test_renderers import EVIL_ID, NOW, failed_run, foreign, run_url
 
@@ -28,8 +29,15 @@ def test_the_finder_and_the_dashboard_escape_every_run_field():
     runs = [hostile_run(), hostile_run(id=EVIL_ID)]
     modal = finder.finder_modal(finder.Filters(model=HOSTILE), [("wf_1", HOSTILE)], runs, run_url, may_operate=True)
     assert not foreign({"blocks": modal["blocks"]}), foreign({"blocks": modal["blocks"]})
+    on_it = {"on_it": [{"user": "U0ANA", "since": NOW.isoformat()}]}
     board = home.Dashboard(
-        tasks=[], decidable=frozenset(), approvers="", watched=runs, failures=[(r, True) for r in runs], triggered=runs
+        tasks=[],
+        decidable=frozenset(),
+        approvers="",
+        watched=runs,
+        failures=[home.FailureLine(r, "on_it", list_mark(on_it)) for r in runs],
+        triggered=runs,
+        spend=home.DaySpend(NOW.date(), [(HOSTILE, "failed", 3, 2, 1_234_567)]),
     )
     view = home.home_view(board, NOW, run_url)
     assert not foreign({"blocks": view["blocks"]}), foreign({"blocks": view["blocks"]})

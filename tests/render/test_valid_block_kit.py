@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.render import alerts, approvals, digest, home, lists, prompts, replay_modal, replies, runs, storms
+from bot.render.mrkdwn import Mrkdwn
 from bot.views import view_of_run, view_of_storm
 from reference.slack import blockkit
 from tests.render.test_renderers import NOW, failed_run, run_url, task
@@ -94,8 +95,9 @@ def views():
             decidable=frozenset(x.id for x in many),
             approvers=HOSTILE[:500],
             watched=runs_,
-            failures=[(r, True) for r in runs_],
+            failures=[home.FailureLine(r, "open", Mrkdwn("")) for r in runs_],
             triggered=runs_,
+            spend=home.DaySpend(NOW.date(), [(HOSTILE, "failed", 3, 2, 1_234_567), (LONG, "completed", 9, 0, 0)]),
         )
         yield "home", home.home_view(board, NOW, run_url)
     yield (
