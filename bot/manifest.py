@@ -27,7 +27,6 @@ SCOPES_BY_METHOD: dict[str, set[str]] = {
     "conversations_replies": {"channels:history", "groups:history", "im:history"},
     "conversations_open": {"im:write"},
     "conversations_join": {"channels:join"},
-    "apps_connections_open": set(),  # the app-level token (connections:write), not a bot scope
     "conversations_info": {"channels:read", "groups:read"},
     "users_info": {"users:read"},
     "users_conversations": {"channels:read", "groups:read"},
