@@ -51,6 +51,7 @@ PERMANENT = {
     "not_authed",
     "message_not_found",
     "cant_update_message",
+    "edit_window_closed",  # chat.update: the workspace's time for editing the message is over
     "restricted_action",
     "invalid_arguments",
 }

@@ -279,3 +279,24 @@ async def test_sigkill_during_a_burst_into_a_channel_never_joined_alerts_every_r
         await session.close()
         await slack.stop()
         await platform.stop()
+
+
+async def test_an_edit_slack_refuses_as_past_its_edit_window_is_given_up_not_retried(paced):
+    h = paced
+    async with h.svc.sessions.begin() as s:
+        message = await outbox.post(s, channel="C0ALERTS", kind="alert", subject="run_Old01", payload={"text": "v0"})
+    h.svc.deliverer.kick()
+    await h.wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if m.text == "v0"], timeout=20)
+    h.slack.inject("edit_window_closed", count=100, method="chat.update")
+    async with h.svc.sessions.begin() as s:
+        await outbox.update_message(s, await s.get(SlackMessage, message.id), {"text": "v1"})
+    h.svc.deliverer.kick()
+
+    async def given_up():
+        rows = [r for r in await outbox_rows(h) if r.method == "update"]
+        return rows and rows[0].status == "failed" and rows[0]
+
+    row = await h.wait_for(given_up, timeout=20, what="the edit to be given up")
+    assert row.last_error == "edit_window_closed"
+    await asyncio.sleep(1.5)  # a retry would come within the harness's 1 s backoff
+    assert len(h.slack.calls_to("chat.update")) == 1
