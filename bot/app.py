@@ -34,7 +34,7 @@ from bot.keys import INGEST, SERVICES
 from bot.logs import Summarized
 from bot.metrics import Metrics
 from bot.outbox import Deliverer
-from bot.pacing import Pacer
+from bot.pacing import EPHEMERALS, Pacer
 from bot.people import People
 from bot.platform import PlatformClient
 from bot.reach import Reach, start_reach
@@ -310,6 +310,7 @@ def _tell_about_malformed(svc: Services, body: object, problem: str) -> None:
 
     async def tell() -> None:
         try:
+            await svc.deliverer.pacer.turn(EPHEMERALS)  # a flood of bad requests waits its turn like answers do
             await svc.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
         except Exception as exc:  # the person is not in that conversation, say: the log line above remains
             log.info("could not tell %s that a request was unreadable: %s", user_id, type(exc).__name__)
