@@ -389,7 +389,7 @@ async def check_rows(settings, client: AsyncWebClient) -> list[tuple[str, str, s
         headers = {str(k).lower(): v for k, v in (resp.headers or {}).items()}
         scopes = {s.strip() for s in str(headers.get("x-oauth-scopes") or "").split(",") if s.strip()}
         if scopes and "chat:write" not in scopes:
-            problems.append(f"the token lacks the chat:write scope; {hint('missing_scope', needed='chat:write')}")
+            problems.append(f"the token lacks chat:write: {hint('missing_scope', needed='chat:write')}")
     except SlackApiError as exc:
         error, needed = _error_of(exc)
         return [("slack reach", "FAIL", f"auth.test refused ({error}): {hint(error, needed=needed)}")]
