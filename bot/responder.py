@@ -74,7 +74,6 @@ class Responder:
     channel: str | None = None
     response_url: str | None = None
     received: float = field(default_factory=time.monotonic)
-    slash: bool = False  # a slash command's request: Slack ignores replace_original on its response_url
 
     @classmethod
     def for_request(cls, svc: Services, body: dict, *, response_url: str | None = None) -> "Responder":
@@ -86,7 +85,6 @@ class Responder:
             user=str(body.get("user_id") or user.get("id") or ""),
             channel=str(body.get("channel_id") or channel.get("id") or "") or None,
             response_url=url if isinstance(url, str) else None,
-            slash=bool(body.get("command")),
         )
 
     def _usable_url(self) -> str | None:
@@ -126,11 +124,6 @@ class Responder:
     async def send(
         self, *, text: str, blocks: list | None = None, replace_original: bool = False, response_type: str = "ephemeral"
     ) -> None:
-        if replace_original and self.slash:
-            # A slash command's response_url has no original message to replace (Slack posts a new one): the
-            # notice it answered before is deleted, then the answer is posted.
-            await self.delete_original()
-            replace_original = False
         url = self._usable_url()
         if url:
             try:
