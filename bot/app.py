@@ -21,10 +21,7 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,13 +34,14 @@ from bot.keys import INGEST, SERVICES
 from bot.logs import Summarized
 from bot.metrics import Metrics
 from bot.outbox import Deliverer
-from bot.pacing import Pacer
+from bot.pacing import EPHEMERALS, Pacer
 from bot.people import People
 from bot.platform import PlatformClient
 from bot.reach import Reach, start_reach
 from bot.render.mrkdwn import mrkdwn, single_line
 from bot.scheduler import Scheduler
 from bot.services import Services
+from bot.slack_retry import BoundedRateLimitRetry
 from bot.sync import start_first_sync
 from handlers import register_listeners
 from handlers.modals import open_modals_first
@@ -68,7 +66,11 @@ def slack_client(
     """The Web API client. Interactive calls (listeners) retry briefly; the outbox does its own backoff."""
     handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=1)]
     if interactive:
-        handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=1))
+        handlers.append(
+            BoundedRateLimitRetry(
+                max_retry_count=settings.SLACK_RATE_LIMIT_RETRIES, max_wait=settings.SLACK_RETRY_AFTER_MAX_SECONDS
+            )
+        )
     return AsyncWebClient(
         token=settings.SLACK_BOT_TOKEN,
         base_url=settings.slack_api_url,
@@ -218,6 +220,8 @@ async def _services(app: web.Application):
             channel_burst=settings.OUTBOX_CHANNEL_BURST,
             update_rate_per_minute=settings.OUTBOX_UPDATE_RATE_PER_MINUTE,
             update_burst=settings.OUTBOX_UPDATE_BURST,
+            ephemeral_rate_per_minute=settings.OUTBOX_EPHEMERAL_RATE_PER_MINUTE,
+            ephemeral_burst=settings.OUTBOX_EPHEMERAL_BURST,
         ),
     )
     reach = Reach(
@@ -306,6 +310,7 @@ def _tell_about_malformed(svc: Services, body: object, problem: str) -> None:
 
     async def tell() -> None:
         try:
+            await svc.deliverer.pacer.turn(EPHEMERALS)  # a flood of bad requests waits its turn like answers do
             await svc.slack.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
         except Exception as exc:  # the person is not in that conversation, say: the log line above remains
             log.info("could not tell %s that a request was unreadable: %s", user_id, type(exc).__name__)

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     OUTBOX_CHANNEL_BURST: int = Field(3, ge=1)
     OUTBOX_UPDATE_RATE_PER_MINUTE: float = Field(50.0, gt=0)
     OUTBOX_UPDATE_BURST: int = Field(8, ge=1)
+    OUTBOX_EPHEMERAL_RATE_PER_MINUTE: float = Field(100.0, gt=0)  # chat.postEphemeral, Tier 4
+    OUTBOX_EPHEMERAL_BURST: int = Field(20, ge=1)
+    # The listeners' own calls after a 429: tries and the longest Retry-After waited for (bot/slack_retry.py).
+    SLACK_RATE_LIMIT_RETRIES: int = Field(2, ge=0)
+    SLACK_RETRY_AFTER_MAX_SECONDS: float = Field(30.0, ge=0)
     # Deduplication of Slack requests (issue: untrusted requests).
     DEDUPE_WINDOW_SECONDS: float = Field(3600.0, gt=0)
     DEDUPE_REPLAY_WINDOW_SECONDS: float = Field(60.0, ge=0)

@@ -28,7 +28,7 @@ from bot.outbox_send import (
     marked_as_reposted,
     overflow_digest,
 )
-from bot.pacing import UPDATES, Pacer, channel_key
+from bot.pacing import EPHEMERALS, UPDATES, Pacer, channel_key
 from bot.render.metadata import with_outbox_id
 from store import kv, messages
 from store import outbox as rows
@@ -51,6 +51,7 @@ PERMANENT = {
     "not_authed",
     "message_not_found",
     "cant_update_message",
+    "edit_window_closed",  # chat.update: the workspace's time for editing the message is over
     "restricted_action",
     "invalid_arguments",
 }
@@ -290,6 +291,8 @@ class Deliverer:
             return channel_key(f"dm:{item.payload.get('user')}")
         if item.method == "update":
             return UPDATES
+        if item.method == "ephemeral":
+            return EPHEMERALS
         return None
 
     async def _posted_or_none(self, item: OutboxItem, channel: str, thread_ts: str | None, payload: dict):

@@ -1,7 +1,8 @@
 """Pacing of the outbox within Slack's rate limits, so posts go out without 429s in normal operation.
 
-Slack allows chat.postMessage about once a second per channel after a short burst, and chat.update at Tier 3
-(50 a minute per workspace). Each limit is kept as a generic cell rate (a token bucket that counts time) over
+Slack allows chat.postMessage about once a second per channel after a short burst, chat.update at Tier 3
+(50 a minute per workspace) and chat.postEphemeral at Tier 4 (100 a minute). The outbox and the listeners'
+answers (bot/responder.py) share these cells. Each limit is kept as a generic cell rate (a token bucket that counts time) over
 the calls actually made; a row that must wait is told when its turn comes, behind the rows already waiting, so
 posts of one channel leave in order, a steady second apart once the burst is spent. The bot's burst stays below
 Slack's so jitter on the wire never tips a call over. The limits are per process: replicas
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 UPDATES = "chat.update"
+EPHEMERALS = "chat.postEphemeral"  # Tier 4, per workspace
 EARLY = 0.02  # a reserved slot this close is taken at once
 
 
@@ -42,12 +44,16 @@ class Pacer:
         channel_burst: int = 3,
         update_rate_per_minute: float = 50.0,
         update_burst: int = 8,
+        ephemeral_rate_per_minute: float = 100.0,
+        ephemeral_burst: int = 20,
         clock=time.monotonic,
     ):
         self.channel_interval = 1.0 / channel_rate_per_second
         self.channel_burst = channel_burst
         self.update_interval = 60.0 / update_rate_per_minute
         self.update_burst = update_burst
+        self.ephemeral_interval = 60.0 / ephemeral_rate_per_minute
+        self.ephemeral_burst = ephemeral_burst
         self.clock = clock
         self._cells: dict[str, _Cell] = {}
         self._waiting: set[int] = set()  # outbox ids told to come back later
@@ -58,6 +64,8 @@ class Pacer:
         if cell is None:
             if key == UPDATES:
                 cell = _Cell(self.update_interval, self.update_burst)
+            elif key == EPHEMERALS:
+                cell = _Cell(self.ephemeral_interval, self.ephemeral_burst)
             else:
                 cell = _Cell(self.channel_interval, self.channel_burst)
             self._cells[key] = cell
@@ -84,12 +92,14 @@ class Pacer:
 
     async def turn(self, key: str) -> None:
         """Wait for a slot: for the calls a delivery makes beyond its first (a plain-text retry, a thread
-        continuation)."""
+        continuation) and for the listeners' own answers (bot/responder.py). The slot is taken before the wait,
+        so callers waiting at once leave one slot apart, in the order they came."""
         cell = self._cell(key)
-        wait = cell.free_at() - self.clock()
-        if wait > EARLY:
-            await asyncio.sleep(wait)
-        cell.take(self.clock())
+        now = self.clock()
+        at = max(cell.free_at(), now)
+        cell.take(at)
+        if at - now > EARLY:
+            await asyncio.sleep(at - now)
 
 
 def channel_key(channel: str) -> str:

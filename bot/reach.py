@@ -10,7 +10,9 @@ fix is held, reported once with what to do, and delivered when the cause is fixe
   without calling Slack. The deliverer calls `intercept` before a delivery and `refused` on a Slack error.
 - Held rows go out again when the bot hears `member_joined_channel` for the channel, when a probe every
   SLACK_REACH_PROBE_SECONDS finds the channel (or the token and its scopes) working again, and at start:
-  a new token or scope takes a restart, after which the held posts go out.
+  a new token takes a restart, after which the held posts go out. A missing scope only direct messages need
+  (`im:write`) holds direct messages alone; they go out when the probe sees the scope granted. Direct messages
+  and App Homes held by another replica go out when the probe finds the token working.
 - `status()` is shown in /readyz, the gauges in /metrics, `check_rows()` in `runbot check`.
 """
 
@@ -43,6 +45,8 @@ CHANNEL_METHODS = {"post", "thread", "update"}  # what a channel's refusal holds
 TOKEN_METHODS = {"post", "thread", "update", "dm", "publish"}
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,63}$")  # public or private channels; DMs need no joining
 TOKEN = "token"  # the key of a token-wide problem
+DMS = "dm"  # the key of a problem of direct messages only (a missing im:write): channel posts go on
+PEOPLE_METHODS = ("dm", "publish")  # rows addressed to a person, not a channel: held only for the token (or DMS)
 
 
 @dataclass
@@ -72,6 +76,10 @@ def hint(error: str, channel: str | None = None, needed: str | None = None) -> s
         scope = needed or "the scope Slack names"
         return f"add {scope} to the app's scopes (manifest.yml), reinstall the app and restart runbot with its token"
     return f"the bot token was refused ({error}): reinstall the app and restart runbot with the new SLACK_BOT_TOKEN"
+
+
+def _what(key: str) -> str:
+    return {TOKEN: "the bot token", DMS: "direct messages"}.get(key) or f"channel {key}"
 
 
 def _error_of(exc: SlackApiError) -> tuple[str, str | None]:
@@ -115,9 +123,9 @@ class Reach:
         known = self.problems.get(key)
         if known is not None and known.error == error:
             return known
-        problem = Problem(error, hint(error, None if key == TOKEN else key, needed), time.time(), needed)
+        problem = Problem(error, hint(error, None if key in (TOKEN, DMS) else key, needed), time.time(), needed)
         self.problems[key] = problem
-        what = "the bot token" if key == TOKEN else f"channel {key}"
+        what = _what(key)
         if (key, error) in self._reported:
             log.info("Slack still refuses %s: %s; held until fixed", what, error)
         else:
@@ -132,7 +140,7 @@ class Reach:
     def _clear(self, key: str) -> bool:
         problem = self.problems.pop(key, None)
         if problem is not None:
-            what = "the bot token" if key == TOKEN else f"channel {key}"
+            what = _what(key)
             log.info("Slack accepts %s again (was %s); delivering what was held", what, problem.error)
             self._refresh_gauge()
         return problem is not None
@@ -150,6 +158,8 @@ class Reach:
         token = self.problems.get(TOKEN)
         if token is not None and method in TOKEN_METHODS:
             return token
+        if method == "dm" and DMS in self.problems:
+            return self.problems[DMS]
         if channel and method in CHANNEL_METHODS:
             return self.problems.get(channel)
         return None
@@ -166,7 +176,9 @@ class Reach:
     async def refused(self, item, exc: SlackApiError) -> bool:
         """On a Slack error: hold the row if it is a refusal a person must fix (True), else leave it (False)."""
         error, needed = _error_of(exc)
-        if error in TOKEN_ERRORS and item.method in TOKEN_METHODS:
+        if error == "missing_scope" and item.method == "dm" and str(needed or "").startswith(("im:", "mpim:")):
+            self._record(DMS, error, needed)  # a scope only direct messages need: channel posts are not held
+        elif error in TOKEN_ERRORS and item.method in TOKEN_METHODS:
             self._record(TOKEN, error, needed)
         elif error in CHANNEL_ERRORS and item.method in CHANNEL_METHODS and item.channel:
             self._record(item.channel, error)
@@ -220,30 +232,40 @@ class Reach:
         log.info("invited to channel %s", channel)
         await self.ensure(channel)
 
-    async def _release(self, channel: str | None) -> None:
+    async def _release(self, channel: str | None, methods: tuple[str, ...] = ()) -> None:
         async with self.sessions.begin() as session:
-            count = await held.release(session, channel)
+            count = await held.release(session, channel, methods=methods)
         if count:
-            log.info("released %d held Slack post(s) for %s", count, channel or "every channel")
+            where = channel or ("direct messages and App Homes" if methods else "every channel")
+            log.info("released %d held Slack post(s) for %s", count, where)
             self.kick()
+
+    async def _scopes(self) -> set[str] | None:
+        """The token's scopes by auth.test (empty: Slack did not say); None: the token is refused."""
+        try:
+            resp = await self.client.auth_test()
+        except SlackApiError:
+            return None
+        headers = {str(k).lower(): v for k, v in (resp.headers or {}).items()}
+        return {s.strip() for s in str(headers.get("x-oauth-scopes") or "").split(",") if s.strip()}
 
     # -- probing ---------------------------------------------------------------
 
     async def probe_once(self) -> None:
-        token = self.problems.get(TOKEN)
-        if token is not None:
+        for key, methods in ((TOKEN, ()), (DMS, ("dm",))):
+            problem = self.problems.get(key)
+            if problem is None:
+                continue
             try:
-                resp = await self.client.auth_test()
-                headers = {str(k).lower(): v for k, v in (resp.headers or {}).items()}
-                scopes = str(headers.get("x-oauth-scopes") or "")
-                granted = {s.strip() for s in scopes.split(",") if s.strip()}
-                if token.error != "missing_scope" or not token.needed or not scopes or token.needed in granted:
-                    self._clear(TOKEN)
-                    await self._release(None)
-            except SlackApiError:
-                pass  # still refused
+                granted = await self._scopes()
             except Exception as exc:
                 log.warning("could not probe the bot token (%s)", type(exc).__name__)
+                continue
+            if granted is None:
+                continue  # still refused
+            if problem.error != "missing_scope" or not problem.needed or not granted or problem.needed in granted:
+                self._clear(key)
+                await self._release(None, methods)
         for channel in [c for c in self.problems if c != TOKEN] + sorted(self.unchecked):
             if TOKEN in self.problems:
                 return
@@ -256,6 +278,16 @@ class Reach:
                 return
             if channel not in self.problems and CHANNEL_ID.match(channel) and await self.ensure(channel) is None:
                 await self._release(channel)
+        # Direct messages and App Homes are held only for the token (or a DM scope): when this process knows of
+        # no such problem, rows held by another replica (or an earlier process) go out once the token works.
+        people = [c for c in holding if not CHANNEL_ID.match(c)]
+        if people and TOKEN not in self.problems and DMS not in self.problems:
+            try:
+                working = await self._scopes() is not None
+            except Exception:
+                working = False
+            if working:
+                await self._release(None, PEOPLE_METHODS)
 
     async def start(self, channels: list[str]) -> None:
         """At start: give every held row another chance (the token or scopes may be new), join the channels

@@ -5,8 +5,9 @@ or on the origin of `SLACK_API_URL` (the stand-in in tests and the sandbox), and
 accepts it (at most `SLACK_RESPONSE_URL_MAX_USES` uses within `SLACK_RESPONSE_URL_SECONDS` of the request).
 Uses are counted per URL, whichever Responder made them, and a URL Slack refused (404 `used_url`/`expired_url`)
 is not tried again, so no answer ever goes through a `response_url` a sixth time. Otherwise, or when Slack
-refuses it, the answer is an ephemeral message by the Web API in the conversation, and where that is refused
-too (`user_not_in_channel`, say), a direct message through the outbox. Answers after a modal submission have no
+refuses it, the answer is an ephemeral message by the Web API in the conversation (waiting its turn with the
+outbox's posts, bot/pacing.py, so a burst of answers draws no 429), and where that is refused too
+(`user_not_in_channel`, say), a direct message through the outbox. Answers after a modal submission have no
 `response_url` (the form never carries the click's) and always go by the Web API."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import outbox
+from bot.pacing import EPHEMERALS, channel_key
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -152,10 +154,13 @@ class Responder:
 
     async def _by_web_api(self, *, text: str, blocks: list | None, in_channel: bool) -> None:
         if self.channel:
+            pacer = self.svc.deliverer.pacer  # the outbox's cells: a burst of answers waits its turn, as posts do
             try:
                 if in_channel:
+                    await pacer.turn(channel_key(self.channel))
                     await self.svc.slack.chat_postMessage(channel=self.channel, text=text, blocks=blocks)
                 else:
+                    await pacer.turn(EPHEMERALS)
                     await self.svc.slack.chat_postEphemeral(
                         channel=self.channel, user=self.user, text=text, blocks=blocks
                     )

@@ -21,11 +21,13 @@ async def hold(session: AsyncSession, item_id: int, error: str, *, posted_for_su
     )
 
 
-async def release(session: AsyncSession, channel: str | None = None) -> int:
-    """Make held rows (of one channel, or all) due now; returns how many."""
+async def release(session: AsyncSession, channel: str | None = None, *, methods: tuple[str, ...] = ()) -> int:
+    """Make held rows (of one channel, or all; of some methods, or any) due now; returns how many."""
     query = update(OutboxItem).where(OutboxItem.status == "held")
     if channel is not None:
         query = query.where(OutboxItem.channel == channel)
+    if methods:
+        query = query.where(OutboxItem.method.in_(methods))
     return (await session.execute(query.values(status="pending", next_attempt_at=utcnow()))).rowcount
 
 

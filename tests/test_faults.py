@@ -103,9 +103,9 @@ async def deliver_until_acknowledged(session, url: str, msg_id: str, body: str, 
     raise AssertionError(f"webhook {msg_id} was never acknowledged")
 
 
-def alerts_per_run(slack: SlackStandIn, run_ids: list[str]) -> dict[str, int]:
+def alerts_per_run(slack: SlackStandIn, run_ids: list[str], channel: str = "C0ALERTS") -> dict[str, int]:
     counts: dict[str, int] = {}
-    for message in slack.messages("C0ALERTS", top_level=True):
+    for message in slack.messages(channel, top_level=True):
         blob = json.dumps({"t": message.text, "b": message.blocks})
         for run_id in run_ids:
             if run_id in blob:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot import outbox
 from bot.outbox_send import REPOSTED, UPDATE_TEXT_LIMIT
 from reference.platform import ReferencePlatform
-from reference.slack import ApiError, RateRules, SlackStandIn
+from reference.slack import RateRules, SlackStandIn
 from store.models import SlackMessage
 from tests.support.harness import (
     APP_TOKEN,
@@ -116,26 +116,12 @@ async def test_an_answer_that_never_came_is_looked_up_before_posting_again(paced
     assert len(alerts_of(h, "run_Unknown01")) == 1
 
 
-def refuse_history_until_joined(slack: SlackStandIn, *, can_join: bool) -> list[str]:
-    """Slack's rule for a public channel the bot posts to through chat:write.public but never joined:
-    conversations.history answers not_in_channel; conversations.join needs channels:join."""
-    joined: list[str] = []
-    history = slack._methods["conversations.history"]
-
-    def guarded_history(args: dict) -> dict:
-        if args.get("channel") not in joined:
-            raise ApiError("not_in_channel")
-        return history(args)
-
-    def join(args: dict) -> dict:
-        if not can_join:
-            raise ApiError("missing_scope", needed="channels:join", provided="chat:write,chat:write.public")
-        joined.append(str(args.get("channel")))
-        return {"channel": {"id": args.get("channel")}}
-
-    slack._methods["conversations.history"] = guarded_history
-    slack._methods["conversations.join"] = join
-    return joined
+def take_the_bot_out(slack: SlackStandIn, channel: str = "C0ALERTS", *, can_join: bool) -> None:
+    """The bot is no longer in a public channel it posts to through chat:write.public: Slack refuses
+    conversations.history there (not_in_channel) until it joins, which needs channels:join."""
+    slack.kick(channel)
+    if not can_join:
+        slack.install(scopes=[s for s in slack.scopes if s != "channels:join"])
 
 
 async def crash_with_post_in_flight(h, run_id: str):
@@ -161,11 +147,11 @@ async def test_a_lookup_refused_not_in_channel_joins_the_channel_and_finds_the_p
         blocks=row.payload.get("blocks"),
         metadata={"event_type": outbox.METADATA_EVENT, "event_payload": {"outbox_id": row.id}},
     )
-    joined = refuse_history_until_joined(h.slack, can_join=True)
+    take_the_bot_out(h.slack, can_join=True)
     h.slack.clear_faults()
     await restart_bot(h)
     await h.settled()
-    assert joined == ["C0ALERTS"]
+    assert h.slack.is_member("C0ALERTS")
     assert (await outbox_rows(h, id=row.id))[0].sent_ts == accepted.ts
     assert alerts_of(h, "run_Joined01") == [accepted]
 
@@ -173,10 +159,13 @@ async def test_a_lookup_refused_not_in_channel_joins_the_channel_and_finds_the_p
 async def test_a_lookup_slack_refuses_for_good_posts_again_marked_as_a_possible_repeat(paced):
     h = paced
     row = await crash_with_post_in_flight(h, "run_Blind01")
-    refuse_history_until_joined(h.slack, can_join=False)
+    take_the_bot_out(h.slack, can_join=False)
+    looked_up = len(h.slack.calls_to("conversations.history"))
     h.slack.clear_faults()
     await restart_bot(h)
     await h.settled()
+    assert not h.slack.is_member("C0ALERTS")
+    assert [c.error for c in h.slack.calls_to("conversations.history")[looked_up:]] == ["not_in_channel"]
     alerts = alerts_of(h, "run_Blind01")
     assert len(alerts) == 1  # not lost: posted again, saying it may repeat an earlier one
     assert REPOSTED in alerts[0].text and REPOSTED in json.dumps(alerts[0].blocks)
@@ -218,8 +207,9 @@ async def test_an_edit_longer_than_chat_update_allows_is_cut_and_continued_in_th
 
 
 async def test_sigkill_during_a_burst_into_a_channel_never_joined_alerts_every_run_exactly_once(tmp_path):
-    """`runbot serve` killed while a burst waits behind the channel's posting rate, in a channel whose history
-    Slack refuses until the bot joins it; after the restart every run is alerted exactly once."""
+    """`runbot serve` killed while a burst waits behind the channel's posting rate (enforced by the stand-in),
+    in a public channel the bot was never invited to: Slack refuses its history until the bot joins it, which
+    the bot may do itself (channels:join). After the restart every run is alerted exactly once."""
     scale = 10
     platform = ReferencePlatform(api_token=PLATFORM_TOKEN, webhook_secret=WEBHOOK_SECRET, seed=5, speed=40)
     await platform.start()
@@ -227,7 +217,8 @@ async def test_sigkill_during_a_burst_into_a_channel_never_joined_alerts_every_r
         bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN, rates=RateRules().scaled(scale)
     )
     await slack.start()
-    joined = refuse_history_until_joined(slack, can_join=True)
+    slack.add_channel("C0PACED", "paced-alerts")  # public; the bot is not in it and was never invited
+    assert not slack.is_member("C0PACED")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PLATFORM_", "DATABASE_", "OUTBOX_"))}
     env.update(
         SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -236,7 +227,7 @@ async def test_sigkill_during_a_burst_into_a_channel_never_joined_alerts_every_r
         PLATFORM_API_URL=platform.base_url,
         PLATFORM_API_TOKEN=PLATFORM_TOKEN,
         PLATFORM_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        ALERT_CHANNEL="C0ALERTS",
+        ALERT_CHANNEL="C0PACED",
         OPERATORS="U0SANDBOX",
         APPROVERS="U0SANDBOX",
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'runbot.db'}",
@@ -266,7 +257,7 @@ async def test_sigkill_during_a_burst_into_a_channel_never_joined_alerts_every_r
         async def killer() -> None:
             await wait_for(lambda: len(acknowledged) >= 30, timeout=60, interval=0.01, what="half the burst")
             bot.kill()
-            at_kill.update(alerts_per_run(slack, run_ids))
+            at_kill.update(alerts_per_run(slack, run_ids, "C0PACED"))
 
         await asyncio.gather(killer(), *(sender(list(events)[i::3]) for i in range(3)))
         assert len(at_kill) < len(acknowledged), f"{len(at_kill)} of {len(acknowledged)} posted at the kill"
@@ -274,14 +265,38 @@ async def test_sigkill_during_a_burst_into_a_channel_never_joined_alerts_every_r
         bot.start()
         await bot.ready(session)
         await asyncio.gather(*(deliver_until_acknowledged(session, bot.url, m, events[m]) for m in events))
-        await slack.wait_for(lambda s: len(alerts_per_run(s, run_ids)) == len(run_ids), timeout=90)
-        counts = alerts_per_run(slack, run_ids)
+        await slack.wait_for(lambda s: len(alerts_per_run(s, run_ids, "C0PACED")) == len(run_ids), timeout=90)
+        await asyncio.sleep(1)  # a post still on its way after the last run appeared would show as a second one
+        counts = alerts_per_run(slack, run_ids, "C0PACED")
         assert set(counts.values()) == {1}, {r: c for r, c in counts.items() if c != 1}
-        if slack.calls_to("conversations.history"):  # a post was in flight at the kill: looked up after joining
-            assert joined == ["C0ALERTS"]
-        assert not [m for m in slack.messages("C0ALERTS") if REPOSTED in m.text]
+        assert slack.is_member("C0PACED")  # it joined the channel itself, so a look-up could read its history
+        assert all(c.ok for c in slack.calls_to("conversations.history") if c.args.get("channel") == "C0PACED")
+        assert not [m for m in slack.messages("C0PACED") if REPOSTED in m.text]
+        refused = [c for c in slack.calls_to("chat.postMessage") if not c.ok and c.status != 429]
+        assert refused == [], [(c.status, c.error) for c in refused]  # only the rate limit, and that retried
     finally:
         bot.stop()
         await session.close()
         await slack.stop()
         await platform.stop()
+
+
+async def test_an_edit_slack_refuses_as_past_its_edit_window_is_given_up_not_retried(paced):
+    h = paced
+    async with h.svc.sessions.begin() as s:
+        message = await outbox.post(s, channel="C0ALERTS", kind="alert", subject="run_Old01", payload={"text": "v0"})
+    h.svc.deliverer.kick()
+    await h.wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if m.text == "v0"], timeout=20)
+    h.slack.inject("edit_window_closed", count=100, method="chat.update")
+    async with h.svc.sessions.begin() as s:
+        await outbox.update_message(s, await s.get(SlackMessage, message.id), {"text": "v1"})
+    h.svc.deliverer.kick()
+
+    async def given_up():
+        rows = [r for r in await outbox_rows(h) if r.method == "update"]
+        return rows and rows[0].status == "failed" and rows[0]
+
+    row = await h.wait_for(given_up, timeout=20, what="the edit to be given up")
+    assert row.last_error == "edit_window_closed"
+    await asyncio.sleep(1.5)  # a retry would come within the harness's 1 s backoff
+    assert len(h.slack.calls_to("chat.update")) == 1

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from bot import outbox
 from bot.checks import run_checks
 from bot.config import load_settings
 from bot.demo import start_demo
@@ -284,3 +285,53 @@ async def test_an_alert_channel_it_cannot_reach_is_reported_at_start(harness, ca
 
 async def _ok(status) -> bool:
     return (await status)["ok"] is True
+
+
+def dms_to(h, user: str) -> list[str]:
+    return [m.text for m in h.slack.messages(h.slack.dm_channel_id(user))]
+
+
+async def test_a_missing_dm_scope_holds_only_direct_messages_which_go_out_when_the_scope_is_granted(harness):
+    h = harness
+    h.slack.install(scopes=[s for s in manifest_scopes() if s != "im:write"])  # reinstalled without im:write
+    async with h.svc.sessions.begin() as s:
+        await outbox.direct_message(s, user="U0ANA", payload={"text": "your approval is waiting"})
+    h.svc.deliverer.kick()
+
+    async def dm_held():
+        async with h.svc.sessions() as s:
+            rows = (await s.scalars(select(OutboxItem).where(OutboxItem.method == "dm"))).all()
+            return rows and rows[0].status == "held" and rows[0]
+
+    row = await h.wait_for(dm_held, timeout=20, what="the direct message held")
+    assert row.last_error == "missing_scope"
+    refused = (await readyz_reach(h))["refused"]
+    assert refused["dm"]["needed"] == "im:write" and "token" not in refused
+    run = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, run["id"])  # channel posts are not held for a scope only DMs need
+
+    h.slack.install(scopes=manifest_scopes())  # the scope is granted (same token): the probe sees it
+    await h.wait_for(lambda: "your approval is waiting" in dms_to(h, "U0ANA"), timeout=20, what="the DM")
+    await h.settled()
+    assert dms_to(h, "U0ANA").count("your approval is waiting") == 1
+    assert (await readyz_reach(h))["ok"] is True
+
+
+async def test_direct_messages_held_by_another_process_go_out_once_the_token_works(harness):
+    h = harness
+    await h.wait_for(lambda: h.svc.reach._task is not None, timeout=20, what="the start's release and joins")
+    async with h.svc.sessions.begin() as s:  # held by a replica (or an earlier process) while the token was revoked
+        s.add(
+            OutboxItem(
+                method="dm",
+                channel=None,
+                payload={"text": "held while the token was revoked", "user": "U0ANA"},
+                status="held",
+                last_error="token_revoked",
+            )
+        )
+    await h.wait_for(
+        lambda: "held while the token was revoked" in dms_to(h, "U0ANA"), timeout=20, what="the probe to send it"
+    )
+    await h.settled()
+    assert dms_to(h, "U0ANA").count("held while the token was revoked") == 1

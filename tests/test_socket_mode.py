@@ -67,3 +67,25 @@ async def test_buttons_and_modal_submissions_over_socket_mode(socket_harness):
     )
     task = await platform_task(h, rejected_task.id)
     assert task["status"] == "rejected" and task["comment"] == "Not this week"
+
+
+async def test_an_event_socket_mode_redelivers_with_retry_attempt_is_acted_on_once(socket_harness):
+    h = socket_harness
+    await h.slack.wait_for_socket(timeout=15)
+
+    def publishes() -> list:
+        return [c for c in h.slack.calls_to("views.publish") if c.args.get("user_id") == "U0ANA"]
+
+    home = {"type": "app_home_opened", "user": "U0ANA", "channel": "D0X", "tab": "home"}
+    first = await h.slack.send_event(home, via="socket")
+    assert first.ok and first.via == "socket", first.error
+    await h.wait_for(publishes, timeout=20, what="the App Home published")
+    await h.wait_for(lambda: not h.svc.background, timeout=20, what="spawned work to end")
+    await h.settled()
+    published = len(publishes())
+    # Slack sends the same envelope payload again (same event_id), with retry_attempt and retry_reason.
+    again = await h.slack._deliver("event", first.payload, "socket", retry_num=1, retry_reason="timeout")
+    assert again.ok and again.retry_num == 1, again.error
+    await h.wait_for(lambda: not h.svc.background, timeout=20, what="spawned work to end")
+    await h.settled()
+    assert len(publishes()) == published

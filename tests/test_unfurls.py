@@ -145,3 +145,35 @@ def test_only_console_run_pages_of_this_workspace_are_run_links(harness):
     ]
     assert run_links(s, urls) == [(urls[0], "run_1"), (urls[1], "run_2")]
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and not is_loopback("console.acme.example")
+
+
+async def test_an_unfurl_slack_rate_limits_is_sent_again_after_retry_after(harness):
+    h = harness
+    run = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, run["id"])
+    url = h.platform.run_url(run["id"])
+    h.slack.fail_next(429, count=2, retry_after=1, method="chat.unfurl")  # two 429s: tried three times in all
+
+    msg = await paste(h, f"see <{url}>")
+
+    assert unfurls_of(h, CHANNEL, msg.ts).get(url), "unfurled after Slack's Retry-After"
+    first, second, third = h.slack.calls_to("chat.unfurl")
+    assert (first.status, second.status) == (429, 429) and third.ok
+    assert third.at - second.at >= 0.9  # Retry-After was honoured
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"STORM_THRESHOLD": 100, "UNFURL_MAX_PER_MESSAGE": 2, "SLACK_RETRY_AFTER_MAX_SECONDS": 2}]
+)
+async def test_an_unfurl_is_not_retried_past_the_longest_retry_after_waited_for(harness, caplog):
+    h = harness
+    run = await h.start_run("wf_invoices", "fail")
+    await wait_for_alert(h, run["id"])
+    url = h.platform.run_url(run["id"])
+    h.slack.fail_next(429, count=1, retry_after=120, method="chat.unfurl")
+
+    msg = await paste(h, f"see <{url}>")  # done well before Slack's two minutes
+
+    assert [c.status for c in h.slack.calls_to("chat.unfurl")] == [429]
+    assert not unfurls_of(h, CHANNEL, msg.ts)
+    assert any("SLACK_RETRY_AFTER_MAX_SECONDS" in r.getMessage() for r in caplog.records)

@@ -29,7 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from reference.slack.faults import Fault, Faults
 from reference.slack.interactions import Interactions
-from reference.slack.membership import Membership, manifest_scopes
+from reference.slack.membership import Membership
 from reference.slack.methods import WebApiMethods
 from reference.slack.modals import Modals
 from reference.slack.rates import Cell, RateLimits, RateRules
@@ -111,7 +111,8 @@ class SlackStandIn(
         # after 5 minutes" (Events API: x-slack-retry-num / x-slack-retry-reason; Socket Mode: retry_attempt).
         self.event_retry_delays = tuple(event_retry_delays)
         self.rates = rates or RateRules()  # Slack's posting limits; tests may scale their clock (rates.py)
-        self.scopes: list[str] = list(scopes) if scopes is not None else manifest_scopes()
+        # the token's scopes: the manifest's unless given (a test may take one away to see `runbot check` notice)
+        self.scopes: list[str] = list(scopes) if scopes is not None else list(BOT_SCOPES)
         self._revoked_tokens: set[str] = set()
         self.bot_token = bot_token
         self.signing_secret = signing_secret
@@ -122,7 +123,6 @@ class SlackStandIn(
         self.bot_user_id = BOT_USER_ID
         self.bot_id = BOT_ID
         self.app_id = APP_ID
-        self.scopes: list[str] = list(BOT_SCOPES)  # a test may take one away to see `runbot check` notice
 
         self.users: dict[str, User] = {}
         for uid, spec in (DEFAULT_USERS if users is None else users).items():
