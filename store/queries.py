@@ -31,11 +31,11 @@ async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) 
     return list(found.values())[:limit]
 
 
-async def _fetch(session: AsyncSession, query) -> list:
+async def _fetch(session: AsyncSession, query, marked: bool) -> list:
     """The rows of a page: `Run`s, or (Run, AlertLifecycle | None, muted) rows for a query `_marked` widened."""
-    if len(query.column_descriptions) == 1:
-        return list((await session.scalars(query)).all())
-    return list((await session.execute(query)).all())
+    if marked:
+        return list((await session.execute(query)).all())
+    return list((await session.scalars(query)).all())
 
 
 def _marked(query):
@@ -45,7 +45,9 @@ def _marked(query):
     return query.add_columns(AlertLifecycle, muted).outerjoin(AlertLifecycle, AlertLifecycle.run_id == Run.id)
 
 
-async def _costliest(session: AsyncSession, query, before: tuple | None, limit: int, *, unknown: bool) -> list:
+async def _costliest(
+    session: AsyncSession, query, before: tuple | None, limit: int, *, unknown: bool, marked: bool = False
+) -> list:
     """The costliest first, then (when `unknown`) the runs of unknown cost, newest id first; `before` is the
     (cost_micros, id) of the previous page's last row. Two plain descending reads, each served by the
     (status, cost_micros) or (cost_micros) index on SQLite and PostgreSQL alike (no NULLS LAST sort)."""
@@ -55,12 +57,12 @@ async def _costliest(session: AsyncSession, query, before: tuple | None, limit: 
         if before is not None:
             cost, run_id = before
             known = known.where(or_(Run.cost_micros < cost, and_(Run.cost_micros == cost, Run.id < run_id)))
-        rows = await _fetch(session, known.order_by(Run.cost_micros.desc(), Run.id.desc()).limit(limit))
+        rows = await _fetch(session, known.order_by(Run.cost_micros.desc(), Run.id.desc()).limit(limit), marked)
     if unknown and len(rows) < limit:
         rest = query.where(Run.cost_micros.is_(None))
         if before is not None and before[0] is None:
             rest = rest.where(Run.id < before[1])
-        rows += await _fetch(session, rest.order_by(Run.id.desc()).limit(limit - len(rows)))
+        rows += await _fetch(session, rest.order_by(Run.id.desc()).limit(limit - len(rows)), marked)
     return rows
 
 
@@ -96,10 +98,10 @@ async def failed_runs(
         # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
         query = query.where(Run.cost_micros >= min_cost) if by_cost else query.where(Run.cost_micros + 0 >= min_cost)
     if by_cost:
-        return await _costliest(session, query, before, limit, unknown=min_cost is None)
+        return await _costliest(session, query, before, limit, unknown=min_cost is None, marked=marked)
     if before:
         query = query.where(or_(Run.completed_at < before[0], and_(Run.completed_at == before[0], Run.id < before[1])))
-    return await _fetch(session, query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit))
+    return await _fetch(session, query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit), marked)
 
 
 async def list_runs(
