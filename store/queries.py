@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.lifecycle import is_open
@@ -21,6 +21,20 @@ async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) 
     """Runs whose id starts with `prefix` (case-sensitive; `run_` may be left out), as git resolves commits."""
     candidates = [prefix] if prefix.startswith("run_") else [prefix, f"run_{prefix}"]
     found: dict[str, Run] = {}
+    if len(candidates) > 1:
+        # One statement for both ranges: each range's first `limit` ids (an index range scan that stops there, as
+        # the per-range reads did), then those runs, ordered here as the per-range reads would give them.
+        ranges = [prefix_range(p) for p in candidates]
+        firsts = [
+            select(Run.id).where(Run.id >= low, Run.id < high).order_by(Run.id).limit(limit).subquery()
+            for low, high in ranges
+        ]
+        ids = union_all(*(select(first.c.id) for first in firsts))
+        rows = (await session.scalars(select(Run).where(Run.id.in_(ids)).order_by(Run.id))).all()
+        for low, high in ranges:
+            for run in [r for r in rows if low <= r.id < high][:limit]:
+                found.setdefault(run.id, run)
+        return list(found.values())[:limit]
     for p in candidates:
         low, high = prefix_range(p)
         rows = (
