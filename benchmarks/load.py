@@ -102,6 +102,9 @@ def client_session(concurrency: int) -> aiohttp.ClientSession:
     )
 
 
+NOTICE_PREFIX = "Working on it"  # the bot's acks that say the answer follows through response_url
+
+
 @dataclass
 class Answer:
     via: str  # "ack" or "response_url"
@@ -134,7 +137,7 @@ class SlashClient:
         self._queue = slack.subscribe()
         self._dispatcher = asyncio.create_task(self._dispatch())
         self.last_answers: dict[str, Answer] = {}
-        self.followed: set[str] = set()  # commands whose ack is a placeholder followed by a response_url post
+        self.followed: set[str] = set()  # commands answered at least once by a notice, then a response_url post
 
     async def close(self) -> None:
         self._dispatcher.cancel()
@@ -179,23 +182,22 @@ class SlashClient:
         }
         return text, body.encode(), headers, response_url
 
-    async def probe(self, text: str, follow_up: float = 1.5) -> Answer:
-        """Send once and learn how the answer comes: an ack with text ("Working on it…") may be followed by
-        the real answer on the response_url; from then on that command is timed to the post."""
-        prepared = self.prepare(text)
-        await self.send(prepared, follow=True, follow_up=follow_up)
+    async def probe(self, text: str) -> Answer:
+        """Send once and learn how the answer comes (in the ack, or a notice then a response_url post)."""
+        await self.send(self.prepare(text))
         return self.last_answers[text]
 
-    async def send(
-        self,
-        prepared: tuple[str, bytes, dict[str, str], str],
-        *,
-        follow: bool | None = None,
-        follow_up: float | None = None,
-    ) -> float:
-        """Send one command; the seconds until the user sees the answer."""
+    @staticmethod
+    def is_notice(ack: dict) -> bool:
+        """An ack that only says the answer follows ("Working on it…", also the bot's busy notice): decided per
+        request, never per command, since one command may be answered either way (a run the store does not hold
+        yet, or a busy bot, defers it; the next time it is answered in the ack)."""
+        return not ack.get("blocks") and (ack.get("text") or "").startswith(NOTICE_PREFIX)
+
+    async def send(self, prepared: tuple[str, bytes, dict[str, str], str]) -> float:
+        """Send one command; the seconds until the user sees the answer: the ack when it is the answer, else the
+        response_url post that follows (a notice, or an empty ack, with no post within `answer_timeout` raises)."""
         text, body, headers, response_url = prepared
-        follow = text in self.followed if follow is None else follow
         fut = asyncio.get_running_loop().create_future()
         self._waiting[response_url] = fut
         wall = time.time()
@@ -207,25 +209,21 @@ class SlashClient:
                 if resp.status != 200:
                     raise RuntimeError(f"/runs {text!r}: HTTP {resp.status} {raw[:200]!r}")
             ack = json.loads(raw) if raw.strip().startswith(b"{") else ({"text": raw.decode()} if raw.strip() else {})
-            if ack.get("text") or ack.get("blocks"):
+            if (ack.get("text") or ack.get("blocks")) and not self.is_notice(ack):
                 self.last_answers[text] = Answer("ack", _answer_text(ack), 200)
-                if not follow:
-                    return acked
-                try:
-                    post = await asyncio.wait_for(fut, follow_up or self.answer_timeout)
-                except asyncio.TimeoutError:
-                    return acked
-                self.followed.add(text)
-                self.last_answers[text] = Answer("ack, then response_url", _answer_text(post.body), post.status)
-                return max(post.at - wall, acked)
+                return acked
             post = await asyncio.wait_for(fut, self.answer_timeout)
         except asyncio.TimeoutError:
             raise RuntimeError(
-                f"/runs {text!r}: acknowledged with no answer, and no response_url post within {self.answer_timeout}s"
+                f"/runs {text!r}: acknowledged without the answer, and no response_url post within "
+                f"{self.answer_timeout}s"
             ) from None
         finally:
             self._waiting.pop(response_url, None)
-        self.last_answers[text] = Answer("response_url", _answer_text(post.body), post.status)
+        if ack.get("text"):
+            self.followed.add(text)
+        via = "ack, then response_url" if ack.get("text") else "response_url"
+        self.last_answers[text] = Answer(via, _answer_text(post.body), post.status)
         if post.status != 200:
             raise RuntimeError(f"/runs {text!r}: response_url post refused by Slack ({post.error})")
         return max(post.at - wall, acked)

@@ -131,11 +131,10 @@ async def on_replay_completed(session: AsyncSession, svc: Services, replay: Run)
     return recovered
 
 
-async def lifecycle_marks(session: AsyncSession, run_ids: list[str]) -> dict[str, Mrkdwn]:
-    """What `/runs failed` says of each run: recovered by run_…, resolved by @…, @… on it, muted."""
-    rows = await store.lifecycles_of(session, run_ids)
-    muted = await store.muted_run_ids(session, run_ids)
-    marks = {rid: list_mark(view_of(rows.get(rid)), muted=rid in muted) for rid in run_ids}
+def marks_of(rows) -> dict[str, Mrkdwn]:
+    """What `/runs failed` says of each run (recovered by run_…, resolved by @…, @… on it, muted), from
+    (run id, lifecycle row or None: open, muted) rows (`store.queries.failed_runs(marked=True)` reads them)."""
+    marks = {rid: list_mark(view_of(row), muted=bool(muted)) for rid, row, muted in rows}
     return {rid: m for rid, m in marks.items() if m}
 
 

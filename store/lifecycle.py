@@ -31,19 +31,14 @@ async def drop_if_empty(session: AsyncSession, row: AlertLifecycle) -> None:
         await session.delete(row)
 
 
-async def lifecycles_of(session: AsyncSession, run_ids) -> dict[str, AlertLifecycle]:
-    run_ids = list(run_ids)
-    if not run_ids:
-        return {}
-    rows = await session.scalars(select(AlertLifecycle).where(AlertLifecycle.run_id.in_(run_ids)))
-    return {r.run_id: r for r in rows}
-
-
 def is_open():
     """A condition on `Run.id`: nobody handles the run (no lifecycle row)."""
     from store.models import Run
 
-    return ~select(AlertLifecycle.run_id).where(AlertLifecycle.run_id == Run.id).exists()
+    # Correlated on `Run` only: the page query may join the lifecycle table too (`failed_runs(marked=True)`).
+    return (
+        ~select(AlertLifecycle.run_id).where(AlertLifecycle.run_id == Run.id).correlate_except(AlertLifecycle).exists()
+    )
 
 
 # Mutes
@@ -92,13 +87,6 @@ async def take_untold(session: AsyncSession, channel: str, workflow_id: str) -> 
         .values(told=True)
     )
     return told.rowcount or 0
-
-
-async def muted_run_ids(session: AsyncSession, run_ids) -> set[str]:
-    run_ids = list(run_ids)
-    if not run_ids:
-        return set()
-    return set((await session.scalars(select(MutedFailure.run_id).where(MutedFailure.run_id.in_(run_ids)))).all())
 
 
 async def muted_count_between(session: AsyncSession, start: datetime, end: datetime) -> int:

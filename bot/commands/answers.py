@@ -19,7 +19,7 @@ from bot.commands.grammar import DEFAULT_LIMIT, EXAMPLES, MAX_LIMIT, SUBCOMMANDS
 from bot.commands.lookup import platform_run, stored_run
 from bot.contract import parse_time, rfc3339
 from bot.errors import BadInput, Unavailable, from_platform
-from bot.lifecycle import lifecycle_marks
+from bot.lifecycle import marks_of
 from bot.platform import PlatformError, PlatformUnreachable
 from bot.render import lists, replies
 from bot.render import runs as render
@@ -163,8 +163,10 @@ async def list_page(svc: Services, state: dict) -> dict:
                 limit=limit + 1,
                 before=before,
                 open_only=bool(state.get("open")),
+                marked=True,
             )
-            marks = await lifecycle_marks(session, [r.id for r in rows])
+            marks = marks_of((run.id, lifecycle, muted) for run, lifecycle, muted in rows)
+            rows = [run for run, _, _ in rows]
         else:
             marks = {}
             rows = await queries.list_runs(

@@ -74,8 +74,11 @@ def single_line(value: Any, limit: int | None = None) -> str:
     """A name, code, id, model or kind made fit for one line: newlines and control characters become spaces,
     format characters (zero-width, bidi) become `�`, and the text is cut to `limit` with an ellipsis. The
     result is still plain text, to be escaped on its way into mrkdwn."""
+    text = "" if value is None else str(value)
+    if text.isascii() and text.isprintable():  # the usual id or name: nothing to replace (a hot path of lists)
+        return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
     out = []
-    for ch in "" if value is None else str(value):
+    for ch in text:
         category = unicodedata.category(ch)
         if category in ("Cc", "Zl", "Zp"):
             out.append(" ")
