@@ -31,6 +31,14 @@ async def drop_if_empty(session: AsyncSession, row: AlertLifecycle) -> None:
         await session.delete(row)
 
 
+async def lifecycles_of(session: AsyncSession, run_ids) -> dict[str, AlertLifecycle]:
+    run_ids = list(run_ids)
+    if not run_ids:
+        return {}
+    rows = await session.scalars(select(AlertLifecycle).where(AlertLifecycle.run_id.in_(run_ids)))
+    return {r.run_id: r for r in rows}
+
+
 def is_open():
     """A condition on `Run.id`: nobody handles the run (no lifecycle row)."""
     from store.models import Run
