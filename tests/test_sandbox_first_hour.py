@@ -17,7 +17,8 @@ from tests.test_demo_browser import ARTIFACTS, CHROMIUM_ARGS, WAIT_MS, chromium 
 SPEED = 20.0
 INTERVAL = 8.0  # demo seconds between the story's beats: 0.4 s here
 TEN_MINUTES_OF_RUNS = 10 + 10 * 60 // (15 * 4)  # the story, then a calm run a minute at `make run`'s pace
-EMOJI_CODE = re.compile(r":[a-z0-9_+\-]+:")
+# An emoji code left as text (":alarm_clock:"), not a clock time's minutes ("failed 10:32:17 AM").
+EMOJI_CODE = re.compile(r"(?<![\w:]):[a-z0-9_+\-]+:(?!\w)")
 
 
 @pytest.fixture
@@ -85,6 +86,10 @@ async def test_ten_minutes_of_sample_traffic_keep_the_sandbox_usable(demo, page)
 
     await assert_page_does_not_grow(page)
     assert await unrendered_emoji(page) == []
+    # The alert's overflow menu is a small ⋯ beside its buttons, as in Slack, not as wide as its longest option.
+    more = page.locator('#messages select[data-action-id="alert_more"]').last
+    await expect(more).to_be_visible()
+    assert (await more.bounding_box())["width"] <= 48, "the overflow menu is a small ⋯ control"
     at_bottom = "(el) => el.scrollHeight - el.scrollTop - el.clientHeight < 40"
     assert await page.locator("#messages").evaluate(at_bottom), "the channel shows its newest message"
 

@@ -279,7 +279,9 @@ function renderElement(el, block, ctx) {
     case "static_select":
     case "overflow":
     case "external_select": {
-      const sel = h("select", { class: "select", "data-action-id": el.action_id || null },
+      // Slack's overflow menu is a small ⋯ button, not as wide as its longest option.
+      const sel = h("select", { class: el.type === "overflow" ? "select overflow" : "select",
+        "data-action-id": el.action_id || null, title: el.type === "overflow" ? "More actions" : null },
         h("option", { value: "" }, el.type === "overflow" ? "⋯" : plain(el.placeholder) || "Select an item"),
         options(el).map((o) => h("option", { value: o.value, selected: el.initial_option && el.initial_option.value === o.value },
           plain(o.text))));
