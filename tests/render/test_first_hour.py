@@ -104,3 +104,12 @@ def test_logs_show_one_line_per_failure_with_its_date():
     assert body.count("run.step.failed") == 1 and body.count("`run.failed`") == 1, "run_1 once, run_2 once"
     assert "{date_short_pretty} {time_secs}" in body
     assert "2 entries, newest first (1 run.failed shown with their step's failure)" in body
+
+
+def test_the_approve_confirmation_names_the_kind_and_the_run_as_the_card_does():
+    card = approvals.card(a_task(kind="spend", action="Pay 3 vendors a total of $18,250", confirm=True), NOW)
+    approve = next(e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"] if e.get("confirm"))
+    assert approve["confirm"]["title"]["text"] == "Approve this spend?"
+    assert approve["confirm"]["text"]["text"] == "Pay 3 vendors a total of $18,250 (run_1 of Refund customer)"
+    tool = approvals.card(a_task(confirm=True), NOW)
+    assert '"Approve this tool call?"' in texts(tool)
