@@ -113,3 +113,36 @@ def test_the_approve_confirmation_names_the_kind_and_the_run_as_the_card_does():
     assert approve["confirm"]["text"]["text"] == "Pay 3 vendors a total of $18,250 (run_1 of Refund customer)"
     tool = approvals.card(a_task(confirm=True), NOW)
     assert '"Approve this tool call?"' in texts(tool)
+
+
+def audit_row(action, target, detail=None, result="ok", user_id="U0ANA"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        at=NOW, user_id=user_id, action=action, target=target, detail=detail, result=result, message=None
+    )
+
+
+def test_the_audit_trail_says_alert_actions_in_words_and_counts_in_good_grammar():
+    rows = [
+        audit_row("alert_recovered", "run_A", "by run_B", user_id="runbot"),
+        audit_row("alert_on_it", "run:run_A"),
+        audit_row("alert_resolve", "storm:12"),
+        audit_row("alert_mute", "wf_summaries", "C0ALERTS provider_unavailable 3600s"),
+        audit_row("alert_mute", "wf_summaries", "C0ALERTS * 0s"),
+        audit_row("alert_unmute", "wf_summaries", "C0ALERTS"),
+        audit_row("incident_replay", "incident:3", result="refused", user_id="U0BEN"),
+    ]
+    lines = [str(lists.audit_line(r, {})) for r in rows]
+    assert "runbot recorded the recovery of `run_A` by run_B" in lines[0]
+    assert lines[1].endswith("<@U0ANA> is on `run_A`")
+    assert lines[2].endswith("<@U0ANA> resolved the storm card")
+    assert lines[3].endswith(
+        "<@U0ANA> muted alerts of `wf_summaries` with `provider_unavailable` in <#C0ALERTS> for 1 h"
+    )
+    assert lines[4].endswith("muted alerts of `wf_summaries` in <#C0ALERTS> until unmuted")
+    assert lines[5].endswith("<@U0ANA> unmuted alerts of `wf_summaries` in <#C0ALERTS>")
+    assert lines[6].endswith("<@U0BEN> could not replay the affected runs of the incident card")
+    assert not any("alert_" in line or "incident_" in line or "run:" in line for line in lines)
+    one = texts(lists.audit_list(rows[:1], understood="/runs audit"))
+    assert "1 entry, newest first" in one and "1 entries" not in one
