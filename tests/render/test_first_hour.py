@@ -146,3 +146,11 @@ def test_the_audit_trail_says_alert_actions_in_words_and_counts_in_good_grammar(
     assert not any("alert_" in line or "incident_" in line or "run:" in line for line in lines)
     one = texts(lists.audit_list(rows[:1], understood="/runs audit"))
     assert "1 entry, newest first" in one and "1 entries" not in one
+
+
+def test_the_help_has_no_escaped_backticks():
+    from bot.commands.grammar import EXAMPLES, SUBCOMMANDS
+    from bot.render.mrkdwn import BACKTICK_LOOKALIKE
+
+    shown = texts(replies.help_message([(s.usage, s.summary) for s in SUBCOMMANDS.values()], EXAMPLES))
+    assert BACKTICK_LOOKALIKE not in shown, "a backtick in the code's own help text shows as ˋ"
