@@ -156,6 +156,9 @@ class Sandbox:
         command, _, text = line.partition(" ")
         if not command.startswith("/") or len(command) < 2:
             return _error(400, "not_a_command", "A slash command starts with / (try /runs help)")
+        channel = str(body.get("channel") or "C0ALERTS")
+        if command == "/invite":  # Slack's own command: `/invite @runbot` adds the bot to this channel
+            return await self._invite(channel, text.strip())
         if command not in APP_COMMANDS:
             return _error(
                 404,
@@ -163,9 +166,6 @@ class Sandbox:
                 f'{command} is not a valid command. In Slack, all messages that start with the "/" character '
                 "are interpreted as commands.",
             )
-        channel = str(body.get("channel") or "C0ALERTS")
-        if command == "/invite":  # Slack's own command: `/invite @runbot` adds the bot to this channel
-            return await self._invite(channel, text.strip())
         if not self._reachable():
             return _error(503, "app_unreachable", "runbot is not connected yet")
         result = await self.stand_in.send_command(text.strip(), user_id=self.user, channel_id=channel, command=command)
