@@ -121,6 +121,13 @@ async def test_ten_minutes_of_sample_traffic_keep_the_sandbox_usable(demo, page)
     await expect(page.locator("#messages [data-notice]").last).to_contain_text("/run is not a valid command")
     assert len([i for i in demo.slack.interactions if i.kind == "slash_command"]) == commands
 
+    # An answer that asks the platform arrives alone: no "Working on it…" notice is left above it (Slack cannot
+    # replace or delete a slash command's acknowledgement).
+    await page.locator("#composer-input").fill("/runs logs --severity error")
+    await page.locator("#composer-input").press("Enter")
+    await expect(page.locator("#messages .msg.ephemeral", has_text="Platform logs")).to_be_visible(timeout=WAIT_MS)
+    await expect(page.locator("#messages .msg.ephemeral", has_text="Working on it")).to_have_count(0)
+
     # An ephemeral answer and a modal do not survive a reload, as in Slack.
     await page.locator("#composer-input").fill("/runs failed")
     await page.locator("#composer-input").press("Enter")
