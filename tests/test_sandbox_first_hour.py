@@ -110,6 +110,12 @@ async def test_ten_minutes_of_sample_traffic_keep_the_sandbox_usable(demo, page)
     await expect(pane).to_be_visible()
     await expect(pane.locator("#thread-messages .msg")).to_have_count(1 + replies)
     await expect(pane.locator("#thread-messages .msg").nth(1)).to_be_in_viewport()
+    # The alert's text keeps the pane's width: its accessory (Jump to failed step) goes under it, not beside it.
+    squeezed = await pane.locator("#thread-messages .msg").first.evaluate(
+        "(m) => [...m.querySelectorAll('.section')].filter((s) => s.querySelector('.accessory'))"
+        ".map((s) => s.querySelector('.main').getBoundingClientRect().width).filter((w) => w < 240)"
+    )
+    assert squeezed == [], f"text squeezed beside an accessory in the thread pane: {squeezed} px wide"
     await assert_page_does_not_grow(page)
     assert await unrendered_emoji(page) == []
     await page.screenshot(path=str(ARTIFACTS / "first-hour-thread.png"))
