@@ -154,3 +154,23 @@ def test_the_help_has_no_escaped_backticks():
 
     shown = texts(replies.help_message([(s.usage, s.summary) for s in SUBCOMMANDS.values()], EXAMPLES))
     assert BACKTICK_LOOKALIKE not in shown, "a backtick in the code's own help text shows as ˋ"
+
+
+def test_a_storm_card_header_says_its_state_before_its_count():
+    from bot.render import storms
+    from bot.views import view_of_storm
+
+    state = {
+        "workflow_id": "wf_summaries",
+        "workflow_name": "Daily summaries",
+        "error_code": "provider_unavailable",
+        "count": 6,
+        "first_at": NOW.isoformat(),
+        "last_at": NOW.isoformat(),
+        "newest": [],
+    }
+    header = storms.storm_message(view_of_storm(state), run_url_of=run_url)["blocks"][0]["text"]["text"]
+    assert header == "🌩️ Daily summaries: 6 failures with provider_unavailable"
+    done = {**state, "recovered": {"run_id": "run_ok", "at": NOW.isoformat()}}
+    header = storms.storm_message(view_of_storm(done), run_url_of=run_url)["blocks"][0]["text"]["text"]
+    assert header == "✅ Daily summaries recovered after 6 failures with provider_unavailable"
