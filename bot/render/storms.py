@@ -100,7 +100,7 @@ def storm_message(
                         mrkdwn(
                             "Grouped to spare the channel: every run of this burst is listed in the thread, and "
                             "{command} finds them all.",
-                            command=code_span(f"/runs failed {storm.workflow_id}"),
+                            command=code_span(f"/runs failed --workflow {storm.workflow_id} --code {storm.error_code}"),
                         )
                     )
                 ]

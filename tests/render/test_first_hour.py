@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from bot.render import alerts, approvals, lists, prompts, replies, runs
 from bot.views import view_of_run
@@ -171,6 +172,13 @@ def test_a_storm_card_header_says_its_state_before_its_count():
     }
     header = storms.storm_message(view_of_storm(state), run_url_of=run_url)["blocks"][0]["text"]["text"]
     assert header == "🌩️ Daily summaries: 6 failures with provider_unavailable"
+    # The command the card suggests is one /runs understands, and finds this burst's runs.
+    from bot.commands.grammar import parse
+
+    said = texts(storms.storm_message(view_of_storm(state), run_url_of=run_url))
+    suggested = re.search(r"`/runs ([^`]+)`", said).group(1)
+    command = parse(suggested)
+    assert command.name == "failed" and command.flags == {"workflow": "wf_summaries", "code": "provider_unavailable"}
     done = {**state, "recovered": {"run_id": "run_ok", "at": NOW.isoformat()}}
     header = storms.storm_message(view_of_storm(done), run_url_of=run_url)["blocks"][0]["text"]["text"]
     assert header == "✅ Daily summaries recovered after 6 failures with provider_unavailable"
