@@ -119,6 +119,19 @@ async def test_ten_minutes_of_sample_traffic_keep_the_sandbox_usable(demo, page)
     await assert_page_does_not_grow(page)
     assert await unrendered_emoji(page) == []
     await page.screenshot(path=str(ARTIFACTS / "first-hour-thread.png"))
+    # The channel beside the thread stays at its newest message, and a command's answer shows up there.
+    await page.locator("#messages").evaluate("(el) => { el.scrollTop = el.scrollHeight; }")
+    await page.locator("#composer-input").fill("/runs help")
+    await page.locator("#composer-input").press("Enter")
+    answer = page.locator("#messages .msg.ephemeral", has_text="find, read and control runs").last
+    await expect(answer).to_be_visible(timeout=WAIT_MS)
+    await expect(answer).to_be_in_viewport()
+    await page.locator("#messages").evaluate("(el) => { el.scrollTop = 0; }")
+    await page.locator("#composer-input").fill("/runs help")
+    await page.locator("#composer-input").press("Enter")
+    answers = page.locator("#messages .msg.ephemeral", has_text="find, read and control runs")
+    await expect(answers).to_have_count(2, timeout=WAIT_MS)
+    await expect(answers.last).to_be_in_viewport()
 
     # A mistyped command gets Slack's own words, and nothing reaches the bot.
     commands = len([i for i in demo.slack.interactions if i.kind == "slash_command"])

@@ -801,8 +801,16 @@ function start() {
     const text = input.value;
     input.value = "";
     input.style.height = "auto";
+    // As in Slack, sending takes the channel to its newest message, where the answer will appear.
+    const pane = document.getElementById("messages");
+    pane.scrollTop = pane.scrollHeight;
     sendComposer(text, S.current, null);
   });
+  // A channel at its newest message stays there while its pane changes size (a thread pane opening beside it).
+  const pane = document.getElementById("messages");
+  let paneAtBottom = true;
+  pane.addEventListener("scroll", () => { paneAtBottom = atBottom(pane); });
+  new ResizeObserver(() => { if (paneAtBottom) pane.scrollTop = pane.scrollHeight; }).observe(pane);
   const tform = document.getElementById("thread-composer");
   const tinput = document.getElementById("thread-input");
   composerKeys(tinput, tform);
