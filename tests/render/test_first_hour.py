@@ -182,3 +182,21 @@ def test_a_storm_card_header_says_its_state_before_its_count():
     done = {**state, "recovered": {"run_id": "run_ok", "at": NOW.isoformat()}}
     header = storms.storm_message(view_of_storm(done), run_url_of=run_url)["blocks"][0]["text"]["text"]
     assert header == "✅ Daily summaries recovered after 6 failures with provider_unavailable"
+
+
+def test_a_recovered_alert_says_its_replay_succeeded_once():
+    replay = {"run_id": "run_R", "by": "from the console", "status": "completed", "error_code": None}
+    lifecycle = {"recovered": {"by": "run_R", "at": NOW.isoformat()}}
+    payload = alerts.alert_message(
+        view_of_run(failed_run()), run_url_of=run_url, step_url=None, owners=[], replays=[replay], lifecycle=lifecycle
+    )
+    body = texts(payload["blocks"])
+    assert payload["blocks"][0]["text"]["text"].startswith("✅")
+    assert "the replay succeeded" in body and "Recovered by" not in body
+    # Recovered by a later run (a replay of the replay): the line names it, beside the replay that failed.
+    failed = {**replay, "status": "failed", "error_code": "provider_error"}
+    lifecycle = {"recovered": {"by": "run_C", "at": NOW.isoformat()}}
+    payload = alerts.alert_message(
+        view_of_run(failed_run()), run_url_of=run_url, step_url=None, owners=[], replays=[failed], lifecycle=lifecycle
+    )
+    assert "Recovered by" in texts(payload["blocks"]) and "run_C" in texts(payload["blocks"])
