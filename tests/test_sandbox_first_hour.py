@@ -133,6 +133,13 @@ async def test_ten_minutes_of_sample_traffic_keep_the_sandbox_usable(demo, page)
     await expect(answers).to_have_count(2, timeout=WAIT_MS)
     await expect(answers.last).to_be_in_viewport()
 
+    # The app opens on its Home tab, as an app with a Home tab does in Slack; the channel is one click away.
+    await page.locator("#app-list a").first.click()
+    await expect(page.locator("#home")).to_be_visible()
+    await expect(page.locator("#home")).to_contain_text("Runs you triggered", timeout=WAIT_MS)
+    await page.locator('#channel-list a[data-name="run-alerts"]').click()
+    await expect(page.locator("#composer-input")).to_be_visible()
+
     # A mistyped command gets Slack's own words, and nothing reaches the bot.
     commands = len([i for i in demo.slack.interactions if i.kind == "slash_command"])
     await page.locator("#composer-input").fill("/run failed")

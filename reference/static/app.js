@@ -7,6 +7,7 @@ const S = {
   version: -1,
   current: null,        // channel id shown in the main pane
   tab: "messages",      // "messages" | "home" (the app's DM)
+  appTab: "home",       // the app's tab last shown: as in Slack, an app with a Home tab opens on it first
   thread: null,         // {channel, ts} of the open thread
   split: null,          // channel id shown in the side pane (Shift+click a channel, as in Slack)
   highlight: null,      // ts of the message a permalink points at
@@ -481,7 +482,7 @@ function renderSidebar() {
       onclick: (e) => {
         e.preventDefault();
         if (e.shiftKey && !ch.is_app_dm) { S.thread = null; S.split = ch.id; render(); return; }
-        selectChannel(ch.id, ch.is_app_dm ? S.tab : "messages");
+        selectChannel(ch.id, ch.is_app_dm ? S.appTab : "messages");
       } },
       h("span", {}, label), unread ? h("span", { class: "badge" }, unread) : null);
     (ch.is_im ? apps : list).append(h("li", {}, a));
@@ -686,6 +687,7 @@ function selectChannel(id, tab) {
   S.tab = tab || "messages";
   if (changed) S.highlight = null;
   const ch = channel(id);
+  if (ch && ch.is_app_dm) S.appTab = S.tab;
   if (ch && ch.is_app_dm && S.tab === "home") {
     api("home", {}).then((r) => { if (!r.ok) toast(r.message || "runbot did not answer", "error"); refresh(); });
   }
