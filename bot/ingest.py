@@ -38,8 +38,15 @@ YIELD_AFTER_SECONDS = 0.005
 async def _preload_runs(session, deliveries: list[WebhookDelivery]) -> list[Run]:
     """One query for the runs a batch of events touches, instead of one per event. The caller keeps the
     list while it processes the batch: the session's identity map holds clean objects only weakly."""
-    ids = {((d.body.get("data") or {}).get("run") or {}).get("id") for d in deliveries} - {None}
+    ids = {_run_id_of(d.body) for d in deliveries} - {None}
     return await runs_by_id(session, [i for i in ids if isinstance(i, str)])
+
+
+def _run_id_of(body: object) -> object:
+    """The run id a stored event names, if any: an event of a type the bot ignores may carry any shape."""
+    data = body.get("data") if isinstance(body, dict) else None
+    run = data.get("run") if isinstance(data, dict) else None
+    return run.get("id") if isinstance(run, dict) else None
 
 
 async def _apply_stored(session, svc: Services, delivery: WebhookDelivery) -> None:
