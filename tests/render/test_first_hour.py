@@ -200,3 +200,12 @@ def test_a_recovered_alert_says_its_replay_succeeded_once():
         view_of_run(failed_run()), run_url_of=run_url, step_url=None, owners=[], replays=[failed], lifecycle=lifecycle
     )
     assert "Recovered by" in texts(payload["blocks"]) and "run_C" in texts(payload["blocks"])
+
+
+def test_the_home_tab_shows_its_own_commands_as_code_not_escaped_backticks():
+    from bot.render import home
+    from bot.render.mrkdwn import BACKTICK_LOOKALIKE
+
+    view = home.home_view(home.Dashboard(tasks=[], decidable=frozenset(), approvers=""), NOW, run_url)
+    shown = texts(view["blocks"])
+    assert "You watch no run. `/runs watch RUN_ID` follows one." in shown and BACKTICK_LOOKALIKE not in shown
