@@ -1,6 +1,7 @@
 """Bolt listener for `/runs`: acknowledge with the answer when the store can give it, otherwise acknowledge
-at once ("Working on it…"), then remove that notice and post the answer, through response_url, when the
-platform has spoken."""
+at once with nothing to show and answer through response_url when the platform has spoken. Slack neither
+replaces nor deletes a slash command's acknowledgement through its response_url, so a "Working on it…" notice
+would stay above every such answer (https://github.com/slackapi/bolt-js/issues/2287)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,7 @@ async def finish(work, respond, *, replace_original: bool = False, notice: bool 
             and hasattr(respond, "delete_original")
             and (notice or body.get("response_type") == "in_channel")
         ):
-            # A slash command's response_url has no original message Slack would replace (replace_original is
-            # ignored there), and a shared answer cannot replace a private notice either: remove the notice
-            # ("Working on it…"), then post the answer.
+            # A shared answer cannot replace a private message (a button's ephemeral): remove it, then post.
             await respond.delete_original()
             replace_original = False
         await respond(**body, replace_original=replace_original)
@@ -78,9 +77,8 @@ def register(app, svc) -> None:
         finally:
             inline -= 1
         if isinstance(outcome, commands.Deferred):
-            await ack(text=outcome.notice, response_type="ephemeral")
-            # The answer replaces "Working on it…" rather than landing under it.
-            responder = Responder.for_request(svc, command)
-            svc.spawn(finish(outcome.work, responder, replace_original=True, notice=True), name="runs-command")
+            # An empty acknowledgement shows nothing: the answer is the one message the person sees.
+            await ack()
+            svc.spawn(finish(outcome.work, Responder.for_request(svc, command)), name="runs-command")
             return
         await ack(**outcome.message())

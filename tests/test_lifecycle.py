@@ -174,7 +174,11 @@ async def test_a_replay_of_a_replay_that_completes_recovers_the_whole_chain(any_
     for message, left in ((first, ["run_show"]), (second, ["run_show", "run_diff"])):
         current = card(h, message)
         assert current.blocks[0]["text"]["text"].startswith("✅")
-        assert f"Recovered by <{h.platform.run_url('run_ChainC0001')}|run_ChainC0001>" in blocks_text(current)
+        # A's own replay (B) failed: a line names the run that recovered it. B's replay is C: its line says so once.
+        c_link = f"<{h.platform.run_url('run_ChainC0001')}|run_ChainC0001>"
+        said = f"Recovered by {c_link}" if message is first else f"as {c_link}: the replay succeeded"
+        assert said in blocks_text(current)
+        assert blocks_text(current).count(c_link) == 1
         assert [b["action_id"] for b in buttons(current)] == left
         assert "is on it" not in blocks_text(current)  # recovered wins: the states never contradict
     assert ("runbot", "alert_recovered", "ok") in await audit_of(h, "run_ChainA0001")

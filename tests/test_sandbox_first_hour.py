@@ -17,7 +17,8 @@ from tests.test_demo_browser import ARTIFACTS, CHROMIUM_ARGS, WAIT_MS, chromium 
 SPEED = 20.0
 INTERVAL = 8.0  # demo seconds between the story's beats: 0.4 s here
 TEN_MINUTES_OF_RUNS = 10 + 10 * 60 // (15 * 4)  # the story, then a calm run a minute at `make run`'s pace
-EMOJI_CODE = re.compile(r"(?<![\w:]):[a-z][a-z0-9_+\-]*:")  # not the "39" of a time 10:39:05
+# An emoji code left as text (":alarm_clock:"), not a clock time's minutes ("failed 10:32:17 AM").
+EMOJI_CODE = re.compile(r"(?<![\w:]):[a-z0-9_+\-]+:(?!\w)")
 
 
 @pytest.fixture
@@ -85,6 +86,10 @@ async def test_ten_minutes_of_sample_traffic_keep_the_sandbox_usable(demo, page)
 
     await assert_page_does_not_grow(page)
     assert await unrendered_emoji(page) == []
+    # The alert's overflow menu is a small ⋯ beside its buttons, as in Slack, not as wide as its longest option.
+    more = page.locator('#messages select[data-action-id="alert_more"]').last
+    await expect(more).to_be_visible()
+    assert (await more.bounding_box())["width"] <= 48, "the overflow menu is a small ⋯ control"
     at_bottom = "(el) => el.scrollHeight - el.scrollTop - el.clientHeight < 40"
     assert await page.locator("#messages").evaluate(at_bottom), "the channel shows its newest message"
 
@@ -105,9 +110,35 @@ async def test_ten_minutes_of_sample_traffic_keep_the_sandbox_usable(demo, page)
     await expect(pane).to_be_visible()
     await expect(pane.locator("#thread-messages .msg")).to_have_count(1 + replies)
     await expect(pane.locator("#thread-messages .msg").nth(1)).to_be_in_viewport()
+    # The alert's text keeps the pane's width: its accessory (Jump to failed step) goes under it, not beside it.
+    squeezed = await pane.locator("#thread-messages .msg").first.evaluate(
+        "(m) => [...m.querySelectorAll('.section')].filter((s) => s.querySelector('.accessory'))"
+        ".map((s) => s.querySelector('.main').getBoundingClientRect().width).filter((w) => w < 240)"
+    )
+    assert squeezed == [], f"text squeezed beside an accessory in the thread pane: {squeezed} px wide"
     await assert_page_does_not_grow(page)
     assert await unrendered_emoji(page) == []
     await page.screenshot(path=str(ARTIFACTS / "first-hour-thread.png"))
+    # The channel beside the thread stays at its newest message, and a command's answer shows up there.
+    await page.locator("#messages").evaluate("(el) => { el.scrollTop = el.scrollHeight; }")
+    await page.locator("#composer-input").fill("/runs help")
+    await page.locator("#composer-input").press("Enter")
+    answer = page.locator("#messages .msg.ephemeral", has_text="find, read and control runs").last
+    await expect(answer).to_be_visible(timeout=WAIT_MS)
+    await expect(answer).to_be_in_viewport()
+    await page.locator("#messages").evaluate("(el) => { el.scrollTop = 0; }")
+    await page.locator("#composer-input").fill("/runs help")
+    await page.locator("#composer-input").press("Enter")
+    answers = page.locator("#messages .msg.ephemeral", has_text="find, read and control runs")
+    await expect(answers).to_have_count(2, timeout=WAIT_MS)
+    await expect(answers.last).to_be_in_viewport()
+
+    # The app opens on its Home tab, as an app with a Home tab does in Slack; the channel is one click away.
+    await page.locator("#app-list a").first.click()
+    await expect(page.locator("#home")).to_be_visible()
+    await expect(page.locator("#home")).to_contain_text("Runs you triggered", timeout=WAIT_MS)
+    await page.locator('#channel-list a[data-name="run-alerts"]').click()
+    await expect(page.locator("#composer-input")).to_be_visible()
 
     # A mistyped command gets Slack's own words, and nothing reaches the bot.
     commands = len([i for i in demo.slack.interactions if i.kind == "slash_command"])
@@ -115,6 +146,13 @@ async def test_ten_minutes_of_sample_traffic_keep_the_sandbox_usable(demo, page)
     await page.locator("#composer-input").press("Enter")
     await expect(page.locator("#messages [data-notice]").last).to_contain_text("/run is not a valid command")
     assert len([i for i in demo.slack.interactions if i.kind == "slash_command"]) == commands
+
+    # An answer that asks the platform arrives alone: no "Working on it…" notice is left above it (Slack cannot
+    # replace or delete a slash command's acknowledgement).
+    await page.locator("#composer-input").fill("/runs logs --severity error")
+    await page.locator("#composer-input").press("Enter")
+    await expect(page.locator("#messages .msg.ephemeral", has_text="Platform logs")).to_be_visible(timeout=WAIT_MS)
+    await expect(page.locator("#messages .msg.ephemeral", has_text="Working on it")).to_have_count(0)
 
     # An ephemeral answer and a modal do not survive a reload, as in Slack.
     await page.locator("#composer-input").fill("/runs failed")

@@ -34,7 +34,7 @@ async def test_deferred_answers_arrive_through_response_url_over_socket_mode(soc
     h = socket_harness
     await h.slack.wait_for_socket(timeout=15)
     result = await h.slack.send_command("show run_nosuchrun", via="socket")
-    assert result.ok and "Working on it" in result.body["text"]
+    assert result.ok and not (isinstance(result.body, dict) and result.body.get("text"))  # an empty ack
     answer = await h.slack.wait_for(
         lambda s: next((e for e in s.ephemerals("C0ALERTS") if "No run `run_nosuchrun`" in e.text), None), timeout=15
     )

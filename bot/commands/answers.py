@@ -44,11 +44,10 @@ class Reply:
 
 @dataclass
 class Deferred:
-    """Work that asks the platform: acknowledged at once, answered through response_url."""
+    """Work that asks the platform: acknowledged at once (with nothing shown), answered through response_url."""
 
     work: Callable[[], Awaitable[Reply]]
     share: bool = False
-    notice: str = "Working on it…"
 
 
 def text_reply(text: str, *, share: bool = False) -> Reply:

@@ -61,7 +61,7 @@ SUBCOMMANDS: dict[str, Sub] = {
         "/runs failed [--since 24h] [--workflow NAME] [--code ERROR_CODE] [--open] [--min-cost 0.50] [--sort cost] "
         "[--limit N]",
         "failed runs, newest first (or the costliest), with the first failed step, its error code and who handles "
-        "it (`--open`: those nobody handles)",
+        "it (with --open, only those nobody handles)",
         flags={**LIST_FLAGS, "code": "text", "open": "bool"},
     ),
     "list": Sub(

@@ -308,6 +308,9 @@ def alert_message(
     if notes:
         blocks.append(ContextBlock(elements=[_mrkdwn(join("\n", notes))]))
     handled = lifecycle_lines(lifecycle, run_url_of)
+    recovered_by = ((lifecycle or {}).get("recovered") or {}).get("by")
+    if recovered_by and any(r.get("run_id") == recovered_by and r.get("status") == "completed" for r in replays[-5:]):
+        handled = []  # the replay's own line says it succeeded: "Recovered by" the same run would repeat it
     if handled:
         blocks.append(SectionBlock(text=_mrkdwn(join("\n", handled))))
 

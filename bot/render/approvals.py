@@ -171,14 +171,16 @@ def decision_buttons(view: TaskView) -> ActionsBlock:
     confirm = None
     if view.confirm:
         # A confirmation dialog's text is mrkdwn.
+        # Said as the card says it: "Approve this spend?" over the action and the run it belongs to.
+        kind = common.kind_words(view.kind).lower() if view.kind else "request"
         confirm = ConfirmObject(
-            title="Approve this task?",
+            title=plain(f"Approve this {kind}?", 100),
             text=_md(
                 mrkdwn(
-                    "{action} ({kind}, run {run})",
+                    "{action} ({run} of {workflow})",
                     action=trim_middle(single_line(view.action), 150),
-                    kind=single_line(view.kind, 40),
                     run=view.run_id,
+                    workflow=single_line(view.workflow_name, 80),
                 ),
                 CONFIRM_LIMIT,
             ),

@@ -86,9 +86,45 @@ AUDIT_DONE = {
     "approval.reject": "rejected",
     "subscribe": "subscribed",
     "unsubscribe": "unsubscribed",
+    "alert_on_it": "is on",
+    "alert_off_it": "is no longer on",
+    "alert_resolve": "resolved",
+    "alert_recovered": "recorded the recovery of",
+    "alert_mute": "muted alerts of",
+    "alert_unmute": "unmuted alerts of",
+    "incident_replay": "replayed the affected runs of",
 }
-AUDIT_TRIED = {"approval.approve": "approve", "approval.reject": "reject"}
-CHANNEL_DETAIL = re.compile(r"^channel ([CGD][A-Z0-9]{2,})(?: failures=\w+ approvals=\w+)?$")
+AUDIT_TRIED = {
+    "approval.approve": "approve",
+    "approval.reject": "reject",
+    "alert_on_it": "take on",
+    "alert_resolve": "resolve",
+    "alert_mute": "mute alerts of",
+    "alert_unmute": "unmute alerts of",
+    "incident_replay": "replay the affected runs of",
+}
+CHANNEL_DETAIL = re.compile(r"^(?:channel )?([CGD][A-Z0-9]{2,})(?: failures=\w+ approvals=\w+)?$")
+# What alert_mute records: "C0ALERTS provider_unavailable 3600s" (`*`: every code; 0 s: until unmuted).
+MUTE_DETAIL = re.compile(r"^([CGD][A-Z0-9]{2,}) (\S+) (\d+)s$")
+CARD_TARGET = re.compile(r"^(storm|incident):\d+$")
+
+
+def _audit_target(target: str) -> Any:
+    """A run as its id, a card as words ("the storm card"), anything else as it was recorded."""
+    if target.startswith("run:"):
+        target = target[4:]
+    card = CARD_TARGET.match(target)
+    if card:
+        return mrkdwn(" the {kind} card", kind=card.group(1))
+    return mrkdwn(" {t}", t=code_span(single_line(target, ID_LIMIT)))
+
+
+def _mute_detail(found: re.Match) -> Mrkdwn:
+    channel, code, seconds = found.group(1), found.group(2), int(found.group(3))
+    with_code = mrkdwn(" with {c}", c=code_span(single_line(code, NAME_LIMIT))) if code != "*" else ""
+    hours = seconds / 3600
+    span = "until unmuted" if not seconds else f"for {hours:g} h" if hours >= 1 else f"for {seconds} s"
+    return mrkdwn("{code} in {c} {span}", code=with_code, c=channel_mention(channel), span=span)
 
 
 def audit_line(e: Any, approvals: dict[str, tuple[str, str]]) -> Mrkdwn:
@@ -101,10 +137,13 @@ def audit_line(e: Any, approvals: dict[str, tuple[str, str]]) -> Mrkdwn:
         gated, run_id = approvals[e.target]
         target = mrkdwn(" “{what}” ({run})", what=trim_middle(gated, 150), run=code_span(single_line(run_id, ID_LIMIT)))
     elif e.target:
-        target = mrkdwn(" {t}", t=code_span(single_line(e.target, ID_LIMIT)))
+        target = _audit_target(e.target)
     detail: Any = ""
     channel = CHANNEL_DETAIL.match(e.detail or "")
-    if channel:
+    muted = MUTE_DETAIL.match(e.detail or "") if action == "alert_mute" else None
+    if muted:
+        detail = _mute_detail(muted)
+    elif channel:
         detail = mrkdwn(" in {c}", c=channel_mention(channel.group(1)))
     elif e.detail:
         detail = mrkdwn(" {d}", d=single_line(trim_middle(e.detail, 300)))
@@ -129,7 +168,14 @@ def audit_list(entries: Sequence[Any], *, understood: str, approvals: dict[str, 
     blocks = [
         _section(Mrkdwn("*Audit trail*")),
         *_chunked_sections(lines),
-        _context(mrkdwn("{q} · {n} entries, newest first", q=code_span(understood), n=len(entries))),
+        _context(
+            mrkdwn(
+                "{q} · {n} {w}, newest first",
+                q=code_span(understood),
+                n=len(entries),
+                w="entry" if len(entries) == 1 else "entries",
+            )
+        ),
     ]
     return message(mrkdwn("{n} audit entries for {q}", n=len(entries), q=single_line(understood, 300)), blocks)
 

@@ -51,9 +51,15 @@ def storm_message(
     span = duration(int((last - first).total_seconds() * 1000)) if first and last else "—"
     recovered = storm.recovered_run_id
     resolved = not recovered and state_of(lifecycle) == "resolved"
-    blocks: list = [
-        _header(f"{'✅' if recovered else '☑️' if resolved else '🌩️'} {workflow}: {count} failures with {code}")
-    ]
+    # The header says the state first, as the alert's does ("✅ Invoice triage recovered"): a green mark over
+    # "6 failures" alone reads as a contradiction.
+    if recovered:
+        title = f"✅ {workflow} recovered after {count} failures with {code}"
+    elif resolved:
+        title = f"☑️ {workflow} resolved: {count} failures with {code}"
+    else:
+        title = f"🌩️ {workflow}: {count} failures with {code}"
+    blocks: list = [_header(title)]
     retryable = "yes" if storm.retryable else "no" if storm.retryable is False else "unknown"
     blocks.append(
         SectionBlock(
@@ -94,7 +100,7 @@ def storm_message(
                         mrkdwn(
                             "Grouped to spare the channel: every run of this burst is listed in the thread, and "
                             "{command} finds them all.",
-                            command=code_span(f"/runs failed {storm.workflow_id}"),
+                            command=code_span(f"/runs failed --workflow {storm.workflow_id} --code {storm.error_code}"),
                         )
                     )
                 ]

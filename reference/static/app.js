@@ -7,6 +7,7 @@ const S = {
   version: -1,
   current: null,        // channel id shown in the main pane
   tab: "messages",      // "messages" | "home" (the app's DM)
+  appTab: "home",       // the app's tab last shown: as in Slack, an app with a Home tab opens on it first
   thread: null,         // {channel, ts} of the open thread
   split: null,          // channel id shown in the side pane (Shift+click a channel, as in Slack)
   highlight: null,      // ts of the message a permalink points at
@@ -279,7 +280,9 @@ function renderElement(el, block, ctx) {
     case "static_select":
     case "overflow":
     case "external_select": {
-      const sel = h("select", { class: "select", "data-action-id": el.action_id || null },
+      // Slack's overflow menu is a small ⋯ button, not as wide as its longest option.
+      const sel = h("select", { class: el.type === "overflow" ? "select overflow" : "select",
+        "data-action-id": el.action_id || null, title: el.type === "overflow" ? "More actions" : null },
         h("option", { value: "" }, el.type === "overflow" ? "⋯" : plain(el.placeholder) || "Select an item"),
         options(el).map((o) => h("option", { value: o.value, selected: el.initial_option && el.initial_option.value === o.value },
           plain(o.text))));
@@ -479,7 +482,7 @@ function renderSidebar() {
       onclick: (e) => {
         e.preventDefault();
         if (e.shiftKey && !ch.is_app_dm) { S.thread = null; S.split = ch.id; render(); return; }
-        selectChannel(ch.id, ch.is_app_dm ? S.tab : "messages");
+        selectChannel(ch.id, ch.is_app_dm ? S.appTab : "messages");
       } },
       h("span", {}, label), unread ? h("span", { class: "badge" }, unread) : null);
     (ch.is_im ? apps : list).append(h("li", {}, a));
@@ -684,6 +687,7 @@ function selectChannel(id, tab) {
   S.tab = tab || "messages";
   if (changed) S.highlight = null;
   const ch = channel(id);
+  if (ch && ch.is_app_dm) S.appTab = S.tab;
   if (ch && ch.is_app_dm && S.tab === "home") {
     api("home", {}).then((r) => { if (!r.ok) toast(r.message || "runbot did not answer", "error"); refresh(); });
   }
@@ -799,8 +803,16 @@ function start() {
     const text = input.value;
     input.value = "";
     input.style.height = "auto";
+    // As in Slack, sending takes the channel to its newest message, where the answer will appear.
+    const pane = document.getElementById("messages");
+    pane.scrollTop = pane.scrollHeight;
     sendComposer(text, S.current, null);
   });
+  // A channel at its newest message stays there while its pane changes size (a thread pane opening beside it).
+  const pane = document.getElementById("messages");
+  let paneAtBottom = true;
+  pane.addEventListener("scroll", () => { paneAtBottom = atBottom(pane); });
+  new ResizeObserver(() => { if (paneAtBottom) pane.scrollTop = pane.scrollHeight; }).observe(pane);
   const tform = document.getElementById("thread-composer");
   const tinput = document.getElementById("thread-input");
   composerKeys(tinput, tform);
