@@ -184,6 +184,7 @@ def make_settings(*, database_url: str, platform_url: str, slack_api_url: str, p
         # Slack's posting limits, enforced by the stand-in, on a clock RATE_SCALE times faster (and paced so).
         OUTBOX_CHANNEL_RATE_PER_SECOND=1.0 * RATE_SCALE,
         OUTBOX_UPDATE_RATE_PER_MINUTE=50.0 * RATE_SCALE,
+        OUTBOX_EPHEMERAL_RATE_PER_MINUTE=100.0 * RATE_SCALE,
         TRACK_BACKOFF_MAX_SECONDS=2.0,
         LEASE_SECONDS=2.0,
         STORM_WINDOW_SECONDS=30.0,
