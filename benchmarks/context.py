@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from benchmarks import dataset
 from benchmarks.common import Row, bot_env, free_port, ms, percentile, start_bot
+from benchmarks.figures import alert_time
 from benchmarks.load import sign_webhook, webhook_body
 from store.db import create_engine
 
@@ -70,13 +71,6 @@ def failed_run(run_id: str, wf_id: str, wf_name: str, code: str) -> dict:
     }
 
 
-def _posted_at(slack, start: int, run_id: str) -> float | None:
-    for call in slack.calls[start:]:
-        if call.method == "chat.postMessage" and call.ok and run_id in str(call.args):
-            return call.at
-    return None
-
-
 async def time_alerts(env, bot, count: int, tag: str, offset: int) -> tuple[list[float], int]:
     """Send `count` failures one at a time; the latency of each alert and how many never came."""
     flows = dataset.workflows()
@@ -96,7 +90,7 @@ async def time_alerts(env, bot, count: int, tag: str, offset: int) -> tuple[list
             at = None
             while time.monotonic() < deadline and at is None:
                 await asyncio.sleep(0.002)
-                at = _posted_at(env.slack, start, run_id)
+                at = alert_time(env.slack, start, run_id)
             if at is None:
                 missing += 1
             else:

@@ -61,7 +61,7 @@ def failed_run_webhook(run_id: str, i: int) -> str:
     return webhook_body("run.failed", {"run": run})
 
 
-def _alert_time(slack, start: int, run_id: str) -> float | None:
+def alert_time(slack, start: int, run_id: str) -> float | None:
     for call in slack.calls[start:]:
         if call.method == "chat.postMessage" and call.ok and run_id in json.dumps(call.args):
             return call.at
@@ -92,7 +92,7 @@ class AlertTimer:
                 at = None
                 while time.monotonic() - began < timeout and at is None:
                     await asyncio.sleep(0.002)
-                    at = _alert_time(self.slack, start_index, run_id)
+                    at = alert_time(self.slack, start_index, run_id)
                 if at is None:
                     result.errors += 1
                     result.error_samples.append(f"no alert for {run_id} within {timeout:g} s")

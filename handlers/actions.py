@@ -7,15 +7,11 @@ from __future__ import annotations
 import json
 import logging
 
-from slack_sdk.errors import SlackApiError
-
 from bot import commands
 from bot.actors import Actor
-from bot.errors import BotError
 from bot.responder import Responder
 from handlers import modals
 from handlers.commands import finish
-from handlers.errors import user_message
 
 log = logging.getLogger(__name__)
 
@@ -144,51 +140,29 @@ def register(app, svc) -> None:
 
 async def _fill_replay_modal(svc, client, respond, body: dict, context) -> None:
     """The modal needs the run's prompt and model: from the store, or from the platform."""
-    view_id = context.get(modals.VIEW_ID)
-    if not view_id:
-        try:
-            await respond(text=modals.not_opened(context), response_type="ephemeral", replace_original=False)
-        except Exception:
-            log.exception("could not answer the Replay with changes button")
-        return
-    try:
+
+    async def build() -> dict:
         run_id, data = await commands.replayable_run(svc, commands.check_run_id(_value(body)))
         metadata = json.dumps({"run": run_id, "channel": (body.get("channel") or {}).get("id")})
-        view = await commands.replay_form(svc, run_id, data, metadata)
-        await modals.fill(client, view_id, view)
-    except BotError as exc:
-        await modals.show_error(client, view_id, "Not replayed", exc.message)
-    except SlackApiError as exc:
-        await modals.show_error(
-            client,
-            view_id,
-            "Not replayed",
-            f"Slack did not show the form ({exc.response.get('error')}); close this and click "
-            '*Replay with changes…* again, or type `/runs replay RUN_ID --prompt "..."`.',
-        )
-    except Exception as exc:  # spawned work is outside Bolt's error handler
-        await modals.show_error(client, view_id, "Not replayed", user_message(exc))
+        return await commands.replay_form(svc, run_id, data, metadata)
+
+    await modals.fill_with(
+        client,
+        respond,
+        context,
+        build,
+        failed_title="Not replayed",
+        again='close this and click *Replay with changes…* again, or type `/runs replay RUN_ID --prompt "..."`.',
+    )
 
 
 async def _fill_full_diff(svc, client, respond, body: dict, context) -> None:
-    """The whole prompt diff in a modal (the message shows its first lines); the "Loading…" modal is already open."""
-    view_id = context.get(modals.VIEW_ID)
-    if not view_id:
-        try:
-            await respond(text=modals.not_opened(context), response_type="ephemeral", replace_original=False)
-        except Exception:
-            log.exception("could not answer the Full diff button")
-        return
-    try:
-        await modals.fill(client, view_id, await commands.full_diff_view(svc, _value(body)))
-    except BotError as exc:
-        await modals.show_error(client, view_id, "Full diff", exc.message)
-    except SlackApiError as exc:
-        await modals.show_error(
-            client,
-            view_id,
-            "Full diff",
-            f"Slack did not show the diff ({exc.response.get('error')}): click *Full diff* again.",
-        )
-    except Exception as exc:  # spawned work is outside Bolt's error handler
-        await modals.show_error(client, view_id, "Full diff", user_message(exc))
+    """The whole prompt diff in a modal (the message shows its first lines)."""
+    await modals.fill_with(
+        client,
+        respond,
+        context,
+        lambda: commands.full_diff_view(svc, _value(body)),
+        failed_title="Full diff",
+        again="click *Full diff* again.",
+    )

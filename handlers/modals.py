@@ -13,8 +13,10 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 
+from bot.errors import BotError
 from bot.render import approvals as approvals_render
 from bot.render import prompts as render
+from handlers.errors import user_message
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +81,24 @@ async def show_error(client, view_id: str, title: str, text: str) -> None:
         await client.views_update(view_id=view_id, view=render.modal_notice(title, text, callback_id="modal_error"))
     except Exception:
         log.exception("could not show an error in the %s modal", title)
+
+
+async def fill_with(client, respond, context, build, *, failed_title: str, again: str) -> None:
+    """Fill the "Loading…" modal with the view `build()` makes (store or platform work, after the modal opened);
+    errors land in the modal under `failed_title`. When the modal never opened, the clicker is told by `respond`.
+    `again` says how to try again when Slack refused the view."""
+    view_id = context.get(VIEW_ID)
+    if not view_id:
+        try:
+            await respond(text=not_opened(context), response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.exception("could not say that the %s modal did not open", failed_title)
+        return
+    try:
+        await fill(client, view_id, await build())
+    except BotError as exc:
+        await show_error(client, view_id, failed_title, exc.message)
+    except SlackApiError as exc:
+        await show_error(client, view_id, failed_title, f"Slack did not show it ({exc.response.get('error')}); {again}")
+    except Exception as exc:  # spawned work is outside Bolt's error handler
+        await show_error(client, view_id, failed_title, user_message(exc))
