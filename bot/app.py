@@ -213,7 +213,6 @@ async def _services(app: web.Application):
         metrics,
         backoff_max=settings.OUTBOX_BACKOFF_MAX_SECONDS,
         edit_interval=settings.MESSAGE_EDIT_INTERVAL_SECONDS,
-        is_postgres=engine.dialect.name == "postgresql",
         claim_seconds=settings.OUTBOX_CLAIM_SECONDS,
         pacer=Pacer(
             channel_rate_per_second=settings.OUTBOX_CHANNEL_RATE_PER_SECOND,

@@ -1,9 +1,7 @@
-"""The outbox: every Slack post is a row written in the same transaction as the change that caused it,
-then delivered by `Deliverer` at its slot within Slack's limits (bot/pacing.py), retried with backoff on 429
-(honouring Retry-After), 5xx and network errors, and never posted twice: each post carries message metadata
-with its outbox id, and a post whose answer never came (a 5xx, a timeout, a crash) is looked up in Slack before
-it is sent again (the outbox id rides inside the message's public metadata payload,
-of its own event type, else `runbot_outbox`); a 429 or a refusal says Slack did not post it, so it is simply sent again.
+"""The outbox: every Slack post is a row written in the transaction of the change that caused it, delivered by
+`Deliverer` at its slot within Slack's limits (bot/pacing.py), retried on 429 (after Retry-After), 5xx and network
+errors, never posted twice (the outbox id rides in the post's public metadata: a post whose answer never came is
+looked up before it is sent again; a 429 or a refusal says Slack did not post it), never an older edit over a newer.
 """
 
 from __future__ import annotations
@@ -144,11 +142,9 @@ class Deliverer:
         *,
         backoff_max: float = 300.0,
         edit_interval: float = 2.0,
-        is_postgres: bool | None = None,
         claim_seconds: float = 30.0,
         pacer: Pacer | None = None,
     ):
-        # `is_postgres` is no longer read: the store decides the dialect from the session (store/db.py).
         self.sessions = sessions
         self.client = client
         self.metrics = metrics
@@ -266,7 +262,8 @@ class Deliverer:
             self._next_paced = due if self._next_paced is None else min(self._next_paced, due)
             return
         try:
-            was_in_flight = await self._begin(item)
+            if (was_in_flight := await self._begin(item)) is None:
+                return
             ts = await self._send(item, message, was_in_flight)
         except LookupFailed as exc:
             # The lookup failed, not the post: whether Slack has it stays unknown, so it is looked up again.
@@ -359,12 +356,15 @@ class Deliverer:
         async with self.sessions.begin() as session:
             await kv.put(session, key, {"digest": digest})
 
-    async def _begin(self, item: OutboxItem) -> bool:
-        """Count the try and mark the row in flight, reading its payload as it is now (writers coalesce only
-        into rows not in flight, so nothing written after this point is lost). Returns whether an earlier try
-        was already in flight: then Slack may hold the post, and it is looked up before being sent again."""
+    async def _begin(self, item: OutboxItem) -> bool | None:
+        """Count the try and mark the row in flight, reading its payload as it is now (writers coalesce only into
+        rows not in flight). Returns whether an earlier try was in flight (Slack may hold the post: look it up
+        first), or None for an edit a newer edit supersedes (set aside: an older state never lands over a newer)."""
         was_in_flight = bool(item.in_flight)
         async with self.sessions.begin() as session:
+            if await rows.newer_edit_exists(session, item):
+                await rows.mark_sent(session, item.id, at=utcnow(), note="superseded by a newer edit")
+                return None
             item.payload = await rows.begin_try(session, item.id)
         return was_in_flight and item.method in POSTS
 

@@ -105,6 +105,24 @@ async def begin_try(session: AsyncSession, item_id: int) -> dict:
     return await session.scalar(select(OutboxItem.payload).where(OutboxItem.id == item_id))
 
 
+async def newer_edit_exists(session: AsyncSession, item: OutboxItem) -> bool:
+    """An edit of the same message queued or sent after this one: this one is stale (a 429 or a crash sent it
+    back to the queue after a newer state was written), and sending it would put the older state on screen."""
+    if item.method != "update" or item.message_id is None:
+        return False
+    newer = await session.scalar(
+        select(OutboxItem.id)
+        .where(
+            OutboxItem.message_id == item.message_id,
+            OutboxItem.method == "update",
+            OutboxItem.id > item.id,
+            OutboxItem.status.in_(("pending", "sent")),
+        )
+        .limit(1)
+    )
+    return newer is not None
+
+
 async def mark_sent(
     session: AsyncSession, item_id: int, *, at: datetime, ts: str | None = None, note: str | None = None
 ) -> None:

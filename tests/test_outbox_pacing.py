@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import pytest
@@ -17,7 +18,7 @@ from bot import outbox
 from bot.outbox_send import REPOSTED, UPDATE_TEXT_LIMIT
 from reference.platform import ReferencePlatform
 from reference.slack import RateRules, SlackStandIn
-from store.models import SlackMessage
+from store.models import OutboxItem, SlackMessage
 from tests.support.harness import (
     APP_TOKEN,
     BOT_TOKEN,
@@ -300,3 +301,37 @@ async def test_an_edit_slack_refuses_as_past_its_edit_window_is_given_up_not_ret
     assert row.last_error == "edit_window_closed"
     await asyncio.sleep(1.5)  # a retry would come within the harness's 1 s backoff
     assert len(h.slack.calls_to("chat.update")) == 1
+
+
+async def test_an_older_edit_sent_back_by_a_429_never_lands_over_a_newer_one(paced):
+    """A 429 puts an edit back in the queue (not in flight) after a newer edit of the message was written beside
+    it: the newer goes out first, and the older, once due again, must be set aside, not sent over it."""
+    h = paced
+    async with h.svc.sessions.begin() as s:
+        message = await outbox.post(s, channel="C0ALERTS", kind="alert", subject="run_Stale01", payload={"text": "v0"})
+    h.svc.deliverer.kick()
+    await h.wait_for(lambda: [m for m in h.slack.messages("C0ALERTS") if m.text == "v0"], timeout=20, what="v0")
+    async with h.svc.sessions.begin() as s:
+        # The state a 429 leaves: the older edit tried once, due again after Retry-After; the newer queued beside it.
+        s.add(
+            OutboxItem(
+                method="update",
+                channel="C0ALERTS",
+                message_id=message.id,
+                payload={"text": "v1 (older)"},
+                attempts=1,
+                next_attempt_at=datetime.now(timezone.utc) + timedelta(seconds=1),
+            )
+        )
+        await s.flush()
+        s.add(OutboxItem(method="update", channel="C0ALERTS", message_id=message.id, payload={"text": "v2 (newer)"}))
+    h.svc.deliverer.kick()
+
+    async def both_done():
+        rows = [r for r in await outbox_rows(h) if r.method == "update"]
+        return len(rows) == 2 and all(r.status == "sent" for r in rows) and rows
+
+    rows = await h.wait_for(both_done, timeout=30, what="both edits to leave the queue")
+    assert sorted(r.last_error or "" for r in rows) == ["", "superseded by a newer edit"]
+    assert [c.args.get("text") for c in h.slack.calls_to("chat.update") if c.ok] == ["v2 (newer)"]
+    assert [m.text for m in h.slack.messages("C0ALERTS") if m.text.startswith("v")] == ["v2 (newer)"]
