@@ -16,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -175,3 +176,22 @@ async def migration_state(engine: AsyncEngine) -> tuple[str | None, str | None]:
     async with engine.connect() as conn:
         current = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
     return current, head
+
+
+# SQLSTATEs of a failure of the moment, not of the statement: a deadlock or serialization failure PostgreSQL
+# broke by aborting this transaction, a lock wait that timed out, the server going away.
+TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a transaction failed for a reason of the moment (retry it as it was), not because of what it
+    did: a deadlock with another replica, SQLite's "database is locked", a lost connection."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        for orig in (exc.orig, getattr(exc.orig, "__cause__", None)):
+            code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+            if code in TRANSIENT_SQLSTATES:
+                return True
+        return isinstance(exc, OperationalError) and "locked" in str(exc.orig)
+    return isinstance(exc, (ConnectionError, asyncio.TimeoutError))
