@@ -51,6 +51,7 @@ __all__ = [
     "full_diff_view",
     "do_tail",
     "next_page",
+    "only_reads",
     "replay_form",
     "replay_request",
     "replayable_run",
@@ -78,6 +79,20 @@ HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | 
     "untail": do_tail,
     "diff": do_diff,
 }
+
+# Subcommands that only read: answered twice, they change nothing, so a request delivered again is answered again
+# rather than paying a once-only receipt (a write transaction) before every answer (`handlers/once.py`). A `--share`
+# posts for everyone: it acts.
+READ_ONLY = frozenset({"help", "failed", "list", "show", "logs", "approvals", "subscriptions", "audit", "cost", "diff"})
+
+
+def only_reads(text: str) -> bool:
+    """Whether `/runs text` only reads (a command that cannot be parsed is answered in words: it reads too)."""
+    try:
+        command = parse(text)
+    except BadInput:
+        return True
+    return command.name in READ_ONLY and not command.share
 
 
 async def answer(svc: Services, actor: Actor, text: str, *, channel: str) -> Reply | Deferred:
