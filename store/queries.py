@@ -45,39 +45,69 @@ async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) 
     return list(found.values())[:limit]
 
 
-async def _fetch(session: AsyncSession, query, marked: bool) -> list:
-    """The rows of a page: `Run`s, or (Run, AlertLifecycle | None, muted) rows for a query `_marked` widened."""
-    if marked:
+# What a listed run's line and the Next page button read (`bot.views.view_of_run(summary=True)`): a Core select of
+# these columns, rows rather than ORM entities, when a page asks for `listed` rows.
+LISTED = (
+    Run.id,
+    Run.workflow_id,
+    Run.workflow_name,
+    Run.status,
+    Run.created_at,
+    Run.completed_at,
+    Run.cost_micros,
+    Run.data,
+)
+# The lifecycle's columns beside them (`lc_run_id` None: no lifecycle row, the run is open).
+LIFECYCLE = (
+    AlertLifecycle.run_id.label("lc_run_id"),
+    AlertLifecycle.on_it,
+    AlertLifecycle.resolved_by,
+    AlertLifecycle.resolved_at,
+    AlertLifecycle.resolved_note,
+    AlertLifecycle.recovered_by,
+    AlertLifecycle.recovered_at,
+)
+
+
+def _select(listed: bool):
+    return select(*LISTED) if listed else select(Run)
+
+
+async def _fetch(session: AsyncSession, query, rows: bool) -> list:
+    """The rows of a page: `Run`s, or rows for a query of `LISTED` columns or one `_marked` widened."""
+    if rows:
         return list((await session.execute(query)).all())
     return list((await session.scalars(query)).all())
 
 
-def _marked(query):
+def _marked(query, listed: bool = False):
     """The same page with each run's alert lifecycle (None: open) and whether a mute kept its alert quiet, in the
-    one statement (a primary-key join and an indexed EXISTS per listed row), not two more round trips."""
+    one statement (a primary-key join and an indexed EXISTS per listed row), not two more round trips. `listed`:
+    the lifecycle's columns (`LIFECYCLE`) rather than its entity."""
     muted = exists().where(MutedFailure.run_id == Run.id).label("muted")
-    return query.add_columns(AlertLifecycle, muted).outerjoin(AlertLifecycle, AlertLifecycle.run_id == Run.id)
+    lifecycle = LIFECYCLE if listed else (AlertLifecycle,)
+    return query.add_columns(*lifecycle, muted).outerjoin(AlertLifecycle, AlertLifecycle.run_id == Run.id)
 
 
 async def _costliest(
-    session: AsyncSession, query, before: tuple | None, limit: int, *, unknown: bool, marked: bool = False
+    session: AsyncSession, query, before: tuple | None, limit: int, *, unknown: bool, rows: bool = False
 ) -> list:
     """The costliest first, then (when `unknown`) the runs of unknown cost, newest id first; `before` is the
     (cost_micros, id) of the previous page's last row. Two plain descending reads, each served by the
     (status, cost_micros) or (cost_micros) index on SQLite and PostgreSQL alike (no NULLS LAST sort)."""
-    rows: list[Run] = []
+    found: list = []
     if before is None or before[0] is not None:
         known = query.where(Run.cost_micros.is_not(None))
         if before is not None:
             cost, run_id = before
             known = known.where(or_(Run.cost_micros < cost, and_(Run.cost_micros == cost, Run.id < run_id)))
-        rows = await _fetch(session, known.order_by(Run.cost_micros.desc(), Run.id.desc()).limit(limit), marked)
-    if unknown and len(rows) < limit:
+        found = await _fetch(session, known.order_by(Run.cost_micros.desc(), Run.id.desc()).limit(limit), rows)
+    if unknown and len(found) < limit:
         rest = query.where(Run.cost_micros.is_(None))
         if before is not None and before[0] is None:
             rest = rest.where(Run.id < before[1])
-        rows += await _fetch(session, rest.order_by(Run.id.desc()).limit(limit - len(rows)), marked)
-    return rows
+        found += await _fetch(session, rest.order_by(Run.id.desc()).limit(limit - len(found)), rows)
+    return found
 
 
 async def failed_runs(
@@ -92,13 +122,15 @@ async def failed_runs(
     before: tuple | None = None,
     open_only: bool = False,
     marked: bool = False,
+    listed: bool = False,
 ) -> list:
     """Failed runs, newest failure first (or the costliest, `by_cost`); `before` is the (completed_at, id) of
     the last row of the previous page. `min_cost` (micro-dollars) leaves out runs of unknown cost; `open_only`:
-    those nobody handles (not recovered, not resolved, nobody on it). `marked`: (run, lifecycle, muted) rows."""
-    query = select(Run).where(Run.status == "failed")
+    those nobody handles (not recovered, not resolved, nobody on it). `marked`: (run, lifecycle, muted) rows;
+    `listed`: rows of the `LISTED` columns (with `marked`, the `LIFECYCLE` columns and `muted` beside them)."""
+    query = _select(listed).where(Run.status == "failed")
     if marked:
-        query = _marked(query)
+        query = _marked(query, listed)
     if open_only:
         query = query.where(is_open())
     if workflow:
@@ -112,10 +144,11 @@ async def failed_runs(
         # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
         query = query.where(Run.cost_micros >= min_cost) if by_cost else query.where(Run.cost_micros + 0 >= min_cost)
     if by_cost:
-        return await _costliest(session, query, before, limit, unknown=min_cost is None, marked=marked)
+        return await _costliest(session, query, before, limit, unknown=min_cost is None, rows=marked or listed)
     if before:
         query = query.where(or_(Run.completed_at < before[0], and_(Run.completed_at == before[0], Run.id < before[1])))
-    return await _fetch(session, query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit), marked)
+    query = query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit)
+    return await _fetch(session, query, marked or listed)
 
 
 async def list_runs(
@@ -129,9 +162,11 @@ async def list_runs(
     by_cost: bool = False,
     limit: int = 10,
     before: tuple | None = None,
-) -> list[Run]:
-    """Runs of any status, newest created first (or the costliest, `by_cost`)."""
-    query = select(Run)
+    listed: bool = False,
+) -> list:
+    """Runs of any status, newest created first (or the costliest, `by_cost`); `listed`: rows of the `LISTED`
+    columns."""
+    query = _select(listed)
     if statuses:
         query = query.where(Run.status.in_(statuses))
     if workflow:
@@ -145,10 +180,10 @@ async def list_runs(
         # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
         query = query.where(Run.cost_micros >= min_cost) if by_cost else query.where(Run.cost_micros + 0 >= min_cost)
     if by_cost:
-        return await _costliest(session, query, before, limit, unknown=min_cost is None)
+        return await _costliest(session, query, before, limit, unknown=min_cost is None, rows=listed)
     if before:
         query = query.where(or_(Run.created_at < before[0], and_(Run.created_at == before[0], Run.id < before[1])))
-    return list((await session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit))).all())
+    return await _fetch(session, query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit), listed)
 
 
 async def resolve_workflow(session: AsyncSession, name_or_id: str) -> list[Workflow]:

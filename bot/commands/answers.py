@@ -65,9 +65,14 @@ async def do_help(svc: Services, actor: Actor, command: Command, channel: str) -
 # Run lists: keyset pages whose state rides in the Next page button
 
 
-async def _workflow_id(session, name_or_id: str | None) -> str | None:
+async def _workflow_id(svc: Services, name_or_id: str | None) -> str | None:
     if not name_or_id:
         return None
+    async with svc.sessions() as session:
+        return await _resolve_workflow(session, name_or_id)
+
+
+async def _resolve_workflow(session, name_or_id: str) -> str:
     found = await queries.resolve_workflow(session, name_or_id)
     if len(found) == 1:
         return found[0].id
@@ -91,8 +96,7 @@ def _since(flags: dict) -> datetime | None:
 
 
 async def do_failed(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
-    async with svc.sessions() as session:
-        workflow = await _workflow_id(session, command.flags.get("workflow"))
+    workflow = await _workflow_id(svc, command.flags.get("workflow"))
     state = {
         "k": "failed",
         "wf": workflow,
@@ -108,8 +112,7 @@ async def do_failed(svc: Services, actor: Actor, command: Command, channel: str)
 
 
 async def do_list(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
-    async with svc.sessions() as session:
-        workflow = await _workflow_id(session, command.flags.get("workflow"))
+    workflow = await _workflow_id(svc, command.flags.get("workflow"))
     state = {
         "k": "list",
         "st": sorted(set(command.args)),
@@ -150,7 +153,8 @@ async def list_page(svc: Services, state: dict) -> dict:
     since = parse_time(state.get("since"))
     by_cost, min_cost = bool(state.get("sc")), state.get("mc")
     min_cost = None if min_cost is None else int(min_cost)
-    async with svc.sessions() as session:
+    # One statement on a connection of its own: a Core select of the listed columns (no ORM entities, no session).
+    async with svc.engine.connect() as session:
         if state["k"] == "failed":
             rows = await queries.failed_runs(
                 session,
@@ -163,9 +167,9 @@ async def list_page(svc: Services, state: dict) -> dict:
                 before=before,
                 open_only=bool(state.get("open")),
                 marked=True,
+                listed=True,
             )
-            marks = marks_of((run.id, lifecycle, muted) for run, lifecycle, muted in rows)
-            rows = [run for run, _, _ in rows]
+            marks = marks_of((row.id, row if row.lc_run_id is not None else None, row.muted) for row in rows)
         else:
             marks = {}
             rows = await queries.list_runs(
@@ -178,6 +182,7 @@ async def list_page(svc: Services, state: dict) -> dict:
                 by_cost=by_cost,
                 limit=limit + 1,
                 before=before,
+                listed=True,
             )
     page, more = rows[:limit], len(rows) > limit
     next_value = None
