@@ -3,9 +3,11 @@ index that serves it; run-ID prefixes are ranges on the primary key, not LIKE.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, union_all
+from sqlalchemy import Integer, and_, bindparam, exists, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.lifecycle import is_open
@@ -73,11 +75,28 @@ def _select(listed: bool):
     return select(*LISTED) if listed else select(Run)
 
 
-async def _fetch(session: AsyncSession, query, rows: bool) -> list:
+async def _fetch(session: AsyncSession, query, rows: bool, params: dict | None = None) -> list:
     """The rows of a page: `Run`s, or rows for a query of `LISTED` columns or one `_marked` widened."""
     if rows:
-        return list((await session.execute(query)).all())
-    return list((await session.scalars(query)).all())
+        return list((await session.execute(query, params)).all())
+    return list((await session.scalars(query, params)).all())
+
+
+# Page statements by shape (which filters are given), their values bound at execution: built once, so a page pays
+# neither building the statement nor its cache key (SQLAlchemy memoises the key on the statement object).
+_PAGES: dict[tuple, Any] = {}
+
+
+def _page(shape: tuple, build: Callable[[], Any]):
+    statement = _PAGES.get(shape)
+    if statement is None:
+        statement = _PAGES[shape] = build()
+    return statement
+
+
+def _bound(**values) -> dict:
+    """The parameters of a page statement: the filters given (the shape left the others out)."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _marked(query, listed: bool = False):
@@ -90,7 +109,14 @@ def _marked(query, listed: bool = False):
 
 
 async def _costliest(
-    session: AsyncSession, query, before: tuple | None, limit: int, *, unknown: bool, rows: bool = False
+    session: AsyncSession,
+    query,
+    before: tuple | None,
+    limit: int,
+    *,
+    unknown: bool,
+    rows: bool = False,
+    params: dict | None = None,
 ) -> list:
     """The costliest first, then (when `unknown`) the runs of unknown cost, newest id first; `before` is the
     (cost_micros, id) of the previous page's last row. Two plain descending reads, each served by the
@@ -101,12 +127,12 @@ async def _costliest(
         if before is not None:
             cost, run_id = before
             known = known.where(or_(Run.cost_micros < cost, and_(Run.cost_micros == cost, Run.id < run_id)))
-        found = await _fetch(session, known.order_by(Run.cost_micros.desc(), Run.id.desc()).limit(limit), rows)
+        found = await _fetch(session, known.order_by(Run.cost_micros.desc(), Run.id.desc()).limit(limit), rows, params)
     if unknown and len(found) < limit:
         rest = query.where(Run.cost_micros.is_(None))
         if before is not None and before[0] is None:
             rest = rest.where(Run.id < before[1])
-        found += await _fetch(session, rest.order_by(Run.id.desc()).limit(limit - len(found)), rows)
+        found += await _fetch(session, rest.order_by(Run.id.desc()).limit(limit - len(found)), rows, params)
     return found
 
 
@@ -128,27 +154,49 @@ async def failed_runs(
     the last row of the previous page. `min_cost` (micro-dollars) leaves out runs of unknown cost; `open_only`:
     those nobody handles (not recovered, not resolved, nobody on it). `marked`: (run, lifecycle, muted) rows;
     `listed`: rows of the `LISTED` columns (with `marked`, the `LIFECYCLE` columns and `muted` beside them)."""
-    query = _select(listed).where(Run.status == "failed")
-    if marked:
-        query = _marked(query, listed)
-    if open_only:
-        query = query.where(is_open())
-    if workflow:
-        query = query.where(Run.workflow_id == workflow)
-    if code:
-        query = query.where(Run.error_code == code)
-    if since:
-        query = query.where(Run.completed_at >= since)
-    if min_cost is not None:
-        # `+ 0` keeps the planner on the time-ordered index (a scan that stops at the page) rather than the cost
-        # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
-        query = query.where(Run.cost_micros >= min_cost) if by_cost else query.where(Run.cost_micros + 0 >= min_cost)
+    given = (bool(workflow), bool(code), bool(since), min_cost is not None)
+    params = _bound(workflow=workflow or None, code=code or None, since=since or None, min_cost=min_cost)
+
+    def filtered():
+        query = _select(listed).where(Run.status == "failed")
+        if marked:
+            query = _marked(query, listed)
+        if open_only:
+            query = query.where(is_open())
+        if workflow:
+            query = query.where(Run.workflow_id == bindparam("workflow"))
+        if code:
+            query = query.where(Run.error_code == bindparam("code"))
+        if since:
+            query = query.where(Run.completed_at >= bindparam("since"))
+        if min_cost is not None:
+            # `+ 0` keeps the planner on the time-ordered index (a scan that stops at the page) rather than the cost
+            # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
+            cost = Run.cost_micros if by_cost else Run.cost_micros + 0
+            query = query.where(cost >= bindparam("min_cost"))
+        return query
+
     if by_cost:
-        return await _costliest(session, query, before, limit, unknown=min_cost is None, rows=marked or listed)
+        found = await _costliest(
+            session, filtered(), before, limit, unknown=min_cost is None, rows=marked or listed, params=params
+        )
+        return found
+
+    def page():
+        query = filtered()
+        if before:
+            query = query.where(
+                or_(
+                    Run.completed_at < bindparam("before_at"),
+                    and_(Run.completed_at == bindparam("before_at"), Run.id < bindparam("before_id")),
+                )
+            )
+        return query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(bindparam("limit", type_=Integer))
+
+    statement = _page(("failed", marked, listed, open_only, *given, bool(before)), page)
     if before:
-        query = query.where(or_(Run.completed_at < before[0], and_(Run.completed_at == before[0], Run.id < before[1])))
-    query = query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit)
-    return await _fetch(session, query, marked or listed)
+        params.update(before_at=before[0], before_id=before[1])
+    return await _fetch(session, statement, marked or listed, {**params, "limit": limit})
 
 
 async def list_runs(
@@ -166,24 +214,47 @@ async def list_runs(
 ) -> list:
     """Runs of any status, newest created first (or the costliest, `by_cost`); `listed`: rows of the `LISTED`
     columns."""
-    query = _select(listed)
-    if statuses:
-        query = query.where(Run.status.in_(statuses))
-    if workflow:
-        query = query.where(Run.workflow_id == workflow)
-    if model:
-        query = query.where(Run.model == model)
-    if since:
-        query = query.where(Run.created_at >= since)
-    if min_cost is not None:
-        # `+ 0` keeps the planner on the time-ordered index (a scan that stops at the page) rather than the cost
-        # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
-        query = query.where(Run.cost_micros >= min_cost) if by_cost else query.where(Run.cost_micros + 0 >= min_cost)
+    given = (bool(statuses), bool(workflow), bool(model), bool(since), min_cost is not None)
+    params = _bound(statuses=statuses or None, workflow=workflow or None, model=model or None, since=since or None)
+    params.update(_bound(min_cost=min_cost))
+
+    def filtered():
+        query = _select(listed)
+        if statuses:
+            query = query.where(Run.status.in_(bindparam("statuses", expanding=True)))
+        if workflow:
+            query = query.where(Run.workflow_id == bindparam("workflow"))
+        if model:
+            query = query.where(Run.model == bindparam("model"))
+        if since:
+            query = query.where(Run.created_at >= bindparam("since"))
+        if min_cost is not None:
+            # `+ 0` keeps the planner on the time-ordered index (a scan that stops at the page) rather than the cost
+            # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
+            cost = Run.cost_micros if by_cost else Run.cost_micros + 0
+            query = query.where(cost >= bindparam("min_cost"))
+        return query
+
     if by_cost:
-        return await _costliest(session, query, before, limit, unknown=min_cost is None, rows=listed)
+        return await _costliest(
+            session, filtered(), before, limit, unknown=min_cost is None, rows=listed, params=params
+        )
+
+    def page():
+        query = filtered()
+        if before:
+            query = query.where(
+                or_(
+                    Run.created_at < bindparam("before_at"),
+                    and_(Run.created_at == bindparam("before_at"), Run.id < bindparam("before_id")),
+                )
+            )
+        return query.order_by(Run.created_at.desc(), Run.id.desc()).limit(bindparam("limit", type_=Integer))
+
+    statement = _page(("list", listed, *given, bool(before)), page)
     if before:
-        query = query.where(or_(Run.created_at < before[0], and_(Run.created_at == before[0], Run.id < before[1])))
-    return await _fetch(session, query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit), listed)
+        params.update(before_at=before[0], before_id=before[1])
+    return await _fetch(session, statement, listed, {**params, "limit": limit})
 
 
 async def resolve_workflow(session: AsyncSession, name_or_id: str) -> list[Workflow]:
