@@ -19,10 +19,16 @@ def prefix_range(prefix: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) -> list[Run]:
-    """Runs whose id starts with `prefix` (case-sensitive; `run_` may be left out), as git resolves commits."""
+async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6, rows: bool = False) -> list:
+    """Runs whose id starts with `prefix` (case-sensitive; `run_` may be left out), as git resolves commits.
+    `rows`: rows of the runs table's columns (a Core select; `session` may be a connection), not `Run` entities."""
+    runs = select(*Run.__table__.c) if rows else select(Run)
+
+    async def read(query) -> list:
+        return list((await session.execute(query)).all() if rows else (await session.scalars(query)).all())
+
     candidates = [prefix] if prefix.startswith("run_") else [prefix, f"run_{prefix}"]
-    found: dict[str, Run] = {}
+    found: dict = {}
     if len(candidates) > 1:
         # One statement for both ranges: each range's first `limit` ids (an index range scan that stops there, as
         # the per-range reads did), then those runs, ordered here as the per-range reads would give them.
@@ -32,17 +38,14 @@ async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) 
             for low, high in ranges
         ]
         ids = union_all(*(select(first.c.id) for first in firsts))
-        rows = (await session.scalars(select(Run).where(Run.id.in_(ids)).order_by(Run.id))).all()
+        found_rows = await read(runs.where(Run.id.in_(ids)).order_by(Run.id))
         for low, high in ranges:
-            for run in [r for r in rows if low <= r.id < high][:limit]:
+            for run in [r for r in found_rows if low <= r.id < high][:limit]:
                 found.setdefault(run.id, run)
         return list(found.values())[:limit]
     for p in candidates:
         low, high = prefix_range(p)
-        rows = (
-            await session.scalars(select(Run).where(Run.id >= low, Run.id < high).order_by(Run.id).limit(limit))
-        ).all()
-        for run in rows:
+        for run in await read(runs.where(Run.id >= low, Run.id < high).order_by(Run.id).limit(limit)):
             found.setdefault(run.id, run)
     return list(found.values())[:limit]
 
@@ -255,6 +258,27 @@ async def list_runs(
     if before:
         params.update(before_at=before[0], before_id=before[1])
     return await _fetch(session, statement, listed, {**params, "limit": limit})
+
+
+async def workflow_ids(session: AsyncSession, name_or_id: str) -> list[str]:
+    """`resolve_workflow`'s answer as ids, the id and the exact name read in one Core select (`session` may be a
+    connection); only a name matched in another case reads every workflow."""
+    rows = (
+        await session.execute(
+            select(Workflow.id).where(or_(Workflow.id == name_or_id, Workflow.name == name_or_id)).order_by(Workflow.id)
+        )
+    ).all()
+    ids = [row.id for row in rows]
+    if name_or_id in ids:
+        return [name_or_id]
+    if ids:
+        return ids
+    folded = name_or_id.casefold()
+    return [
+        row.id
+        for row in (await session.execute(select(Workflow.id, Workflow.name))).all()
+        if row.name.casefold() == folded
+    ]
 
 
 async def resolve_workflow(session: AsyncSession, name_or_id: str) -> list[Workflow]:

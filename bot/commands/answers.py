@@ -68,21 +68,18 @@ async def do_help(svc: Services, actor: Actor, command: Command, channel: str) -
 async def _workflow_id(svc: Services, name_or_id: str | None) -> str | None:
     if not name_or_id:
         return None
-    async with svc.sessions() as session:
-        return await _resolve_workflow(session, name_or_id)
-
-
-async def _resolve_workflow(session, name_or_id: str) -> str:
-    found = await queries.resolve_workflow(session, name_or_id)
+    async with svc.engine.connect() as conn:
+        found = await queries.workflow_ids(conn, name_or_id)
     if len(found) == 1:
-        return found[0].id
+        return found[0]
     if len(found) > 1:
         raise BadInput(
             f"Several workflows are named `{clip(name_or_id)}`: "
-            + replies.workflow_ids([w.id for w in found[:10]])
+            + replies.workflow_ids(found[:10])
             + ". Give the id instead."
         )
-    known = await queries.known_workflows(session, limit=25)
+    async with svc.sessions() as session:
+        known = await queries.known_workflows(session, limit=25)
     names = (
         replies.workflow_names([(w.id, w.name) for w in known])
         or "none yet (the bot learns them from the platform's runs; try again in a minute)"
@@ -241,7 +238,7 @@ async def next_page(svc: Services, value: str) -> Reply | Deferred:
 
 async def do_show(svc: Services, actor: Actor, command: Command, channel: str) -> Reply | Deferred:
     token = command.args[0]
-    run = await stored_run(svc, token)
+    run = await stored_run(svc, token, row=True)
     if run is not None and "steps" in (run.data or {}):
         return Reply(render.run_detail(view_of_run(run), svc.settings.run_url), command.share)
 

@@ -1,15 +1,15 @@
 """`/runs failed` and `/runs list` pages come from statements built once per shape (which filters are given) and
 executed with each request's values: a statement reused with other values must give what a Python filter of the
 same runs gives, in order, page after page, on SQLite and PostgreSQL alike; the `listed` rows carry the columns
-a page shows, with the lifecycle's beside them."""
+a page shows, with the lifecycle's beside them; and `--workflow` resolves to the same ids in one Core select."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 from store.db import create_engine, sessionmaker, upgrade
-from store.models import AlertLifecycle, Run
-from store.queries import failed_runs, list_runs
+from store.models import AlertLifecycle, Run, Workflow
+from store.queries import failed_runs, list_runs, resolve_workflow, workflow_ids
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -116,5 +116,29 @@ async def test_reused_page_statements_give_what_a_filter_of_the_runs_gives(db_ur
                     return await list_runs(conn, statuses=statuses, model=model, since=since, listed=True, **kw)
 
                 assert await _pages(fetch, 4, lambda r: (r.created_at, r.id)) == want, (statuses, model, since)
+    finally:
+        await engine.dispose()
+
+
+async def test_workflow_ids_in_one_core_select_match_the_entities_lookup(db_url):
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine)
+        async with sessionmaker(engine).begin() as session:
+            session.add_all(
+                Workflow(id=i, name=n)
+                for i, n in [
+                    ("wf_a", "Invoices"),
+                    ("wf_b", "Invoices"),
+                    ("wf_c", "Summaries"),
+                    ("Summaries", "Other"),  # an id that is another workflow's name: the id wins
+                ]
+            )
+        async with engine.connect() as conn, sessionmaker(engine)() as session:
+            for typed in ["wf_a", "Invoices", "invoices", "Summaries", "summaries", "OTHER", "nope", ""]:
+                want = sorted(w.id for w in await resolve_workflow(session, typed))
+                assert sorted(await workflow_ids(conn, typed)) == want, typed
+            assert await workflow_ids(conn, "Summaries") == ["Summaries"]
+            assert await workflow_ids(conn, "Invoices") == ["wf_a", "wf_b"]
     finally:
         await engine.dispose()
