@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, exists, or_, select, union_all
+from sqlalchemy import Integer, String, and_, bindparam, exists, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.lifecycle import is_open
@@ -22,32 +22,36 @@ def prefix_range(prefix: str) -> tuple[str, str]:
 async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6, rows: bool = False) -> list:
     """Runs whose id starts with `prefix` (case-sensitive; `run_` may be left out), as git resolves commits.
     `rows`: rows of the runs table's columns (a Core select; `session` may be a connection), not `Run` entities."""
-    runs = select(*Run.__table__.c) if rows else select(Run)
-
-    async def read(query) -> list:
-        return list((await session.execute(query)).all() if rows else (await session.scalars(query)).all())
-
     candidates = [prefix] if prefix.startswith("run_") else [prefix, f"run_{prefix}"]
+    ranges = [prefix_range(p) for p in candidates]
+    params: dict = {"limit": limit}
+    for i, (low, high) in enumerate(ranges):
+        params.update({f"low{i}": low, f"high{i}": high})
+    query = _page(("prefix", rows, len(ranges)), lambda: _prefix_statement(rows, len(ranges)))
+    found_rows = list(
+        (await session.execute(query, params)).all() if rows else (await session.scalars(query, params)).all()
+    )
     found: dict = {}
-    if len(candidates) > 1:
-        # One statement for both ranges: each range's first `limit` ids (an index range scan that stops there, as
-        # the per-range reads did), then those runs, ordered here as the per-range reads would give them.
-        ranges = [prefix_range(p) for p in candidates]
-        firsts = [
-            select(Run.id).where(Run.id >= low, Run.id < high).order_by(Run.id).limit(limit).subquery()
-            for low, high in ranges
-        ]
-        ids = union_all(*(select(first.c.id) for first in firsts))
-        found_rows = await read(runs.where(Run.id.in_(ids)).order_by(Run.id))
-        for low, high in ranges:
-            for run in [r for r in found_rows if low <= r.id < high][:limit]:
-                found.setdefault(run.id, run)
-        return list(found.values())[:limit]
-    for p in candidates:
-        low, high = prefix_range(p)
-        for run in await read(runs.where(Run.id >= low, Run.id < high).order_by(Run.id).limit(limit)):
+    for low, high in ranges:
+        for run in [r for r in found_rows if low <= r.id < high][:limit]:
             found.setdefault(run.id, run)
     return list(found.values())[:limit]
+
+
+def _prefix_statement(rows: bool, ranges: int):
+    """The runs of one or two id ranges (`low0`..`high0`, `low1`..`high1`), by id. With two, one statement takes each
+    range's first `limit` ids (an index range scan that stops there, as one read per range did), then those runs;
+    the caller orders them as one read per range would give them."""
+    runs = select(*Run.__table__.c) if rows else select(Run)
+    limit = bindparam("limit", type_=Integer)
+
+    def bounded(i: int):
+        return (Run.id >= bindparam(f"low{i}", type_=String), Run.id < bindparam(f"high{i}", type_=String))
+
+    if ranges == 1:
+        return runs.where(*bounded(0)).order_by(Run.id).limit(limit)
+    firsts = [select(Run.id).where(*bounded(i)).order_by(Run.id).limit(limit).subquery() for i in range(ranges)]
+    return runs.where(Run.id.in_(union_all(*(select(first.c.id) for first in firsts)))).order_by(Run.id)
 
 
 # What a listed run's line and the Next page button read (`bot.views.view_of_run(summary=True)`): a Core select of

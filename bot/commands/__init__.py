@@ -29,7 +29,7 @@ from bot.commands.answers import (
 )
 from bot.commands.cost import do_cost
 from bot.commands.diff import diff_request, do_diff, full_diff_view
-from bot.commands.grammar import Command, check_run_id, parse, replay_request
+from bot.commands.grammar import ALIASES, Command, check_run_id, normalize, parse, replay_request
 from bot.commands.lookup import replay_form, replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
 from bot.commands.tail import do_tail
@@ -87,12 +87,12 @@ READ_ONLY = frozenset({"help", "failed", "list", "show", "logs", "approvals", "s
 
 
 def only_reads(text: str) -> bool:
-    """Whether `/runs text` only reads (a command that cannot be parsed is answered in words: it reads too)."""
-    try:
-        command = parse(text)
-    except BadInput:
-        return True
-    return command.name in READ_ONLY and not command.share
+    """Whether `/runs text` only reads, read from its first word without parsing the whole line (the listener
+    parses it): a `--share` anywhere, or a first word that is no read-only subcommand, counts as acting."""
+    line = normalize(text)
+    words = line.split(None, 1)
+    name = ALIASES.get(words[0].lower(), words[0].lower()) if words else "help"
+    return name in READ_ONLY and "--share" not in line.lower()
 
 
 async def answer(svc: Services, actor: Actor, text: str, *, channel: str) -> Reply | Deferred:
