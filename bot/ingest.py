@@ -31,9 +31,6 @@ POISON_AFTER = 3
 # Events processed before any other pending one.
 URGENT_TYPES = ("run.failed",)
 
-# How long the processor may hold the store while webhooks wait to be stored (SQLite).
-YIELD_AFTER_SECONDS = 0.005
-
 
 async def _preload_runs(session, deliveries: list[WebhookDelivery]) -> list[Run]:
     """One query for the runs a batch of events touches, instead of one per event. The caller keeps the
@@ -189,7 +186,10 @@ class Ingest:
                 for d in selected:
                     await _apply_stored(session, svc, d)
                     deliveries.append(d)
-                    if self._storing_waits() and time.monotonic() - started > YIELD_AFTER_SECONDS:
+                    if (
+                        self._storing_waits()
+                        and time.monotonic() - started > self.svc.settings.PERF_INGEST_YIELD_SECONDS
+                    ):
                         break  # the rest stay unprocessed for the next turn
                 if deliveries:
                     await stored.mark_processed(session, [d.id for d in deliveries], utcnow())
