@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from store.models import CostRollup, Run
 from tests.support.harness import sign_webhook
@@ -319,3 +319,22 @@ async def test_runs_cost_sees_at_once_a_late_event_on_a_closed_day_and_a_new_run
     assert "$3.00 on 1 run" in shown(await command(h, "cost --since 7d"))  # its day changed: read again
     await send_runs(h, priced_run("run_cc_new", status="completed", cost=1.0))
     assert "$4.00 on 2 runs" in shown(await command(h, "cost --since 7d"))  # today is always read
+
+
+@pytest.mark.parametrize(
+    ("settings_overrides", "seen"),
+    [({"COST_CLOSING_GRACE_SECONDS": 2 * 86400}, "$3.00"), ({"COST_CLOSING_GRACE_SECONDS": 0}, "$1.00")],
+)
+async def test_a_day_within_the_closing_grace_is_read_again_on_every_request(harness, seen):
+    """A write begun before midnight stamps no closed day (its day was open): readers read a day again on every
+    request until COST_CLOSING_GRACE_SECONDS after its end (here two days: yesterday; zero: kept sums)."""
+    h = harness
+    await send_runs(h, priced_run("run_gr_1", status="completed", cost=1.0, days_ago=1))
+    assert "$1.00 on 1 run" in shown(await command(h, "cost --since 7d"))
+    async with h.svc.sessions.begin() as s:  # that write lands now, unstamped
+        await s.execute(
+            update(CostRollup)
+            .where(CostRollup.day == (NOW - timedelta(days=1)).date())
+            .values(cost_micros=CostRollup.cost_micros + 2_000_000)
+        )
+    assert f"{seen} on 1 run" in shown(await command(h, "cost --since 7d"))
