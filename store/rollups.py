@@ -160,28 +160,10 @@ class SpendRow:
 
 _GROUPS = {"workflow": CostRollup.workflow_id, "model": CostRollup.model, "status": CostRollup.status}
 
-# (group key, status) -> [runs, priced runs, cost in micro-dollars]
-Sums = dict[tuple[str, str], list[int]]
-
-
-async def sums(session: AsyncSession, *, start: date, end: date, by: str) -> Sums:
-    """Runs and spend created on UTC days [start, end) by (workflow, model or status; status), summed in SQL over
-    the period's rollup rows (the day range of the covering index)."""
-    if start >= end:
-        return {}
-    column = _GROUPS[by]
-    query = (
-        select(
-            column,
-            CostRollup.status,
-            func.sum(CostRollup.runs),
-            func.sum(CostRollup.priced_runs),
-            func.sum(CostRollup.cost_micros),
-        )
-        .where(CostRollup.day >= start, CostRollup.day < end)
-        .group_by(column, CostRollup.status)
-    )
-    return {(k, st): [int(r or 0), int(p or 0), int(c or 0)] for k, st, r, p, c in (await session.execute(query)).all()}
+# (group key, status) -> (runs, priced runs, cost in micro-dollars). Tuples of ints, never lists: a dict of them is
+# left alone by the garbage collector, so the sums a process keeps do not lengthen its full collections.
+Sums = dict[tuple[str, str], tuple[int, int, int]]
+ZERO = (0, 0, 0)
 
 
 async def sums_by_day(
@@ -218,7 +200,7 @@ async def sums_by_day(
         sums = by_text.get(day)
         if sums is None:
             sums = by_text[day] = found.setdefault(day if isinstance(day, date) else date.fromisoformat(day), {})
-        sums[(key, status)] = [int(runs or 0), int(priced or 0), int(cost or 0)]
+        sums[(key, status)] = (int(runs or 0), int(priced or 0), int(cost or 0))
     return found
 
 
@@ -226,10 +208,8 @@ def by_status(found: Sums) -> Sums:
     """The same sums by (status; status): what the period before needs."""
     total: Sums = {}
     for (_, status), (runs, priced, cost) in found.items():
-        row = total.setdefault((status, status), [0, 0, 0])
-        row[0] += runs
-        row[1] += priced
-        row[2] += cost
+        r, p, c = total.get((status, status), ZERO)
+        total[(status, status)] = (r + runs, p + priced, c + cost)
     return total
 
 
@@ -237,20 +217,16 @@ def shifted(total: Sums, old: Sums, new: Sums) -> None:
     """`total` minus `old` plus `new`, in place (a changed day's sums replaced in a period's)."""
     for part, sign in ((old, -1), (new, 1)):
         for key, (runs, priced, cost) in part.items():
-            row = total.setdefault(key, [0, 0, 0])
-            row[0] += sign * runs
-            row[1] += sign * priced
-            row[2] += sign * cost
+            r, p, c = total.get(key, ZERO)
+            total[key] = (r + sign * runs, p + sign * priced, c + sign * cost)
 
 
 def added(*parts: Sums) -> Sums:
     total: Sums = {}
     for part in parts:
         for key, (runs, priced, cost) in part.items():
-            row = total.setdefault(key, [0, 0, 0])
-            row[0] += runs
-            row[1] += priced
-            row[2] += cost
+            r, p, c = total.get(key, ZERO)
+            total[key] = (r + runs, p + priced, c + cost)
     return total
 
 
@@ -276,11 +252,6 @@ async def spend_rows(conn, found: Sums, *, by: str, named: int | None = None) ->
         names = dict((await conn.execute(select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids)))).all())
         grouped = [SpendRow(r.key, names.get(r.key, r.key), r.runs, r.priced_runs, r.cost_micros) for r in grouped]
     return grouped, rows(statuses)
-
-
-async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> tuple[list[SpendRow], list[SpendRow]]:
-    """Runs and spend created on UTC days [start, end), grouped by workflow, model or status, and by status."""
-    return await spend_rows(session, await sums(session, start=start, end=end, by=by), by=by)
 
 
 async def day_rows(session: AsyncSession, day: date) -> list[tuple[str, str, int, int, int]]:
