@@ -164,7 +164,12 @@ async def _socket_mode(settings: Settings) -> Result:
 
 async def check_platform(settings: Settings) -> list[Result]:
     out: list[Result] = []
-    platform = PlatformClient(settings.PLATFORM_API_URL, settings.PLATFORM_API_TOKEN or "", timeout=5, read_retries=0)
+    platform = PlatformClient(
+        settings.PLATFORM_API_URL,
+        settings.PLATFORM_API_TOKEN or "",
+        timeout=settings.CHECK_TIMEOUT_SECONDS,
+        read_retries=0,
+    )
     try:
         workflows = await platform.workflows()
         out.append(("OK", "platform", f"{settings.PLATFORM_API_URL} answers: {len(workflows)} workflows"))
