@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, delete, func, or_, select, type_coerce
+from sqlalchemy import String, and_, case, delete, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import kv
@@ -167,13 +167,15 @@ ZERO = (0, 0, 0)
 
 
 async def sums_by_day(
-    conn, *, days: Sequence[date], open_from: date, start: date, end: date, by: str
+    conn, *, days: Sequence[date], open_from: date, start: date, end: date, by: str, split: date | None = None
 ) -> dict[date, Sums]:
     """One statement over the rollups: the sums of `days` and of every day from `open_from`, within [start, end),
-    by day and (workflow, model or status; status)."""
+    by day and (workflow, model or status; status); days before `split` by (status; status) only."""
     if start >= end:
         return {}
     column = _GROUPS[by]
+    if split is not None and split > start and by != "status":
+        column = case((CostRollup.day >= split, column), else_=CostRollup.status)
     days = sorted(d for d in days if start <= d < min(open_from, end))
     first_open = max(open_from, start)
     if len(days) == (first_open - start).days:  # every closed day: the whole range

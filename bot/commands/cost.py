@@ -52,7 +52,9 @@ async def _spend(svc: Services, start: date, end: date, previous_start: date, by
             stale = closed
         else:
             stale = [d for d in closed if tokens.get(d, "") != kept.tokens.get(d, "")]
-        found = await rollups.sums_by_day(conn, days=stale, open_from=open_from, start=previous_start, end=end, by=by)
+        found = await rollups.sums_by_day(
+            conn, days=stale, open_from=open_from, start=previous_start, end=end, by=by, split=start
+        )
         for day in stale:
             sums = found.pop(day, {})
             if day < start:
