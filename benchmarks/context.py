@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from datetime import datetime, timezone
 
 import aiohttp
 from sqlalchemy import text
 
 from benchmarks import dataset
 from benchmarks.common import Row, bot_env, free_port, ms, percentile, start_bot
-from benchmarks.figures import alert_time
+from benchmarks.figures import alert_time, failed_run
 from benchmarks.load import sign_webhook, webhook_body
 from store.db import create_engine
 
@@ -45,36 +44,6 @@ async def set_aside_backlog(db_url: str) -> int:
             return int(result.rowcount or 0) + int(events.rowcount or 0)
     finally:
         await engine.dispose()
-
-
-def failed_run(run_id: str, wf_id: str, wf_name: str, code: str) -> dict:
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    step = {
-        "id": "step_3",
-        "index": 2,
-        "name": "Summarise with LLM",
-        "type": "llm",
-        "status": "failed",
-        "started_at": now,
-        "completed_at": now,
-        "error": {"code": code, "message": "bench", "provider": "openai", "provider_status": 429, "retryable": True},
-    }
-    return {
-        "id": run_id,
-        "workflow": {"id": wf_id, "name": wf_name},
-        "status": "failed",
-        "created_at": now,
-        "started_at": now,
-        "completed_at": now,
-        "updated_at": now,
-        "duration_ms": 1000,
-        "trigger": {"type": "api", "payload": {}},
-        "progress": {"total_steps": 5, "completed_steps": 2},
-        "model": "gpt-4.1-mini",
-        "failed_step_id": "step_3",
-        "replay_of": None,
-        "steps": [step],
-    }
 
 
 async def time_alerts(env, bot, count: int, tag: str, offset: int) -> tuple[list[float], int]:

@@ -4,19 +4,22 @@ runs), the daily cost rollups filled from the generated runs as the ingest path 
 the `/runs cost --since 30d` and `/runs failed --min-cost 0.5` rows.
 
 `/runs cost` is measured twice: as it runs in steady state (the sums of closed days kept by the bot while none
-changed, today read from the rollups), and cold, with a closed day marked changed before every request (what a
-late event costs the next `/runs cost`: the whole period read from the rollups)."""
+changed, today read from the rollups), and cold, with a closed day of the period marked changed before every
+request, as a late event on a run created that day marks it (what a late event costs the next `/runs cost`:
+that day read again from the rollups, with today, and replaced in the period's sums)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from reference.platform.usage import PRICES
 from store import rollups
 from store.db import create_engine
+from store.models import utcnow
 
 USAGE_COLUMNS = ("cost_micros", "input_tokens", "output_tokens")
 
@@ -42,15 +45,20 @@ def cost_commands() -> list[tuple[str, str]]:
 
 
 def cost_call(label: str, call: Callable[..., Awaitable[float]], db_url: str | None) -> Callable[..., Awaitable[float]]:
-    """The cold row's requests: each after a (untimed) change to a closed day, written as the ingest path writes
-    one, so the bot cannot use the sums it kept."""
+    """The cold row's requests: each after a (untimed) change to a closed day of the period (a different one each
+    time), written as the ingest path writes one, so the bot cannot use the sums it kept for that day."""
     if label != COLD or not db_url:
         return call
     sessions = async_sessionmaker(create_engine(db_url), expire_on_commit=False)
 
+    changes = 0
+
     async def cold(item) -> float:
+        nonlocal changes
+        changes += 1
+        day = utcnow().date() - timedelta(days=2 + changes % 20)
         async with sessions.begin() as session:
-            await rollups.closed_days_changed(session)
+            await rollups.closed_days_changed(session, [day])
         return await call(item)
 
     return cold

@@ -2,14 +2,18 @@
 written straight into the tables the Alembic migration creates (`store.db.upgrade`), in bulk: raw sqlite3
 in one transaction, or PostgreSQL COPY, with the runs' indexes rebuilt once at the end.
 
-The SQLite file is cached under `benchmarks/out/` by size and regenerated when it is a day old (runs span
-the last 28 days, so `--since 7d` keeps its meaning and housekeeping's retention never deletes them);
-each benchmark works on a copy.
+The SQLite file is cached under `benchmarks/out/`, named by a key of the Alembic migration head (its revision
+and a digest of every migration script, so a new or edited migration rebuilds it) and of the dataset's
+parameters (size, seed, shares, models, prices), and regenerated when it is a day old (runs span the last 28
+days, so `--since 7d` keeps its meaning and housekeeping's retention never deletes them); caches of other keys
+for the same size are removed; each benchmark works on a copy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
 import json
 import random
 import shutil
@@ -22,12 +26,14 @@ from pathlib import Path
 from benchmarks.common import OUT
 from benchmarks.cost_rows import POSTGRES_ROLLUPS, SQLITE_ROLLUPS, USAGE_COLUMNS, usage_of
 from reference.platform.samples import ERROR_CATALOG, WORKFLOWS
-from store.db import create_engine, upgrade
+from reference.platform.usage import PRICES
+from store.db import MIGRATIONS, alembic_config, create_engine, upgrade
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 SPAN = timedelta(days=28)
 MAX_AGE_SECONDS = 86400
 CHUNK = 50_000
+SEED = 9
 STATUS_SHARES = (
     ("failed", 0.10),
     ("cancelled", 0.03),
@@ -87,7 +93,7 @@ def _status(rng: random.Random) -> str:
     return "completed"
 
 
-def generate(n: int, *, now: datetime, seed: int = 9):
+def generate(n: int, *, now: datetime, seed: int = SEED):
     """Yield (run_row, step_rows) in id order; timestamps as datetimes, `data` as JSON text."""
     rng = random.Random(seed)
     ids: set[str] = set()
@@ -198,7 +204,7 @@ def generate(n: int, *, now: datetime, seed: int = 9):
         yield row, steps
 
 
-def pick_targets(n: int, *, now: datetime, seed: int = 9) -> dict:
+def pick_targets(n: int, *, now: datetime, seed: int = SEED) -> dict:
     """What the commands ask for: a workflow with failures and an unambiguous run-ID prefix."""
     flows = workflows()
     rng = random.Random(seed)
@@ -268,16 +274,53 @@ def read_targets(path: Path) -> dict | None:
     return json.loads(row[0]) if row else None
 
 
-async def sqlite_store(n: int) -> tuple[Path, dict, float | None]:
+def migration_head() -> str:
+    """The Alembic head this code migrates to, with a digest of every migration script (a migration edited in
+    place keeps its revision but changes the schema)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    digest = hashlib.sha256()
+    for script in sorted((MIGRATIONS / "versions").glob("*.py")):
+        digest.update(script.name.encode() + b"\0" + script.read_bytes())
+    return f"{head}.{digest.hexdigest()[:10]}"
+
+
+def store_key(n: int, *, head: str | None = None) -> str:
+    """What a cached store of n runs depends on: the migration head and the dataset's parameters (the constants
+    above, the prices, and the code that draws and writes the rows)."""
+    params = repr(
+        (SEED, SPAN, STATUS_SHARES, MODELS, CODES, STEP_NAMES, STEP_TYPES, RUN_COLUMNS, STEP_COLUMNS, workflows())
+        + (sorted(PRICES.items()), SQLITE_ROLLUPS)
+        + tuple(inspect.getsource(f) for f in (generate, pick_targets, usage_of, _sqlite_fill))
+    )
+    return f"{head or migration_head()}-{hashlib.sha256(params.encode()).hexdigest()[:10]}"
+
+
+def cache_path(n: int, *, out: Path = OUT, head: str | None = None) -> Path:
+    return out / f"runs-{n}-{store_key(n, head=head)}.db"
+
+
+def _remove_stale(path: Path, n: int, out: Path) -> None:
+    """Caches of the same size under another key (an older migration head, other parameters, the old
+    unkeyed name) are never read again: they go, with their WAL files."""
+    for old in [*out.glob(f"runs-{n}-*.db"), out / f"runs-{n}.db"]:
+        if old != path and not old.name.endswith(".generating.db"):
+            for p in (old, Path(f"{old}-wal"), Path(f"{old}-shm")):
+                p.unlink(missing_ok=True)
+
+
+async def sqlite_store(n: int, *, out: Path = OUT) -> tuple[Path, dict, float | None]:
     """The cached store of n runs: (path, targets, seconds spent generating it, None when cached)."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"runs-{n}.db"
+    out.mkdir(parents=True, exist_ok=True)
+    path = cache_path(n, out=out)
+    _remove_stale(path, n, out)
     targets = read_targets(path) if path.exists() else None
     fresh = targets and time.time() - datetime.fromisoformat(targets["generated_at"]).timestamp() < MAX_AGE_SECONDS
     if fresh and "show_id" in targets and "usage" in targets:
         return path, targets, None
     started = time.perf_counter()
-    tmp = OUT / f"runs-{n}.generating.db"
+    tmp = path.with_name(f"{path.stem}.generating.db")
     for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         p.unlink(missing_ok=True)
     engine = create_engine(f"sqlite+aiosqlite:///{tmp}")

@@ -25,12 +25,9 @@ from benchmarks.targets import (
 # Failure to alert
 
 
-def failed_run_webhook(run_id: str, i: int) -> str:
-    flows = dataset.workflows()
-    # Workflows of their own: the ingest burst's failures may still be grouped into storms
-    # (STORM_WINDOW_SECONDS), and a failure joining a storm is listed in its thread, not alerted alone.
-    wf_id, wf_name = f"wf_alert_{i % len(flows)}", f"Alert bench {i % len(flows)}"
-    code = dataset.CODES[(i // len(flows)) % len(dataset.CODES)]
+def failed_run(run_id: str, wf_id: str, wf_name: str, code: str) -> dict:
+    """The platform's payload of a run that failed now at its LLM step with `code` (a provider 429): the failure
+    every failure-to-alert figure sends."""
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     step = {
         "id": "step_3",
@@ -42,7 +39,7 @@ def failed_run_webhook(run_id: str, i: int) -> str:
         "completed_at": now,
         "error": {"code": code, "message": "bench", "provider": "openai", "provider_status": 429, "retryable": True},
     }
-    run = {
+    return {
         "id": run_id,
         "workflow": {"id": wf_id, "name": wf_name},
         "status": "failed",
@@ -58,7 +55,15 @@ def failed_run_webhook(run_id: str, i: int) -> str:
         "replay_of": None,
         "steps": [step],
     }
-    return webhook_body("run.failed", {"run": run})
+
+
+def failed_run_webhook(run_id: str, i: int) -> str:
+    flows = dataset.workflows()
+    # Workflows of their own: the ingest burst's failures may still be grouped into storms
+    # (STORM_WINDOW_SECONDS), and a failure joining a storm is listed in its thread, not alerted alone.
+    wf_id, wf_name = f"wf_alert_{i % len(flows)}", f"Alert bench {i % len(flows)}"
+    code = dataset.CODES[(i // len(flows)) % len(dataset.CODES)]
+    return webhook_body("run.failed", {"run": failed_run(run_id, wf_id, wf_name, code)})
 
 
 def alert_time(slack, start: int, run_id: str) -> float | None:

@@ -21,7 +21,6 @@ from bot.platform import PlatformClient, PlatformError, PlatformUnreachable, net
 from bot.reach import check_rows
 
 Result = tuple[str, str, str]
-TIMEOUT_SECONDS = 10.0
 
 
 def load_for_check() -> tuple[Settings, list[Result]]:
@@ -77,7 +76,9 @@ def manifest_scopes() -> set[str]:
 
 async def check_slack(settings: Settings) -> list[Result]:
     out: list[Result] = []
-    client = AsyncWebClient(token=settings.SLACK_BOT_TOKEN, base_url=settings.slack_api_url, timeout=TIMEOUT_SECONDS)
+    client = AsyncWebClient(
+        token=settings.SLACK_BOT_TOKEN, base_url=settings.slack_api_url, timeout=settings.CHECK_TIMEOUT_SECONDS
+    )
     try:
         try:
             auth = await client.auth_test()
@@ -148,7 +149,7 @@ async def _channel(client: AsyncWebClient, name: str, channel: str) -> Result:
 
 
 async def _socket_mode(settings: Settings) -> Result:
-    client = AsyncWebClient(base_url=settings.slack_api_url, timeout=TIMEOUT_SECONDS)
+    client = AsyncWebClient(base_url=settings.slack_api_url, timeout=settings.CHECK_TIMEOUT_SECONDS)
     try:
         await client.apps_connections_open(app_token=settings.SLACK_APP_TOKEN)
         return ("OK", "SLACK_APP_TOKEN", "Socket Mode: the app token may open a connection")
@@ -163,7 +164,12 @@ async def _socket_mode(settings: Settings) -> Result:
 
 async def check_platform(settings: Settings) -> list[Result]:
     out: list[Result] = []
-    platform = PlatformClient(settings.PLATFORM_API_URL, settings.PLATFORM_API_TOKEN or "", timeout=5, read_retries=0)
+    platform = PlatformClient(
+        settings.PLATFORM_API_URL,
+        settings.PLATFORM_API_TOKEN or "",
+        timeout=settings.CHECK_TIMEOUT_SECONDS,
+        read_retries=0,
+    )
     try:
         workflows = await platform.workflows()
         out.append(("OK", "platform", f"{settings.PLATFORM_API_URL} answers: {len(workflows)} workflows"))
@@ -204,7 +210,7 @@ async def check_database(settings: Settings) -> Result:
     engine = create_engine(url)
     shown = engine.url.render_as_string(hide_password=True)
     try:
-        current, head = await asyncio.wait_for(migration_state(engine), timeout=TIMEOUT_SECONDS)
+        current, head = await asyncio.wait_for(migration_state(engine), timeout=settings.CHECK_TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001
         reason = network_reason(exc) if isinstance(exc, (OSError, asyncio.TimeoutError)) else type(exc).__name__
         return ("FAIL", "database", f"{shown}: cannot connect ({reason})")

@@ -97,12 +97,18 @@ class Settings(BaseSettings):
     REJECT_REASON_REQUIRED: bool = False
     APPROVAL_REMINDER_SECONDS: float = Field(900.0, ge=0)
     APPROVAL_ESCALATION_GROUP: str | None = None
+    # A reaction's claim on an approval older than this outlived its holder: released so the task can be decided.
+    APPROVAL_CLAIM_STALE_SECONDS: float = Field(120.0, gt=0)
     LEASE_SECONDS: float = Field(30.0, gt=0)
     RETENTION_DAYS: int = Field(30, ge=1)
     DIGEST_HOUR: int | None = Field(None, ge=0, le=23)
     WEBHOOK_MAX_BYTES: int = Field(1_048_576, ge=1024)
     OUTBOX_BACKOFF_MAX_SECONDS: float = Field(300.0, gt=0)
     TRACK_BACKOFF_MAX_SECONDS: float = Field(300.0, gt=0)
+    # The tracker asks for runs updated since its last cycle minus this margin (clock skew, in-flight writes).
+    TRACK_UPDATED_AFTER_MARGIN_SECONDS: float = Field(5.0, ge=0)
+    # `runbot check`: how long each of its probes (Slack, the platform, the database) may take.
+    CHECK_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
     USERGROUP_CACHE_SECONDS: float = Field(300.0, ge=0)
     MESSAGE_EDIT_INTERVAL_SECONDS: float = Field(2.0, ge=0)
     # Added by the project (docs/configuration.md)
@@ -135,6 +141,8 @@ class Settings(BaseSettings):
     COST_ROLLUP_RETENTION_DAYS: int = Field(400, ge=1)
     COST_DEFAULT_SINCE_DAYS: int = Field(7, ge=1)
     COST_TOP_ROWS: int = Field(10, ge=1, le=40)
+    # A UTC day counts as closed for `/runs cost` this long after its end (a write begun before midnight has committed).
+    COST_CLOSING_GRACE_SECONDS: float = Field(300.0, ge=0)
     # Budgets (issue 17), in US dollars; unset = off.
     BUDGET_RUN_USD: float | None = Field(None, gt=0)
     BUDGET_WORKFLOW_DAILY_USD: float | None = Field(None, gt=0)
@@ -162,6 +170,8 @@ class Settings(BaseSettings):
     PERF_RECEIPT_BATCH: int = Field(500, ge=1, le=5000)
     PERF_INLINE_COMMANDS: int = Field(16, ge=0)
     PERF_DEFERRED_COMMANDS: int = Field(4, ge=1)
+    # How long the event processor may hold the store (SQLite) while webhooks wait to be stored.
+    PERF_INGEST_YIELD_SECONDS: float = Field(0.005, gt=0)
 
     # Server and storage
     DATABASE_URL: str = "sqlite+aiosqlite:///./runbot.db"

@@ -36,9 +36,6 @@ URGENT_TYPES = ("run.failed",)
 # posted; a batch of 50 failures held them for seconds.
 URGENT_BATCH_POSTGRES = 4
 
-# How long the processor may hold the store while webhooks wait to be stored (SQLite).
-YIELD_AFTER_SECONDS = 0.005
-
 
 async def _preload_runs(session, deliveries: list[WebhookDelivery]) -> list[Run]:
     """One query for the runs a batch of events touches, instead of one per event. The caller keeps the
@@ -202,7 +199,10 @@ class Ingest:
                 for d in selected:
                     await _apply_stored(session, svc, d)
                     deliveries.append(d)
-                    if self._storing_waits() and time.monotonic() - started > YIELD_AFTER_SECONDS:
+                    if (
+                        self._storing_waits()
+                        and time.monotonic() - started > self.svc.settings.PERF_INGEST_YIELD_SECONDS
+                    ):
                         break  # the rest stay unprocessed for the next turn
                 if deliveries:
                     await stored.mark_processed(session, [d.id for d in deliveries], utcnow())

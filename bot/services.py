@@ -35,7 +35,8 @@ class Services:
     background: set[asyncio.Task] = field(default_factory=set)
     # Workflows this process has written to the store, so a run's event does not upsert its workflow again.
     known_workflows: set[str] = field(default_factory=set)
-    # `/runs cost`: sums of closed UTC days by (period, grouping), kept while no closed day changed (bot/commands/cost.py).
+    # `/runs cost`: sums of each closed UTC day and of its period, kept while the day is unchanged
+    # (bot/commands/cost.py).
     cost_cache: dict = field(default_factory=dict)
     _cancel_on_stop: set[asyncio.Task] = field(default_factory=set)
     # Refusals (forged requests, answers not sent where asked) logged once per interval with a count.

@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 BATCH = 500  # polled runs compared with the store per query
 MERGE_BATCH = 100  # changed runs merged per transaction
 # The platform's clock and ours may differ a little: ask for a little more than since the last cycle.
-UPDATED_AFTER_MARGIN = timedelta(seconds=5)
 
 
 @dataclass
@@ -91,7 +90,9 @@ async def track_cycle(svc: Services, state: TrackerState | None = None) -> dict:
     if last_cycle is not None:
         seen = {_id_of(r) for r in polled}
         async for run in svc.platform.iter_runs(
-            updated_after=rfc3339(last_cycle - UPDATED_AFTER_MARGIN), include_steps=True, limit=200
+            updated_after=rfc3339(last_cycle - timedelta(seconds=svc.settings.TRACK_UPDATED_AFTER_MARGIN_SECONDS)),
+            include_steps=True,
+            limit=200,
         ):
             if _id_of(run) not in seen:
                 recent.append(run)

@@ -1,12 +1,11 @@
 """Bolt listeners for who handles a failure (issue 16): *I'm on it*, *Resolve…* and its form on alerts and
-storm cards. Each acknowledges at once; the card itself shows the change, and the clicker hears only of a
-refusal or a mistake."""
+storm cards, the Mute form of the alert's menu. Each acknowledges at once; the card itself shows the change, and
+the clicker hears only of a refusal or a mistake. The Resolve and Mute forms open as "Loading…" with the click's
+trigger before any I/O (handlers/modals.py), then are filled, or say there why they were refused."""
 
 from __future__ import annotations
 
 import logging
-
-from slack_sdk.errors import SlackApiError
 
 from bot import lifecycle, mutes
 from bot.approvals import reactions
@@ -14,6 +13,7 @@ from bot.errors import BotError
 from bot.incident_replay import replay_affected
 from bot.render.lifecycle import resolve_modal
 from bot.responder import Responder
+from handlers import modals
 from handlers.errors import user_message
 
 log = logging.getLogger(__name__)
@@ -55,23 +55,22 @@ def register(app, svc) -> None:
     @app.action("alert_resolve")
     async def resolve(ack, body, client, context):
         await ack()
+        value = _value(body)
 
-        async def work():
-            value = _value(body)
-            try:
-                what = await lifecycle.may_resolve(svc, context["actor"], value)
-                await client.views_open(trigger_id=body["trigger_id"], view=resolve_modal(value, what))
-            except SlackApiError as exc:
-                await _tell(
-                    Responder.for_request(svc, body),
-                    f"Slack did not open the form ({exc.response.get('error')}); click *Resolve…* again.",
-                )
-            except Exception as exc:
-                await _tell(
-                    Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
-                )
+        async def build() -> dict:
+            return resolve_modal(value, await lifecycle.may_resolve(svc, context["actor"], value))
 
-        svc.spawn(work(), name="button-resolve")
+        svc.spawn(
+            modals.fill_with(
+                client,
+                Responder.for_request(svc, body),
+                context,
+                build,
+                failed_title="Not resolved",
+                again="close this and click *Resolve…* again.",
+            ),
+            name="button-resolve",
+        )
 
     @app.view("alert_resolve_modal")
     async def resolve_submitted(ack, body, view, context):
@@ -94,22 +93,17 @@ def register(app, svc) -> None:
         channel = str(
             ((body.get("channel") or {}).get("id")) or ((body.get("container") or {}).get("channel_id")) or ""
         )
-
-        async def work():
-            try:
-                view = await mutes.open_form(svc, context["actor"], option, channel)
-                await client.views_open(trigger_id=body["trigger_id"], view=view)
-            except SlackApiError as exc:
-                await _tell(
-                    Responder.for_request(svc, body),
-                    f"Slack did not open the form ({exc.response.get('error')}); choose Mute again.",
-                )
-            except Exception as exc:
-                await _tell(
-                    Responder.for_request(svc, body), exc.message if isinstance(exc, BotError) else user_message(exc)
-                )
-
-        svc.spawn(work(), name="menu-mute")
+        svc.spawn(
+            modals.fill_with(
+                client,
+                Responder.for_request(svc, body),
+                context,
+                lambda: mutes.open_form(svc, context["actor"], option, channel),
+                failed_title="Not muted",
+                again="close this and choose Mute again.",
+            ),
+            name="menu-mute",
+        )
 
     @app.view("alert_mute_modal")
     async def mute_submitted(ack, body, view, context):

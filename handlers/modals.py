@@ -25,6 +25,8 @@ MODAL_BUTTONS = {
     approvals_render.REJECT: "Reject approval",
     "run_replay_changes": "Replay with changes",
     "run_diff_full": "Full diff",
+    "alert_resolve": "Resolve",
+    "alert_more": "Mute alerts",  # the alert's overflow menu: each of its options opens the Mute form
 }
 VIEW_ID = "modal_view_id"  # context key: the id of the "Loading…" modal, when it opened
 OPEN_ERROR = "modal_open_error"  # context key: Slack's error when it did not

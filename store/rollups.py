@@ -3,17 +3,19 @@ with its cost and tokens. A run that changes moves its contribution from its old
 same transaction, so `/runs cost` reads a few rows a day instead of scanning runs.
 
 Closed UTC days change only when a late event moves a run created on one (or housekeeping prunes them): each such
-write stamps `CLOSED_CHANGED` with a new token in the same transaction, so a reader may keep its sums of closed
-days for as long as the token it read them with is current (bot/commands/cost.py)."""
+write stamps the day it changed (`DAY_CHANGED` + the ISO day; a prune stamps `CLOSED_CHANGED`, every day) with a
+new token in the same transaction, so a reader may keep its sums of each closed day for as long as the tokens it
+read them with are current, and reads again only the days that changed (bot/commands/cost.py)."""
 
 from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import String, and_, case, delete, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import kv
@@ -21,10 +23,8 @@ from store.db import insert_for
 from store.models import CostRollup, KeyValue, Run, Workflow, utcnow
 
 COUNTED = ("runs", "priced_runs", "cost_micros", "input_tokens", "output_tokens")
-CLOSED_CHANGED = "cost_rollups:closed_changed"
-# A day counts as closed for readers only this long after its end, so a write that began before midnight (and so
-# did not stamp CLOSED_CHANGED) has committed by then.
-CLOSING_GRACE = timedelta(minutes=5)
+CLOSED_CHANGED = "cost_rollups:closed_changed"  # every closed day changed (a prune)
+DAY_CHANGED = "cost_rollups:day_changed:"  # + the ISO day: that closed day changed
 
 
 @dataclass(frozen=True)
@@ -83,34 +83,67 @@ async def shift(session: AsyncSession, old: Contribution | None, new: Contributi
     # same order (no deadlock on PostgreSQL).
     rows.sort(key=lambda r: (r["day"], r["workflow_id"], r["model"], r["status"]))
     await session.execute(_upsert(insert_for(session)), rows)
-    if rows[0]["day"] < utcnow().date():
-        await closed_days_changed(session)
+    today = utcnow().date()
+    if rows[0]["day"] < today:
+        await closed_days_changed(session, [r["day"] for r in rows if r["day"] < today])
 
 
-async def closed_days_changed(session: AsyncSession) -> None:
-    """Say, in the writer's transaction, that rollups of a closed day changed (a blind upsert: no read, no lock
-    taken before the write), once per transaction however many runs of closed days it moves."""
+async def closed_days_changed(session: AsyncSession, days: Iterable[date] | None = None) -> None:
+    """Say, in the writer's transaction, that rollups of these closed days changed (None: of every closed day),
+    with a blind upsert (no read, no lock taken before the write, keys in order), each day once per transaction
+    however many runs of it the transaction moves."""
     transaction = session.sync_session.get_transaction()
-    if transaction is not None and session.info.get(CLOSED_CHANGED) is transaction:
+    stamped = session.info.get(CLOSED_CHANGED)
+    if stamped is None or stamped[0] is not transaction:
+        stamped = (transaction, set())
+        session.info[CLOSED_CHANGED] = stamped
+    keys = [CLOSED_CHANGED] if days is None else sorted({DAY_CHANGED + d.isoformat() for d in days})
+    keys = [k for k in keys if k not in stamped[1]]
+    if not keys:
         return
-    await kv.put(session, CLOSED_CHANGED, {"token": uuid.uuid4().hex})
-    session.info[CLOSED_CHANGED] = transaction
+    token = uuid.uuid4().hex
+    if len(keys) == 1:
+        await kv.put(session, keys[0], {"token": token})
+    else:
+        insert = insert_for(session)(KeyValue).values([{"key": k, "value": {"token": token}} for k in keys])
+        await session.execute(
+            insert.on_conflict_do_update(index_elements=["key"], set_={"value": insert.excluded.value})
+        )
+    stamped[1].update(keys)
 
 
-async def closed_token(session: AsyncSession) -> str:
-    """The token of the last change to a closed day ("" before any)."""
-    row = await session.get(KeyValue, CLOSED_CHANGED, populate_existing=True)
-    return str((row.value or {}).get("token") or "") if row is not None else ""
+async def change_tokens(conn, start: date, end: date) -> tuple[str, dict[date, str]]:
+    """The token of the last change to every closed day ("" before any) and those of the days [start, end) that
+    changed since, in one statement (`conn`: a connection or a session)."""
+    table = KeyValue.__table__
+    query = select(table.c.key, table.c.value).where(
+        or_(
+            table.c.key == CLOSED_CHANGED,
+            and_(table.c.key >= DAY_CHANGED + start.isoformat(), table.c.key < DAY_CHANGED + end.isoformat()),
+        )
+    )
+    everything, days = "", {}
+    for key, value in (await conn.execute(query)).all():
+        token = str((value or {}).get("token") or "") if isinstance(value, dict) else ""
+        if key == CLOSED_CHANGED:
+            everything = token
+        else:
+            days[date.fromisoformat(key[len(DAY_CHANGED) :])] = token
+    return everything, days
 
 
-def first_open_day(now: datetime | None = None) -> date:
-    """The first UTC day whose rollups may still change without stamping CLOSED_CHANGED: today, or yesterday
-    within CLOSING_GRACE of midnight."""
-    return ((now or utcnow()) - CLOSING_GRACE).date()
+def first_open_day(grace_seconds: float, now: datetime | None = None) -> date:
+    """The first UTC day whose rollups may still change without stamping its change: today, or yesterday within
+    `grace_seconds` of midnight (a write that began before midnight, and so stamped nothing, has committed by
+    then: COST_CLOSING_GRACE_SECONDS)."""
+    return ((now or utcnow()) - timedelta(seconds=grace_seconds)).date()
 
 
 async def prune(session: AsyncSession, *, before: date) -> int:
     result = await session.execute(delete(CostRollup).where(CostRollup.day < before))
+    await session.execute(
+        delete(KeyValue).where(KeyValue.key >= DAY_CHANGED, KeyValue.key < DAY_CHANGED + before.isoformat())
+    )
     if result.rowcount:
         await closed_days_changed(session)
     return result.rowcount or 0
@@ -127,43 +160,81 @@ class SpendRow:
 
 _GROUPS = {"workflow": CostRollup.workflow_id, "model": CostRollup.model, "status": CostRollup.status}
 
-# (group key, status) -> [runs, priced runs, cost in micro-dollars]
-Sums = dict[tuple[str, str], list[int]]
+# (group key, status) -> (runs, priced runs, cost in micro-dollars). Tuples of ints, never lists: a dict of them is
+# left alone by the garbage collector, so the sums a process keeps do not lengthen its full collections.
+Sums = dict[tuple[str, str], tuple[int, int, int]]
+ZERO = (0, 0, 0)
 
 
-async def sums(session: AsyncSession, *, start: date, end: date, by: str) -> Sums:
-    """Runs and spend created on UTC days [start, end) by (workflow, model or status; status), summed in SQL over
-    the period's rollup rows (the day range of the covering index)."""
+async def sums_by_day(
+    conn, *, days: Sequence[date], open_from: date, start: date, end: date, by: str, split: date | None = None
+) -> dict[date, Sums]:
+    """One statement over the rollups: the sums of `days` and of every day from `open_from`, within [start, end),
+    by day and (workflow, model or status; status); days before `split` by (status; status) only."""
     if start >= end:
         return {}
     column = _GROUPS[by]
+    if split is not None and split > start and by != "status":
+        column = case((CostRollup.day >= split, column), else_=CostRollup.status)
+    days = sorted(d for d in days if start <= d < min(open_from, end))
+    first_open = max(open_from, start)
+    if len(days) == (first_open - start).days:  # every closed day: the whole range
+        wanted = and_(CostRollup.day >= start, CostRollup.day < end)
+    else:  # a few days and the open ones: each an index range, never the period's scan
+        wanted = and_(CostRollup.day >= first_open, CostRollup.day < end)
+        if days:
+            wanted = or_(CostRollup.day.in_(days), wanted)
     query = (
         select(
+            type_coerce(CostRollup.day, String),  # SQLite's text as it is (PostgreSQL's driver gives a date)
             column,
             CostRollup.status,
             func.sum(CostRollup.runs),
             func.sum(CostRollup.priced_runs),
             func.sum(CostRollup.cost_micros),
         )
-        .where(CostRollup.day >= start, CostRollup.day < end)
-        .group_by(column, CostRollup.status)
+        .where(wanted)
+        .group_by(CostRollup.day, column, CostRollup.status)
     )
-    return {(k, st): [int(r or 0), int(p or 0), int(c or 0)] for k, st, r, p, c in (await session.execute(query)).all()}
+    found: dict[date, Sums] = {}
+    by_text: dict[object, Sums] = {}
+    for day, key, status, runs, priced, cost in (await conn.execute(query)).all():
+        sums = by_text.get(day)
+        if sums is None:
+            sums = by_text[day] = found.setdefault(day if isinstance(day, date) else date.fromisoformat(day), {})
+        sums[(key, status)] = (int(runs or 0), int(priced or 0), int(cost or 0))
+    return found
+
+
+def by_status(found: Sums) -> Sums:
+    """The same sums by (status; status): what the period before needs."""
+    total: Sums = {}
+    for (_, status), (runs, priced, cost) in found.items():
+        r, p, c = total.get((status, status), ZERO)
+        total[(status, status)] = (r + runs, p + priced, c + cost)
+    return total
+
+
+def shifted(total: Sums, old: Sums, new: Sums) -> None:
+    """`total` minus `old` plus `new`, in place (a changed day's sums replaced in a period's)."""
+    for part, sign in ((old, -1), (new, 1)):
+        for key, (runs, priced, cost) in part.items():
+            r, p, c = total.get(key, ZERO)
+            total[key] = (r + sign * runs, p + sign * priced, c + sign * cost)
 
 
 def added(*parts: Sums) -> Sums:
     total: Sums = {}
     for part in parts:
         for key, (runs, priced, cost) in part.items():
-            row = total.setdefault(key, [0, 0, 0])
-            row[0] += runs
-            row[1] += priced
-            row[2] += cost
+            r, p, c = total.get(key, ZERO)
+            total[key] = (r + runs, p + priced, c + cost)
     return total
 
 
-async def spend_rows(session: AsyncSession, found: Sums, *, by: str) -> tuple[list[SpendRow], list[SpendRow]]:
-    """Sums as rows by the grouping (the most spent first, workflows named) and by status."""
+async def spend_rows(conn, found: Sums, *, by: str, named: int | None = None) -> tuple[list[SpendRow], list[SpendRow]]:
+    """Sums as rows by the grouping (the most spent first; workflows named, the first `named` of them when given:
+    the rows shown) and by status (`conn`: a connection or a session)."""
     groups: dict[str, list[int]] = {}
     statuses: dict[str, list[int]] = {}
     for (key, status), counts in found.items():
@@ -171,22 +242,18 @@ async def spend_rows(session: AsyncSession, found: Sums, *, by: str) -> tuple[li
             row = target.setdefault(k, [0, 0, 0])
             for i in range(3):
                 row[i] += counts[i]
-    names: dict[str, str] = {}
-    if by == "workflow" and groups:
-        ids = list(groups)
-        names = dict((await session.execute(select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids)))).all())
 
-    def rows(found: dict[str, list[int]], labels: dict[str, str]) -> list[SpendRow]:
-        out = [SpendRow(k, labels.get(k, k), r, p, c) for k, (r, p, c) in found.items() if r > 0]
+    def rows(found: dict[str, list[int]]) -> list[SpendRow]:
+        out = [SpendRow(k, k, r, p, c) for k, (r, p, c) in found.items() if r > 0]
         out.sort(key=lambda s: (-s.cost_micros, -s.runs, s.key))
         return out
 
-    return rows(groups, names), rows(statuses, {})
-
-
-async def spend(session: AsyncSession, *, start: date, end: date, by: str) -> tuple[list[SpendRow], list[SpendRow]]:
-    """Runs and spend created on UTC days [start, end), grouped by workflow, model or status, and by status."""
-    return await spend_rows(session, await sums(session, start=start, end=end, by=by), by=by)
+    grouped = rows(groups)
+    if by == "workflow" and grouped:
+        ids = [r.key for r in grouped[:named]]
+        names = dict((await conn.execute(select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids)))).all())
+        grouped = [SpendRow(r.key, names.get(r.key, r.key), r.runs, r.priced_runs, r.cost_micros) for r in grouped]
+    return grouped, rows(statuses)
 
 
 async def day_rows(session: AsyncSession, day: date) -> list[tuple[str, str, int, int, int]]:

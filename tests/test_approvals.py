@@ -4,6 +4,7 @@ block_actions and view_submission payloads as Slack sends them."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import pytest
@@ -354,6 +355,26 @@ async def test_a_claim_left_by_a_stopped_process_is_released_so_the_task_can_be_
             return (await s.get(Approval, task.id)).deciding_by is None
 
     await h.wait_for(released, timeout=15, what="the stale claim to be released")
+    await h.slack.click(card, "approval_approve", user_id="U0ANA")
+    await h.wait_for(lambda: "Approved by <@U0ANA>" in text_of(card), timeout=15, what="the receipt")
+    assert await decide_calls(h) == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"APPROVAL_CLAIM_STALE_SECONDS": 3}])
+async def test_a_young_claim_holds_until_it_is_older_than_the_stale_setting(harness):
+    h = harness
+    task, card = await card_of(h, (await gated_run(h))["id"])
+    async with h.svc.sessions.begin() as s:  # claimed just now, then the process died
+        (await s.get(Approval, task.id)).deciding_by = f"U0BEN {int(time.time())}"
+    await h.slack.click(card, "approval_approve", user_id="U0ANA")
+    await answer_to(h, "U0ANA", "<@U0BEN> decided first")  # a young claim holds
+    assert await decide_calls(h) == 0
+
+    async def released():
+        async with h.svc.sessions() as s:
+            return (await s.get(Approval, task.id)).deciding_by is None
+
+    await h.wait_for(released, timeout=30, what="the claim released once older than 3 s")
     await h.slack.click(card, "approval_approve", user_id="U0ANA")
     await h.wait_for(lambda: "Approved by <@U0ANA>" in text_of(card), timeout=15, what="the receipt")
     assert await decide_calls(h) == 1

@@ -339,3 +339,24 @@ def test_serve_without_settings_does_not_call_itself_demo_mode(tmp_path):
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN is required for `runbot serve` (see" in result.stderr
     assert "demo mode" not in result.stderr
+
+
+async def test_check_gives_up_on_a_platform_slower_than_check_timeout_seconds(harness, tmp_path):
+    h = harness
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": h.slack.api_url,
+        "PLATFORM_API_URL": h.platform.base_url,
+        "PLATFORM_API_TOKEN": PLATFORM_TOKEN,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db",
+    }
+    await h.sim("POST", "/sim/stall", {"seconds": 8})  # /v1 calls hang until 8 s from now, then are answered
+    try:
+        quick = await asyncio.to_thread(runbot, ["check"], {**env, "CHECK_TIMEOUT_SECONDS": "1"}, tmp_path)
+        assert "FAIL  platform: cannot reach" in quick.stdout, quick.stdout
+        await h.sim("POST", "/sim/stall", {"seconds": 6})
+        patient = await asyncio.to_thread(runbot, ["check"], env, tmp_path)  # the default waits 10 s
+        assert "OK    platform: " in patient.stdout, patient.stdout
+    finally:
+        await h.sim("POST", "/sim/stall", {"seconds": 0})

@@ -8,9 +8,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
-from store.models import CostRollup, Run
+from store import rollups
+from store.models import CostRollup, KeyValue, Run
 from tests.support.harness import sign_webhook
 from tests.test_commands import command, later, shown, stored
 
@@ -319,3 +320,48 @@ async def test_runs_cost_sees_at_once_a_late_event_on_a_closed_day_and_a_new_run
     assert "$3.00 on 1 run" in shown(await command(h, "cost --since 7d"))  # its day changed: read again
     await send_runs(h, priced_run("run_cc_new", status="completed", cost=1.0))
     assert "$4.00 on 2 runs" in shown(await command(h, "cost --since 7d"))  # today is always read
+
+
+@pytest.mark.parametrize(
+    ("settings_overrides", "seen"),
+    [({"COST_CLOSING_GRACE_SECONDS": 2 * 86400}, "$3.00"), ({"COST_CLOSING_GRACE_SECONDS": 0}, "$1.00")],
+)
+async def test_a_day_within_the_closing_grace_is_read_again_on_every_request(harness, seen):
+    """A write begun before midnight stamps no closed day (its day was open): readers read a day again on every
+    request until COST_CLOSING_GRACE_SECONDS after its end (here two days: yesterday; zero: kept sums)."""
+    h = harness
+    await send_runs(h, priced_run("run_gr_1", status="completed", cost=1.0, days_ago=1))
+    assert "$1.00 on 1 run" in shown(await command(h, "cost --since 7d"))
+    async with h.svc.sessions.begin() as s:  # that write lands now, unstamped
+        await s.execute(
+            update(CostRollup)
+            .where(CostRollup.day == (NOW - timedelta(days=1)).date())
+            .values(cost_micros=CostRollup.cost_micros + 2_000_000)
+        )
+    assert f"{seen} on 1 run" in shown(await command(h, "cost --since 7d"))
+
+
+@pytest.mark.parametrize("settings_overrides", [{"COST_ROLLUP_RETENTION_DAYS": 4}])
+async def test_runs_cost_reads_again_each_closed_day_that_changed_and_every_day_after_a_prune(any_harness):
+    from bot.housekeeping import prune
+
+    h = any_harness
+    await send_runs(
+        h,
+        priced_run("run_cd_3", status="running", cost=1.0, days_ago=3),
+        priced_run("run_cd_5", status="completed", cost=2.0, days_ago=5),
+        priced_run("run_cd_6", status="running", cost=2.0, days_ago=6),
+    )
+    async with h.svc.sessions.begin() as s:  # as if these runs had arrived while their days were open: no stamps
+        await s.execute(delete(KeyValue).where(KeyValue.key.startswith(rollups.DAY_CHANGED)))
+    assert "$5.00 on 3 runs" in shown(await command(h, "cost --since 7d"))  # the closed days' sums are kept now
+    late = [
+        priced_run("run_cd_3", status="completed", cost=4.0, days_ago=3),
+        priced_run("run_cd_6", status="completed", cost=5.0, days_ago=6),
+    ]
+    for run in late:
+        run["updated_at"] = NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    await send_runs(h, *late)
+    assert "$11.00 on 3 runs" in shown(await command(h, "cost --since 7d"))  # both days read again
+    assert (await prune(h.svc))["cost_rollup_rows"] > 0  # days five and six ago are past the rollups' retention
+    assert "$4.00 on 1 run" in shown(await command(h, "cost --since 7d"))

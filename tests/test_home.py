@@ -134,7 +134,11 @@ async def test_failures_say_who_is_on_each_resolved_or_recovered_open_ones_first
     untouched = await fail(h, "run_HomeOpen01")
     resolved = await fail(h, "run_HomeRes001")
     assert (await h.slack.click(resolved, "alert_resolve", user_id="U0ANA")).ok
-    form = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="the Resolve form"))[0]
+    form = await h.wait_for(
+        lambda: next((v for v in h.slack.open_views("U0ANA") if v.callback_id == "alert_resolve_modal"), None),
+        timeout=20,
+        what="the Resolve form",
+    )
     assert (await h.slack.submit_view(form, {}, user_id="U0ANA")).ok
     assert (await h.slack.click(on_it, "alert_on_it", user_id="U0BEN")).ok
     await h.wait_for(lambda: "<@U0BEN> is on it" in blocks_text(card(h, on_it)), timeout=20, what="Ben on it")

@@ -121,16 +121,21 @@ async def test_resolve_is_for_operators_and_takes_an_optional_note(any_harness):
 
     assert (await h.slack.click(alert, "alert_resolve", user_id="U0BEN")).ok  # an approver, not an operator
     refusal = await h.wait_for(
-        lambda: [e for e in h.slack.ephemerals("C0ALERTS", "U0BEN") if "Only operators may resolve" in e.text],
+        lambda: [v for v in h.slack.open_views("U0BEN") if "Only operators may resolve" in json.dumps(v.blocks)],
         timeout=20,
-        what="the refusal",
+        what="the refusal in the modal",
     )
-    assert "U0SANDBOX" in refusal[0].text or "<@U0SANDBOX>" in refusal[0].text
-    assert h.slack.open_views("U0BEN") == []
+    assert refusal[0].title == "Not resolved" and "U0SANDBOX" in json.dumps(refusal[0].blocks)
+    assert [v.callback_id for v in h.slack.open_views("U0BEN")] == ["modal_error"]  # no form to submit
+    assert not [e for e in h.slack.ephemerals("C0ALERTS", "U0BEN") if "Only operators" in e.text]
     assert await audit_of(h, "run_Resolve001") == [("U0BEN", "alert_resolve", "refused")]
 
     assert (await h.slack.click(alert, "alert_resolve", user_id="U0ANA")).ok
-    form = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="the Resolve form"))[0]
+    form = await h.wait_for(
+        lambda: next((v for v in h.slack.open_views("U0ANA") if v.callback_id == "alert_resolve_modal"), None),
+        timeout=20,
+        what="the Resolve form",
+    )
     assert form.callback_id == "alert_resolve_modal"
     note = "Customer <cancelled> the *invoice*; nothing to replay"
     result = await h.slack.submit_view(form, {"note": {"value": note}}, user_id="U0ANA")
@@ -152,6 +157,37 @@ async def test_resolve_is_for_operators_and_takes_an_optional_note(any_harness):
         ("U0BEN", "alert_resolve", "refused"),
         ("U0ANA", "alert_resolve", "ok"),
     ]
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"STORM_THRESHOLD": 4, "OPERATORS": ["S0ONCALL"], "USERGROUP_CACHE_SECONDS": 0}],
+)
+async def test_resolve_and_mute_forms_open_while_the_permission_check_is_slow(harness):
+    """Operators are a user group and Slack rate-limits reading it (Retry-After 4 s, past the click's 3 s
+    trigger): the forms open at once as "Loading…" and become the forms once the check is done."""
+    h = harness
+    alert = await fail(h, "run_SlowForm01")
+    await settled(h)
+    for action_id, value, form_id in (
+        ("alert_resolve", None, "alert_resolve_modal"),
+        ("alert_more", "wf|run_SlowForm01", "alert_mute_modal"),
+    ):
+        before = len(h.slack.calls_to("usergroups.users.list"))
+        h.slack.fail_next(429, count=1, retry_after=4, method="usergroups.users.list")
+        assert (await h.slack.click(alert, action_id, user_id="U0ANA", value=value)).ok
+        loading = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="a modal"))[0]
+        assert loading.callback_id == "loading_modal" and "Loading" in json.dumps(loading.blocks)
+        form = await h.wait_for(
+            lambda: next((v for v in h.slack.open_views("U0ANA") if v.callback_id == form_id), None),
+            timeout=30,
+            what=f"the form of {action_id}",
+        )
+        assert form.id == loading.id  # one modal, filled by views.update
+        assert len(h.slack.calls_to("usergroups.users.list")) >= before + 2  # refused once, then read
+        assert not [e for e in h.slack.ephemerals("C0ALERTS", "U0ANA") if "did not open" in e.text]
+        await h.slack.close_view(form, user_id="U0ANA")
+    assert all(c.ok for c in h.slack.calls_to("views.open"))
 
 
 async def test_a_replay_of_a_replay_that_completes_recovers_the_whole_chain(any_harness):
@@ -206,7 +242,11 @@ async def test_a_storm_card_offers_on_it_and_resolve(harness):
     assert (await h.slack.click(storm, "alert_on_it", user_id="U0BEN")).ok
     await h.wait_for(lambda: "<@U0BEN> is on it" in blocks_text(card(h, storm)), timeout=20, what="Ben on the storm")
     assert (await h.slack.click(storm, "alert_resolve", user_id="U0ANA")).ok
-    form = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="the Resolve form"))[0]
+    form = await h.wait_for(
+        lambda: next((v for v in h.slack.open_views("U0ANA") if v.callback_id == "alert_resolve_modal"), None),
+        timeout=20,
+        what="the Resolve form",
+    )
     assert (await h.slack.submit_view(form, {"note": {"value": "provider quota raised"}}, user_id="U0ANA")).ok
     await h.wait_for(
         lambda: card(h, storm).blocks[0]["text"]["text"].startswith("☑️"), timeout=20, what="the storm resolved"
@@ -230,7 +270,11 @@ async def test_runs_failed_marks_who_handles_each_run_and_open_lists_the_rest(an
     assert (await h.post_webhook("run.completed", {"run": done})).status == 200
     assert (await h.slack.click(on_it, "alert_on_it", user_id="U0BEN")).ok
     assert (await h.slack.click(resolved, "alert_resolve", user_id="U0ANA")).ok
-    form = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="the Resolve form"))[0]
+    form = await h.wait_for(
+        lambda: next((v for v in h.slack.open_views("U0ANA") if v.callback_id == "alert_resolve_modal"), None),
+        timeout=20,
+        what="the Resolve form",
+    )
     assert (await h.slack.submit_view(form, {}, user_id="U0ANA")).ok  # the note is optional
     for message, words in ((recovered, "recovered"), (resolved, "resolved")):
         await h.wait_for(lambda m=message, w=words: w in card(h, m).blocks[0]["text"]["text"], timeout=20, what=words)

@@ -154,7 +154,11 @@ async def test_a_resolved_alert_still_says_run_failed(harness):
     h = harness
     alert = await fail(h, "run_MetaResolv1")
     assert (await h.slack.click(alert, "alert_resolve", user_id="U0ANA")).ok
-    form = (await h.wait_for(lambda: h.slack.open_views("U0ANA"), timeout=20, what="the Resolve form"))[0]
+    form = await h.wait_for(
+        lambda: next((v for v in h.slack.open_views("U0ANA") if v.callback_id == "alert_resolve_modal"), None),
+        timeout=20,
+        what="the Resolve form",
+    )
     assert (await h.slack.submit_view(form, {}, user_id="U0ANA")).ok
     await h.wait_for(
         lambda: "Invoice triage resolved" in card(h, alert).blocks[0]["text"]["text"], timeout=20, what="resolved"

@@ -3,6 +3,7 @@ listed and told on the next alert, mute expiry, `/runs subscriptions` with Unmut
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -21,7 +22,11 @@ def settings_overrides():
 
 async def choose_mute(h, alert, option: str, user: str = "U0ANA", seconds: str = "3"):
     assert (await h.slack.click(alert, "alert_more", user_id=user, value=option)).ok
-    form = (await h.wait_for(lambda: h.slack.open_views(user), timeout=20, what="the Mute form"))[0]
+    form = await h.wait_for(
+        lambda: next((v for v in h.slack.open_views(user) if v.callback_id == "alert_mute_modal"), None),
+        timeout=20,
+        what="the Mute form",
+    )
     assert form.callback_id == "alert_mute_modal"
     labels = [o["text"]["text"] for b in form.blocks if b["type"] == "input" for o in b["element"]["options"]]
     assert labels == ["3 s", "1 hour", "until unmuted"]
@@ -40,14 +45,16 @@ async def test_a_mute_keeps_failures_quiet_until_it_ends_and_the_next_alert_coun
     menu = next(el for b in alert.blocks if b["type"] == "actions" for el in b["elements"] if el["type"] == "overflow")
     assert [o["value"] for o in menu["options"]] == ["wf|run_Mute000001", "code|run_Mute000001"]
 
-    # Not an operator: told so, no form.
+    # Not an operator: told so in the modal, no form.
     assert (await h.slack.click(alert, "alert_more", user_id="U0BEN", value="wf|run_Mute000001")).ok
-    await h.wait_for(
-        lambda: any("Only operators may mute" in e.text for e in h.slack.ephemerals("C0ALERTS", "U0BEN")),
+    refusal = await h.wait_for(
+        lambda: [v for v in h.slack.open_views("U0BEN") if "Only operators may mute" in json.dumps(v.blocks)],
         timeout=20,
-        what="the refusal",
+        what="the refusal in the modal",
     )
-    assert h.slack.open_views("U0BEN") == []
+    assert refusal[0].title == "Not muted" and refusal[0].callback_id == "modal_error"
+    assert len(h.slack.open_views("U0BEN")) == 1
+    assert not [e for e in h.slack.ephemerals("C0ALERTS", "U0BEN") if "Only operators" in e.text]
 
     await choose_mute(h, alert, "wf|run_Mute000001")
     await h.wait_for(

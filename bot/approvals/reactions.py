@@ -31,8 +31,6 @@ from store.queries import approval_channels
 
 log = logging.getLogger(__name__)
 
-CLAIM_STALE_SECONDS = 120  # a claim older than this outlived its holder: released so the task can be decided
-
 
 # What a card shows
 
@@ -149,13 +147,14 @@ async def on_run_change(session: AsyncSession, svc: Services, change: RunChange)
         await outbox.thread_reply(session, message, payload)
 
 
-def stale_claim(task: Approval, now: datetime) -> bool:
-    """A claim whose holder died between the claim and the platform's answer (the call times out well before)."""
+def stale_claim(task: Approval, now: datetime, stale_seconds: float) -> bool:
+    """A claim whose holder died between the claim and the platform's answer (the call times out well before):
+    older than APPROVAL_CLAIM_STALE_SECONDS."""
     try:
         at = int(task.deciding_by.split()[1])
     except (AttributeError, IndexError, ValueError):
         return False
-    return now.timestamp() - at > CLAIM_STALE_SECONDS
+    return now.timestamp() - at > stale_seconds
 
 
 # Expiry, reminders, time left, App Home (the scheduler, every min(TRACK_INTERVAL_SECONDS, 5) s)
@@ -172,7 +171,7 @@ async def expire_and_remind(svc: Services) -> None:
                 task.decided_at = task.decided_at or task.expires_at
                 log.info("approval %s expired at %s", task.id, task.expires_at)
             else:
-                if task.deciding_by and stale_claim(task, now):
+                if task.deciding_by and stale_claim(task, now, s.APPROVAL_CLAIM_STALE_SECONDS):
                     log.warning(
                         "approval %s: releasing the decision claim %r, left by a process that stopped",
                         task.id,

@@ -1,10 +1,15 @@
 """`/runs cost`: spend over a period of UTC days, read from the daily rollups (a few rows a day, never a scan
-of runs), grouped by workflow, model or status, with the spend on failed runs and the period before."""
+of runs), grouped by workflow, model or status, with the spend on failed runs and the period before.
+
+The sums of each closed day are kept in the process with the token of its last change (store/rollups.py), and
+the period's sums with them: a request reads the change tokens, then in one statement over the rollups the days
+still open and the closed days whose token moved (a late event changes one day: that day is read again and
+replaced in the period's sums); a prune, or a period not seen before, reads the whole period once."""
 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import date, timedelta
 
 from bot.actors import Actor
 from bot.commands.answers import Reply
@@ -14,41 +19,57 @@ from bot.services import Services
 from store import rollups
 from store.models import utcnow
 
-COST_SUMS_KEPT = 64  # (period, grouping) sums of closed days kept per process
+COST_SUMS_KEPT = 16  # (period, grouping) entries kept per process, each with the sums of its closed days
 
 
-async def _closed_sums(svc: Services, session, token: str, start, end, by: str) -> rollups.Sums:
-    """Sums of closed days [start, end), kept per (period, grouping) while `token` is the store's last change to a
-    closed day: in steady state a month costs one read of today's rows, and a late event is never missed."""
-    key = (start, end, by)
-    kept = svc.cost_cache.get(key)
-    if kept is not None and kept[0] == token:
-        return kept[1]
-    found = await rollups.sums(session, start=start, end=end, by=by)
-    if len(svc.cost_cache) >= COST_SUMS_KEPT:
-        svc.cost_cache.pop(next(iter(svc.cost_cache)))
-    svc.cost_cache[key] = (token, found)
-    return found
+class Kept:
+    """A period's closed days [previous_start, closed_end): the tokens they were read with, each day's sums (by
+    the grouping in the period, by status before it) and their totals."""
+
+    def __init__(self, everything: str) -> None:
+        self.everything = everything
+        self.tokens: dict[date, str] = {}
+        self.days: dict[date, rollups.Sums] = {}
+        self.current: rollups.Sums = {}
+        self.previous: rollups.Sums = {}
 
 
-async def _spend(svc: Services, start, end, previous_start, by: str):
-    """The period's rows by `by` and by status, and the period before by status: closed days from sums kept in
-    the process (valid while no closed day changed), the days still open read from the rollups."""
-    open_from = rollups.first_open_day()
-    async with svc.sessions() as session:
-        token = await rollups.closed_token(session)
-        current = rollups.added(
-            await _closed_sums(svc, session, token, start, min(end, max(open_from, start)), by),
-            await rollups.sums(session, start=max(start, open_from), end=end, by=by),
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+async def _spend(svc: Services, start: date, end: date, previous_start: date, by: str):
+    """The period's rows by `by` and by status, and the period before by status."""
+    open_from = rollups.first_open_day(svc.settings.COST_CLOSING_GRACE_SECONDS)
+    closed_end = min(end, max(open_from, previous_start))
+    closed = _days(previous_start, closed_end)
+    key = (previous_start, closed_end, start, by)
+    async with svc.engine.connect() as conn:
+        everything, tokens = await rollups.change_tokens(conn, previous_start, closed_end)
+        kept = svc.cost_cache.get(key)
+        if kept is None or kept.everything != everything:
+            kept = Kept(everything)
+            stale = closed
+        else:
+            stale = [d for d in closed if tokens.get(d, "") != kept.tokens.get(d, "")]
+        found = await rollups.sums_by_day(
+            conn, days=stale, open_from=open_from, start=previous_start, end=end, by=by, split=start
         )
-        previous = rollups.added(
-            await _closed_sums(
-                svc, session, token, previous_start, min(start, max(open_from, previous_start)), "status"
-            ),
-            await rollups.sums(session, start=max(previous_start, open_from), end=start, by="status"),
-        )
-        rows, statuses = await rollups.spend_rows(session, current, by=by)
-        _, before = await rollups.spend_rows(session, previous, by="status")
+        for day in stale:
+            sums = found.pop(day, {})
+            if day < start:
+                sums = rollups.by_status(sums)
+            rollups.shifted(kept.current if day >= start else kept.previous, kept.days.get(day, {}), sums)
+            kept.days[day] = sums
+            kept.tokens[day] = tokens.get(day, "")
+        if key not in svc.cost_cache and len(svc.cost_cache) >= COST_SUMS_KEPT:
+            svc.cost_cache.pop(next(iter(svc.cost_cache)))
+        svc.cost_cache[key] = kept
+        # `found` now holds the open days only.
+        current = rollups.added(kept.current, *(s for d, s in found.items() if d >= start))
+        previous = rollups.added(kept.previous, *(rollups.by_status(s) for d, s in found.items() if d < start))
+        rows, statuses = await rollups.spend_rows(conn, current, by=by, named=svc.settings.COST_TOP_ROWS)
+        _, before = await rollups.spend_rows(conn, previous, by="status")
     return rows, statuses, before
 
 
