@@ -10,7 +10,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.contract import ACTIVE, ApprovalModel, RunModel, StepModel, WorkflowRef, as_json, first_failed_step
+from bot.contract import (
+    ACTIVE,
+    ApprovalModel,
+    RunModel,
+    StepData,
+    StepModel,
+    WorkflowRef,
+    as_json,
+    first_failed_step,
+)
 from store import approvals as stored_tasks
 from store import rollups
 from store import runs as stored
@@ -105,11 +114,17 @@ def _fold(steps: list[dict], step: dict) -> list[dict]:
 
 
 async def merge_run(
-    session: AsyncSession, model: RunModel, *, known_workflows: set[str] | None = None, step: StepModel | None = None
+    session: AsyncSession,
+    model: RunModel,
+    *,
+    known_workflows: set[str] | None = None,
+    step: StepModel | None = None,
+    folded: tuple[StepModel, ...] = (),
 ) -> RunChange:
     """Store the platform's run unless the store already holds a state as new or newer.
     `step` (a `run.step.updated` event's step) is folded into the run's steps, the stored ones when the
-    event's run carries none."""
+    event's run carries none; `folded` are the steps of earlier step events of the same run merged in the
+    same call (`merge_steps`), folded in before `step`."""
     data = as_json(model)
     if "steps" in data and data["steps"] is None:
         del data["steps"]  # `"steps": null` says no more than no steps
@@ -117,9 +132,11 @@ async def merge_run(
     steps = {s.id: s for s in model.steps or []}
     run, created = await _locked_run(session, model)
     if step is not None:
-        steps[step.id] = step
-        known = data.get("steps") or ([] if created else (run.data or {}).get("steps")) or []
-        data = {**data, "steps": _fold(list(known), as_json(step))}
+        known = list(data.get("steps") or ([] if created else (run.data or {}).get("steps")) or [])
+        for s in (*folded, step):
+            steps[s.id] = s
+            known = _fold(known, as_json(s))
+        data = {**data, "steps": known}
     if not created and incoming <= run.updated_at:
         if "steps" in data and "steps" not in (run.data or {}) and incoming == run.updated_at:
             run.data = {**run.data, "steps": data["steps"]}
@@ -146,6 +163,27 @@ async def merge_run(
 async def merge_step(session: AsyncSession, run: RunModel, step: StepModel, **kw: Any) -> RunChange:
     """A `run.step.updated` event: the run state, with the step folded into its steps."""
     return await merge_run(session, run, step=step, **kw)
+
+
+async def merge_steps(session: AsyncSession, events: list[StepData], **kw: Any) -> RunChange | None:
+    """Several `run.step.updated` events of one run (in arrival order, runs without `steps`, one status) merged
+    in one call, ending in the state `merge_step` called on each in turn ends in: the run is the newest state
+    that is newer than the one before it (stored, or accepted earlier in the list), and every such state's step
+    is folded into the steps in turn; a state not newer changes nothing. None (nothing written) when a state
+    is exactly as new as the one before it: the caller then merges each on its own."""
+    run = await stored.locked_run(session, events[0].run.id)
+    newest = None if run is None else run.updated_at
+    accepted: list[StepData] = []
+    for e in events:
+        if newest is not None and e.run.updated_at == newest:
+            return None  # `merge_run` has a case of its own for an equal state: keep it
+        if newest is None or e.run.updated_at > newest:
+            accepted.append(e)
+            newest = e.run.updated_at
+    if not accepted:
+        return RunChange(run, run.status, run.status, changed=False)  # each older than the stored state
+    last = accepted[-1]
+    return await merge_run(session, last.run, step=last.step, folded=tuple(e.step for e in accepted[:-1]), **kw)
 
 
 async def _store_steps(
