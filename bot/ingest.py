@@ -20,6 +20,7 @@ from bot.contract import StepData, event_data
 from bot.events import apply_event, apply_steps
 from bot.services import Services
 from store import deliveries as stored
+from store import rollups
 from store.models import Run, WebhookDelivery, utcnow
 from store.runs import runs_by_id
 
@@ -224,6 +225,7 @@ class Ingest:
                 if not selected:
                     selected = await stored.claim_unprocessed(session, limit)
                 selected_ids = [d.id for d in selected]
+                rollups.defer(session)  # each rollup row written once, at the end of the batch
                 # Held for the batch: the session's identity map keeps clean objects only weakly.
                 _preloaded = [] if svc.is_postgres else await _preload_runs(session, selected)
                 started = time.monotonic()
@@ -234,6 +236,7 @@ class Ingest:
                     current = 0
                     if self._storing_waits() and time.monotonic() - started > YIELD_AFTER_SECONDS:
                         break  # the rest stay unprocessed for the next turn
+                await rollups.flush(session, stop=True)
                 if deliveries:
                     await stored.mark_processed(session, [d.id for d in deliveries], utcnow())
         except Exception:
