@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot import held_edits
 from bot.contract import StepData, event_data
 from bot.events import apply_event, apply_steps
 from bot.services import Services
@@ -226,6 +227,7 @@ class Ingest:
                     selected = await stored.claim_unprocessed(session, limit)
                 selected_ids = [d.id for d in selected]
                 rollups.defer(session)  # each rollup row written once, at the end of the batch
+                held_edits.hold(session)  # a card each failure changes rendered once, at the end
                 # Held for the batch: the session's identity map keeps clean objects only weakly.
                 _preloaded = [] if svc.is_postgres else await _preload_runs(session, selected)
                 started = time.monotonic()
@@ -236,6 +238,7 @@ class Ingest:
                     current = 0
                     if self._storing_waits() and time.monotonic() - started > YIELD_AFTER_SECONDS:
                         break  # the rest stay unprocessed for the next turn
+                await held_edits.flush(session)
                 await rollups.flush(session, stop=True)
                 if deliveries:
                     await stored.mark_processed(session, [d.id for d in deliveries], utcnow())
