@@ -106,12 +106,14 @@ async def merge_run(
     known_workflows: set[str] | None = None,
     step: StepModel | None = None,
     folded: tuple[StepModel, ...] = (),
+    late: tuple[StepModel, ...] = (),
     existing: Run | None | object = _UNREAD,
 ) -> RunChange:
     """Store the platform's run unless the store already holds a state as new or newer.
     `step` (a `run.step.updated` event's step) is folded into the run's steps, the stored ones when the
     event's run carries none; `folded` are the steps of earlier step events of the same run merged in the
-    same call (`merge_steps`), folded in before `step`; `existing` the stored run when the caller read it
+    same call (`merge_steps`), folded in before `step`, and `late` those of its events that were not newer (kept
+    only when the steps lack them); `existing` the stored run when the caller read it
     locked already (None: the store lacks it)."""
     data = as_json(model)
     if "steps" in data and data["steps"] is None:
@@ -139,12 +141,22 @@ async def merge_run(
         if "steps" in data and "steps" not in (run.data or {}) and incoming == run.updated_at:
             run.data = {**run.data, "steps": data["steps"]}
             await _store_steps(session, run.id, data["steps"], None, steps)
+        elif step is not None:
+            # An older state says nothing new of the run, but a step the store does not know is kept (the newer
+            # state came without it): the steps end the same whichever of the two came first.
+            known = (run.data or {}).get("steps")
+            added = _with_missing(known, (*late, *folded, step), steps)
+            if added is not None:
+                run.data = {**run.data, "steps": added}
+                await _store_steps(session, run.id, added, known, steps)
         return RunChange(run, run.status, run.status, changed=False)
     old_status = None if created else run.status
     old_steps = None if created else (run.data or {}).get("steps")
     if not created and "steps" not in data and "steps" in (run.data or {}):
         # Lists may omit steps: keep the ones we know.
         data = {**data, "steps": run.data["steps"]}
+    if late and "steps" in data:
+        data = {**data, "steps": _with_missing(data["steps"], late, steps) or data["steps"]}
     before = None if created else rollups.contribution(run)
     _apply(run, model, data)
     await rollups.shift(session, before, rollups.contribution(run))
@@ -152,6 +164,18 @@ async def merge_run(
         await _store_steps(session, run.id, data["steps"], old_steps, steps)
     await _save_workflow(session, model.workflow, known_workflows)
     return RunChange(run, old_status, run.status, changed=True)
+
+
+def _with_missing(known: list[dict] | None, candidates: tuple, models: dict) -> list[dict] | None:
+    """`known` with those of the steps whose id it lacks folded in (the first of each id), or None: none lacked."""
+    folded = list(known or [])
+    ids = {s.get("id") for s in folded}
+    for s in candidates:
+        if s.id not in ids:
+            ids.add(s.id)
+            models[s.id] = s
+            folded = _fold(folded, as_json(s))
+    return folded if len(folded) > len(known or []) else None
 
 
 def _with_steps(data: dict, stored_steps, models: dict, folded: tuple, step: StepModel | None) -> dict:
@@ -181,22 +205,27 @@ async def merge_steps(session: AsyncSession, events: list[StepData], **kw: Any) 
     """Several `run.step.updated` events of one run (in arrival order, runs without `steps`, one status) merged
     in one call, ending in the state `merge_step` called on each in turn ends in: the run is the newest state
     that is newer than the one before it (stored, or accepted earlier in the list), and every such state's step
-    is folded into the steps in turn; a state not newer changes nothing. None (nothing written) when a state
+    is folded into the steps in turn; a state not newer adds its step only when the steps lack it. None (nothing written) when a state
     is exactly as new as the one before it: the caller then merges each on its own."""
     run = await stored.locked_run(session, events[0].run.id)
     newest = None if run is None else run.updated_at
     accepted: list[StepData] = []
+    late: list[StepModel] = []
     for e in events:
         if newest is not None and e.run.updated_at == newest:
             return None  # `merge_run` has a case of its own for an equal state: keep it
         if newest is None or e.run.updated_at > newest:
             accepted.append(e)
             newest = e.run.updated_at
-    if not accepted:
-        return RunChange(run, run.status, run.status, changed=False)  # each older than the stored state
+        else:
+            late.append(e.step)
+    if not accepted:  # each older than the stored state: only steps the store lacks are kept
+        last = events[-1]
+        folded = tuple(e.step for e in events[:-1])
+        return await merge_run(session, last.run, step=last.step, folded=folded, existing=run, **kw)
     last = accepted[-1]
     folded = tuple(e.step for e in accepted[:-1])
-    return await merge_run(session, last.run, step=last.step, folded=folded, existing=run, **kw)
+    return await merge_run(session, last.run, step=last.step, folded=folded, late=tuple(late), existing=run, **kw)
 
 
 async def _store_steps(

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from bot.ingest import Ingest
 from store import deliveries
 from store.models import CostRollup, Run, SlackMessage, Step, utcnow
+from tests.test_alerts import blocks_text
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
@@ -164,3 +166,94 @@ async def test_step_updates_of_a_run_folded_in_one_batch_keep_every_step(any_har
     assert [s[:2] for s in steps] == [(f"step_{n}", "completed") for n in range(4)]
     assert [s["id"] for s in data["steps"]] == [f"step_{n}" for n in range(4)]
     assert await _rollup_runs(h) == {("running", "gpt-4.1-mini"): (1, 4000)}
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"STORM_THRESHOLD": 1000, "INCIDENT_WORKFLOWS": 2, "INCIDENT_WINDOW_SECONDS": 600.0}
+
+
+async def test_a_card_each_failure_of_a_batch_changes_ends_in_the_newest_state(any_harness):
+    h = any_harness
+    await h.ingest.stop()
+    ingest = Ingest(h.svc)
+    error = {"code": "provider_rate_limited", "message": "slow down", "provider": "openai", "provider_status": 429}
+    now = utcnow()
+    rows = []
+    for i in range(6):
+        run_id = f"run_Provider{i:03d}"
+        run = _run(
+            run_id,
+            "failed",
+            6,
+            1,
+            steps=[_step(0, "failed", 5, error=error)],
+            failed_step_id="step_0",
+            completed_at=_at(6),
+            workflow={"id": f"wf_flow{i % 3}", "name": f"Flow {i % 3}"},
+        )
+        body = {"type": "run.failed", "timestamp": _at(0), "data": {"run": run}}
+        rows.append(
+            {"id": f"wh_prov_{i}", "type": "run.failed", "body": body, "received_at": now + timedelta(microseconds=i)}
+        )
+    async with h.svc.sessions.begin() as session:
+        await deliveries.store_new(session, [{**r, "processed_at": None} for r in rows])
+    assert await ingest.process_pending(limit=50) == 6  # one batch: the card opens, then four updates held
+
+    def card_text():
+        cards = [m for m in h.slack.messages("C0ALERTS", top_level=True) if "openai" in m.text and "across" in m.text]
+        return blocks_text(h.slack.message("C0ALERTS", cards[0].ts)) if len(cards) == 1 else ""
+
+    await h.wait_for(lambda: "across 3 workflows, 6 runs" in card_text(), timeout=30, what="the card's newest state")
+    assert (
+        len([m for m in h.slack.messages("C0ALERTS", top_level=True) if "openai" in m.text and "across" in m.text]) == 1
+    )
+
+
+async def _store_events(h, prefix: str, events: list[tuple[str, dict]]) -> None:
+    now = utcnow()
+    rows = [
+        {
+            "id": f"wh_{prefix}_{i}",
+            "type": kind,
+            "body": {"type": kind, "timestamp": _at(0), "data": data},
+            "received_at": now + timedelta(microseconds=i),
+            "processed_at": None,
+        }
+        for i, (kind, data) in enumerate(events)
+    ]
+    async with h.svc.sessions.begin() as session:
+        await deliveries.store_new(session, rows)
+
+
+async def test_a_step_update_older_than_the_stored_run_keeps_a_step_the_store_lacks(any_harness):
+    h = any_harness
+    await h.ingest.stop()
+    ingest = Ingest(h.svc)
+
+    def events(run_id: str) -> tuple[tuple[str, dict], list[tuple[str, dict]]]:
+        completed = ("run.completed", {"run": _run(run_id, "completed", 5, 4, completed_at=_at(5))})  # no steps
+        steps = [
+            ("run.step.updated", {"run": _run(run_id, "running", 1 + n, n), "step": _step(n, "completed", n)})
+            for n in range(2)
+        ]
+        return completed, steps
+
+    completed, steps = events("run_InOrder001")
+    await _store_events(h, "in_order", [*steps, completed])
+    while await ingest.process_pending(limit=50):
+        pass
+    completed, steps = events("run_LateSteps1")
+    await _store_events(h, "late", [completed, *steps])
+    while await ingest.process_pending(limit=50):
+        pass
+    completed, steps = events("run_LateAlone1")
+    await _store_events(h, "alone", [completed, *steps])
+    while await ingest.process_pending(limit=1):
+        pass
+
+    in_order = await _state(h, "run_InOrder001")
+    assert in_order[0]["status"] == "completed"
+    assert [s[:2] for s in in_order[2]] == [("step_0", "completed"), ("step_1", "completed")]
+    assert await _state(h, "run_LateSteps1") == in_order
+    assert await _state(h, "run_LateAlone1") == in_order
