@@ -57,6 +57,7 @@ from benchmarks.context import bench_context
 from benchmarks.cost_rows import cost_call, cost_commands
 from benchmarks.figures import bare_tracking_fetch, bench_alerts, bench_overload
 from benchmarks.load import Result, SlashClient, client_session, drive, ingest_events, post_webhook
+from benchmarks.replicas import bench_replicas
 from benchmarks.targets import (
     INGEST_P99_RATIO,
     INGEST_SHARE,
@@ -72,7 +73,7 @@ from benchmarks.targets import (
 from reference.slack import SlackStandIn
 from store.db import create_engine
 
-FIGURES = ("slash", "overload", "ingest", "alerts", "context", "tracking", "memory")
+FIGURES = ("slash", "overload", "ingest", "alerts", "context", "tracking", "memory", "replicas")
 
 
 @dataclass
@@ -721,6 +722,14 @@ async def run_suite(cfg: Config) -> Report:
                 await profile_ingest(env, profile_url, report)
         if "tracking" in cfg.only:
             await bench_tracking(env, report)
+        if "replicas" in cfg.only and cfg.postgres:
+            await bench_replicas(
+                env,
+                report,
+                database=database,
+                stored_count=stored_count,
+                wait_processed=wait_processed,
+            )
     finally:
         for server in servers:
             await server.stop()

@@ -22,6 +22,7 @@ from bot.events import apply_event, apply_steps
 from bot.services import Services
 from store import deliveries as stored
 from store import rollups
+from store.db import transient
 from store.models import Run, WebhookDelivery, utcnow
 from store.runs import runs_by_id
 
@@ -55,6 +56,10 @@ def _run_id_of(body) -> str | None:
 async def _apply_stored(session, svc: Services, delivery: WebhookDelivery) -> None:
     """A stored webhook, validated once here (it was checked before it was stored), then applied."""
     await apply_event(session, svc, delivery.type, event_data(delivery.type, delivery.body.get("data")))
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}".splitlines()[0][:200]
 
 
 def _units(deliveries: list[WebhookDelivery]) -> list[list[tuple[WebhookDelivery, StepData | None]]]:
@@ -197,8 +202,11 @@ class Ingest:
         while not self._stopping:
             try:
                 count = await self.process_pending()
-            except Exception:
-                log.exception("processing stored webhooks failed; retrying shortly")
+            except Exception as exc:
+                if transient(exc):  # the events stay pending and are claimed again, whole
+                    log.warning("processing stored webhooks was interrupted (%s); retrying shortly", _why(exc))
+                else:
+                    log.exception("processing stored webhooks failed; retrying shortly")
                 count = 0
                 await asyncio.sleep(0.5)
             if count:
@@ -242,7 +250,9 @@ class Ingest:
                 await rollups.flush(session, stop=True)
                 if deliveries:
                     await stored.mark_processed(session, [d.id for d in deliveries], utcnow())
-        except Exception:
+        except Exception as exc:
+            if transient(exc):
+                raise  # a deadlock with another replica, a lost connection: not the events' fault
             # Rolled back: those done so far and the unit that failed (at least the next event: a claim failing).
             failed = selected_ids[: len(deliveries) + max(current, 1)]
             # One event failing alone may be the database going away (retry it), or an event that can never be
@@ -272,7 +282,10 @@ class Ingest:
                 await _apply_stored(session, svc, d)
                 d.processed_at = utcnow()
             self.processed += 1
-        except Exception:
+            svc.metrics.events_processed.inc()
+        except Exception as exc:
+            if transient(exc):
+                raise  # left pending: claimed again by the next turn (here or on another replica)
             # A poison event must not block the rest: it is marked processed, and the log says why.
             log.exception("webhook %s could not be processed; marking it done so others proceed", delivery_id)
             async with self._turn(), svc.sessions.begin() as session:

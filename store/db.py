@@ -5,6 +5,7 @@ that wrote to the outbox (`on_outbox_commit`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from pathlib import Path
@@ -15,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -66,6 +68,8 @@ def create_engine(url: str) -> AsyncEngine:
 
 # session.info key: this transaction added or changed outbox rows.
 OUTBOX_WRITTEN = "outbox_written"
+# session.info key: a write transaction (`sessions.begin()`); on SQLite it holds the write lock from its start.
+WRITES = "writes"
 
 
 def _note_outbox_rows(session: Session, _context, _instances) -> None:
@@ -84,6 +88,26 @@ def _forget_outbox_rows(session: Session, previous_transaction) -> None:
         session.info.pop(OUTBOX_WRITTEN, None)
 
 
+def _sqlite_write_lock(session: Session, _transaction, connection) -> None:
+    """A write transaction on SQLite starts with BEGIN IMMEDIATE. The driver otherwise begins at the first
+    INSERT/UPDATE/DELETE, so what a transaction read before its first write was read outside it: two writers
+    (a webhook and a tracking poll merging the same run) could both read "running", then both store
+    "completed" in turn and both react to the change. Holding the lock from the first statement makes the store's
+    "SQLite has one writer" true for everything a transaction reads (readers still read, WAL)."""
+    if session.info.get(WRITES) and connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Sessions(async_sessionmaker):
+    """`sessions()` for reads (and writes committed by hand); `sessions.begin()` for a write transaction that
+    commits when the block ends and, on SQLite, holds the write lock from its first statement."""
+
+    @contextlib.asynccontextmanager
+    async def begin(self):
+        async with self(info={WRITES: True}) as session, session.begin():
+            yield session
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions of one engine. Their class is their own, so the deliverer of one app listens to its sessions
     only (see `on_outbox_commit`)."""
@@ -91,6 +115,7 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     event.listen(session_class, "before_flush", _note_outbox_rows)
     event.listen(session_class, "do_orm_execute", _note_outbox_statements)
     event.listen(session_class, "after_soft_rollback", _forget_outbox_rows)
+    event.listen(session_class, "after_begin", _sqlite_write_lock)
 
     def _after_commit(session: Session) -> None:
         if session.info.pop(OUTBOX_WRITTEN, False):
@@ -98,7 +123,7 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
                 listener()
 
     event.listen(session_class, "after_commit", _after_commit)
-    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=session_class)
+    return Sessions(engine, expire_on_commit=False, sync_session_class=session_class)
 
 
 def on_outbox_commit(sessions: async_sessionmaker[AsyncSession], listener: Callable[[], None]) -> None:
@@ -151,3 +176,22 @@ async def migration_state(engine: AsyncEngine) -> tuple[str | None, str | None]:
     async with engine.connect() as conn:
         current = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
     return current, head
+
+
+# SQLSTATEs of a failure of the moment, not of the statement: a deadlock or serialization failure PostgreSQL
+# broke by aborting this transaction, a lock wait that timed out, the server going away.
+TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a transaction failed for a reason of the moment (retry it as it was), not because of what it
+    did: a deadlock with another replica, SQLite's "database is locked", a lost connection."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        for orig in (exc.orig, getattr(exc.orig, "__cause__", None)):
+            code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+            if code in TRANSIENT_SQLSTATES:
+                return True
+        return isinstance(exc, OperationalError) and "locked" in str(exc.orig)
+    return isinstance(exc, (ConnectionError, asyncio.TimeoutError))

@@ -239,3 +239,26 @@ async def test_the_same_new_run_merged_by_two_transactions_at_once(sessions):
     assert sorted(results) == [False, True]
     async with sessions() as s:
         assert (await s.get(Run, "run_Race0001")).status == "failed"
+
+
+async def test_one_completion_merged_by_two_transactions_at_once_changes_the_status_once(sessions):
+    """A webhook and a tracking poll carrying the same completion of a known run at the same moment: exactly one
+    of them sees the status change (the other sees the stored state as new as its own), so the reactions to a
+    completion (an incident's recovery count, a storm's end, the rollups) happen once. On SQLite the first read
+    of each transaction must already be inside it: read before its write lock, both would see "running"."""
+    async with sessions.begin() as s:
+        await merge_run(s, run_data(run_id="run_Twice001", status="running", updated="2026-11-25T10:00:01.000Z"))
+
+    async def complete():
+        async with sessions.begin() as s:
+            run = await s.get(Run, "run_Twice001")  # what a batch preloads before it merges
+            await asyncio.sleep(0.1)  # the other transaction starts meanwhile
+            assert run is not None
+            change = await merge_run(
+                s, run_data(run_id="run_Twice001", status="completed", updated="2026-11-25T10:00:09.000Z")
+            )
+            return change.status_changed
+
+    results = await asyncio.gather(complete(), complete(), return_exceptions=True)
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert sorted(results) == [False, True]
