@@ -67,8 +67,10 @@ async def _set_open(session: AsyncSession, listed: dict[str, str]) -> None:
 
 
 async def card(session: AsyncSession, svc: Services, state: dict) -> dict:
-    """The card from its state and the store (how many affected runs may still be replayed)."""
-    count = len(await reads.replayable(session, list(state.get("runs") or [])))
+    """The card from its state and the store (how many affected runs may still be replayed: the button shows
+    only once the provider is no longer failing, so while it is, the count is not read)."""
+    runs = list(state.get("runs") or []) if state.get("phase") != "failing" else []
+    count = len(await reads.replayable(session, runs))
     return incident_message(
         state, run_url_of=svc.settings.run_url, replayable=count, cards=await _cards_of(session, svc, state)
     )
@@ -76,16 +78,18 @@ async def card(session: AsyncSession, svc: Services, state: dict) -> dict:
 
 async def _cards_of(session: AsyncSession, svc: Services, state: dict) -> dict[str, str]:
     """Per workflow, a link to the alert of its first failure in the incident (the newest may not be posted yet),
-    or to its storm card, in ALERT_CHANNEL, once Slack posted it."""
-    channel, links = svc.settings.ALERT_CHANNEL, {}
-    for wf_id, wf in list((state.get("workflows") or {}).items())[:15]:
-        message = await messages.message_of(session, "alert", wf.get("first") or "", channel) if channel else None
-        if message is None and channel:
-            message = await messages.newest_with_prefix(session, "storm", channel, f"{wf_id}|")
-        link = _permalink(message) if message is not None else None
-        if link:
-            links[wf_id] = link
-    return links
+    or to its storm card, in ALERT_CHANNEL, once Slack posted it. Two statements: the card is rebuilt for
+    every failure of an outage."""
+    channel = svc.settings.ALERT_CHANNEL
+    workflows = list((state.get("workflows") or {}).items())[:15]
+    if not channel or not workflows:
+        return {}
+    firsts = {wf_id: wf.get("first") or "" for wf_id, wf in workflows}
+    posted = await messages.posted_ts_of(session, "alert", channel, list(firsts.values()))
+    links = {wf_id: _link(channel, posted[first]) for wf_id, first in firsts.items() if first in posted}
+    rest = [f"{wf_id}|" for wf_id in firsts if wf_id not in links]
+    storms = await messages.newest_posted_by_prefix(session, "storm", channel, rest)
+    return links | {prefix[:-1]: _link(channel, ts) for prefix, ts in storms.items()}
 
 
 def _add(state: dict, run: Run, code: str, step: str, names: dict[str, str] | None = None) -> None:
@@ -189,9 +193,11 @@ async def _runs(session: AsyncSession, run_ids: list[str]) -> list[Run]:
 
 
 def _permalink(message: SlackMessage) -> str | None:
-    if not message.ts:
-        return None
-    return f"https://slack.com/archives/{message.channel}/p{message.ts.replace('.', '')}"
+    return _link(message.channel, message.ts) if message.ts else None
+
+
+def _link(channel: str, ts: str) -> str:
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
 
 
 async def on_success(session: AsyncSession, svc: Services, run: Run) -> None:

@@ -33,6 +33,10 @@ POISON_AFTER = 3
 
 # Events processed before any other pending one.
 URGENT_TYPES = ("run.failed",)
+# Failures per transaction on PostgreSQL: an alert locks the rows of the cards it updates (an incident's card,
+# earlier alerts) until its transaction ends, and the outbox's deliverer waits for them to record what Slack
+# posted; a batch of 50 failures held them for seconds.
+URGENT_BATCH_POSTGRES = 4
 
 # How long the processor may hold the store while webhooks wait to be stored (SQLite).
 YIELD_AFTER_SECONDS = 0.005
@@ -230,7 +234,8 @@ class Ingest:
                 # Failures first: an alert must not wait behind a burst of step updates. Merging is by
                 # `updated_at` (an older state never overwrites a newer one), so the order between one run's
                 # failure and its earlier step updates does not change the stored run.
-                selected = await stored.claim_unprocessed(session, limit, types=URGENT_TYPES)
+                urgent = min(limit, URGENT_BATCH_POSTGRES) if svc.is_postgres else limit
+                selected = await stored.claim_unprocessed(session, urgent, types=URGENT_TYPES)
                 if not selected:
                     selected = await stored.claim_unprocessed(session, limit)
                 selected_ids = [d.id for d in selected]

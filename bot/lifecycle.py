@@ -133,7 +133,8 @@ async def on_replay_completed(session: AsyncSession, svc: Services, replay: Run)
 
 def marks_of(rows) -> dict[str, Mrkdwn]:
     """What `/runs failed` says of each run (recovered by run_…, resolved by @…, @… on it, muted), from
-    (run id, lifecycle row or None: open, muted) rows (`store.queries.failed_runs(marked=True)` reads them)."""
+    (run id, lifecycle row or a row of its columns, or None: open, muted) rows (`store.queries.failed_runs(marked=True)`
+    reads them)."""
     marks = {rid: list_mark(view_of(row), muted=bool(muted)) for rid, row, muted in rows}
     return {rid: m for rid, m in marks.items() if m}
 

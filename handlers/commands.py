@@ -13,26 +13,22 @@ from bot import commands
 from bot.errors import BotError
 from bot.responder import Responder
 from handlers.errors import user_message
+from handlers.once import CLAIM
 
 log = logging.getLogger(__name__)
 
 
-async def finish(work, respond, *, replace_original: bool = False, notice: bool = False) -> None:
-    """Run deferred work after the acknowledgement and answer it; errors are answered in words too. With
-    `notice`, the message to replace is a "Working on it…" notice, which an error replaces as well (a
-    button's message is kept when its work fails)."""
+async def finish(work, respond, *, replace_original: bool = False) -> None:
+    """Run deferred work after the acknowledgement and answer it; errors are answered in words too (a button's
+    message is kept when its work fails)."""
     try:
         reply = await work()
         body = reply.message()
     except Exception as exc:  # outside Bolt's error handler: the user must still hear how it ended
         body = {"text": user_message(exc), "response_type": "ephemeral"}
-        replace_original = replace_original and notice
+        replace_original = False
     try:
-        if (
-            replace_original
-            and hasattr(respond, "delete_original")
-            and (notice or body.get("response_type") == "in_channel")
-        ):
+        if replace_original and hasattr(respond, "delete_original") and body.get("response_type") == "in_channel":
             # A shared answer cannot replace a private message (a button's ephemeral): remove it, then post.
             await respond.delete_original()
             replace_original = False
@@ -63,7 +59,11 @@ def register(app, svc) -> None:
     async def runs_command(ack, command, respond, context):
         nonlocal inline
         actor, text, channel = context["actor"], command.get("text") or "", command.get("channel_id") or ""
+        claim = context.get(CLAIM)  # a read-only command: its receipt is written only before a response_url answer
         if inline >= inline_limit:
+            if claim is not None and not await claim():
+                await ack()
+                return
             await ack(text=BUSY_NOTICE, response_type="ephemeral")
             work = partial(answer_later, svc, later_gate, actor, text, channel)
             svc.spawn(finish(work, Responder.for_request(svc, command)), name="runs-command")
@@ -77,6 +77,9 @@ def register(app, svc) -> None:
         finally:
             inline -= 1
         if isinstance(outcome, commands.Deferred):
+            if claim is not None and not await claim():
+                await ack()
+                return
             # An empty acknowledgement shows nothing: the answer is the one message the person sees.
             await ack()
             svc.spawn(finish(outcome.work, Responder.for_request(svc, command)), name="runs-command")

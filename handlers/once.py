@@ -1,7 +1,12 @@
 """A Bolt middleware that acts on each Slack request once: the same signed request delivered again (a proxy or
 client retry, a double submit; Slack's own redelivery of an event, `X-Slack-Retry-Num`; Socket Mode's
 `retry_attempt`) is acknowledged and does nothing. Requests are keyed by a hash of their body, events by
-their `event_id`; the store keeps the receipts, so every replica agrees."""
+their `event_id`; the store keeps the receipts, so every replica agrees.
+
+A `/runs` subcommand that only reads (`bot.commands.only_reads`) is answered again when delivered again: nothing
+it does happens twice, so its answer does not wait for a receipt's write transaction. When such an answer follows
+through `response_url` instead, the listener claims the receipt first (`context[CLAIM]`), so a redelivery does
+not post it twice."""
 
 from __future__ import annotations
 
@@ -10,15 +15,19 @@ import hashlib
 import json
 import logging
 from datetime import timedelta
+from functools import partial
 
 from slack_bolt.response import BoltResponse
 
+from bot.commands import only_reads
 from store.receipts import first_receipts
 
 log = logging.getLogger(__name__)
 
 # Requests that only read (an options menu asking for choices) may repeat word for word: never deduplicated.
 READ_ONLY_TYPES = {"block_suggestion", "url_verification", "ssl_check"}
+# Bolt context key: an awaitable that records the receipt of a read-only command's request, True when first.
+CLAIM = "runbot_claim_receipt"
 
 
 def request_key(body: dict, raw_body: str) -> str | None:
@@ -32,6 +41,12 @@ def request_key(body: dict, raw_body: str) -> str | None:
         return "event:" + hashlib.sha256(event_id.encode()).hexdigest()[:64]
     raw = raw_body or json.dumps(body, sort_keys=True, separators=(",", ":"))  # Socket Mode gives no raw body
     return "body:" + hashlib.sha256(raw.encode()).hexdigest()[:64]
+
+
+def reads_only(body: dict) -> bool:
+    """A `/runs` command that changes nothing, whose request may be answered twice."""
+    text = body.get("text")
+    return body.get("command") == "/runs" and (text is None or isinstance(text, str)) and only_reads(text or "")
 
 
 class ReceiptBook:
@@ -78,17 +93,22 @@ def register(app, svc) -> None:
         batch=svc.settings.PERF_RECEIPT_BATCH,
     )
 
+    async def first(key: str, req, body: dict) -> bool:
+        if await book.first(key):
+            return True
+        svc.metrics.slack_duplicates.inc()
+        log.info(
+            "Slack request delivered again (%s, retry %s): acknowledged, not acted on",
+            body.get("type") or body.get("command"),
+            (req.headers.get("x-slack-retry-num") or ["-"])[0],
+        )
+        return False
+
     @app.middleware
     async def act_once(req, body, next):  # noqa: A002 - Bolt's argument name
         key = request_key(body, req.raw_body)
-        if key is not None:
-            first = await book.first(key)
-            if not first:
-                svc.metrics.slack_duplicates.inc()
-                log.info(
-                    "Slack request delivered again (%s, retry %s): acknowledged, not acted on",
-                    body.get("type"),
-                    (req.headers.get("x-slack-retry-num") or ["-"])[0],
-                )
-                return BoltResponse(status=200, body="")
+        if key is not None and reads_only(body):
+            req.context[CLAIM] = partial(first, key, req, body)
+        elif key is not None and not await first(key, req, body):
+            return BoltResponse(status=200, body="")
         await next()

@@ -100,12 +100,34 @@ def _sqlite_write_lock(session: Session, _transaction, connection) -> None:
 
 class Sessions(async_sessionmaker):
     """`sessions()` for reads (and writes committed by hand); `sessions.begin()` for a write transaction that
-    commits when the block ends and, on SQLite, holds the write lock from its first statement."""
+    commits when the block ends and, on SQLite, holds the write lock from its first statement.
+
+    On SQLite the write transactions of this process also queue on an asyncio lock, first come first served:
+    waiting in SQLite's busy handler instead means sleeping 1 to 100 ms a try while the lock may come free, so
+    under a burst a Slack post's bookkeeping or a failure's alert lost rounds to the ingest writer. One process
+    writes one SQLite file (docs/deployment.md), so the queue sees every writer that matters."""
+
+    def __init__(self, engine: AsyncEngine, **kw) -> None:
+        super().__init__(engine, **kw)
+        self.write_queue = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._writer: asyncio.Task | None = None
 
     @contextlib.asynccontextmanager
     async def begin(self):
-        async with self(info={WRITES: True}) as session, session.begin():
-            yield session
+        if self.write_queue is None:
+            async with self(info={WRITES: True}) as session, session.begin():
+                yield session
+            return
+        me = asyncio.current_task()
+        if self._writer is me:
+            raise RuntimeError("a write transaction opened inside another one would wait for itself")
+        async with self.write_queue:
+            self._writer = me
+            try:
+                async with self(info={WRITES: True}) as session, session.begin():
+                    yield session
+            finally:
+                self._writer = None
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

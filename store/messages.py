@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import SlackMessage
@@ -76,3 +76,43 @@ async def fresh(session: AsyncSession, message: SlackMessage) -> None:
     writer), so two events touching the same message in two transactions never lose one's change."""
     await session.flush()
     await session.refresh(message, with_for_update=True)
+
+
+async def posted_ts_of(session: AsyncSession, kind: str, channel: str, subjects: list[str]) -> dict[str, str]:
+    """The Slack ts of the channel's posted messages of a kind about these subjects, in one statement."""
+    if not subjects:
+        return {}
+    rows = await session.execute(
+        select(SlackMessage.subject, SlackMessage.ts).where(
+            SlackMessage.kind == kind,
+            SlackMessage.channel == channel,
+            SlackMessage.subject.in_(subjects),
+            SlackMessage.ts.is_not(None),
+        )
+    )
+    return {subject: ts for subject, ts in rows.all()}
+
+
+async def newest_posted_by_prefix(
+    session: AsyncSession, kind: str, channel: str, prefixes: list[str]
+) -> dict[str, str]:
+    """Per prefix, the Slack ts of the channel's newest posted message of a kind whose subject starts with it
+    (taken literally), in one statement."""
+    if not prefixes:
+        return {}
+    rows = await session.execute(
+        select(SlackMessage.subject, SlackMessage.ts)
+        .where(
+            SlackMessage.kind == kind,
+            SlackMessage.channel == channel,
+            SlackMessage.ts.is_not(None),
+            or_(*(SlackMessage.subject.startswith(p, autoescape=True) for p in prefixes)),
+        )
+        .order_by(SlackMessage.id.desc())
+    )
+    newest: dict[str, str] = {}
+    for subject, ts in rows.all():
+        prefix = next((p for p in prefixes if subject.startswith(p)), None)
+        if prefix is not None and prefix not in newest:
+            newest[prefix] = ts
+    return newest

@@ -3,9 +3,11 @@ index that serves it; run-ID prefixes are ranges on the primary key, not LIKE.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, union_all
+from sqlalchemy import Integer, String, and_, bindparam, exists, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.lifecycle import is_open
@@ -17,67 +19,128 @@ def prefix_range(prefix: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6) -> list[Run]:
-    """Runs whose id starts with `prefix` (case-sensitive; `run_` may be left out), as git resolves commits."""
+async def runs_by_prefix(session: AsyncSession, prefix: str, *, limit: int = 6, rows: bool = False) -> list:
+    """Runs whose id starts with `prefix` (case-sensitive; `run_` may be left out), as git resolves commits.
+    `rows`: rows of the runs table's columns (a Core select; `session` may be a connection), not `Run` entities."""
     candidates = [prefix] if prefix.startswith("run_") else [prefix, f"run_{prefix}"]
-    found: dict[str, Run] = {}
-    if len(candidates) > 1:
-        # One statement for both ranges: each range's first `limit` ids (an index range scan that stops there, as
-        # the per-range reads did), then those runs, ordered here as the per-range reads would give them.
-        ranges = [prefix_range(p) for p in candidates]
-        firsts = [
-            select(Run.id).where(Run.id >= low, Run.id < high).order_by(Run.id).limit(limit).subquery()
-            for low, high in ranges
-        ]
-        ids = union_all(*(select(first.c.id) for first in firsts))
-        rows = (await session.scalars(select(Run).where(Run.id.in_(ids)).order_by(Run.id))).all()
-        for low, high in ranges:
-            for run in [r for r in rows if low <= r.id < high][:limit]:
-                found.setdefault(run.id, run)
-        return list(found.values())[:limit]
-    for p in candidates:
-        low, high = prefix_range(p)
-        rows = (
-            await session.scalars(select(Run).where(Run.id >= low, Run.id < high).order_by(Run.id).limit(limit))
-        ).all()
-        for run in rows:
+    ranges = [prefix_range(p) for p in candidates]
+    params: dict = {"limit": limit}
+    for i, (low, high) in enumerate(ranges):
+        params.update({f"low{i}": low, f"high{i}": high})
+    query = _page(("prefix", rows, len(ranges)), lambda: _prefix_statement(rows, len(ranges)))
+    found_rows = list(
+        (await session.execute(query, params)).all() if rows else (await session.scalars(query, params)).all()
+    )
+    found: dict = {}
+    for low, high in ranges:
+        for run in [r for r in found_rows if low <= r.id < high][:limit]:
             found.setdefault(run.id, run)
     return list(found.values())[:limit]
 
 
-async def _fetch(session: AsyncSession, query, marked: bool) -> list:
-    """The rows of a page: `Run`s, or (Run, AlertLifecycle | None, muted) rows for a query `_marked` widened."""
-    if marked:
-        return list((await session.execute(query)).all())
-    return list((await session.scalars(query)).all())
+def _prefix_statement(rows: bool, ranges: int):
+    """The runs of one or two id ranges (`low0`..`high0`, `low1`..`high1`), by id. With two, one statement takes each
+    range's first `limit` ids (an index range scan that stops there, as one read per range did), then those runs;
+    the caller orders them as one read per range would give them."""
+    runs = select(*Run.__table__.c) if rows else select(Run)
+    limit = bindparam("limit", type_=Integer)
+
+    def bounded(i: int):
+        return (Run.id >= bindparam(f"low{i}", type_=String), Run.id < bindparam(f"high{i}", type_=String))
+
+    if ranges == 1:
+        return runs.where(*bounded(0)).order_by(Run.id).limit(limit)
+    firsts = [select(Run.id).where(*bounded(i)).order_by(Run.id).limit(limit).subquery() for i in range(ranges)]
+    return runs.where(Run.id.in_(union_all(*(select(first.c.id) for first in firsts)))).order_by(Run.id)
 
 
-def _marked(query):
+# What a listed run's line and the Next page button read (`bot.views.view_of_run(summary=True)`): a Core select of
+# these columns, rows rather than ORM entities, when a page asks for `listed` rows.
+LISTED = (
+    Run.id,
+    Run.workflow_id,
+    Run.workflow_name,
+    Run.status,
+    Run.created_at,
+    Run.completed_at,
+    Run.cost_micros,
+    Run.data,
+)
+# The lifecycle's columns beside them (`lc_run_id` None: no lifecycle row, the run is open).
+LIFECYCLE = (
+    AlertLifecycle.run_id.label("lc_run_id"),
+    AlertLifecycle.on_it,
+    AlertLifecycle.resolved_by,
+    AlertLifecycle.resolved_at,
+    AlertLifecycle.resolved_note,
+    AlertLifecycle.recovered_by,
+    AlertLifecycle.recovered_at,
+)
+
+
+def _select(listed: bool):
+    return select(*LISTED) if listed else select(Run)
+
+
+async def _fetch(session: AsyncSession, query, rows: bool, params: dict | None = None) -> list:
+    """The rows of a page: `Run`s, or rows for a query of `LISTED` columns or one `_marked` widened."""
+    if rows:
+        return list((await session.execute(query, params)).all())
+    return list((await session.scalars(query, params)).all())
+
+
+# Page statements by shape (which filters are given), their values bound at execution: built once, so a page pays
+# neither building the statement nor its cache key (SQLAlchemy memoises the key on the statement object).
+_PAGES: dict[tuple, Any] = {}
+
+
+def _page(shape: tuple, build: Callable[[], Any]):
+    statement = _PAGES.get(shape)
+    if statement is None:
+        statement = _PAGES[shape] = build()
+    return statement
+
+
+def _bound(**values) -> dict:
+    """The parameters of a page statement: the filters given (the shape left the others out)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _marked(query, listed: bool = False):
     """The same page with each run's alert lifecycle (None: open) and whether a mute kept its alert quiet, in the
-    one statement (a primary-key join and an indexed EXISTS per listed row), not two more round trips."""
+    one statement (a primary-key join and an indexed EXISTS per listed row), not two more round trips. `listed`:
+    the lifecycle's columns (`LIFECYCLE`) rather than its entity."""
     muted = exists().where(MutedFailure.run_id == Run.id).label("muted")
-    return query.add_columns(AlertLifecycle, muted).outerjoin(AlertLifecycle, AlertLifecycle.run_id == Run.id)
+    lifecycle = LIFECYCLE if listed else (AlertLifecycle,)
+    return query.add_columns(*lifecycle, muted).outerjoin(AlertLifecycle, AlertLifecycle.run_id == Run.id)
 
 
 async def _costliest(
-    session: AsyncSession, query, before: tuple | None, limit: int, *, unknown: bool, marked: bool = False
+    session: AsyncSession,
+    query,
+    before: tuple | None,
+    limit: int,
+    *,
+    unknown: bool,
+    rows: bool = False,
+    params: dict | None = None,
 ) -> list:
     """The costliest first, then (when `unknown`) the runs of unknown cost, newest id first; `before` is the
     (cost_micros, id) of the previous page's last row. Two plain descending reads, each served by the
     (status, cost_micros) or (cost_micros) index on SQLite and PostgreSQL alike (no NULLS LAST sort)."""
-    rows: list[Run] = []
+    found: list = []
     if before is None or before[0] is not None:
         known = query.where(Run.cost_micros.is_not(None))
         if before is not None:
             cost, run_id = before
             known = known.where(or_(Run.cost_micros < cost, and_(Run.cost_micros == cost, Run.id < run_id)))
-        rows = await _fetch(session, known.order_by(Run.cost_micros.desc(), Run.id.desc()).limit(limit), marked)
-    if unknown and len(rows) < limit:
+        found = await _fetch(session, known.order_by(Run.cost_micros.desc(), Run.id.desc()).limit(limit), rows, params)
+    if unknown and len(found) < limit:
         rest = query.where(Run.cost_micros.is_(None))
         if before is not None and before[0] is None:
             rest = rest.where(Run.id < before[1])
-        rows += await _fetch(session, rest.order_by(Run.id.desc()).limit(limit - len(rows)), marked)
-    return rows
+        found += await _fetch(session, rest.order_by(Run.id.desc()).limit(limit - len(found)), rows, params)
+    return found
 
 
 async def failed_runs(
@@ -92,30 +155,55 @@ async def failed_runs(
     before: tuple | None = None,
     open_only: bool = False,
     marked: bool = False,
+    listed: bool = False,
 ) -> list:
     """Failed runs, newest failure first (or the costliest, `by_cost`); `before` is the (completed_at, id) of
     the last row of the previous page. `min_cost` (micro-dollars) leaves out runs of unknown cost; `open_only`:
-    those nobody handles (not recovered, not resolved, nobody on it). `marked`: (run, lifecycle, muted) rows."""
-    query = select(Run).where(Run.status == "failed")
-    if marked:
-        query = _marked(query)
-    if open_only:
-        query = query.where(is_open())
-    if workflow:
-        query = query.where(Run.workflow_id == workflow)
-    if code:
-        query = query.where(Run.error_code == code)
-    if since:
-        query = query.where(Run.completed_at >= since)
-    if min_cost is not None:
-        # `+ 0` keeps the planner on the time-ordered index (a scan that stops at the page) rather than the cost
-        # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
-        query = query.where(Run.cost_micros >= min_cost) if by_cost else query.where(Run.cost_micros + 0 >= min_cost)
+    those nobody handles (not recovered, not resolved, nobody on it). `marked`: (run, lifecycle, muted) rows;
+    `listed`: rows of the `LISTED` columns (with `marked`, the `LIFECYCLE` columns and `muted` beside them)."""
+    given = (bool(workflow), bool(code), bool(since), min_cost is not None)
+    params = _bound(workflow=workflow or None, code=code or None, since=since or None, min_cost=min_cost)
+
+    def filtered():
+        query = _select(listed).where(Run.status == "failed")
+        if marked:
+            query = _marked(query, listed)
+        if open_only:
+            query = query.where(is_open())
+        if workflow:
+            query = query.where(Run.workflow_id == bindparam("workflow"))
+        if code:
+            query = query.where(Run.error_code == bindparam("code"))
+        if since:
+            query = query.where(Run.completed_at >= bindparam("since"))
+        if min_cost is not None:
+            # `+ 0` keeps the planner on the time-ordered index (a scan that stops at the page) rather than the cost
+            # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
+            cost = Run.cost_micros if by_cost else Run.cost_micros + 0
+            query = query.where(cost >= bindparam("min_cost"))
+        return query
+
     if by_cost:
-        return await _costliest(session, query, before, limit, unknown=min_cost is None, marked=marked)
+        found = await _costliest(
+            session, filtered(), before, limit, unknown=min_cost is None, rows=marked or listed, params=params
+        )
+        return found
+
+    def page():
+        query = filtered()
+        if before:
+            query = query.where(
+                or_(
+                    Run.completed_at < bindparam("before_at"),
+                    and_(Run.completed_at == bindparam("before_at"), Run.id < bindparam("before_id")),
+                )
+            )
+        return query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(bindparam("limit", type_=Integer))
+
+    statement = _page(("failed", marked, listed, open_only, *given, bool(before)), page)
     if before:
-        query = query.where(or_(Run.completed_at < before[0], and_(Run.completed_at == before[0], Run.id < before[1])))
-    return await _fetch(session, query.order_by(Run.completed_at.desc(), Run.id.desc()).limit(limit), marked)
+        params.update(before_at=before[0], before_id=before[1])
+    return await _fetch(session, statement, marked or listed, {**params, "limit": limit})
 
 
 async def list_runs(
@@ -129,26 +217,72 @@ async def list_runs(
     by_cost: bool = False,
     limit: int = 10,
     before: tuple | None = None,
-) -> list[Run]:
-    """Runs of any status, newest created first (or the costliest, `by_cost`)."""
-    query = select(Run)
-    if statuses:
-        query = query.where(Run.status.in_(statuses))
-    if workflow:
-        query = query.where(Run.workflow_id == workflow)
-    if model:
-        query = query.where(Run.model == model)
-    if since:
-        query = query.where(Run.created_at >= since)
-    if min_cost is not None:
-        # `+ 0` keeps the planner on the time-ordered index (a scan that stops at the page) rather than the cost
-        # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
-        query = query.where(Run.cost_micros >= min_cost) if by_cost else query.where(Run.cost_micros + 0 >= min_cost)
+    listed: bool = False,
+) -> list:
+    """Runs of any status, newest created first (or the costliest, `by_cost`); `listed`: rows of the `LISTED`
+    columns."""
+    given = (bool(statuses), bool(workflow), bool(model), bool(since), min_cost is not None)
+    params = _bound(statuses=statuses or None, workflow=workflow or None, model=model or None, since=since or None)
+    params.update(_bound(min_cost=min_cost))
+
+    def filtered():
+        query = _select(listed)
+        if statuses:
+            query = query.where(Run.status.in_(bindparam("statuses", expanding=True)))
+        if workflow:
+            query = query.where(Run.workflow_id == bindparam("workflow"))
+        if model:
+            query = query.where(Run.model == bindparam("model"))
+        if since:
+            query = query.where(Run.created_at >= bindparam("since"))
+        if min_cost is not None:
+            # `+ 0` keeps the planner on the time-ordered index (a scan that stops at the page) rather than the cost
+            # index, which would fetch and sort every costly run: 1.8 ms instead of 27 ms on 1,000,000 runs.
+            cost = Run.cost_micros if by_cost else Run.cost_micros + 0
+            query = query.where(cost >= bindparam("min_cost"))
+        return query
+
     if by_cost:
-        return await _costliest(session, query, before, limit, unknown=min_cost is None)
+        return await _costliest(
+            session, filtered(), before, limit, unknown=min_cost is None, rows=listed, params=params
+        )
+
+    def page():
+        query = filtered()
+        if before:
+            query = query.where(
+                or_(
+                    Run.created_at < bindparam("before_at"),
+                    and_(Run.created_at == bindparam("before_at"), Run.id < bindparam("before_id")),
+                )
+            )
+        return query.order_by(Run.created_at.desc(), Run.id.desc()).limit(bindparam("limit", type_=Integer))
+
+    statement = _page(("list", listed, *given, bool(before)), page)
     if before:
-        query = query.where(or_(Run.created_at < before[0], and_(Run.created_at == before[0], Run.id < before[1])))
-    return list((await session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit))).all())
+        params.update(before_at=before[0], before_id=before[1])
+    return await _fetch(session, statement, listed, {**params, "limit": limit})
+
+
+async def workflow_ids(session: AsyncSession, name_or_id: str) -> list[str]:
+    """`resolve_workflow`'s answer as ids, the id and the exact name read in one Core select (`session` may be a
+    connection); only a name matched in another case reads every workflow."""
+    rows = (
+        await session.execute(
+            select(Workflow.id).where(or_(Workflow.id == name_or_id, Workflow.name == name_or_id)).order_by(Workflow.id)
+        )
+    ).all()
+    ids = [row.id for row in rows]
+    if name_or_id in ids:
+        return [name_or_id]
+    if ids:
+        return ids
+    folded = name_or_id.casefold()
+    return [
+        row.id
+        for row in (await session.execute(select(Workflow.id, Workflow.name))).all()
+        if row.name.casefold() == folded
+    ]
 
 
 async def resolve_workflow(session: AsyncSession, name_or_id: str) -> list[Workflow]:

@@ -1,13 +1,15 @@
-"""Whatever is typed after `/runs`, the parser answers with a command or a BadInput in words, and the
-handler, through signed requests, always acknowledges with a reply: never an exception, never a 5xx."""
+"""Whatever is typed after `/runs`, the parser answers with a command or a BadInput in words, what is read as
+only reading never acts, and the handler, through signed requests, always acknowledges with a reply: never an
+exception, never a 5xx."""
 
 from __future__ import annotations
 
 import asyncio
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bot.commands import READ_ONLY, only_reads
 from bot.commands.grammar import SUBCOMMANDS, Command, parse
 from bot.errors import BadInput
 
@@ -47,6 +49,13 @@ WORDS = [
     "--since=7d",
     "=",
     "run_\U0010ffff",
+    "pause",
+    "ls",
+    "?",
+    "FAILED",
+    "\u00a0",
+    "—share",
+    "--SHARE=1",
     "../x",
     "\x00",
 ]
@@ -67,6 +76,25 @@ def test_the_parser_answers_a_command_or_a_bad_input_in_words(text):
         return
     assert isinstance(command, Command) and command.name in SUBCOMMANDS
     assert command.line.startswith("/runs ")
+
+
+@settings(max_examples=600, deadline=None)
+@given(command_text)
+@example("failed --share")
+@example("LS running —share")
+@example("diff a b --SHARE=1")
+@example("show run_1 '--share'")
+@example("failed\u00a0pause x")
+def test_a_command_read_as_only_reading_never_acts(text):
+    # Read-only commands answer without a once-only receipt (handlers/once.py): the quick reading of the first
+    # word may call a read-only command acting (it then pays a receipt), never an acting one read-only.
+    if not only_reads(text):
+        return
+    try:
+        command = parse(text)
+    except BadInput:
+        return  # answered in words: nothing done
+    assert command.name in READ_ONLY and not command.share, (text, command)
 
 
 async def test_the_handler_always_acknowledges_with_a_reply(harness):

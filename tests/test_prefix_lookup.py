@@ -41,5 +41,11 @@ async def test_one_statement_gives_what_one_read_per_range_gave(db_url):
                 for limit in (1, 6, 20):
                     got = [r.id for r in await runs_by_prefix(session, prefix, limit=limit)]
                     assert got == await _per_range(session, prefix, limit), (prefix, limit)
+        async with engine.connect() as conn:  # rows of the table's columns (`/runs show`), the same runs
+            for prefix in ["a", "a03", "r", "run_b", "rb", "zzz1", "q"]:
+                rows = await runs_by_prefix(conn, prefix, limit=6, rows=True)
+                async with sessions() as session:
+                    assert [r.id for r in rows] == await _per_range(session, prefix, 6), prefix
+                assert all(r.workflow_id == "wf" and r.status == "completed" for r in rows)
     finally:
         await engine.dispose()

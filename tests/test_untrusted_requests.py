@@ -6,12 +6,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from urllib.parse import parse_qs
 
 import pytest
 from aiohttp import web
 
 from tests.test_alerts import wait_for_alert
-from tests.test_security import audit_rows, interactive_body, platform_writes, post_slack, refusals, slack_headers
+from tests.test_commands import failed_run, running_run
+from tests.test_security import (
+    audit_rows,
+    command_body,
+    interactive_body,
+    platform_writes,
+    post_slack,
+    refusals,
+    slack_headers,
+)
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -306,3 +316,53 @@ async def test_a_malformed_click_is_acknowledged_and_the_person_told_in_words(ha
     await h.settled()
     assert await platform_writes(h) == before
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def _post_command(h, body: str) -> dict:
+    """POST a signed `/runs` form body; the acknowledgement's JSON ({} when it is empty)."""
+    async with h.http.post(f"{h.bot_url}/slack/events", data=body.encode(), headers=slack_headers(body, FORM)) as resp:
+        assert resp.status == 200
+        raw = await resp.read()
+    return json.loads(raw) if raw.strip() else {}
+
+
+def _response_url(body: str) -> str:
+    return parse_qs(body)["response_url"][0]
+
+
+async def test_a_slash_command_that_acts_delivered_again_acts_once_and_one_that_reads_is_answered_again(harness):
+    h = harness
+    await running_run(h, "run_dupPause1")
+    await failed_run(h, "run_dupFail01")
+    await h.sim("POST", "/sim/webhooks", {"mode": "suppress", "count": -1})
+    await h.start_run("wf_invoices", "fail", status="failed", id="run_dupUnseen")  # the store never hears of it
+    before = await platform_writes(h)
+
+    # Acting: a pause delivered twice (a client retry of the same signed body) pauses once and answers once.
+    pause = command_body(h, "pause dupPause1")
+    assert await _post_command(h, pause) == {}
+    assert await _post_command(h, pause) == {}
+    await h.wait_for(lambda: _audited(h, "pause"), timeout=20, what="the pause audited")
+    await h.wait_for(lambda: not h.svc.background, timeout=20, what="spawned work to end")
+    await h.settled()
+    assert [a.result for a in await audit_rows(h, action="pause")] == ["ok"]
+    writes = await platform_writes(h)
+    assert sum(n - before.get(path, 0) for path, n in writes.items() if path.endswith("/pause")) == 1
+    assert len(h.slack.responses(_response_url(pause))) == 1
+
+    # Reading: `/runs failed` delivered twice is answered twice, in each acknowledgement.
+    failed = command_body(h, "failed")
+    answers = [await _post_command(h, failed), await _post_command(h, failed)]
+    assert all("run_dupFail01" in json.dumps(a) for a in answers), answers
+
+    # Reading, answered through response_url (the store lacks the run): delivered twice, posted once.
+    show = command_body(h, "show dupUnseen")
+    assert await asyncio.gather(_post_command(h, show), _post_command(h, show)) == [{}, {}]
+    posted = await h.wait_for(lambda: h.slack.responses(_response_url(show)), timeout=20, what="the show answer")
+    await h.wait_for(lambda: not h.svc.background, timeout=20, what="spawned work to end")
+    await h.settled()
+    assert "run_dupUnseen" in json.dumps(posted[0]) and len(h.slack.responses(_response_url(show))) == 1
+
+
+async def _audited(h, action: str) -> list:
+    return [a for a in await audit_rows(h, action=action) if a.result == "ok"]

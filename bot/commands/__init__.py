@@ -29,7 +29,7 @@ from bot.commands.answers import (
 )
 from bot.commands.cost import do_cost
 from bot.commands.diff import diff_request, do_diff, full_diff_view
-from bot.commands.grammar import Command, check_run_id, parse, replay_request
+from bot.commands.grammar import ALIASES, Command, check_run_id, normalize, parse, replay_request
 from bot.commands.lookup import replay_form, replayable_run
 from bot.commands.operations import act_reply, do_cancel, do_control, do_replay, do_subscribe, do_watch
 from bot.commands.tail import do_tail
@@ -51,6 +51,7 @@ __all__ = [
     "full_diff_view",
     "do_tail",
     "next_page",
+    "only_reads",
     "replay_form",
     "replay_request",
     "replayable_run",
@@ -78,6 +79,20 @@ HANDLERS: dict[str, Callable[[Services, Actor, Command, str], Awaitable[Reply | 
     "untail": do_tail,
     "diff": do_diff,
 }
+
+# Subcommands that only read: answered twice, they change nothing, so a request delivered again is answered again
+# rather than paying a once-only receipt (a write transaction) before every answer (`handlers/once.py`). A `--share`
+# posts for everyone: it acts.
+READ_ONLY = frozenset({"help", "failed", "list", "show", "logs", "approvals", "subscriptions", "audit", "cost", "diff"})
+
+
+def only_reads(text: str) -> bool:
+    """Whether `/runs text` only reads, read from its first word without parsing the whole line (the listener
+    parses it): a `--share` anywhere, or a first word that is no read-only subcommand, counts as acting."""
+    line = normalize(text)
+    words = line.split(None, 1)
+    name = ALIASES.get(words[0].lower(), words[0].lower()) if words else "help"
+    return name in READ_ONLY and "--share" not in line.lower()
 
 
 async def answer(svc: Services, actor: Actor, text: str, *, channel: str) -> Reply | Deferred:

@@ -65,19 +65,21 @@ async def do_help(svc: Services, actor: Actor, command: Command, channel: str) -
 # Run lists: keyset pages whose state rides in the Next page button
 
 
-async def _workflow_id(session, name_or_id: str | None) -> str | None:
+async def _workflow_id(svc: Services, conn, name_or_id: str | None) -> str | None:
+    """The workflow `--workflow` names, read on the page's connection `conn`; BadInput in words when none or several."""
     if not name_or_id:
         return None
-    found = await queries.resolve_workflow(session, name_or_id)
+    found = await queries.workflow_ids(conn, name_or_id)
     if len(found) == 1:
-        return found[0].id
+        return found[0]
     if len(found) > 1:
         raise BadInput(
             f"Several workflows are named `{clip(name_or_id)}`: "
-            + replies.workflow_ids([w.id for w in found[:10]])
+            + replies.workflow_ids(found[:10])
             + ". Give the id instead."
         )
-    known = await queries.known_workflows(session, limit=25)
+    async with svc.sessions() as session:
+        known = await queries.known_workflows(session, limit=25)
     names = (
         replies.workflow_names([(w.id, w.name) for w in known])
         or "none yet (the bot learns them from the platform's runs; try again in a minute)"
@@ -91,8 +93,12 @@ def _since(flags: dict) -> datetime | None:
 
 
 async def do_failed(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
-    async with svc.sessions() as session:
-        workflow = await _workflow_id(session, command.flags.get("workflow"))
+    async with svc.engine.connect() as conn:  # the workflow's id and the page: one connection
+        return await _failed(svc, conn, command)
+
+
+async def _failed(svc: Services, conn, command: Command) -> Reply:
+    workflow = await _workflow_id(svc, conn, command.flags.get("workflow"))
     state = {
         "k": "failed",
         "wf": workflow,
@@ -104,12 +110,16 @@ async def do_failed(svc: Services, actor: Actor, command: Command, channel: str)
         "q": command.line,
         "share": command.share,
     }
-    return Reply(await list_page(svc, state), command.share)
+    return Reply(await list_page(svc, state, conn), command.share)
 
 
 async def do_list(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
-    async with svc.sessions() as session:
-        workflow = await _workflow_id(session, command.flags.get("workflow"))
+    async with svc.engine.connect() as conn:  # the workflow's id and the page: one connection
+        return await _list(svc, conn, command)
+
+
+async def _list(svc: Services, conn, command: Command) -> Reply:
+    workflow = await _workflow_id(svc, conn, command.flags.get("workflow"))
     state = {
         "k": "list",
         "st": sorted(set(command.args)),
@@ -121,7 +131,7 @@ async def do_list(svc: Services, actor: Actor, command: Command, channel: str) -
         "q": command.line,
         "share": command.share,
     }
-    return Reply(await list_page(svc, state), command.share)
+    return Reply(await list_page(svc, state, conn), command.share)
 
 
 def _cost_state(flags: dict) -> dict:
@@ -143,42 +153,47 @@ def _before(state: dict) -> tuple | None:
     return parse_time(key), str(run_id)
 
 
-async def list_page(svc: Services, state: dict) -> dict:
-    """One page of `failed` or `list`; `state["b"]` is the (time or cost, id) of the previous page's last run."""
+async def list_page(svc: Services, state: dict, conn=None) -> dict:
+    """One page of `failed` or `list`; `state["b"]` is the (time or cost, id) of the previous page's last run.
+    Read in one statement, a Core select of the listed columns (no ORM entities, no session), on `conn` or a
+    connection of its own."""
+    if conn is None:
+        async with svc.engine.connect() as conn:
+            return await list_page(svc, state, conn)
     limit = max(1, min(int(state.get("n") or DEFAULT_LIMIT), MAX_LIMIT))
     before = _before(state)
     since = parse_time(state.get("since"))
     by_cost, min_cost = bool(state.get("sc")), state.get("mc")
     min_cost = None if min_cost is None else int(min_cost)
-    async with svc.sessions() as session:
-        if state["k"] == "failed":
-            rows = await queries.failed_runs(
-                session,
-                since=since,
-                workflow=state.get("wf"),
-                code=state.get("code"),
-                min_cost=min_cost,
-                by_cost=by_cost,
-                limit=limit + 1,
-                before=before,
-                open_only=bool(state.get("open")),
-                marked=True,
-            )
-            marks = marks_of((run.id, lifecycle, muted) for run, lifecycle, muted in rows)
-            rows = [run for run, _, _ in rows]
-        else:
-            marks = {}
-            rows = await queries.list_runs(
-                session,
-                statuses=state.get("st") or None,
-                since=since,
-                workflow=state.get("wf"),
-                model=state.get("model"),
-                min_cost=min_cost,
-                by_cost=by_cost,
-                limit=limit + 1,
-                before=before,
-            )
+    if state["k"] == "failed":
+        rows = await queries.failed_runs(
+            conn,
+            since=since,
+            workflow=state.get("wf"),
+            code=state.get("code"),
+            min_cost=min_cost,
+            by_cost=by_cost,
+            limit=limit + 1,
+            before=before,
+            open_only=bool(state.get("open")),
+            marked=True,
+            listed=True,
+        )
+        marks = marks_of((row.id, row if row.lc_run_id is not None else None, row.muted) for row in rows)
+    else:
+        marks = {}
+        rows = await queries.list_runs(
+            conn,
+            statuses=state.get("st") or None,
+            since=since,
+            workflow=state.get("wf"),
+            model=state.get("model"),
+            min_cost=min_cost,
+            by_cost=by_cost,
+            limit=limit + 1,
+            before=before,
+            listed=True,
+        )
     page, more = rows[:limit], len(rows) > limit
     next_value = None
     if more:
@@ -236,7 +251,7 @@ async def next_page(svc: Services, value: str) -> Reply | Deferred:
 
 async def do_show(svc: Services, actor: Actor, command: Command, channel: str) -> Reply | Deferred:
     token = command.args[0]
-    run = await stored_run(svc, token)
+    run = await stored_run(svc, token, row=True)
     if run is not None and "steps" in (run.data or {}):
         return Reply(render.run_detail(view_of_run(run), svc.settings.run_url), command.share)
 

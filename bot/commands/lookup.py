@@ -27,10 +27,15 @@ def _pick(token: str, ids: list[str]) -> str | None:
     return ids[0] if ids else None
 
 
-async def stored_run(svc: Services, token: str) -> Run | None:
-    """The stored run a token names; None when the store has none; BadInput when ambiguous."""
-    async with svc.sessions() as session:
-        rows = await queries.runs_by_prefix(session, token, limit=6)
+async def stored_run(svc: Services, token: str, *, row: bool = False) -> Run | None:
+    """The stored run a token names; None when the store has none; BadInput when ambiguous. `row`: a row of the
+    runs table's columns read by a Core select on a connection (for an answer that only reads it), not a `Run`."""
+    if row:
+        async with svc.engine.connect() as conn:
+            rows = await queries.runs_by_prefix(conn, token, limit=6, rows=True)
+    else:
+        async with svc.sessions() as session:
+            rows = await queries.runs_by_prefix(session, token, limit=6)
     # A case-insensitive or linguistic collation may widen the range: git's rule is a plain prefix.
     rows = [r for r in rows if r.id.startswith(token) or r.id.startswith(f"run_{token}")]
     run_id = _pick(token, [r.id for r in rows])

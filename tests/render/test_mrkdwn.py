@@ -117,3 +117,31 @@ def test_trimming_mrkdwn_never_leaves_a_link_or_entity_half_open():
         assert len(cut) <= limit
         assert cut.count("<") == cut.count(">"), cut
         assert not re.search(r"&(?!amp;|lt;|gt;)", cut), cut
+
+
+@pytest.mark.parametrize(
+    "template, values",
+    [
+        ("*{title}*: {ids}", {"title": "Failed <runs>", "ids": Mrkdwn("run_1, run_2")}),
+        ("{a}{b}{a}", {"a": "`x`", "b": Mrkdwn("*b*")}),
+        ("{{literal}} {n:,} of {total:>6}", {"n": 12345, "total": "a&b"}),
+        ("no fields at all, {{braces}} kept", {}),
+        ("{x!r} and {y.real}", {"x": "<x>", "y": 3}),  # conversions and attributes: the Formatter's way
+        ("{v:{width}}", {"v": "<v>", "width": 7}),  # a nested spec: the Formatter's way
+        ("", {}),
+    ],
+)
+def test_parsed_templates_format_exactly_as_the_escaping_formatter(template, values):
+    import string
+
+    from bot.render.mrkdwn import escape as esc
+
+    class Reference(string.Formatter):
+        def format_field(self, value, format_spec):
+            if isinstance(value, Mrkdwn) and not format_spec:
+                return value
+            return esc(format(value, format_spec))
+
+    for _ in range(2):  # the second call uses the parsed template
+        got = mrkdwn(template, **values)
+        assert isinstance(got, Mrkdwn) and got == Reference().vformat(template, (), values)

@@ -262,3 +262,31 @@ async def test_one_completion_merged_by_two_transactions_at_once_changes_the_sta
     results = await asyncio.gather(complete(), complete(), return_exceptions=True)
     assert not any(isinstance(r, Exception) for r in results), results
     assert sorted(results) == [False, True]
+
+
+async def test_a_write_transaction_opened_inside_another_says_so_instead_of_waiting_for_itself(db_url):
+    """On SQLite the process's write transactions queue one behind the other: one opened inside another
+    would wait for itself forever, so it raises at once (PostgreSQL has no such queue: nothing to check)."""
+    engine = create_engine(db_url)
+    await upgrade(engine)
+    sessions = sessionmaker(engine)
+    try:
+        if not db_url.startswith("sqlite"):
+            async with sessions.begin(), sessions.begin():
+                pass
+            return
+        with pytest.raises(RuntimeError, match="inside another"):
+            async with sessions.begin(), sessions.begin():
+                pass
+
+        async def other_task():  # another task waits its turn instead
+            async with sessions.begin() as s:
+                return await s.scalar(select(func.count()).select_from(Run))
+
+        async with sessions.begin():
+            waiting = asyncio.ensure_future(other_task())
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+        assert await asyncio.wait_for(waiting, 10) == 0
+    finally:
+        await engine.dispose()
