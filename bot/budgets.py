@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from bot import outbox
 from bot.render.budget import run_budget_message, workflow_budget_message
 from bot.services import Services
+from store import rollups
 from store.db import insert_for
 from store.models import CostRollup, KeyValue
 
@@ -49,6 +50,7 @@ async def on_run_change(session, svc: Services, change) -> None:
     if daily is None:
         return
     day = run.created_at.date()
+    await rollups.flush(session)  # a batch's held shifts count (bot/ingest.py)
     spent = await session.scalar(
         select(func.coalesce(func.sum(CostRollup.cost_micros), 0)).where(
             CostRollup.day == day, CostRollup.workflow_id == run.workflow_id

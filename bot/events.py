@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import alerts, budgets, watches
 from bot.approvals import reactions as approvals
 from bot.contract import ApprovalData, ApprovalModel, EventData, RunModel, StepData, approval_of, run_of
-from bot.runs import RunChange, merge_approval, merge_run, merge_step
+from bot.runs import RunChange, merge_approval, merge_run, merge_step, merge_steps
 from bot.services import Services
 from store.models import Run
 
@@ -51,6 +51,18 @@ async def apply_event(session: AsyncSession, svc: Services, event_type: str, dat
         await on_run(session, svc, data.run, source="webhook")
     else:
         log.info("ignoring platform event of unknown type %r", event_type)
+
+
+async def apply_steps(session: AsyncSession, svc: Services, events: list[StepData]) -> None:
+    """Step updates of one run, one status, in arrival order (a batch of stored webhooks): one merge and one
+    reaction to the state they end in, the same state and reactions as applying each in turn (the status
+    changes at most once; the alert, budget and App Home reactions act on the state the run ends in)."""
+    change = await merge_steps(session, events, known_workflows=svc.known_workflows)
+    if change is None:
+        for data in events:
+            await apply_event(session, svc, "run.step.updated", data)
+        return
+    await react(session, svc, change, source="webhook")
 
 
 async def on_approval(session: AsyncSession, svc: Services, task: ApprovalModel | dict, *, source: str) -> None:

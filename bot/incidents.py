@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import alert_cards, outbox
+from bot import alert_cards, held_edits, outbox
 from bot.alert_cards import lifecycle_of
 from bot.render.incidents import incident_message, incident_note
 from bot.render.mrkdwn import Mrkdwn
@@ -134,7 +134,7 @@ async def on_failure(session: AsyncSession, svc: Services, run: Run) -> Mrkdwn |
         if state.get("phase") == "recovering":
             state.update(phase="failing", successes=0, recovering_why=None)
         incident.state = state
-        await outbox.update_message(session, incident, await card(session, svc, state))
+        await held_edits.update_later(session, incident, lambda: card(session, svc, state))
         return incident_note(provider, _permalink(incident))
     await session.flush()
     window = timedelta(seconds=svc.settings.INCIDENT_WINDOW_SECONDS)

@@ -16,10 +16,12 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.contract import event_data
-from bot.events import apply_event
+from bot import held_edits
+from bot.contract import StepData, event_data
+from bot.events import apply_event, apply_steps
 from bot.services import Services
 from store import deliveries as stored
+from store import rollups
 from store.db import transient
 from store.models import Run, WebhookDelivery, utcnow
 from store.runs import runs_by_id
@@ -59,6 +61,46 @@ async def _apply_stored(session, svc: Services, delivery: WebhookDelivery) -> No
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}".splitlines()[0][:200]
+
+
+def _units(deliveries: list[WebhookDelivery]) -> list[list[tuple[WebhookDelivery, StepData | None]]]:
+    """A claimed batch as units of work, in claim order: the step updates of one run with one status and no
+    `steps` of their own, with no other event of that run between them, are one unit (merged once, at the
+    place of the first); every other event is a unit of its own. Reordering happens only between runs."""
+    units: list[list[tuple[WebhookDelivery, StepData | None]]] = []
+    open_units: dict[str, list[tuple[WebhookDelivery, StepData | None]]] = {}
+    for d in deliveries:
+        data = None
+        if d.type == "run.step.updated":
+            try:
+                data = event_data(d.type, d.body.get("data"))
+            except Exception:
+                data = None  # refused again when applied on its own, where the failure is handled
+        if isinstance(data, StepData) and data.run.steps is None:
+            unit = open_units.get(data.run.id)
+            if unit is not None and unit[0][1].run.status == data.run.status:
+                unit.append((d, data))
+                continue
+            unit = [(d, data)]
+            open_units[data.run.id] = unit
+        else:
+            unit = [(d, None)]
+            run_id = _run_id_of(d.body)
+            if run_id is not None:
+                open_units.pop(run_id, None)
+        units.append(unit)
+    return units
+
+
+async def _apply_unit(session, svc: Services, unit: list[tuple[WebhookDelivery, StepData | None]]) -> None:
+    if len(unit) == 1:
+        d, data = unit[0]
+        if data is None:
+            await _apply_stored(session, svc, d)
+        else:
+            await apply_event(session, svc, d.type, data)
+    else:
+        await apply_steps(session, svc, [data for _, data in unit])
 
 
 @dataclass
@@ -181,6 +223,7 @@ class Ingest:
         svc = self.svc
         selected_ids: list[str] = []  # read before any rollback expires the rows
         deliveries: list[WebhookDelivery] = []
+        current = 0  # events of the unit being applied
         try:
             async with self._turn(), svc.sessions.begin() as session:
                 if self._storing_waits():
@@ -193,23 +236,30 @@ class Ingest:
                 if not selected:
                     selected = await stored.claim_unprocessed(session, limit)
                 selected_ids = [d.id for d in selected]
+                rollups.defer(session)  # each rollup row written once, at the end of the batch
+                held_edits.hold(session)  # a card each failure changes rendered once, at the end
                 # Held for the batch: the session's identity map keeps clean objects only weakly.
                 _preloaded = [] if svc.is_postgres else await _preload_runs(session, selected)
                 started = time.monotonic()
-                for d in selected:
-                    await _apply_stored(session, svc, d)
-                    deliveries.append(d)
+                for unit in _units(selected):
+                    current = len(unit)
+                    await _apply_unit(session, svc, unit)
+                    deliveries.extend(d for d, _ in unit)
+                    current = 0
                     if (
                         self._storing_waits()
                         and time.monotonic() - started > self.svc.settings.PERF_INGEST_YIELD_SECONDS
                     ):
                         break  # the rest stay unprocessed for the next turn
+                await held_edits.flush(session)
+                await rollups.flush(session, stop=True)
                 if deliveries:
                     await stored.mark_processed(session, [d.id for d in deliveries], utcnow())
         except Exception as exc:
             if transient(exc):
                 raise  # a deadlock with another replica, a lost connection: not the events' fault
-            failed = selected_ids[: len(deliveries) + 1]  # rolled back: those done so far and the one that failed
+            # Rolled back: those done so far and the unit that failed (at least the next event: a claim failing).
+            failed = selected_ids[: len(deliveries) + max(current, 1)]
             # One event failing alone may be the database going away (retry it), or an event that can never be
             # processed: after a few tries it goes the poison way below, so it cannot block every later event.
             if len(failed) <= 1 and (not failed or self._failed_again(failed[0]) < POISON_AFTER):

@@ -73,6 +73,7 @@ async def post(
 async def update_message(session: AsyncSession, message: SlackMessage, payload: dict) -> None:
     """Queue a replacement of the message: coalesced with any not-yet-delivered post or update of it,
     so a burst of changes becomes one edit."""
+    session.info.get("outbox:held_edits", {}).pop(message.id, None)  # newer than one held (bot/held_edits.py)
     pending = await rows.queued_edit(session, message.id)
     if pending is not None and await rows.replace_queued_payload(session, pending.id, payload):
         return

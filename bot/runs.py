@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.contract import ACTIVE, ApprovalModel, RunModel, StepModel, WorkflowRef, as_json, first_failed_step
+from bot.contract import (
+    ACTIVE,
+    ApprovalModel,
+    RunModel,
+    StepData,
+    StepModel,
+    WorkflowRef,
+    as_json,
+    first_failed_step,
+)
 from store import approvals as stored_tasks
 from store import rollups
 from store import runs as stored
@@ -34,6 +42,7 @@ class RunChange:
         return self.changed and self.old_status != self.new_status
 
 
+_UNREAD = object()  # merge_run reads the stored run itself
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 
 
@@ -46,56 +55,42 @@ def _workflow_name(workflow: WorkflowRef) -> str:
     return _cut(workflow.name or workflow.id, 256)
 
 
-def _apply(run: Run, model: RunModel, data: dict) -> None:
-    """The run row from the validated run; `data` is its JSON, with the steps the store keeps."""
+def _values(model: RunModel, data: dict) -> dict[str, Any]:
+    """The run row's columns from the validated run; `data` is its JSON, with the steps the store keeps."""
     trigger = model.trigger
     actor_id = trigger.actor.slack_user_id if trigger and trigger.actor else None
-    run.workflow_id = model.workflow.id
-    run.workflow_name = _workflow_name(model.workflow)
-    run.status = model.status
-    run.created_at = model.created_at
-    run.started_at = model.started_at
-    run.completed_at = model.completed_at
-    run.updated_at = model.updated_at
-    run.duration_ms = model.duration_ms
-    run.trigger_type = _cut(trigger.type if trigger else None, 16)
-    run.actor_slack_id = actor_id if actor_id and SLACK_USER.match(actor_id) else None
-    run.total_steps = model.progress.total_steps if model.progress else 0
-    run.completed_steps = model.progress.completed_steps if model.progress else 0
-    run.model = _cut(model.model, 128)
-    run.failed_step_id = model.failed_step_id
-    run.replay_of = model.replay_of
     failed = first_failed_step(data)
-    run.error_code = _cut(((failed or {}).get("error") or {}).get("code"), 64) if failed else None
-    if run.status == "failed" and run.completed_at is None:
-        run.completed_at = run.updated_at
     usage = model.usage
-    run.cost_micros = round(usage.cost_usd * 1_000_000) if usage and usage.cost_usd is not None else None
-    run.input_tokens = usage.input_tokens if usage else None
-    run.output_tokens = usage.output_tokens if usage else None
-    run.data = data
-
-
-async def _locked_run(session: AsyncSession, model: RunModel) -> tuple[Run, bool]:
-    """The stored run, locked for this transaction, created when unknown. A webhook and a poll (or a replay's
-    answer) merging the same new run at once both succeed: the second waits for the first and sees its row."""
-    run = await stored.locked_run(session, model.id)
-    if run is not None:
-        return run, False
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    placeholder = {
-        "id": model.id,
+    completed_at = model.completed_at
+    if model.status == "failed" and completed_at is None:
+        completed_at = model.updated_at
+    return {
         "workflow_id": model.workflow.id,
         "workflow_name": _workflow_name(model.workflow),
         "status": model.status,
         "created_at": model.created_at,
-        "updated_at": epoch,
-        "total_steps": 0,
-        "completed_steps": 0,
-        "alerted": False,
-        "data": {},
+        "started_at": model.started_at,
+        "completed_at": completed_at,
+        "updated_at": model.updated_at,
+        "duration_ms": model.duration_ms,
+        "trigger_type": _cut(trigger.type if trigger else None, 16),
+        "actor_slack_id": actor_id if actor_id and SLACK_USER.match(actor_id) else None,
+        "total_steps": model.progress.total_steps if model.progress else 0,
+        "completed_steps": model.progress.completed_steps if model.progress else 0,
+        "model": _cut(model.model, 128),
+        "failed_step_id": model.failed_step_id,
+        "replay_of": model.replay_of,
+        "error_code": _cut(((failed or {}).get("error") or {}).get("code"), 64) if failed else None,
+        "cost_micros": round(usage.cost_usd * 1_000_000) if usage and usage.cost_usd is not None else None,
+        "input_tokens": usage.input_tokens if usage else None,
+        "output_tokens": usage.output_tokens if usage else None,
+        "data": data,
     }
-    return await stored.insert_run_if_absent(session, placeholder)
+
+
+def _apply(run: Run, model: RunModel, data: dict) -> None:
+    for column, value in _values(model, data).items():
+        setattr(run, column, value)
 
 
 def _fold(steps: list[dict], step: dict) -> list[dict]:
@@ -105,47 +100,132 @@ def _fold(steps: list[dict], step: dict) -> list[dict]:
 
 
 async def merge_run(
-    session: AsyncSession, model: RunModel, *, known_workflows: set[str] | None = None, step: StepModel | None = None
+    session: AsyncSession,
+    model: RunModel,
+    *,
+    known_workflows: set[str] | None = None,
+    step: StepModel | None = None,
+    folded: tuple[StepModel, ...] = (),
+    late: tuple[StepModel, ...] = (),
+    existing: Run | None | object = _UNREAD,
 ) -> RunChange:
     """Store the platform's run unless the store already holds a state as new or newer.
     `step` (a `run.step.updated` event's step) is folded into the run's steps, the stored ones when the
-    event's run carries none."""
+    event's run carries none; `folded` are the steps of earlier step events of the same run merged in the
+    same call (`merge_steps`), folded in before `step`, and `late` those of its events that were not newer (kept
+    only when the steps lack them); `existing` the stored run when the caller read it
+    locked already (None: the store lacks it)."""
     data = as_json(model)
     if "steps" in data and data["steps"] is None:
         del data["steps"]  # `"steps": null` says no more than no steps
     incoming = model.updated_at
     steps = {s.id: s for s in model.steps or []}
-    run, created = await _locked_run(session, model)
+    run = await stored.locked_run(session, model.id) if existing is _UNREAD else existing
+    created = False
+    if run is None:
+        # A new run: its whole row in one INSERT. A webhook and a poll (or a replay's answer) merging the same new
+        # run at once both succeed: the second waits for the first's row, then merges onto it as below.
+        new = _with_steps(data, [], steps, folded, step)
+        run, created = await stored.insert_run_if_absent(
+            session, {"id": model.id, "alerted": False, **_values(model, new)}
+        )
+        if created:
+            await rollups.shift(session, None, rollups.contribution(run))
+            if "steps" in new:
+                await _store_steps(session, run.id, new["steps"], None, steps)
+            await _save_workflow(session, model.workflow, known_workflows)
+            return RunChange(run, None, run.status, changed=True)
     if step is not None:
-        steps[step.id] = step
-        known = data.get("steps") or ([] if created else (run.data or {}).get("steps")) or []
-        data = {**data, "steps": _fold(list(known), as_json(step))}
+        data = _with_steps(data, (run.data or {}).get("steps"), steps, folded, step)
     if not created and incoming <= run.updated_at:
         if "steps" in data and "steps" not in (run.data or {}) and incoming == run.updated_at:
             run.data = {**run.data, "steps": data["steps"]}
             await _store_steps(session, run.id, data["steps"], None, steps)
+        elif step is not None:
+            # An older state says nothing new of the run, but a step the store does not know is kept (the newer
+            # state came without it): the steps end the same whichever of the two came first.
+            known = (run.data or {}).get("steps")
+            added = _with_missing(known, (*late, *folded, step), steps)
+            if added is not None:
+                run.data = {**run.data, "steps": added}
+                await _store_steps(session, run.id, added, known, steps)
         return RunChange(run, run.status, run.status, changed=False)
     old_status = None if created else run.status
     old_steps = None if created else (run.data or {}).get("steps")
     if not created and "steps" not in data and "steps" in (run.data or {}):
         # Lists may omit steps: keep the ones we know.
         data = {**data, "steps": run.data["steps"]}
+    if late and "steps" in data:
+        data = {**data, "steps": _with_missing(data["steps"], late, steps) or data["steps"]}
     before = None if created else rollups.contribution(run)
     _apply(run, model, data)
     await rollups.shift(session, before, rollups.contribution(run))
     if "steps" in data:
         await _store_steps(session, run.id, data["steps"], old_steps, steps)
-    workflow = model.workflow
+    await _save_workflow(session, model.workflow, known_workflows)
+    return RunChange(run, old_status, run.status, changed=True)
+
+
+def _with_missing(known: list[dict] | None, candidates: tuple, models: dict) -> list[dict] | None:
+    """`known` with those of the steps whose id it lacks folded in (the first of each id), or None: none lacked."""
+    folded = list(known or [])
+    ids = {s.get("id") for s in folded}
+    for s in candidates:
+        if s.id not in ids:
+            ids.add(s.id)
+            models[s.id] = s
+            folded = _fold(folded, as_json(s))
+    return folded if len(folded) > len(known or []) else None
+
+
+def _with_steps(data: dict, stored_steps, models: dict, folded: tuple, step: StepModel | None) -> dict:
+    """`data` with the step events' steps folded in (into the run's own steps, else the stored ones)."""
+    if step is None:
+        return data
+    known = list(data.get("steps") or stored_steps or [])
+    for s in (*folded, step):
+        models[s.id] = s
+        known = _fold(known, as_json(s))
+    return {**data, "steps": known}
+
+
+async def _save_workflow(session: AsyncSession, workflow: WorkflowRef, known_workflows: set[str] | None) -> None:
     if known_workflows is None or workflow.id not in known_workflows:
         await stored.save_workflow(session, workflow.id, _workflow_name(workflow))
         if known_workflows is not None:
             known_workflows.add(workflow.id)
-    return RunChange(run, old_status, run.status, changed=True)
 
 
 async def merge_step(session: AsyncSession, run: RunModel, step: StepModel, **kw: Any) -> RunChange:
     """A `run.step.updated` event: the run state, with the step folded into its steps."""
     return await merge_run(session, run, step=step, **kw)
+
+
+async def merge_steps(session: AsyncSession, events: list[StepData], **kw: Any) -> RunChange | None:
+    """Several `run.step.updated` events of one run (in arrival order, runs without `steps`, one status) merged
+    in one call, ending in the state `merge_step` called on each in turn ends in: the run is the newest state
+    that is newer than the one before it (stored, or accepted earlier in the list), and every such state's step
+    is folded into the steps in turn; a state not newer adds its step only when the steps lack it. None (nothing written) when a state
+    is exactly as new as the one before it: the caller then merges each on its own."""
+    run = await stored.locked_run(session, events[0].run.id)
+    newest = None if run is None else run.updated_at
+    accepted: list[StepData] = []
+    late: list[StepModel] = []
+    for e in events:
+        if newest is not None and e.run.updated_at == newest:
+            return None  # `merge_run` has a case of its own for an equal state: keep it
+        if newest is None or e.run.updated_at > newest:
+            accepted.append(e)
+            newest = e.run.updated_at
+        else:
+            late.append(e.step)
+    if not accepted:  # each older than the stored state: only steps the store lacks are kept
+        last = events[-1]
+        folded = tuple(e.step for e in events[:-1])
+        return await merge_run(session, last.run, step=last.step, folded=folded, existing=run, **kw)
+    last = accepted[-1]
+    folded = tuple(e.step for e in accepted[:-1])
+    return await merge_run(session, last.run, step=last.step, folded=folded, late=tuple(late), existing=run, **kw)
 
 
 async def _store_steps(

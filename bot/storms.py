@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox
+from bot import held_edits, outbox
 from bot.contract import first_failed_step
 from bot.render.storms import (
     STORM_NEWEST,
@@ -176,7 +176,7 @@ async def _add_to_storm(session: AsyncSession, svc: Services, storm: SlackMessag
         await session.flush()
         state["batch"] = {"outbox_id": item.id, "runs": [entry], "note": None}
     storm.state = state
-    await outbox.update_message(session, storm, storm_card(svc, state))
+    await held_edits.update_later(session, storm, lambda: storm_card(svc, state))
     svc.metrics.alerts.labels("storm_run").inc()
 
 

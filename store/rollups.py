@@ -25,6 +25,7 @@ from store.models import CostRollup, KeyValue, Run, Workflow, utcnow
 COUNTED = ("runs", "priced_runs", "cost_micros", "input_tokens", "output_tokens")
 CLOSED_CHANGED = "cost_rollups:closed_changed"  # every closed day changed (a prune)
 DAY_CHANGED = "cost_rollups:day_changed:"  # + the ISO day: that closed day changed
+DEFERRED = "cost_rollups:deferred"  # session.info: shifts held for one write at the end of a batch
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,47 @@ async def shift(session: AsyncSession, old: Contribution | None, new: Contributi
     if old == new:
         return
     rows = ([old.row(-1)] if old else []) + ([new.row(1)] if new else [])
+    pending = session.info.get(DEFERRED)
+    if pending is None:
+        await _write(session, rows)
+        return
+    for row in rows:
+        held = pending.setdefault(_key(row), {**row, **dict.fromkeys(COUNTED, 0)})
+        for c in COUNTED:
+            held[c] += row[c]
+
+
+def _key(row: dict) -> tuple:
+    return row["day"], row["workflow_id"], row["model"], row["status"]
+
+
+async def _write(session: AsyncSession, rows: list[dict]) -> None:
     # Rows in key order, so two runs moving between the same two rows in opposite directions lock them in the
     # same order (no deadlock on PostgreSQL).
-    rows.sort(key=lambda r: (r["day"], r["workflow_id"], r["model"], r["status"]))
+    rows.sort(key=_key)
     await session.execute(_upsert(insert_for(session)), rows)
     today = utcnow().date()
     if rows[0]["day"] < today:
         await closed_days_changed(session, [r["day"] for r in rows if r["day"] < today])
+
+
+def defer(session: AsyncSession) -> None:
+    """Hold this session's shifts until `flush`, summed by row: a batch of events writes each rollup row once, at
+    the end of its transaction, and holds no rollup row's lock while it waits for a run's (PostgreSQL: a
+    transaction that merges one run locks the run, then rollup rows; a batch that locked rollup rows for one
+    run and then waited for another run's lock could deadlock with it)."""
+    session.info[DEFERRED] = {}
+
+
+async def flush(session: AsyncSession, *, stop: bool = False) -> None:
+    """Write the shifts held since `defer` (a no-op when none are held); `stop`: hold no more after this."""
+    pending = session.info.pop(DEFERRED, None) if stop else session.info.get(DEFERRED)
+    if not pending:
+        return
+    rows = [row for row in pending.values() if any(row[c] for c in COUNTED)]
+    pending.clear()
+    if rows:
+        await _write(session, rows)
 
 
 async def closed_days_changed(session: AsyncSession, days: Iterable[date] | None = None) -> None:

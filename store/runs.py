@@ -21,12 +21,16 @@ async def locked_run(session: AsyncSession, run_id: str) -> Run | None:
     return await session.get(Run, run_id)
 
 
+@functools.cache
+def _run_insert(insert):
+    """INSERT … ON CONFLICT DO NOTHING on the runs table, built once per dialect (the values are parameters)."""
+    return insert(Run.__table__).on_conflict_do_nothing(index_elements=["id"])
+
+
 async def insert_run_if_absent(session: AsyncSession, values: dict) -> tuple[Run, bool]:
     """Insert a run row unless one exists, then read it locked; True when this transaction inserted it. Two
     transactions inserting the same new run both succeed: the second waits for the first and sees its row."""
-    result = await session.execute(
-        insert_for(session)(Run).values(**values).on_conflict_do_nothing(index_elements=["id"])
-    )
+    result = await session.execute(_run_insert(insert_for(session)), values)
     run = await session.get(Run, values["id"], with_for_update=True, populate_existing=True)
     return run, result.rowcount == 1
 
