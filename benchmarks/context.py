@@ -98,7 +98,14 @@ async def bench_context(env, db_url: str, report, *, rounds: int, alerts: int, s
         )
         try:
             await settled(bot)
+            # Untimed warm-up, as in the failure-to-alert figure: a fresh process's first alerts take cold paths.
+            await time_alerts(env, bot, 2, "w", 10_000 + offset)
             latencies, lost = await time_alerts(env, bot, alerts, "a" if on else "b", offset)
+            print(
+                f"  round {r} ({'with' if on else 'without'} the line): p50 {ms(percentile(latencies, 50))}, "
+                f"p99 {ms(percentile(latencies, 99))}, {lost} missing",
+                flush=True,
+            )
         finally:
             await bot.stop()
         offset += alerts
