@@ -42,6 +42,8 @@ from benchmarks.common import (
 from benchmarks.load import sign_webhook, webhook_body
 from benchmarks.suite import Config, Env, bot_settled, start_env, stop_env, stored_count
 
+SETTLE_STALL_SECONDS = 120  # after the load: how long the bot may go without a new alert before the checks
+
 SOAK_SETTINGS = {
     "STORM_THRESHOLD": "1000000",
     "OUTBOX_BACKOFF_MAX_SECONDS": "4",
@@ -279,13 +281,18 @@ async def soak(seconds: float, results: Path, argv: list[str]) -> str:
         env.slack.clear_faults()
         print("soak: load stopped; waiting for the bot to catch up", flush=True)
 
-        # Runs still going on the platform finish; their webhooks arrive; the outbox drains its retries.
-        settle_deadline = time.monotonic() + 120
+        # Runs still going on the platform finish; their webhooks arrive; the outbox drains its retries and its
+        # backlog, paced at Slack's per-channel rate (about one post a second: a soak that fails runs faster than
+        # that leaves alerts queued at the end). The wait lasts while alerts keep coming, and ends after
+        # SETTLE_STALL_SECONDS without a new one: a stalled outbox still fails the check.
+        settle_deadline = time.monotonic() + SETTLE_STALL_SECONDS
         counts: dict[str, int] = {}
         while time.monotonic() < settle_deadline:
             await asyncio.sleep(2.0)
             platform_acked, platform_gave_up = await platform_failures(env, tally)
-            counts = alert_posts(env)
+            before, counts = sum(counts.values()), alert_posts(env)
+            if sum(counts.values()) > before:
+                settle_deadline = time.monotonic() + SETTLE_STALL_SECONDS
             if all(counts.get(r, 0) >= 1 for r in tally.failed_runs) and time.monotonic() - deadline > min(10, seconds):
                 break
         found_own, _, _ = await stored_count(db_url, tally.acked_ids)
