@@ -50,6 +50,7 @@ from handlers.shape import PayloadShape, problem_of
 from handlers.webhooks import VERIFIER, WebhookVerifier
 from handlers.webhooks import register as register_webhooks
 from store.db import create_engine, ping, sessionmaker, upgrade
+from store.reads import Reader
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,9 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
         signing_secret=settings.SLACK_SIGNING_SECRET or "socket-mode-only",
         client=svc.slack,
         process_before_response=True,
-        request_verification_enabled=bool(settings.SLACK_SIGNING_SECRET),
+        # `slack_events` verifies every HTTP request's signature on its raw bytes before Bolt sees it (and before
+        # anything parses it); Bolt's own check would do the same work again. Socket Mode requests carry none.
+        request_verification_enabled=False,
         raise_error_for_unhandled_request=False,
         ignoring_self_events_enabled=True,
     )
@@ -240,6 +243,7 @@ async def _services(app: web.Application):
         people=People(slack, cache_seconds=settings.USERGROUP_CACHE_SECONDS),
         refusals=Summarized(logging.getLogger("bot.refusals"), settings.DEDUPE_LOG_INTERVAL_SECONDS),
         reach=reach,
+        reader=Reader(engine),
     )
     app[SERVICES] = svc
     deliverer.on_home_conflict = republish_on_conflict(svc)
@@ -256,6 +260,7 @@ async def _services(app: web.Application):
     await svc.drain()
     await ingest.stop()
     await deliverer.stop()
+    await svc.reader.close()
     for client in (svc.slack, deliverer.client):
         if client.session is not None and not client.session.closed:
             await client.session.close()

@@ -55,11 +55,30 @@ def _workflow_name(workflow: WorkflowRef) -> str:
     return _cut(workflow.name or workflow.id, 256)
 
 
+def _failed_step(data: dict) -> dict[str, Any]:
+    """The columns of the step a failed run's alert and list line name (None: no step failed, or none known)."""
+    failed = first_failed_step(data)
+    if not failed:
+        return {"error_code": None, "failed_step_index": None, "failed_step_name": None}
+    index = failed.get("index")
+    return {
+        "error_code": _cut((failed.get("error") or {}).get("code"), 64),
+        "failed_step_index": index if isinstance(index, int) and not isinstance(index, bool) else None,
+        "failed_step_name": _cut(failed.get("name") or failed.get("id"), 256),
+    }
+
+
+def _steps_changed(run: Run, steps: list) -> None:
+    """The stored run's steps are now `steps` (its state unchanged): its failed step's columns follow them."""
+    run.data = {**run.data, "steps": steps}
+    for column, value in _failed_step(run.data).items():
+        setattr(run, column, value)
+
+
 def _values(model: RunModel, data: dict) -> dict[str, Any]:
     """The run row's columns from the validated run; `data` is its JSON, with the steps the store keeps."""
     trigger = model.trigger
     actor_id = trigger.actor.slack_user_id if trigger and trigger.actor else None
-    failed = first_failed_step(data)
     usage = model.usage
     completed_at = model.completed_at
     if model.status == "failed" and completed_at is None:
@@ -80,7 +99,7 @@ def _values(model: RunModel, data: dict) -> dict[str, Any]:
         "model": _cut(model.model, 128),
         "failed_step_id": model.failed_step_id,
         "replay_of": model.replay_of,
-        "error_code": _cut(((failed or {}).get("error") or {}).get("code"), 64) if failed else None,
+        **_failed_step(data),
         "cost_micros": round(usage.cost_usd * 1_000_000) if usage and usage.cost_usd is not None else None,
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
@@ -139,7 +158,7 @@ async def merge_run(
         data = _with_steps(data, (run.data or {}).get("steps"), steps, folded, step)
     if not created and incoming <= run.updated_at:
         if "steps" in data and "steps" not in (run.data or {}) and incoming == run.updated_at:
-            run.data = {**run.data, "steps": data["steps"]}
+            _steps_changed(run, data["steps"])
             await _store_steps(session, run.id, data["steps"], None, steps)
         elif step is not None:
             # An older state says nothing new of the run, but a step the store does not know is kept (the newer
@@ -147,7 +166,7 @@ async def merge_run(
             known = (run.data or {}).get("steps")
             added = _with_missing(known, (*late, *folded, step), steps)
             if added is not None:
-                run.data = {**run.data, "steps": added}
+                _steps_changed(run, added)
                 await _store_steps(session, run.id, added, known, steps)
         return RunChange(run, run.status, run.status, changed=False)
     old_status = None if created else run.status

@@ -32,6 +32,7 @@ class Services:
     metrics: Metrics
     people: People
     reach: Any = None  # bot.reach.Reach: channels joined, refusals held and reported
+    reader: Any = None  # store.reads.Reader: the read path of the answers people wait for
     background: set[asyncio.Task] = field(default_factory=set)
     # Workflows this process has written to the store, so a run's event does not upsert its workflow again.
     known_workflows: set[str] = field(default_factory=set)

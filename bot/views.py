@@ -203,6 +203,37 @@ def view_of_run(run: Any, *, summary: bool = False) -> RunView:
     )
 
 
+def view_of_listed(row: Any) -> RunView:
+    """What a one-line listing shows (`view_of_run(summary=True)`'s fields a line reads), from the columns of a
+    listed row (`store.queries.LISTED`), never the run's JSON: its failed step is the one the alert names, kept in
+    columns when the run is stored (`bot.runs`)."""
+    failed = None
+    if row.failed_step_name is not None or row.failed_step_index is not None:
+        failed = StepView(
+            id="",
+            index=_int(row.failed_step_index, 0) or 0,
+            name=single_line(row.failed_step_name or "", NAME_LIMIT),
+            status="failed",
+            error=ErrorView(code=_line(row.error_code)) if row.error_code else None,
+        )
+    workflow_id = single_line(row.workflow_id or "", ID_LIMIT)
+    return RunView(
+        id=single_line(row.id or "", ID_LIMIT),
+        workflow_id=workflow_id,
+        workflow_name=single_line(row.workflow_name or workflow_id or "workflow", NAME_LIMIT),
+        status=single_line(row.status or "unknown", 32),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        duration_ms=_int(row.duration_ms),
+        total_steps=_int(row.total_steps, 0) or 0,
+        completed_steps=_int(row.completed_steps, 0) or 0,
+        model=_line(row.model),
+        failed_step=failed,
+        usage=None if row.cost_micros is None else UsageView(cost_usd=row.cost_micros / 1_000_000),
+    )
+
+
 @dataclass(frozen=True)
 class ApprovalView:
     """An approval task as lists show it (`/runs approvals`)."""

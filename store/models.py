@@ -55,6 +55,10 @@ class Run(Base):
     completed_steps: Mapped[int] = mapped_column(Integer, default=0)
     model: Mapped[str | None] = mapped_column(String(128))
     failed_step_id: Mapped[str | None] = mapped_column(String(64))
+    # The failed step's index and name as a list line shows them (from the step `failed_step_id` names, else the
+    # first failed one), so lists read columns, never `data`.
+    failed_step_index: Mapped[int | None] = mapped_column(Integer)
+    failed_step_name: Mapped[str | None] = mapped_column(String(256))
     error_code: Mapped[str | None] = mapped_column(String(64))
     replay_of: Mapped[str | None] = mapped_column(String(64))
     alerted: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -68,7 +72,8 @@ class Run(Base):
         Index("ix_runs_status_created", "status", "created_at"),
         Index("ix_runs_status_cost", "status", "cost_micros"),
         Index("ix_runs_cost", "cost_micros"),
-        Index("ix_runs_status_completed", "status", "completed_at"),
+        # Carries the cost: `--min-cost` on failed runs filters on the index, reading only its page's rows.
+        Index("ix_runs_status_completed_cost", "status", "completed_at", "cost_micros"),
         Index("ix_runs_workflow_status_completed", "workflow_id", "status", "completed_at"),
         Index("ix_runs_workflow_created", "workflow_id", "created_at"),
         Index("ix_runs_code_completed", "error_code", "completed_at"),

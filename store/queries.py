@@ -3,6 +3,7 @@ index that serves it; run-ID prefixes are ranges on the primary key, not LIKE.""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -54,17 +55,25 @@ def _prefix_statement(rows: bool, ranges: int):
     return runs.where(Run.id.in_(union_all(*(select(first.c.id) for first in firsts)))).order_by(Run.id)
 
 
-# What a listed run's line and the Next page button read (`bot.views.view_of_run(summary=True)`): a Core select of
-# these columns, rows rather than ORM entities, when a page asks for `listed` rows.
+# What a listed run's line and the Next page button read (`bot.views.view_of_listed`): a Core select of these
+# columns, rows rather than ORM entities, when a page asks for `listed` rows; never `data` (a page of failed runs
+# decoded 11 JSON documents of 1.4 kB each, with their steps, to show one line a run).
 LISTED = (
     Run.id,
     Run.workflow_id,
     Run.workflow_name,
     Run.status,
     Run.created_at,
+    Run.started_at,
     Run.completed_at,
+    Run.duration_ms,
+    Run.total_steps,
+    Run.completed_steps,
+    Run.model,
+    Run.error_code,
+    Run.failed_step_index,
+    Run.failed_step_name,
     Run.cost_micros,
-    Run.data,
 )
 # The lifecycle's columns beside them (`lc_run_id` None: no lifecycle row, the run is open).
 LIFECYCLE = (
@@ -264,25 +273,29 @@ async def list_runs(
     return await _fetch(session, statement, listed, {**params, "limit": limit})
 
 
+@functools.cache
+def _workflow_named():
+    named = bindparam("name", type_=String)
+    return select(Workflow.id).where(or_(Workflow.id == named, Workflow.name == named)).order_by(Workflow.id)
+
+
+@functools.cache
+def _every_workflow():
+    return select(Workflow.id, Workflow.name)
+
+
 async def workflow_ids(session: AsyncSession, name_or_id: str) -> list[str]:
     """`resolve_workflow`'s answer as ids, the id and the exact name read in one Core select (`session` may be a
-    connection); only a name matched in another case reads every workflow."""
-    rows = (
-        await session.execute(
-            select(Workflow.id).where(or_(Workflow.id == name_or_id, Workflow.name == name_or_id)).order_by(Workflow.id)
-        )
-    ).all()
+    connection or a `store.reads.Reader`: statements built once); only a name matched in another case reads every
+    workflow."""
+    rows = (await session.execute(_workflow_named(), {"name": name_or_id})).all()
     ids = [row.id for row in rows]
     if name_or_id in ids:
         return [name_or_id]
     if ids:
         return ids
     folded = name_or_id.casefold()
-    return [
-        row.id
-        for row in (await session.execute(select(Workflow.id, Workflow.name))).all()
-        if row.name.casefold() == folded
-    ]
+    return [row.id for row in (await session.execute(_every_workflow())).all() if row.name.casefold() == folded]
 
 
 async def resolve_workflow(session: AsyncSession, name_or_id: str) -> list[Workflow]:

@@ -14,8 +14,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import String, and_, case, delete, func, or_, select, type_coerce
+from sqlalchemy import Date, String, and_, bindparam, delete, func, literal, or_, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import kv
@@ -147,18 +148,20 @@ async def closed_days_changed(session: AsyncSession, days: Iterable[date] | None
     stamped[1].update(keys)
 
 
+@functools.cache
+def _tokens():
+    table = KeyValue.__table__
+    return select(table.c.key, table.c.value).where(
+        or_(table.c.key == CLOSED_CHANGED, and_(table.c.key >= bindparam("low"), table.c.key < bindparam("high")))
+    )
+
+
 async def change_tokens(conn, start: date, end: date) -> tuple[str, dict[date, str]]:
     """The token of the last change to every closed day ("" before any) and those of the days [start, end) that
-    changed since, in one statement (`conn`: a connection or a session)."""
-    table = KeyValue.__table__
-    query = select(table.c.key, table.c.value).where(
-        or_(
-            table.c.key == CLOSED_CHANGED,
-            and_(table.c.key >= DAY_CHANGED + start.isoformat(), table.c.key < DAY_CHANGED + end.isoformat()),
-        )
-    )
+    changed since, in one statement (`conn`: a connection, a session or a `store.reads.Reader`)."""
     everything, days = "", {}
-    for key, value in (await conn.execute(query)).all():
+    bounds = {"low": DAY_CHANGED + start.isoformat(), "high": DAY_CHANGED + end.isoformat()}
+    for key, value in (await conn.execute(_tokens(), bounds)).all():
         token = str((value or {}).get("token") or "") if isinstance(value, dict) else ""
         if key == CLOSED_CHANGED:
             everything = token
@@ -194,60 +197,76 @@ class SpendRow:
 
 
 _GROUPS = {"workflow": CostRollup.workflow_id, "model": CostRollup.model, "status": CostRollup.status}
+GROUP, STATUS = "g", "s"
 
-# (group key, status) -> (runs, priced runs, cost in micro-dollars). Tuples of ints, never lists: a dict of them is
-# left alone by the garbage collector, so the sums a process keeps do not lengthen its full collections.
+# (GROUP, workflow id, model or status) or (STATUS, status) -> (runs, priced runs, cost in micro-dollars): a day's
+# sums by the grouping asked and by status, the two things `/runs cost` shows, never their cross product (50
+# workflows by 7 statuses would be 350 entries a day to add instead of 57). Tuples of ints, never lists: a dict of
+# them is left alone by the garbage collector, so the sums a process keeps do not lengthen its full collections.
 Sums = dict[tuple[str, str], tuple[int, int, int]]
 ZERO = (0, 0, 0)
+
+
+def _sums_statement(by: str, whole: bool, days: bool):
+    """The rollups of [start, end) (`whole`), else of `days` and [first_open, end), summed by day and status, and
+    from `split` on by day and the grouping too; a statement per shape, built once, values bound at execution."""
+    day = CostRollup.day
+    if whole:
+        wanted = and_(day >= bindparam("start", type_=Date), day < bindparam("end", type_=Date))
+    else:  # a few days and the open ones: each an index range, never the period's scan
+        wanted = and_(day >= bindparam("first_open", type_=Date), day < bindparam("end", type_=Date))
+        if days:
+            wanted = or_(day.in_(bindparam("days", type_=Date, expanding=True)), wanted)
+    text = type_coerce(day, String).label("day")  # SQLite's text as it is (PostgreSQL's driver gives a date)
+    sums = (func.sum(CostRollup.runs), func.sum(CostRollup.priced_runs), func.sum(CostRollup.cost_micros))
+    by_status = select(text, literal(STATUS).label("kind"), CostRollup.status.label("key"), *sums)
+    by_status = by_status.where(wanted).group_by(day, CostRollup.status)
+    if by == "status":
+        return by_status
+    column = _GROUPS[by]
+    grouped = select(text, literal(GROUP).label("kind"), column.label("key"), *sums)
+    grouped = grouped.where(wanted, day >= bindparam("split", type_=Date)).group_by(day, column)
+    return union_all(by_status, grouped)
+
+
+_SUMS: dict[tuple, Any] = {}
 
 
 async def sums_by_day(
     conn, *, days: Sequence[date], open_from: date, start: date, end: date, by: str, split: date | None = None
 ) -> dict[date, Sums]:
     """One statement over the rollups: the sums of `days` and of every day from `open_from`, within [start, end),
-    by day and (workflow, model or status; status); days before `split` by (status; status) only."""
+    by day: by status, and by the grouping (workflow, model or status) from `split` on (`conn`: a connection or a
+    `store.reads.Reader`)."""
     if start >= end:
         return {}
-    column = _GROUPS[by]
-    if split is not None and split > start and by != "status":
-        column = case((CostRollup.day >= split, column), else_=CostRollup.status)
     days = sorted(d for d in days if start <= d < min(open_from, end))
     first_open = max(open_from, start)
-    if len(days) == (first_open - start).days:  # every closed day: the whole range
-        wanted = and_(CostRollup.day >= start, CostRollup.day < end)
-    else:  # a few days and the open ones: each an index range, never the period's scan
-        wanted = and_(CostRollup.day >= first_open, CostRollup.day < end)
-        if days:
-            wanted = or_(CostRollup.day.in_(days), wanted)
-    query = (
-        select(
-            type_coerce(CostRollup.day, String),  # SQLite's text as it is (PostgreSQL's driver gives a date)
-            column,
-            CostRollup.status,
-            func.sum(CostRollup.runs),
-            func.sum(CostRollup.priced_runs),
-            func.sum(CostRollup.cost_micros),
-        )
-        .where(wanted)
-        .group_by(CostRollup.day, column, CostRollup.status)
-    )
+    whole = len(days) == (first_open - start).days  # every closed day: the whole range
+    shape = (by, whole, bool(days) and not whole)
+    statement = _SUMS.get(shape)
+    if statement is None:
+        statement = _SUMS[shape] = _sums_statement(*shape)
+    params: dict[str, Any] = {"start": start, "end": end, "first_open": first_open, "split": split or start}
+    if shape[2]:
+        params["days"] = days
     found: dict[date, Sums] = {}
     by_text: dict[object, Sums] = {}
-    for day, key, status, runs, priced, cost in (await conn.execute(query)).all():
+    grouped = by != "status"
+    for day, kind, key, runs, priced, cost in (await conn.execute(statement, params)).all():
         sums = by_text.get(day)
         if sums is None:
             sums = by_text[day] = found.setdefault(day if isinstance(day, date) else date.fromisoformat(day), {})
-        sums[(key, status)] = (int(runs or 0), int(priced or 0), int(cost or 0))
+        counts = (int(runs or 0), int(priced or 0), int(cost or 0))
+        sums[(kind, key)] = counts
+        if not grouped:
+            sums[(GROUP, key)] = counts
     return found
 
 
 def by_status(found: Sums) -> Sums:
-    """The same sums by (status; status): what the period before needs."""
-    total: Sums = {}
-    for (_, status), (runs, priced, cost) in found.items():
-        r, p, c = total.get((status, status), ZERO)
-        total[(status, status)] = (r + runs, p + priced, c + cost)
-    return total
+    """The same sums by status only: what the period before needs."""
+    return {k: v for k, v in found.items() if k[0] == STATUS}
 
 
 def shifted(total: Sums, old: Sums, new: Sums) -> None:
@@ -267,28 +286,26 @@ def added(*parts: Sums) -> Sums:
     return total
 
 
+@functools.cache
+def _names():
+    return select(Workflow.id, Workflow.name).where(Workflow.id.in_(bindparam("ids", expanding=True)))
+
+
 async def spend_rows(conn, found: Sums, *, by: str, named: int | None = None) -> tuple[list[SpendRow], list[SpendRow]]:
     """Sums as rows by the grouping (the most spent first; workflows named, the first `named` of them when given:
-    the rows shown) and by status (`conn`: a connection or a session)."""
-    groups: dict[str, list[int]] = {}
-    statuses: dict[str, list[int]] = {}
-    for (key, status), counts in found.items():
-        for target, k in ((groups, key), (statuses, status)):
-            row = target.setdefault(k, [0, 0, 0])
-            for i in range(3):
-                row[i] += counts[i]
+    the rows shown) and by status (`conn`: a connection or a `store.reads.Reader`)."""
 
-    def rows(found: dict[str, list[int]]) -> list[SpendRow]:
-        out = [SpendRow(k, k, r, p, c) for k, (r, p, c) in found.items() if r > 0]
+    def rows(kind: str) -> list[SpendRow]:
+        out = [SpendRow(k, k, r, p, c) for (x, k), (r, p, c) in found.items() if x == kind and r > 0]
         out.sort(key=lambda s: (-s.cost_micros, -s.runs, s.key))
         return out
 
-    grouped = rows(groups)
+    grouped = rows(GROUP)
     if by == "workflow" and grouped:
         ids = [r.key for r in grouped[:named]]
-        names = dict((await conn.execute(select(Workflow.id, Workflow.name).where(Workflow.id.in_(ids)))).all())
+        names = dict((await conn.execute(_names(), {"ids": ids})).all())
         grouped = [SpendRow(r.key, names.get(r.key, r.key), r.runs, r.priced_runs, r.cost_micros) for r in grouped]
-    return grouped, rows(statuses)
+    return grouped, rows(STATUS)
 
 
 async def day_rows(session: AsyncSession, day: date) -> list[tuple[str, str, int, int, int]]:

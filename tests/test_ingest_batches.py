@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.ingest import Ingest
-from store import deliveries
+from bot.render.runs import run_line
+from bot.views import view_of_listed, view_of_run
+from store import deliveries, queries
 from store.models import CostRollup, Run, SlackMessage, Step, utcnow
 from tests.test_alerts import blocks_text
 
@@ -126,6 +128,7 @@ async def test_a_batch_ends_in_the_state_of_its_events_processed_one_at_a_time(a
     assert batched == one_by_one
     fields, data, steps, alerts = batched
     assert fields["status"] == "failed" and fields["completed_steps"] == 2 and fields["error_code"] == "provider_error"
+    assert (fields["failed_step_index"], fields["failed_step_name"]) == (2, "Step 2")  # what a list line names
     assert [s[:2] for s in steps] == [
         ("step_0", "completed"),
         ("step_1", "completed"),
@@ -259,3 +262,38 @@ async def test_a_step_update_older_than_the_stored_run_keeps_a_step_the_store_la
     assert [s[:2] for s in in_order[2]] == [("step_0", "completed"), ("step_1", "completed")]
     assert await _state(h, "run_LateSteps1") == in_order
     assert await _state(h, "run_LateAlone1") == in_order
+
+
+async def test_a_failed_step_that_comes_after_the_failure_is_named_in_lists_as_in_the_alert(any_harness):
+    """A failure stored without its steps, then an older step update bringing the failed step: the columns a list
+    line reads (`store.queries.LISTED`) follow the steps, so the line names the step and code the run's JSON holds."""
+    h = any_harness
+    await h.ingest.stop()
+    ingest = Ingest(h.svc)
+    error = {"code": "provider_error", "message": "boom"}
+    failure = _run("run_LateStep01", "failed", 6, 2, failed_step_id="step_2", completed_at=_at(6))
+    step = _step(2, "failed", 4, error=error)
+    await _store_events(
+        h,
+        "late_step",
+        [
+            ("run.failed", {"run": failure}),
+            ("run.step.updated", {"run": _run("run_LateStep01", "running", 5, 2), "step": step}),
+        ],
+    )
+    while await ingest.process_pending(limit=1):
+        pass
+    fields, data, _, _ = await _state(h, "run_LateStep01")
+    assert fields["status"] == "failed" and [s["id"] for s in data["steps"]] == ["step_2"]
+    assert (fields["failed_step_index"], fields["failed_step_name"], fields["error_code"]) == (
+        2,
+        "Step 2",
+        "provider_error",
+    )
+    async with h.svc.engine.connect() as conn:
+        (row,) = [r for r in await queries.failed_runs(conn, listed=True, limit=50) if r.id == "run_LateStep01"]
+    async with h.svc.sessions() as s:
+        run = await s.get(Run, "run_LateStep01")
+    url = h.settings.run_url
+    listed, whole = run_line(view_of_listed(row), url), run_line(view_of_run(run, summary=True), url)
+    assert listed == whole and "Step 2" in listed and "provider_error" in listed

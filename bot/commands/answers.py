@@ -25,7 +25,7 @@ from bot.render import lists, replies
 from bot.render import runs as render
 from bot.render.lifecycle import mutes_blocks
 from bot.services import Services
-from bot.views import view_of_run
+from bot.views import view_of_listed, view_of_run
 from store import queries
 from store.lifecycle import channel_mutes
 from store.models import utcnow
@@ -66,7 +66,7 @@ async def do_help(svc: Services, actor: Actor, command: Command, channel: str) -
 
 
 async def _workflow_id(svc: Services, conn, name_or_id: str | None) -> str | None:
-    """The workflow `--workflow` names, read on the page's connection `conn`; BadInput in words when none or several."""
+    """The workflow `--workflow` names, read on the page's reader `conn`; BadInput in words when none or several."""
     if not name_or_id:
         return None
     found = await queries.workflow_ids(conn, name_or_id)
@@ -93,8 +93,7 @@ def _since(flags: dict) -> datetime | None:
 
 
 async def do_failed(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
-    async with svc.engine.connect() as conn:  # the workflow's id and the page: one connection
-        return await _failed(svc, conn, command)
+    return await _failed(svc, svc.reader, command)  # the workflow's id and the page: the read path
 
 
 async def _failed(svc: Services, conn, command: Command) -> Reply:
@@ -114,8 +113,7 @@ async def _failed(svc: Services, conn, command: Command) -> Reply:
 
 
 async def do_list(svc: Services, actor: Actor, command: Command, channel: str) -> Reply:
-    async with svc.engine.connect() as conn:  # the workflow's id and the page: one connection
-        return await _list(svc, conn, command)
+    return await _list(svc, svc.reader, command)  # the workflow's id and the page: the read path
 
 
 async def _list(svc: Services, conn, command: Command) -> Reply:
@@ -155,11 +153,10 @@ def _before(state: dict) -> tuple | None:
 
 async def list_page(svc: Services, state: dict, conn=None) -> dict:
     """One page of `failed` or `list`; `state["b"]` is the (time or cost, id) of the previous page's last run.
-    Read in one statement, a Core select of the listed columns (no ORM entities, no session), on `conn` or a
-    connection of its own."""
+    Read in one statement, a Core select of the listed columns (no ORM entities, no session), on `conn` or the
+    read path (`store/reads.py`)."""
     if conn is None:
-        async with svc.engine.connect() as conn:
-            return await list_page(svc, state, conn)
+        conn = svc.reader
     limit = max(1, min(int(state.get("n") or DEFAULT_LIMIT), MAX_LIMIT))
     before = _before(state)
     since = parse_time(state.get("since"))
@@ -217,7 +214,7 @@ async def list_page(svc: Services, state: dict, conn=None) -> dict:
     if before is None and not page and not state.get("since") and not state.get("wf"):
         hint += " The bot may still be catching up with the platform: try again in a minute."
     return render.run_list(
-        [view_of_run(r, summary=True) for r in page],
+        [view_of_listed(r) for r in page],
         title=title,
         understood=state.get("q") or "/runs",
         run_url=svc.settings.run_url,

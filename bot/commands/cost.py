@@ -44,32 +44,32 @@ async def _spend(svc: Services, start: date, end: date, previous_start: date, by
     closed_end = min(end, max(open_from, previous_start))
     closed = _days(previous_start, closed_end)
     key = (previous_start, closed_end, start, by)
-    async with svc.engine.connect() as conn:
-        everything, tokens = await rollups.change_tokens(conn, previous_start, closed_end)
-        kept = svc.cost_cache.get(key)
-        if kept is None or kept.everything != everything:
-            kept = Kept(everything)
-            stale = closed
-        else:
-            stale = [d for d in closed if tokens.get(d, "") != kept.tokens.get(d, "")]
-        found = await rollups.sums_by_day(
-            conn, days=stale, open_from=open_from, start=previous_start, end=end, by=by, split=start
-        )
-        for day in stale:
-            sums = found.pop(day, {})
-            if day < start:
-                sums = rollups.by_status(sums)
-            rollups.shifted(kept.current if day >= start else kept.previous, kept.days.get(day, {}), sums)
-            kept.days[day] = sums
-            kept.tokens[day] = tokens.get(day, "")
-        if key not in svc.cost_cache and len(svc.cost_cache) >= COST_SUMS_KEPT:
-            svc.cost_cache.pop(next(iter(svc.cost_cache)))
-        svc.cost_cache[key] = kept
-        # `found` now holds the open days only.
-        current = rollups.added(kept.current, *(s for d, s in found.items() if d >= start))
-        previous = rollups.added(kept.previous, *(rollups.by_status(s) for d, s in found.items() if d < start))
-        rows, statuses = await rollups.spend_rows(conn, current, by=by, named=svc.settings.COST_TOP_ROWS)
-        _, before = await rollups.spend_rows(conn, previous, by="status")
+    conn = svc.reader  # the read path (store/reads.py): statements built once, run on the driver
+    everything, tokens = await rollups.change_tokens(conn, previous_start, closed_end)
+    kept = svc.cost_cache.get(key)
+    if kept is None or kept.everything != everything:
+        kept = Kept(everything)
+        stale = closed
+    else:
+        stale = [d for d in closed if tokens.get(d, "") != kept.tokens.get(d, "")]
+    found = await rollups.sums_by_day(
+        conn, days=stale, open_from=open_from, start=previous_start, end=end, by=by, split=start
+    )
+    for day in stale:
+        sums = found.pop(day, {})
+        if day < start:
+            sums = rollups.by_status(sums)
+        rollups.shifted(kept.current if day >= start else kept.previous, kept.days.get(day, {}), sums)
+        kept.days[day] = sums
+        kept.tokens[day] = tokens.get(day, "")
+    if key not in svc.cost_cache and len(svc.cost_cache) >= COST_SUMS_KEPT:
+        svc.cost_cache.pop(next(iter(svc.cost_cache)))
+    svc.cost_cache[key] = kept
+    # `found` now holds the open days only.
+    current = rollups.added(kept.current, *(s for d, s in found.items() if d >= start))
+    previous = rollups.added(kept.previous, *(rollups.by_status(s) for d, s in found.items() if d < start))
+    rows, statuses = await rollups.spend_rows(conn, current, by=by, named=svc.settings.COST_TOP_ROWS)
+    _, before = await rollups.spend_rows(conn, previous, by="status")
     return rows, statuses, before
 
 

@@ -29,10 +29,9 @@ def _pick(token: str, ids: list[str]) -> str | None:
 
 async def stored_run(svc: Services, token: str, *, row: bool = False) -> Run | None:
     """The stored run a token names; None when the store has none; BadInput when ambiguous. `row`: a row of the
-    runs table's columns read by a Core select on a connection (for an answer that only reads it), not a `Run`."""
+    runs table's columns read by a Core select on the read path (for an answer that only reads it), not a `Run`."""
     if row:
-        async with svc.engine.connect() as conn:
-            rows = await queries.runs_by_prefix(conn, token, limit=6, rows=True)
+        rows = await queries.runs_by_prefix(svc.reader, token, limit=6, rows=True)
     else:
         async with svc.sessions() as session:
             rows = await queries.runs_by_prefix(session, token, limit=6)

@@ -1,17 +1,37 @@
 """`/runs failed` and `/runs list` pages come from statements built once per shape (which filters are given) and
 executed with each request's values: a statement reused with other values must give what a Python filter of the
 same runs gives, in order, page after page, on SQLite and PostgreSQL alike; the `listed` rows carry the columns
-a page shows, with the lifecycle's beside them; and `--workflow` resolves to the same ids in one Core select."""
+a page shows, with the lifecycle's beside them; and `--workflow` resolves to the same ids in one Core select. Each
+on a connection and on the raw read path the slash commands use (`store/reads.py`)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from store.db import create_engine, sessionmaker, upgrade
 from store.models import AlertLifecycle, Run, Workflow
 from store.queries import failed_runs, list_runs, resolve_workflow, workflow_ids
+from store.reads import Reader
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+READS = pytest.mark.parametrize("via", ["connection", "reader"])  # an AsyncConnection, or the raw read path
+
+
+@contextlib.asynccontextmanager
+async def reads(engine, via: str):
+    """What the statements run on: a connection, or the `Reader` the slash commands read through."""
+    if via == "connection":
+        async with engine.connect() as conn:
+            yield conn
+        return
+    reader = Reader(engine)
+    try:
+        yield reader
+    finally:
+        await reader.close()
 
 
 def _runs() -> list[Run]:
@@ -32,6 +52,8 @@ def _runs() -> list[Run]:
                 error_code=("rate_limited", "timeout")[i % 4 // 2] if status == "failed" else None,
                 model=("m1", "m2")[i % 5 % 2],
                 cost_micros=None if i % 7 == 0 else i * 1000,
+                failed_step_index=1 if status == "failed" else None,
+                failed_step_name=f"Step of run_page{i:03d}" if status == "failed" else None,
                 data={"id": f"run_page{i:03d}", "steps": []},
             )
         )
@@ -50,7 +72,8 @@ async def _pages(fetch, limit: int, key) -> list[str]:
         before = key(page[-1])
 
 
-async def test_reused_page_statements_give_what_a_filter_of_the_runs_gives(db_url):
+@READS
+async def test_reused_page_statements_give_what_a_filter_of_the_runs_gives(db_url, via):
     engine = create_engine(db_url)
     try:
         await upgrade(engine)
@@ -60,7 +83,7 @@ async def test_reused_page_statements_give_what_a_filter_of_the_runs_gives(db_ur
             session.add(AlertLifecycle(run_id="run_page003", on_it=[], resolved_by="U0ANA", resolved_at=NOW))
         newest_failed = sorted((r for r in runs if r.status == "failed"), key=lambda r: r.completed_at, reverse=True)
         newest = sorted(runs, key=lambda r: r.created_at, reverse=True)
-        async with engine.connect() as conn:
+        async with reads(engine, via) as conn:
             for workflow, code, since, min_cost in [
                 (None, None, None, None),
                 ("wf_1", None, None, None),
@@ -96,7 +119,9 @@ async def test_reused_page_statements_give_what_a_filter_of_the_runs_gives(db_ur
             rows = await failed_runs(conn, marked=True, listed=True, limit=50)
             marked = {r.id: (r.lc_run_id, r.resolved_by) for r in rows}
             assert marked["run_page003"] == ("run_page003", "U0ANA") and marked["run_page000"] == (None, None)
-            assert {r.data["id"] for r in rows} == {r.id for r in rows}
+            assert {r.id: (r.failed_step_index, r.failed_step_name) for r in rows} == {
+                r.id: (1, f"Step of {r.id}") for r in newest_failed
+            }
 
             for statuses, model, since in [
                 (None, None, None),
@@ -120,7 +145,8 @@ async def test_reused_page_statements_give_what_a_filter_of_the_runs_gives(db_ur
         await engine.dispose()
 
 
-async def test_workflow_ids_in_one_core_select_match_the_entities_lookup(db_url):
+@READS
+async def test_workflow_ids_in_one_core_select_match_the_entities_lookup(db_url, via):
     engine = create_engine(db_url)
     try:
         await upgrade(engine)
@@ -134,7 +160,7 @@ async def test_workflow_ids_in_one_core_select_match_the_entities_lookup(db_url)
                     ("Summaries", "Other"),  # an id that is another workflow's name: the id wins
                 ]
             )
-        async with engine.connect() as conn, sessionmaker(engine)() as session:
+        async with reads(engine, via) as conn, sessionmaker(engine)() as session:
             for typed in ["wf_a", "Invoices", "invoices", "Summaries", "summaries", "OTHER", "nope", ""]:
                 want = sorted(w.id for w in await resolve_workflow(session, typed))
                 assert sorted(await workflow_ids(conn, typed)) == want, typed
