@@ -111,11 +111,13 @@ async def refuse(
 
 
 def actor_middleware(svc: Services):
-    """A Bolt middleware putting the request's `Actor` in `context["actor"]` (no I/O: resolved when asked)."""
+    """A Bolt middleware (`handlers.middleware.Plain`: called with the request and `next`) putting the request's
+    `Actor` in `context["actor"]` (no I/O: resolved when asked)."""
 
-    async def resolve_actor(context, next):  # noqa: A002 - Bolt's argument name
+    async def resolve_actor(req, next):  # noqa: A002 - Bolt's argument name
+        context = req.context
         user_id = context.user_id
         context["actor"] = Actor.of(svc, user_id if isinstance(user_id, str) else "")
-        await next()
+        return await next()
 
     return resolve_actor

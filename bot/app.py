@@ -44,6 +44,7 @@ from bot.services import Services
 from bot.slack_retry import BoundedRateLimitRetry
 from bot.sync import start_first_sync
 from handlers import register_listeners
+from handlers.middleware import Plain
 from handlers.modals import open_modals_first
 from handlers.once import register as register_once
 from handlers.shape import PayloadShape, problem_of
@@ -179,17 +180,18 @@ def create_bolt_app(settings: Settings, svc: Services) -> AsyncApp:
                 return BoltResponse(status=401, body=OTHER_WORKSPACE)
             await next()
 
-    @app.middleware
-    async def only_people(body, next):  # noqa: A002 - Bolt's argument name
-        problem = _person_problem(body)
+    async def only_people(req, next):  # noqa: A002 - Bolt's argument name
+        problem = _person_problem(req.body)
         if problem:
             svc.refusals.warning("person", "Slack request acknowledged and not acted on: %s", problem)
             return BoltResponse(status=200, body="")
-        await next()
+        return await next()
 
-    app.middleware(open_modals_first(svc))  # before any I/O: a click's trigger dies 3 s after the click
+    # Class middlewares (handlers/middleware.py): no keyword injection on every request.
+    app.use(Plain(only_people))
+    app.use(Plain(open_modals_first(svc)))  # before any I/O: a click's trigger dies 3 s after the click
     register_once(app, svc)
-    app.middleware(actor_middleware(svc))  # after the workspace check: a foreign user is nobody here
+    app.use(Plain(actor_middleware(svc)))  # after the workspace check: a foreign user is nobody here
     register_listeners(app, svc)
     return app
 

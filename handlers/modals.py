@@ -42,9 +42,12 @@ def _button(body: dict) -> str | None:
 
 
 def open_modals_first(svc):
-    """A Bolt middleware opening the "Loading…" modal of a modal button with the click's trigger."""
+    """A Bolt middleware (`handlers.middleware.Plain`: called with the request and `next`) opening the "Loading…"
+    modal of a modal button with the click's trigger."""
 
-    async def loading_modal(body, context, client, next):  # noqa: A002 - Bolt's argument name
+    async def loading_modal(req, next):  # noqa: A002 - Bolt's argument name
+        body, context = req.body, req.context
+        client = context.client
         button = _button(body)
         trigger = body.get("trigger_id") if button else None
         if button and isinstance(trigger, str) and trigger:
@@ -61,7 +64,7 @@ def open_modals_first(svc):
             except Exception as exc:  # Slack unreachable: the listener says so
                 context[OPEN_ERROR] = type(exc).__name__
                 log.warning("could not reach Slack to open the %s modal: %s", title, context[OPEN_ERROR])
-        await next()
+        return await next()
 
     return loading_modal
 

@@ -20,6 +20,7 @@ from functools import partial
 from slack_bolt.response import BoltResponse
 
 from bot.commands import only_reads
+from handlers.middleware import Plain
 from store.receipts import first_receipts
 
 log = logging.getLogger(__name__)
@@ -104,11 +105,13 @@ def register(app, svc) -> None:
         )
         return False
 
-    @app.middleware
-    async def act_once(req, body, next):  # noqa: A002 - Bolt's argument name
+    async def act_once(req, next):  # noqa: A002 - Bolt's argument name
+        body = req.body
         key = request_key(body, req.raw_body)
         if key is not None and reads_only(body):
             req.context[CLAIM] = partial(first, key, req, body)
         elif key is not None and not await first(key, req, body):
             return BoltResponse(status=200, body="")
-        await next()
+        return await next()
+
+    app.use(Plain(act_once))  # a class middleware: no keyword injection on every request

@@ -209,24 +209,33 @@ ZERO = (0, 0, 0)
 
 def _sums_statement(by: str, whole: bool, days: bool):
     """The rollups of [start, end) (`whole`), else of `days` and [first_open, end), summed by day and status, and
-    from `split` on by day and the grouping too; a statement per shape, built once, values bound at execution."""
+    from `split` on by day and the grouping too; a statement per shape, built once, values bound at execution.
+    The changed closed days and the open ones are read apart (each an index range read in index order, from the
+    covering indexes by status and by workflow), not as one `IN … OR` (a row set to sort: 2.7 against 0.9 ms)."""
     day = CostRollup.day
     if whole:
-        wanted = and_(day >= bindparam("start", type_=Date), day < bindparam("end", type_=Date))
+        ranges = [and_(day >= bindparam("start", type_=Date), day < bindparam("end", type_=Date))]
     else:  # a few days and the open ones: each an index range, never the period's scan
-        wanted = and_(day >= bindparam("first_open", type_=Date), day < bindparam("end", type_=Date))
+        ranges = [and_(day >= bindparam("first_open", type_=Date), day < bindparam("end", type_=Date))]
         if days:
-            wanted = or_(day.in_(bindparam("days", type_=Date, expanding=True)), wanted)
+            ranges.insert(0, day.in_(bindparam("days", type_=Date, expanding=True)))
     text = type_coerce(day, String).label("day")  # SQLite's text as it is (PostgreSQL's driver gives a date)
     sums = (func.sum(CostRollup.runs), func.sum(CostRollup.priced_runs), func.sum(CostRollup.cost_micros))
-    by_status = select(text, literal(STATUS).label("kind"), CostRollup.status.label("key"), *sums)
-    by_status = by_status.where(wanted).group_by(day, CostRollup.status)
-    if by == "status":
-        return by_status
-    column = _GROUPS[by]
-    grouped = select(text, literal(GROUP).label("kind"), column.label("key"), *sums)
-    grouped = grouped.where(wanted, day >= bindparam("split", type_=Date)).group_by(day, column)
-    return union_all(by_status, grouped)
+    parts = [
+        select(text, literal(STATUS).label("kind"), CostRollup.status.label("key"), *sums)
+        .where(wanted)
+        .group_by(day, CostRollup.status)
+        for wanted in ranges
+    ]
+    if by != "status":
+        column = _GROUPS[by]
+        parts += [
+            select(text, literal(GROUP).label("kind"), column.label("key"), *sums)
+            .where(wanted, day >= bindparam("split", type_=Date))
+            .group_by(day, column)
+            for wanted in ranges
+        ]
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 _SUMS: dict[tuple, Any] = {}

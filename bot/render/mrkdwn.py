@@ -46,6 +46,10 @@ def escape(value: Any) -> Mrkdwn:
     if isinstance(value, Mrkdwn):
         return value
     text = "" if value is None else str(value)
+    if text.isascii():  # no bidi character is ASCII: only the four characters to replace (a hot path of lists)
+        if "&" in text or "<" in text or ">" in text or "`" in text:
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", BACKTICK_LOOKALIKE)
+        return Mrkdwn(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", BACKTICK_LOOKALIKE)
     return Mrkdwn(BIDI.sub(REPLACEMENT, text))
 

@@ -2,7 +2,9 @@
 "step 2 of 5: Extract fields"), filled for the failed runs already stored; and the failed-runs index carries each
 run's cost, so `/runs failed --min-cost` filters on the index and reads only its page's rows (1,000,000 runs,
 2% over $0.50: 1.8 ms to 0.08 ms in SQLite), where it read the row of every failed run it passed:
-(status, completed_at, cost_micros) replaces (status, completed_at), whose reads it serves as before
+(status, completed_at, cost_micros) replaces (status, completed_at), whose reads it serves as before; and
+`/runs cost` sums a day by status and by workflow from two covering indexes on the rollups (no sort, no row
+lookups: today's 1,295 rollup rows of the benchmark store, 0.98 to 0.51 ms in SQLite)
 
 Revision ID: 0008
 Revises: 0007
@@ -82,9 +84,13 @@ def upgrade() -> None:
     _fill(op.get_bind())
     op.create_index("ix_runs_status_completed_cost", "runs", ["status", "completed_at", "cost_micros"])
     op.drop_index("ix_runs_status_completed", table_name="runs")
+    for name, column in (("ix_cost_rollups_day_status", "status"), ("ix_cost_rollups_day_workflow", "workflow_id")):
+        op.create_index(name, "cost_rollups", ["day", column, "runs", "priced_runs", "cost_micros"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cost_rollups_day_workflow", table_name="cost_rollups")
+    op.drop_index("ix_cost_rollups_day_status", table_name="cost_rollups")
     op.create_index("ix_runs_status_completed", "runs", ["status", "completed_at"])
     op.drop_index("ix_runs_status_completed_cost", table_name="runs")
     with op.batch_alter_table("runs") as batch:
