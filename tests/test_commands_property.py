@@ -5,12 +5,13 @@ exception, never a 5xx."""
 from __future__ import annotations
 
 import asyncio
+import shlex
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.commands import READ_ONLY, only_reads
-from bot.commands.grammar import SUBCOMMANDS, Command, parse
+from bot.commands.grammar import SUBCOMMANDS, Command, parse, tokenize
 from bot.errors import BadInput
 
 WORDS = [
@@ -119,3 +120,19 @@ async def test_the_handler_always_acknowledges_with_a_reply(harness):
     answers = [p for p in h.slack.response_posts]
     assert all(p.status == 200 for p in answers), [(p.status, p.error) for p in answers if p.status != 200]
     assert not [p.body for p in answers if "Something went wrong" in str(p.body.get("text"))]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab -_=#;|&*.\t\n\x0b\x0c\u00a0é\"'\\")), max_size=25))
+def test_words_are_split_as_a_shell_splits_them(text):
+    """`tokenize` splits plain text without shlex (a hot path): whatever is typed, the same words as shlex, or
+    the same refusal."""
+    try:
+        want: list[str] | None = shlex.split(text, posix=True)
+    except ValueError:
+        want = None
+    try:
+        got: list[str] | None = tokenize(text)
+    except BadInput:
+        got = None
+    assert got == want

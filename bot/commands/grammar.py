@@ -232,6 +232,9 @@ def normalize(text: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
+    if text.isascii() and text.isprintable() and not any(c in text for c in "'\"\\"):
+        # No quote, no backslash, and a space the only whitespace: what shlex would give (a hot path of commands).
+        return text.split()
     try:
         return shlex.split(text, posix=True)
     except ValueError as exc:

@@ -120,15 +120,21 @@ def _confirm(title: str, text: Mrkdwn, confirm: str, deny: str, style: str | Non
 
 def _chunked_sections(lines: Iterable[Mrkdwn], limit: int = SECTION_LIMIT) -> list[dict]:
     """Lines packed into as few sections as fit, so a 50-run page stays far under 50 blocks."""
-    blocks, current = [], Mrkdwn("")
+    blocks: list[dict] = []
+    current: list[str] = []
+    size = 0
     for line in lines:
         line = trim_middle(escape(line), limit)
-        if current and len(current) + 1 + len(line) > limit:
-            blocks.append(_section(current))
-            current = Mrkdwn("")
-        current = mrkdwn("{a}\n{b}", a=current, b=line) if current else line
-    if current:
-        blocks.append(_section(current))
+        if size and size + 1 + len(line) > limit:
+            blocks.append(_section(Mrkdwn("\n".join(current))))
+            current, size = [], 0
+        if size:
+            current.append(line)
+            size += 1 + len(line)
+        else:  # nothing shown yet (an empty line shows nothing): this line starts the section
+            current, size = [line], len(line)
+    if size:
+        blocks.append(_section(Mrkdwn("\n".join(current))))
     return blocks
 
 
@@ -145,21 +151,22 @@ def _step_words(step: StepView | None, total: int) -> Mrkdwn:
 
 
 def run_line(run: RunView, run_url: RunUrl, *, failed_view: bool = False, mark_words: Mrkdwn | None = None) -> Mrkdwn:
-    """One run on one line: mark, linked id, workflow, and what matters for its status."""
-    parts: list = [mrkdwn("{mark} {run}", mark=mark(run.status), run=link(run_url(run.id), run.id)), run.workflow_name]
+    """One run on one line: mark, linked id, workflow, and what matters for its status. Built with f-strings of
+    escaped parts (a hot path of run lists): every value is `escape`d or made here as `Mrkdwn`."""
+    parts: list = [Mrkdwn(f"{escape(mark(run.status))} {link(run_url(run.id), run.id)}"), run.workflow_name]
     if run.status == "failed":
         step_words = _step_words(run.failed_step, run.total_steps)
         if step_words:
             parts.append(step_words)
         if run.error_code:
             parts.append(code_span(run.error_code))
-        parts.append(mrkdwn("failed {at}", at=slack_date(run.completed_at)))
+        parts.append(Mrkdwn(f"failed {slack_date(run.completed_at)}"))
     else:
         if not failed_view:
             parts.append(run.status)
         if run.status in ("running", "waiting", "paused", "pending"):
             parts.append(f"{run.completed_steps}/{run.total_steps} steps")
-        parts.append(mrkdwn("started {at}", at=slack_date(run.started_at or run.created_at)))
+        parts.append(Mrkdwn(f"started {slack_date(run.started_at or run.created_at)}"))
         if run.duration_ms is not None:
             parts.append(duration(run.duration_ms))
     if run.model and not failed_view:
