@@ -70,6 +70,10 @@ def register(app, svc) -> None:
             return
         inline += 1
         try:
+            # An answer read from the store may not yield at all (SQLite's bounded reads run on the loop,
+            # store/reads.py): yield once, so commands arriving together count each other and those beyond the
+            # limit are acknowledged at once instead of queueing behind every answer's CPU.
+            await asyncio.sleep(0)
             outcome = await commands.answer(svc, actor, text, channel=channel)
         except BotError as exc:
             await ack(text=exc.message, response_type="ephemeral")

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store import kv
 from store.db import insert_for
 from store.models import CostRollup, KeyValue, Run, Workflow, utcnow
+from store.reads import LONG_READ
 
 COUNTED = ("runs", "priced_runs", "cost_micros", "input_tokens", "output_tokens")
 CLOSED_CHANGED = "cost_rollups:closed_changed"  # every closed day changed (a prune)
@@ -235,7 +236,9 @@ def _sums_statement(by: str, whole: bool, days: bool):
             .group_by(day, column)
             for wanted in ranges
         ]
-    return parts[0] if len(parts) == 1 else union_all(*parts)
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    # A whole period (a first read, or after a prune) reads every day's rollups: on a reader's thread.
+    return statement.execution_options(**{LONG_READ: True}) if whole else statement
 
 
 _SUMS: dict[tuple, Any] = {}

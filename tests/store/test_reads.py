@@ -1,10 +1,13 @@
 """The raw read path (`store/reads.py`) gives what a Core select on a connection gives, value for value and type
 for type (aware datetimes, dicts from JSON, booleans, dates, NULLs, `IN` lists expanded), on SQLite and
-PostgreSQL; it reads what was committed after its first read; on SQLite it cannot write; and it reads a database
-in memory through the engine (other connections would see another database)."""
+PostgreSQL; it reads what was committed after its first read; on SQLite it cannot write, it reads a bounded
+statement on the loop's own connection and a long one on a thread, and a read that finds the file busy waits on
+a thread, never on the loop; and it reads a database in memory through the engine (other connections would see
+another database)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
@@ -13,7 +16,7 @@ from sqlalchemy import String, bindparam, exists, func, select, type_coerce
 
 from store.db import create_engine, sessionmaker, upgrade
 from store.models import CostRollup, MutedFailure, Run
-from store.reads import Reader
+from store.reads import LONG_READ, READERS, Reader
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -128,5 +131,62 @@ async def test_a_database_in_memory_is_read_through_the_engine():
         rows = (await reader.execute(RUNS, {"statuses": ["failed"], "since": NOW - timedelta(days=1)})).all()
         assert [r.id for r in rows] == ["run_read01"]
     finally:
+        await reader.close()
+        await engine.dispose()
+
+
+async def test_a_long_read_runs_on_a_thread_and_gives_the_same_rows(sqlite_url):
+    engine = create_engine(sqlite_url)
+    reader = Reader(engine)
+    try:
+        await upgrade(engine)
+        async with sessionmaker(engine).begin() as session:
+            session.add_all(_run(i, "failed") for i in range(5))
+        params = {"statuses": ["failed"], "since": NOW - timedelta(days=1)}
+        inline = (await reader.execute(RUNS, params)).all()
+        assert reader._loop_connection is not None and not reader._connections  # read on the loop's connection
+        long = (await reader.execute(RUNS.execution_options(**{LONG_READ: True}), params)).all()
+        assert len(reader._connections) == READERS  # read on a thread's
+        assert [tuple(r) for r in long] == [tuple(r) for r in inline] and len(inline) == 5
+    finally:
+        await reader.close()
+        await engine.dispose()
+
+
+async def test_a_read_that_finds_the_file_busy_waits_on_a_thread_and_the_loop_keeps_running(sqlite_url, tmp_path):
+    """Another connection holds the file exclusively: the loop's own read gives way at once (its busy timeout is
+    zero) and a reader thread waits for the file, while the event loop goes on serving; the answer comes when
+    the file is free."""
+    engine = create_engine(sqlite_url)
+    reader = Reader(engine)
+    holder = None
+    try:
+        await upgrade(engine)
+        async with sessionmaker(engine).begin() as session:
+            session.add(_run(1, "failed"))
+        await engine.dispose()  # its connections closed: the holder can take the file
+        holder = sqlite3.connect(tmp_path / "runbot.db")
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("UPDATE runs SET workflow_name = 'Held' WHERE id = 'run_read01'")
+        holder.commit()  # exclusive locking mode keeps the lock after the commit, until the connection closes
+
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        asyncio.get_running_loop().call_later(0.5, holder.close)
+        rows = (await reader.execute(RUNS, {"statuses": ["failed"], "since": NOW - timedelta(days=1)})).all()
+        ticker.cancel()
+        assert [r.id for r in rows] == ["run_read01"]
+        assert ticks >= 20  # the loop ran on while the read waited for the file (0.5 s: about 50 ticks)
+        assert reader._connections  # the read was made on a thread
+    finally:
+        if holder is not None:
+            holder.close()
         await reader.close()
         await engine.dispose()
