@@ -162,9 +162,9 @@ def view_of_actor(actor: Any) -> ActorView | None:
     )
 
 
-def view_of_run(run: Any, *, summary: bool = False) -> RunView:
-    """The view of a run from a stored `Run` row (its platform object in `data`) or the platform's run object.
-    `summary`: what a one-line listing shows (no step timeline, no trigger payload), a third of the work."""
+def view_of_run(run: Any) -> RunView:
+    """The view of a run from a stored `Run` row (its platform object in `data`) or the platform's run object
+    (a one-line listing reads columns instead: `view_of_listed`)."""
     data = run if isinstance(run, dict) else dict(getattr(run, "data", None) or {})
     if not isinstance(run, dict):
         data.setdefault("id", run.id)
@@ -174,7 +174,7 @@ def view_of_run(run: Any, *, summary: bool = False) -> RunView:
     trigger = data.get("trigger") if isinstance(data.get("trigger"), dict) else {}
     progress = data.get("progress") if isinstance(data.get("progress"), dict) else {}
     steps_data = [s for s in data.get("steps") or [] if isinstance(s, dict)]
-    steps = () if summary else tuple(sorted((view_of_step(s) for s in steps_data), key=lambda s: s.index))
+    steps = tuple(sorted((view_of_step(s) for s in steps_data), key=lambda s: s.index))
     failed = first_failed_step({**data, "steps": steps_data})
     workflow_id = single_line(workflow.get("id") or "", ID_LIMIT)
     payload = trigger.get("payload")
@@ -196,15 +196,13 @@ def view_of_run(run: Any, *, summary: bool = False) -> RunView:
         replay_of=_line(data.get("replay_of"), ID_LIMIT),
         steps=steps,
         failed_step=view_of_step(failed) if failed else None,
-        payload_json=None
-        if payload is None or summary
-        else json.dumps(payload, ensure_ascii=False, indent=1, default=str),
+        payload_json=None if payload is None else json.dumps(payload, ensure_ascii=False, indent=1, default=str),
         usage=view_of_usage(data.get("usage")),
     )
 
 
 def view_of_listed(row: Any) -> RunView:
-    """What a one-line listing shows (`view_of_run(summary=True)`'s fields a line reads), from the columns of a
+    """What a one-line listing shows (the fields of `view_of_run` a line reads), from the columns of a
     listed row (`store.queries.LISTED`), never the run's JSON: its failed step is the one the alert names, kept in
     columns when the run is stored (`bot.runs`)."""
     failed = None

@@ -81,7 +81,7 @@ class Plan:
 
 
 class Result:
-    """What callers read of a select's result: rows, the first row, the first column."""
+    """What callers read of a select's result: its rows (`.all()`, as the reads of queries and rollups do)."""
 
     __slots__ = ("_rows",)
 
@@ -90,15 +90,6 @@ class Result:
 
     def all(self) -> list:
         return self._rows
-
-    def first(self):
-        return self._rows[0] if self._rows else None
-
-    def scalar(self):
-        return self._rows[0][0] if self._rows else None
-
-    def scalars(self) -> list:
-        return [r[0] for r in self._rows]
 
 
 class Reader:

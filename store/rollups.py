@@ -208,6 +208,7 @@ Sums = dict[tuple[str, str], tuple[int, int, int]]
 ZERO = (0, 0, 0)
 
 
+@functools.cache
 def _sums_statement(by: str, whole: bool, days: bool):
     """The rollups of [start, end) (`whole`), else of `days` and [first_open, end), summed by day and status, and
     from `split` on by day and the grouping too; a statement per shape, built once, values bound at execution.
@@ -241,9 +242,6 @@ def _sums_statement(by: str, whole: bool, days: bool):
     return statement.execution_options(**{LONG_READ: True}) if whole else statement
 
 
-_SUMS: dict[tuple, Any] = {}
-
-
 async def sums_by_day(
     conn, *, days: Sequence[date], open_from: date, start: date, end: date, by: str, split: date | None = None
 ) -> dict[date, Sums]:
@@ -255,12 +253,10 @@ async def sums_by_day(
     days = sorted(d for d in days if start <= d < min(open_from, end))
     first_open = max(open_from, start)
     whole = len(days) == (first_open - start).days  # every closed day: the whole range
-    shape = (by, whole, bool(days) and not whole)
-    statement = _SUMS.get(shape)
-    if statement is None:
-        statement = _SUMS[shape] = _sums_statement(*shape)
+    some_days = bool(days) and not whole
+    statement = _sums_statement(by, whole, some_days)
     params: dict[str, Any] = {"start": start, "end": end, "first_open": first_open, "split": split or start}
-    if shape[2]:
+    if some_days:
         params["days"] = days
     found: dict[date, Sums] = {}
     by_text: dict[object, Sums] = {}

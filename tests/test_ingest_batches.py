@@ -295,5 +295,5 @@ async def test_a_failed_step_that_comes_after_the_failure_is_named_in_lists_as_i
     async with h.svc.sessions() as s:
         run = await s.get(Run, "run_LateStep01")
     url = h.settings.run_url
-    listed, whole = run_line(view_of_listed(row), url), run_line(view_of_run(run, summary=True), url)
+    listed, whole = run_line(view_of_listed(row), url), run_line(view_of_run(run), url)
     assert listed == whole and "Step 2" in listed and "provider_error" in listed
