@@ -8,6 +8,7 @@ another database)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
@@ -37,6 +38,20 @@ ROLLUPS = (
 )
 
 
+@contextlib.asynccontextmanager
+async def reading(url: str, *, migrate: bool = True):
+    """An engine (migrated unless told not to) and its `Reader`, both closed at the end."""
+    engine = create_engine(url)
+    reader = Reader(engine)
+    try:
+        if migrate:
+            await upgrade(engine)
+        yield engine, reader
+    finally:
+        await reader.close()
+        await engine.dispose()
+
+
 def _run(i: int, status: str) -> Run:
     at = NOW - timedelta(hours=i)
     return Run(
@@ -54,10 +69,7 @@ def _run(i: int, status: str) -> Run:
 
 
 async def test_the_read_path_gives_what_a_connection_gives(db_url):
-    engine = create_engine(db_url)
-    reader = Reader(engine)
-    try:
-        await upgrade(engine)
+    async with reading(db_url) as (engine, reader):
         async with sessionmaker(engine).begin() as session:
             session.add_all(_run(i, ("failed", "running", "completed")[i % 3]) for i in range(12))
             session.add(MutedFailure(channel="C0ALERTS", run_id="run_read01", workflow_id="wf_1", mute_id=1))
@@ -102,44 +114,27 @@ async def test_the_read_path_gives_what_a_connection_gives(db_url):
             session.add(_run(40, "failed"))
         got = (await reader.execute(RUNS, {"statuses": ["failed"], "since": NOW - timedelta(days=3)})).all()
         assert "run_read40" in {r.id for r in got}
-    finally:
-        await reader.close()
-        await engine.dispose()
 
 
 async def test_the_read_path_cannot_write_on_sqlite(sqlite_url):
-    engine = create_engine(sqlite_url)
-    reader = Reader(engine)
-    try:
-        await upgrade(engine)
+    async with reading(sqlite_url) as (engine, reader):
         await reader.execute(RUNS, {"statuses": ["failed"], "since": NOW})  # opens its connections
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             await reader._on_reader("DELETE FROM runs", ())
-    finally:
-        await reader.close()
-        await engine.dispose()
 
 
 async def test_a_database_in_memory_is_read_through_the_engine():
-    engine = create_engine("sqlite+aiosqlite://")
-    reader = Reader(engine)
-    try:
+    async with reading("sqlite+aiosqlite://", migrate=False) as (engine, reader):
         async with engine.begin() as conn:
             await conn.run_sync(Run.metadata.create_all)
         async with sessionmaker(engine).begin() as session:
             session.add(_run(1, "failed"))
         rows = (await reader.execute(RUNS, {"statuses": ["failed"], "since": NOW - timedelta(days=1)})).all()
         assert [r.id for r in rows] == ["run_read01"]
-    finally:
-        await reader.close()
-        await engine.dispose()
 
 
 async def test_a_long_read_runs_on_a_thread_and_gives_the_same_rows(sqlite_url):
-    engine = create_engine(sqlite_url)
-    reader = Reader(engine)
-    try:
-        await upgrade(engine)
+    async with reading(sqlite_url) as (engine, reader):
         async with sessionmaker(engine).begin() as session:
             session.add_all(_run(i, "failed") for i in range(5))
         params = {"statuses": ["failed"], "since": NOW - timedelta(days=1)}
@@ -148,45 +143,36 @@ async def test_a_long_read_runs_on_a_thread_and_gives_the_same_rows(sqlite_url):
         long = (await reader.execute(RUNS.execution_options(**{LONG_READ: True}), params)).all()
         assert len(reader._connections) == READERS  # read on a thread's
         assert [tuple(r) for r in long] == [tuple(r) for r in inline] and len(inline) == 5
-    finally:
-        await reader.close()
-        await engine.dispose()
 
 
 async def test_a_read_that_finds_the_file_busy_waits_on_a_thread_and_the_loop_keeps_running(sqlite_url, tmp_path):
     """Another connection holds the file exclusively: the loop's own read gives way at once (its busy timeout is
     zero) and a reader thread waits for the file, while the event loop goes on serving; the answer comes when
     the file is free."""
-    engine = create_engine(sqlite_url)
-    reader = Reader(engine)
-    holder = None
-    try:
-        await upgrade(engine)
+    async with reading(sqlite_url) as (engine, reader):
         async with sessionmaker(engine).begin() as session:
             session.add(_run(1, "failed"))
         await engine.dispose()  # its connections closed: the holder can take the file
         holder = sqlite3.connect(tmp_path / "runbot.db")
-        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
-        holder.execute("UPDATE runs SET workflow_name = 'Held' WHERE id = 'run_read01'")
-        holder.commit()  # exclusive locking mode keeps the lock after the commit, until the connection closes
+        try:
+            holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+            holder.execute("UPDATE runs SET workflow_name = 'Held' WHERE id = 'run_read01'")
+            holder.commit()  # exclusive locking mode keeps the lock after the commit, until the connection closes
 
-        ticks = 0
+            ticks = 0
 
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.01)
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0.01)
 
-        ticker = asyncio.create_task(tick())
-        asyncio.get_running_loop().call_later(0.5, holder.close)
-        rows = (await reader.execute(RUNS, {"statuses": ["failed"], "since": NOW - timedelta(days=1)})).all()
-        ticker.cancel()
+            ticker = asyncio.create_task(tick())
+            asyncio.get_running_loop().call_later(0.5, holder.close)
+            rows = (await reader.execute(RUNS, {"statuses": ["failed"], "since": NOW - timedelta(days=1)})).all()
+            ticker.cancel()
+        finally:
+            holder.close()
         assert [r.id for r in rows] == ["run_read01"]
         assert ticks >= 20  # the loop ran on while the read waited for the file (0.5 s: about 50 ticks)
         assert reader._connections  # the read was made on a thread
-    finally:
-        if holder is not None:
-            holder.close()
-        await reader.close()
-        await engine.dispose()
